@@ -1,0 +1,358 @@
+//! Layered configuration: built-in defaults → a TOML file → `FENGQIAO_…`
+//! environment variables, validated at start. Errors name the key and say what
+//! is allowed; secrets never print.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Everything a fengqiao process reads at start.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Where standalone mode keeps its SQLite files (one per component).
+    pub data_dir: PathBuf,
+    /// The database every component connects to.
+    pub database: DatabaseSettings,
+    /// The event bus.
+    pub bus: BusSettings,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    /// The transactional outbox relay.
+    pub outbox: OutboxSettings,
+    /// Seconds a stopping process waits for in-flight calls and the outbox to drain.
+    pub shutdown_grace_secs: u64,
+    /// Intake's own settings.
+    pub intake: ComponentSettings,
+    /// Routing's own settings.
+    pub routing: ComponentSettings,
+    /// Mediation's own settings.
+    pub mediation: ComponentSettings,
+    /// Court linkage's own settings.
+    pub court_linkage: ComponentSettings,
+    /// Petition linkage's own settings.
+    pub petition_linkage: ComponentSettings,
+    /// The gateway's own settings.
+    pub gateway: ComponentSettings,
+}
+
+/// Where the database is.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host:port/db` for distributed mode; empty for a
+    /// SQLite file per component under `data_dir`. Treated as a secret.
+    #[serde(serialize_with = "serialize_secret")]
+    pub url: SecretString,
+    /// Connections per component pool.
+    pub max_connections: u32,
+}
+
+/// Which bus and how it delivers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusSettings {
+    /// `nats://host:port` for NATS JetStream; empty for the in-process bus.
+    pub nats_url: String,
+    /// The JetStream stream name.
+    pub stream: String,
+    /// Prefix before every subject (`<prefix>fq.v1.…`); empty in production,
+    /// set per test so tests never share a stream.
+    pub subject_prefix: String,
+    /// Deliveries of one event before it is parked in the dead-letter record.
+    pub max_deliveries: u32,
+    /// Wait before the first retry, in milliseconds; doubled each retry.
+    pub retry_backoff_ms: u64,
+    /// The longest wait between retries, in milliseconds.
+    pub retry_backoff_max_ms: u64,
+    /// Seconds the broker waits for an acknowledgement before redelivering.
+    pub ack_wait_secs: u64,
+    /// Seconds within which a republished event id is dropped as a duplicate.
+    pub duplicate_window_secs: u64,
+    /// Events handled at once per consumer; events of one case are handled in order.
+    pub consumer_lanes: usize,
+}
+
+/// Log format.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+/// Logs and traces.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// `json` or `pretty`.
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `info,fengqiao_platform=debug`.
+    pub log_filter: String,
+    /// OTLP/gRPC endpoint of an OpenTelemetry collector (e.g.
+    /// `http://127.0.0.1:4317`); empty to export no traces.
+    pub otlp_endpoint: String,
+}
+
+/// The outbox relay.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxSettings {
+    /// Events published per pass.
+    pub batch_size: u32,
+    /// Milliseconds between polls when nothing signals new events.
+    pub poll_interval_ms: u64,
+}
+
+/// One component's own settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentSettings {
+    /// Address its gRPC server listens on; port 0 picks a free port.
+    pub listen: SocketAddr,
+}
+
+fn serialize_secret<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    // Never write a secret back out (defaults are built from an empty one).
+    s.serialize_str("")
+}
+
+fn component(port: u16) -> ComponentSettings {
+    ComponentSettings {
+        listen: SocketAddr::from(([127, 0, 0, 1], port)),
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("fengqiao-data"),
+            database: DatabaseSettings::default(),
+            bus: BusSettings::default(),
+            telemetry: TelemetrySettings::default(),
+            outbox: OutboxSettings::default(),
+            shutdown_grace_secs: 10,
+            gateway: component(50050),
+            intake: component(50051),
+            routing: component(50052),
+            mediation: component(50053),
+            court_linkage: component(50054),
+            petition_linkage: component(50055),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from(String::new()),
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for BusSettings {
+    fn default() -> Self {
+        Self {
+            nats_url: String::new(),
+            stream: "FENGQIAO".into(),
+            subject_prefix: String::new(),
+            max_deliveries: 5,
+            retry_backoff_ms: 200,
+            retry_backoff_max_ms: 5_000,
+            ack_wait_secs: 30,
+            duplicate_window_secs: 120,
+            consumer_lanes: 16,
+        }
+    }
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Pretty,
+            log_filter: "info".into(),
+            otlp_endpoint: String::new(),
+        }
+    }
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 256,
+            poll_interval_ms: 200,
+        }
+    }
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file, or an environment variable, could not be read as settings.
+    #[error("configuration: {0} (see the configuration reference in README.md)")]
+    Parse(String),
+    /// A value was read but is not allowed.
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid {
+        /// The key, dotted (`bus.max_deliveries`); as an environment variable
+        /// `FENGQIAO_BUS__MAX_DELIVERIES`.
+        key: &'static str,
+        /// What is wrong and what is allowed.
+        problem: String,
+    },
+}
+
+impl Settings {
+    /// Reads defaults, then `file` (if given), then `FENGQIAO_…` variables
+    /// (`__` separates levels: `FENGQIAO_DATABASE__URL`, `FENGQIAO_INTAKE__LISTEN`),
+    /// and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Parse(format!(
+                    "the file {} does not exist; pass an existing TOML file or none",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("FENGQIAO_").split("__"));
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database.url.expose_secret();
+        if !url.is_empty() && !url.starts_with("postgres://") && !url.starts_with("postgresql://")
+        {
+            return Err(ConfigError::Invalid {
+                key: "database.url",
+                problem: "must start with postgres:// (distributed mode) or be empty (standalone SQLite)".into(),
+            });
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        let bus = &self.bus;
+        if !bus.nats_url.is_empty() && !bus.nats_url.starts_with("nats://") {
+            return Err(invalid(
+                "bus.nats_url",
+                "must start with nats:// or be empty (in-process bus)",
+            ));
+        }
+        if bus.max_deliveries == 0 {
+            return Err(invalid("bus.max_deliveries", "must be at least 1"));
+        }
+        if bus.consumer_lanes == 0 || bus.consumer_lanes > 1024 {
+            return Err(invalid("bus.consumer_lanes", "must be between 1 and 1024"));
+        }
+        if bus.stream.is_empty() || !bus.stream.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(invalid("bus.stream", "must be non-empty letters, digits, '_' or '-'"));
+        }
+        if bus.retry_backoff_max_ms < bus.retry_backoff_ms {
+            return Err(invalid(
+                "bus.retry_backoff_max_ms",
+                "must be at least bus.retry_backoff_ms",
+            ));
+        }
+        if bus.ack_wait_secs * 1000 <= bus.retry_backoff_max_ms {
+            return Err(invalid(
+                "bus.ack_wait_secs",
+                "must be longer than bus.retry_backoff_max_ms, or the broker redelivers events still being retried",
+            ));
+        }
+        if self.outbox.batch_size == 0 || self.outbox.batch_size > 10_000 {
+            return Err(invalid("outbox.batch_size", "must be between 1 and 10000"));
+        }
+        if self.outbox.poll_interval_ms == 0 {
+            return Err(invalid("outbox.poll_interval_ms", "must be at least 1"));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_filter) {
+            return Err(ConfigError::Invalid {
+                key: "telemetry.log_filter",
+                problem: format!("{e}; use e.g. `info` or `warn,fengqiao_intake=debug`"),
+            });
+        }
+        Ok(())
+    }
+
+    /// True when the database is PostgreSQL (distributed mode).
+    pub fn uses_postgres(&self) -> bool {
+        !self.database.url.expose_secret().is_empty()
+    }
+}
+
+fn invalid(key: &'static str, problem: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        problem: problem.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "fq.toml",
+                "[bus]\nmax_deliveries = 7\n[intake]\nlisten = \"127.0.0.1:6000\"\n",
+            )?;
+            jail.set_env("FENGQIAO_INTAKE__LISTEN", "127.0.0.1:6001");
+            let s = Settings::load(Some(Path::new("fq.toml"))).expect("valid");
+            assert_eq!(s.bus.max_deliveries, 7);
+            assert_eq!(s.intake.listen.port(), 6001);
+            assert_eq!(s.routing.listen.port(), 50052);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FENGQIAO_BUS__MAX_DELIVERIES", "0");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("bus.max_deliveries"), "{err}");
+            jail.set_env("FENGQIAO_BUS__MAX_DELIVERIES", "lots");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.to_lowercase().contains("bus.max_deliveries"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("fq.toml", "[bus]\nmax_delivery = 3\n")?;
+            let err = Settings::load(Some(Path::new("fq.toml"))).unwrap_err().to_string();
+            assert!(err.contains("max_delivery"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_database_password_never_prints() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FENGQIAO_DATABASE__URL", "postgres://fq:hunter2@db/fq");
+            let s = Settings::load(None).expect("valid");
+            assert!(s.uses_postgres());
+            assert!(!format!("{s:?}").contains("hunter2"));
+            assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,344 @@
+//! The consumer runner, the same over both buses: each event is applied with
+//! its inbox row in one transaction (a redelivered event has no second effect);
+//! a failing event is retried with backoff in place, so later events of the
+//! same case wait and per-case order holds; after `bus.max_deliveries` it is
+//! parked in the dead-letter record with an `fq.v1.ops.event_dead_lettered`
+//! event, and the events behind it go on.
+
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fengqiao_proto::fengqiao::events::v1::EventDeadLettered;
+use fengqiao_proto::EventKind;
+use futures::StreamExt;
+use sqlx::{Any, Transaction};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::bus::{BusError, ConsumerSpec, Delivery, Envelope, EventBus};
+use crate::config::BusSettings;
+use crate::db::{now_micros, Database};
+use crate::outbox::{self, OutboxNotifier};
+
+/// Why a handler could not apply an event. The text is stored in the
+/// dead-letter record and logged: it must hold no personal data.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HandlerError(pub String);
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        Self(format!("database: {e}"))
+    }
+}
+
+impl From<prost::DecodeError> for HandlerError {
+    fn from(e: prost::DecodeError) -> Self {
+        Self(format!("malformed payload: {e}"))
+    }
+}
+
+impl From<anyhow::Error> for HandlerError {
+    fn from(e: anyhow::Error) -> Self {
+        Self(format!("{e:#}"))
+    }
+}
+
+/// Applies events of one consumer.
+#[async_trait]
+pub trait EventHandler: Send + Sync + 'static {
+    /// Applies `event` inside `tx`, which also holds its inbox row. An error
+    /// rolls both back; the event is retried.
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &Envelope,
+    ) -> Result<(), HandlerError>;
+}
+
+/// Counters of one consumer, for metrics, readiness and tests.
+#[derive(Debug, Default)]
+pub struct ConsumerStats {
+    /// Deliveries received (redeliveries included).
+    pub delivered: AtomicU64,
+    /// Events applied.
+    pub applied: AtomicU64,
+    /// Deliveries recognised by the inbox as already applied.
+    pub duplicates: AtomicU64,
+    /// Failed attempts (each retried or dead-lettered).
+    pub failures: AtomicU64,
+    /// Events parked in the dead-letter record.
+    pub dead_lettered: AtomicU64,
+}
+
+/// A durable consumer with its handler.
+pub struct Consumer {
+    name: String,
+    event_types: Vec<String>,
+    handler: Arc<dyn EventHandler>,
+}
+
+impl Consumer {
+    /// `name` is the durable name and the inbox key (e.g. `routing-cases`).
+    pub fn new(name: &str, kinds: &[EventKind], handler: Arc<dyn EventHandler>) -> Self {
+        Self {
+            name: name.to_string(),
+            event_types: kinds.iter().map(|k| k.subject().to_string()).collect(),
+            handler,
+        }
+    }
+}
+
+/// What one attempt came to.
+enum Applied {
+    Done,
+    Duplicate,
+}
+
+#[derive(Clone)]
+struct Runner {
+    name: Arc<str>,
+    db: Database,
+    handler: Arc<dyn EventHandler>,
+    settings: BusSettings,
+    stats: Arc<ConsumerStats>,
+    outbox: OutboxNotifier,
+}
+
+/// A running consumer.
+pub struct RunningConsumer {
+    /// Its counters.
+    pub stats: Arc<ConsumerStats>,
+}
+
+/// Subscribes `consumer` and runs it on `tasks` until `shutdown`.
+pub async fn start(
+    consumer: Consumer,
+    db: Database,
+    bus: Arc<dyn EventBus>,
+    settings: &BusSettings,
+    outbox: OutboxNotifier,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<RunningConsumer, BusError> {
+    let spec = ConsumerSpec {
+        durable: consumer.name.clone(),
+        event_types: consumer.event_types.clone(),
+    };
+    let mut subscription = bus.subscribe(&spec).await?;
+    let stats = Arc::new(ConsumerStats::default());
+    let runner = Runner {
+        name: consumer.name.clone().into(),
+        db,
+        handler: consumer.handler,
+        settings: settings.clone(),
+        stats: stats.clone(),
+        outbox,
+    };
+    let mut lanes = Vec::with_capacity(settings.consumer_lanes);
+    for _ in 0..settings.consumer_lanes {
+        let (tx, mut rx) = mpsc::channel::<Delivery>(64);
+        let runner = runner.clone();
+        tasks.spawn(async move {
+            while let Some(delivery) = rx.recv().await {
+                runner.process(delivery).await;
+            }
+        });
+        lanes.push(tx);
+    }
+    let name = consumer.name;
+    tasks.spawn(
+        async move {
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    next = subscription.next() => next,
+                };
+                match next {
+                    Some(Ok(delivery)) => {
+                        let lane = lane_of(&delivery.envelope.case_id, lanes.len());
+                        if lanes[lane].send(delivery).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "consumer stream error; continuing");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    None => {
+                        tracing::warn!("consumer stream ended");
+                        break;
+                    }
+                }
+            }
+            // Dropping the lanes lets each finish the event in hand and stop;
+            // unacknowledged deliveries are redelivered later.
+        }
+        .instrument(tracing::info_span!("consumer", consumer = %name)),
+    );
+    Ok(RunningConsumer { stats })
+}
+
+fn lane_of(case_id: &str, lanes: usize) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    case_id.hash(&mut h);
+    (h.finish() % lanes as u64) as usize
+}
+
+impl Runner {
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.settings.retry_backoff_ms.saturating_mul(1 << attempt.min(16).saturating_sub(1));
+        Duration::from_millis(base.min(self.settings.retry_backoff_max_ms))
+    }
+
+    async fn process(&self, delivery: Delivery) {
+        self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+        let env = delivery.envelope.clone();
+        let span = tracing::info_span!(
+            "event",
+            consumer = %self.name,
+            event_id = %env.id,
+            event_type = %env.event_type,
+            case_id = %env.case_id,
+        );
+        crate::telemetry::set_parent(&span, env.traceparent.as_deref());
+        async {
+            let mut attempt = delivery.delivered.max(1);
+            loop {
+                match self.apply(&env).await {
+                    Ok(outcome) => {
+                        let counter = match outcome {
+                            Applied::Done => &self.stats.applied,
+                            Applied::Duplicate => &self.stats.duplicates,
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(e) => {
+                        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                        if attempt >= self.settings.max_deliveries {
+                            match self.dead_letter(&env, attempt, &e).await {
+                                Ok(()) => break,
+                                Err(db) => {
+                                    // Cannot even park it: keep it and try again later.
+                                    tracing::error!(error = %db, "cannot write the dead-letter record; retrying");
+                                }
+                            }
+                        } else {
+                            tracing::warn!(attempt, error = %e, "event handler failed; retrying");
+                        }
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                        let _ = delivery.progress().await;
+                        attempt = attempt.saturating_add(1);
+                    }
+                }
+            }
+            if let Err(e) = delivery.ack().await {
+                tracing::warn!(error = %e, "ack failed; the inbox will drop the redelivery");
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The inbox row and the handler's effect, in one transaction.
+    async fn apply(&self, env: &Envelope) -> Result<Applied, HandlerError> {
+        let mut tx = self.db.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO fq_inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3)
+             ON CONFLICT (consumer, event_id) DO NOTHING",
+        )
+        .bind(&*self.name)
+        .bind(&env.id)
+        .bind(now_micros())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await?;
+            return Ok(Applied::Duplicate);
+        }
+        self.handler.handle(&mut tx, env).await?;
+        tx.commit().await?;
+        self.outbox.notify();
+        Ok(Applied::Done)
+    }
+
+    /// Parks the event with its inbox row (so a redelivery is not parked
+    /// twice) and announces it, in one transaction.
+    async fn dead_letter(&self, env: &Envelope, attempts: u32, error: &HandlerError) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "INSERT INTO fq_inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3)
+             ON CONFLICT (consumer, event_id) DO NOTHING",
+        )
+        .bind(&*self.name)
+        .bind(&env.id)
+        .bind(now_micros())
+        .execute(&mut *tx)
+        .await?;
+        let parked = sqlx::query(
+            "INSERT INTO fq_dead_letter (consumer, event_id, event_type, source, case_id, event_time,
+                 payload, traceparent, attempts, last_error, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (consumer, event_id) DO NOTHING",
+        )
+        .bind(&*self.name)
+        .bind(&env.id)
+        .bind(&env.event_type)
+        .bind(&env.source)
+        .bind(&env.case_id)
+        .bind(env.time_micros)
+        .bind(env.payload.to_vec())
+        .bind(env.traceparent.as_deref())
+        .bind(i64::from(attempts))
+        .bind(&error.0)
+        .bind(now_micros())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if parked > 0 {
+            let notice = EventDeadLettered {
+                case_id: env.case_id.clone(),
+                event_id: env.id.clone(),
+                event_subject: env.event_type.clone(),
+                consumer: self.name.to_string(),
+                attempts,
+                last_error: error.0.clone(),
+            };
+            let component = self.db.component().to_string();
+            outbox::append(&mut tx, &Envelope::new(&component, EventKind::EventDeadLettered, &notice)).await?;
+        }
+        tx.commit().await?;
+        self.outbox.notify();
+        self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            alarm = "event_dead_lettered",
+            attempts,
+            error = %error,
+            "event parked in the dead-letter record; inspect it and replay once fixed"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_case_always_lands_in_the_same_lane() {
+        let lanes = 16;
+        let a = super::lane_of("case-a", lanes);
+        for _ in 0..10 {
+            assert_eq!(super::lane_of("case-a", lanes), a);
+        }
+        assert!(a < lanes);
+        let spread: std::collections::HashSet<_> =
+            (0..200).map(|i| super::lane_of(&format!("case-{i}"), lanes)).collect();
+        assert!(spread.len() > lanes / 2, "cases spread over lanes: {spread:?}");
+    }
+}

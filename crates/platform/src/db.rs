@@ -1,0 +1,212 @@
+//! One database handle for both backends: a SQLite file per component
+//! (standalone) or a PostgreSQL schema per component (distributed). Component
+//! code is written once against `sqlx::Any` with `$n` placeholders, portable
+//! types (ids as TEXT, instants as BIGINT microseconds) and SQL both speak.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, AssertSqlSafe, ConnectOptions, Connection, Executor, Transaction};
+
+use crate::config::Settings;
+
+/// Which engine a [`Database`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (standalone).
+    Sqlite,
+    /// PostgreSQL or a wire-compatible database (distributed).
+    Postgres,
+}
+
+/// A component's connection pool, bound to its own schema or file.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pool: AnyPool,
+    backend: Backend,
+    component: String,
+}
+
+/// Failure to reach or prepare a database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database could not be reached or refused the connection.
+    #[error("cannot connect to the {component} database ({backend:?}): {source}; check database.url and that the server is running")]
+    Connect {
+        /// The component.
+        component: String,
+        /// The backend.
+        backend: Backend,
+        /// The driver's error (never contains the password: sqlx does not echo URLs).
+        source: sqlx::Error,
+    },
+    /// The SQLite data directory could not be created.
+    #[error("cannot create the data directory {path}: {source}; check data_dir and its permissions")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Any other database failure.
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// The schema (PostgreSQL) or file stem (SQLite) of a component: `court-linkage` → `court_linkage`.
+pub fn schema_name(component: &str) -> String {
+    component.replace('-', "_")
+}
+
+impl Database {
+    /// Connects the component to the database the settings name.
+    pub async fn connect(settings: &Settings, component: &str) -> Result<Self, DbError> {
+        if settings.uses_postgres() {
+            Self::connect_postgres(
+                settings.database.url.expose_secret(),
+                component,
+                settings.database.max_connections,
+            )
+            .await
+        } else {
+            let dir = &settings.data_dir;
+            std::fs::create_dir_all(dir).map_err(|source| DbError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            let file = dir.join(format!("{}.sqlite", schema_name(component)));
+            Self::connect_sqlite(&file, component, settings.database.max_connections).await
+        }
+    }
+
+    /// Connects to a SQLite file, creating it if missing.
+    pub async fn connect_sqlite(
+        file: &std::path::Path,
+        component: &str,
+        max_connections: u32,
+    ) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let err = |source| DbError::Connect {
+            component: component.to_string(),
+            backend: Backend::Sqlite,
+            source,
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(err)?.disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; FULL sync keeps every
+                    // acknowledged commit across power loss; the busy timeout makes
+                    // writers queue instead of failing.
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(err)?;
+        Ok(Self {
+            pool,
+            backend: Backend::Sqlite,
+            component: component.to_string(),
+        })
+    }
+
+    /// Connects to PostgreSQL with every connection's `search_path` set to the
+    /// component's own schema, creating the schema if missing.
+    pub async fn connect_postgres(
+        url: &str,
+        component: &str,
+        max_connections: u32,
+    ) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let schema = schema_name(component);
+        let err = |source| DbError::Connect {
+            component: component.to_string(),
+            backend: Backend::Postgres,
+            source,
+        };
+        let options = AnyConnectOptions::from_str(url).map_err(err)?.disable_statement_logging();
+        let mut conn = options.connect().await.map_err(err)?;
+        let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+        if let Err(e) = conn.execute(AssertSqlSafe(create)).await {
+            // Two processes creating the schema at once: one loses the race harmlessly.
+            let duplicate = e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .is_some_and(|c| c == "23505" || c == "42P06");
+            if !duplicate {
+                return Err(err(e));
+            }
+        }
+        conn.close().await.ok();
+        let set_path = format!("SET search_path TO \"{schema}\"");
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                let set_path = set_path.clone();
+                Box::pin(async move {
+                    conn.execute(AssertSqlSafe(set_path)).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(err)?;
+        Ok(Self {
+            pool,
+            backend: Backend::Postgres,
+            component: component.to_string(),
+        })
+    }
+
+    /// The pool, for reads.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The component this database belongs to.
+    pub fn component(&self) -> &str {
+        &self.component
+    }
+
+    /// Begins a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so two writers queue instead of deadlocking.
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Checks the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Now as microseconds since the Unix epoch: the portable instant of every table.
+pub fn now_micros() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000) as i64
+}

@@ -1,0 +1,74 @@
+//! Serving gRPC the same way in every component: grpc.health.v1, reflection
+//! limited to the services actually served, graceful shutdown, and a
+//! pre-bound listener (port 0 in tests).
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::service::Routes;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+
+/// Binds `listen`, naming the address in the error so an operator knows which
+/// setting to change.
+pub async fn bind(component: &str, listen: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{component} cannot listen on {listen}: {e}; free the port or set FENGQIAO_{}__LISTEN",
+            component.replace('-', "_").to_uppercase()
+        )
+    })
+}
+
+/// A gRPC server running on the component's task tracker.
+pub struct GrpcServer {
+    /// Where it listens.
+    pub local_addr: SocketAddr,
+    /// Its health service, to report readiness.
+    pub health: HealthReporter,
+}
+
+/// Serves `routes` plus health and reflection on `listener` until `shutdown`;
+/// in-flight calls finish before the task ends. `services` are the
+/// fully-qualified names of the services in `routes`.
+pub async fn serve(
+    listener: TcpListener,
+    mut routes: Routes,
+    services: &[&str],
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<GrpcServer> {
+    let local_addr = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for service in services {
+        health
+            .set_service_status(*service, ServingStatus::Serving)
+            .await;
+    }
+    let reflection = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(fengqiao_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health");
+        for service in services {
+            builder = builder.with_service_name(*service);
+        }
+        builder
+    };
+    routes = routes
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?);
+    let server = tonic::transport::Server::builder()
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned());
+    tasks.spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "grpc server stopped with an error");
+        }
+    });
+    Ok(GrpcServer { local_addr, health })
+}

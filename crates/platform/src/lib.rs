@@ -1,0 +1,18 @@
+//! What every fengqiao component needs: configuration, telemetry, the two
+//! databases, the two event buses, the transactional outbox and idempotent
+//! inbox, gRPC serving and the life of a component process.
+
+pub mod bus;
+pub mod component;
+pub mod config;
+pub mod consumer;
+pub mod db;
+pub mod grpc;
+pub mod migrate;
+pub mod outbox;
+pub mod telemetry;
+pub mod testing;
+
+pub use component::{ComponentRuntime, RunningComponent};
+pub use config::Settings;
+pub use db::{Backend, Database};

@@ -1,0 +1,277 @@
+//! The transactional outbox: a component appends its events in the same
+//! transaction as the state change; the relay publishes them in order and
+//! marks them sent only after the broker's acknowledgement. A relay that dies
+//! between publish and mark publishes again; the broker's duplicate window and
+//! the consumers' inbox make the second copy harmless.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Envelope, EventBus};
+use crate::config::OutboxSettings;
+use crate::db::{Backend, Database};
+
+/// Appends `envelope` to the outbox inside the caller's transaction.
+pub async fn append(conn: &mut AnyConnection, envelope: &Envelope) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO fq_outbox (event_id, event_type, source, case_id, payload, traceparent, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&envelope.id)
+    .bind(&envelope.event_type)
+    .bind(&envelope.source)
+    .bind(&envelope.case_id)
+    .bind(envelope.payload.to_vec())
+    .bind(envelope.traceparent.as_deref())
+    .bind(envelope.time_micros)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Wakes the relay after a commit, so events leave at once instead of at the next poll.
+#[derive(Clone, Debug, Default)]
+pub struct OutboxNotifier(Arc<Notify>);
+
+impl OutboxNotifier {
+    /// Signals that committed events wait in the outbox.
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Counters of one relay, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    /// Events acknowledged by the broker and marked sent.
+    pub published: AtomicU64,
+    /// Passes that failed (bus or database trouble); each is retried.
+    pub failures: AtomicU64,
+}
+
+/// An outbox row waiting to be published.
+#[derive(Debug, Clone)]
+pub struct Unsent {
+    /// The row id (publish order).
+    pub row_id: i64,
+    /// The event.
+    pub envelope: Envelope,
+}
+
+/// Publishes a component's outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxRelay {
+    db: Database,
+    bus: Arc<dyn EventBus>,
+    settings: OutboxSettings,
+    notifier: OutboxNotifier,
+    stats: Arc<RelayStats>,
+}
+
+impl OutboxRelay {
+    /// A relay for `db`'s outbox onto `bus`.
+    pub fn new(db: Database, bus: Arc<dyn EventBus>, settings: OutboxSettings) -> Self {
+        Self {
+            db,
+            bus,
+            settings,
+            notifier: OutboxNotifier::default(),
+            stats: Arc::default(),
+        }
+    }
+
+    /// The handle that wakes this relay.
+    pub fn notifier(&self) -> OutboxNotifier {
+        self.notifier.clone()
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> Arc<RelayStats> {
+        self.stats.clone()
+    }
+
+    /// Step 1 of a pass: the oldest unsent events, in publish order.
+    pub async fn fetch_unsent(&self) -> Result<Vec<Unsent>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, event_id, event_type, source, case_id, payload, traceparent, created_at
+             FROM fq_outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(i64::from(self.settings.batch_size))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Unsent {
+                    row_id: r.try_get("id")?,
+                    envelope: Envelope {
+                        id: r.try_get("event_id")?,
+                        event_type: r.try_get("event_type")?,
+                        source: r.try_get("source")?,
+                        case_id: r.try_get("case_id")?,
+                        payload: r.try_get::<Vec<u8>, _>("payload")?.into(),
+                        traceparent: r.try_get("traceparent")?,
+                        time_micros: r.try_get("created_at")?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Step 2: publishes in order, pipelined, and returns the row ids the
+    /// broker acknowledged — the longest acknowledged prefix, so order holds.
+    pub async fn publish(&self, batch: &[Unsent]) -> Vec<i64> {
+        let mut pending = Vec::with_capacity(batch.len());
+        for row in batch {
+            match self.bus.publish(&row.envelope).await {
+                Ok(ack) => pending.push((row.row_id, ack)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox publish failed; will retry");
+                    break;
+                }
+            }
+        }
+        let (ids, acks): (Vec<i64>, Vec<_>) = pending.into_iter().unzip();
+        let results = futures::future::join_all(acks).await;
+        let mut acked = Vec::with_capacity(ids.len());
+        for (id, result) in ids.into_iter().zip(results) {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "outbox event not acknowledged; will retry");
+                break;
+            }
+            acked.push(id);
+        }
+        acked
+    }
+
+    /// Step 3: marks acknowledged rows sent.
+    pub async fn mark_sent(&self, row_ids: &[i64]) -> Result<(), sqlx::Error> {
+        for chunk in row_ids.chunks(500) {
+            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "UPDATE fq_outbox SET sent_at = $1 WHERE id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut q = sqlx::query::<Any>(AssertSqlSafe(sql)).bind(crate::db::now_micros());
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(self.db.pool()).await?;
+        }
+        Ok(())
+    }
+
+    /// One pass: fetch, publish, mark. Returns how many events were sent.
+    pub async fn relay_once(&self) -> Result<usize, sqlx::Error> {
+        let batch = self.fetch_unsent().await?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let acked = self.publish(&batch).await;
+        self.mark_sent(&acked).await?;
+        self.stats.published.fetch_add(acked.len() as u64, Ordering::Relaxed);
+        if acked.len() < batch.len() {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(acked.len())
+    }
+
+    /// Relays until `shutdown`, then flushes what is left. On PostgreSQL only
+    /// one relay per component publishes at a time (an advisory lock), so
+    /// replicas keep the outbox order.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        let mut backoff = poll;
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let lease = match self.acquire_lease().await {
+                Ok(Some(lease)) => lease,
+                Ok(None) => {
+                    // Another replica relays; check again later.
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay cannot reach its database; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            loop {
+                match self.relay_once().await {
+                    Ok(n) if n >= self.settings.batch_size as usize => {
+                        backoff = poll;
+                        continue;
+                    }
+                    Ok(n) => {
+                        backoff = poll;
+                        if n > 0 {
+                            continue;
+                        }
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = self.notifier.0.notified() => {}
+                            _ = tokio::time::sleep(poll) => {}
+                        }
+                    }
+                    Err(e) => {
+                        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "outbox relay pass failed; retrying");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        if lease.is_some() && self.db.backend() == Backend::Postgres {
+                            break; // re-take the lease on a fresh connection
+                        }
+                    }
+                }
+            }
+            drop(lease);
+            if shutdown.is_cancelled() {
+                break;
+            }
+        }
+        // Drain: whatever committed before shutdown leaves now, if the bus lets it.
+        for _ in 0..10 {
+            match self.relay_once().await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// On PostgreSQL, a connection holding the component's relay lock
+    /// (`None` when another replica holds it); on SQLite, no lease is needed.
+    /// The connection is detached from the pool: dropping it closes it, which
+    /// releases the lock.
+    async fn acquire_lease(&self) -> Result<Option<Option<AnyConnection>>, sqlx::Error> {
+        if self.db.backend() != Backend::Postgres {
+            return Ok(Some(None));
+        }
+        let mut conn = self.db.pool().acquire().await?.detach();
+        let got: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtext(current_schema() || '.fq_outbox_relay'))",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        if got {
+            Ok(Some(Some(conn)))
+        } else {
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Logs and traces: `tracing` with JSON or pretty output, an OpenTelemetry
+//! layer whose spans are exported over OTLP when an endpoint is configured, and
+//! W3C `traceparent` carried in gRPC metadata and event headers so one trace
+//! spans a hand-off.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::{LogFormat, TelemetrySettings};
+
+/// Keeps the trace exporter alive; dropping it flushes the spans not yet sent.
+#[must_use = "dropping the guard stops trace export"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+static INSTALLED: OnceLock<()> = OnceLock::new();
+
+/// Installs the process-wide subscriber for `service` (e.g. `fengqiao-intake`).
+/// A second call in the same process does nothing.
+pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
+    if INSTALLED.get().is_some() {
+        return Ok(TelemetryGuard { provider: None });
+    }
+    let mut builder = SdkTracerProvider::builder().with_resource(
+        opentelemetry_sdk::Resource::builder()
+            .with_service_name(service.to_string())
+            .build(),
+    );
+    if !settings.otlp_endpoint.is_empty() {
+        use opentelemetry_otlp::WithExportConfig;
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(settings.otlp_endpoint.clone())
+            .build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    let tracer = provider.tracer("fengqiao");
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let filter = EnvFilter::try_new(&settings.log_filter)?;
+    let fmt = match settings.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .try_init()?;
+    let _ = INSTALLED.set(());
+    Ok(TelemetryGuard {
+        provider: Some(provider),
+    })
+}
+
+/// For tests: silent unless `TEST_LOG=1`; safe to call from every test.
+pub fn init_for_tests() {
+    if std::env::var("TEST_LOG").is_ok_and(|v| v == "1") {
+        let settings = TelemetrySettings {
+            log_filter: "debug,h2=info,hyper=info,tower=info,sqlx=warn".into(),
+            ..TelemetrySettings::default()
+        };
+        if let Ok(guard) = init("fengqiao-test", &settings) {
+            std::mem::forget(guard);
+        }
+    }
+}
+
+/// The W3C `traceparent` of the current span, if it belongs to a trace.
+pub fn current_traceparent() -> Option<String> {
+    let cx = tracing::Span::current().context();
+    let mut carrier = HashMap::new();
+    TraceContextPropagator::new().inject_context(&cx, &mut carrier);
+    carrier.remove("traceparent")
+}
+
+/// Makes `span` a child of the trace named by `traceparent` (from an event
+/// header or gRPC metadata). Unknown or malformed values leave it a root.
+pub fn set_parent(span: &tracing::Span, traceparent: Option<&str>) {
+    let Some(tp) = traceparent else { return };
+    let carrier = HashMap::from([("traceparent".to_string(), tp.to_string())]);
+    let cx = TraceContextPropagator::new().extract(&carrier);
+    let _ = span.set_parent(cx);
+}

@@ -1,0 +1,115 @@
+//! Which subject each event payload travels on.
+
+use crate::fengqiao::events::v1 as ev;
+
+/// Every event subject of fengqiao (`fq.v1.<aggregate>.<event>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// `fq.v1.case.registered`
+    CaseRegistered,
+    /// `fq.v1.referral.requested`
+    ReferralRequested,
+    /// `fq.v1.referral.received`
+    ReferralReceived,
+    /// `fq.v1.referral.accepted`
+    ReferralAccepted,
+    /// `fq.v1.referral.rejected`
+    ReferralRejected,
+    /// `fq.v1.referral.started`
+    ReferralStarted,
+    /// `fq.v1.referral.held`
+    ReferralHeld,
+    /// `fq.v1.referral.resumed`
+    ReferralResumed,
+    /// `fq.v1.referral.completed`
+    ReferralCompleted,
+    /// `fq.v1.referral.failed`
+    ReferralFailed,
+    /// `fq.v1.referral.cancelled`
+    ReferralCancelled,
+    /// `fq.v1.mediation.concluded`
+    MediationConcluded,
+    /// `fq.v1.ops.event_dead_lettered`
+    EventDeadLettered,
+}
+
+impl EventKind {
+    /// Every kind, for subscriptions and documentation.
+    pub const ALL: [EventKind; 13] = [
+        Self::CaseRegistered,
+        Self::ReferralRequested,
+        Self::ReferralReceived,
+        Self::ReferralAccepted,
+        Self::ReferralRejected,
+        Self::ReferralStarted,
+        Self::ReferralHeld,
+        Self::ReferralResumed,
+        Self::ReferralCompleted,
+        Self::ReferralFailed,
+        Self::ReferralCancelled,
+        Self::MediationConcluded,
+        Self::EventDeadLettered,
+    ];
+
+    /// The subject, which is also the CloudEvents `type`.
+    pub const fn subject(self) -> &'static str {
+        match self {
+            Self::CaseRegistered => "fq.v1.case.registered",
+            Self::ReferralRequested => "fq.v1.referral.requested",
+            Self::ReferralReceived => "fq.v1.referral.received",
+            Self::ReferralAccepted => "fq.v1.referral.accepted",
+            Self::ReferralRejected => "fq.v1.referral.rejected",
+            Self::ReferralStarted => "fq.v1.referral.started",
+            Self::ReferralHeld => "fq.v1.referral.held",
+            Self::ReferralResumed => "fq.v1.referral.resumed",
+            Self::ReferralCompleted => "fq.v1.referral.completed",
+            Self::ReferralFailed => "fq.v1.referral.failed",
+            Self::ReferralCancelled => "fq.v1.referral.cancelled",
+            Self::MediationConcluded => "fq.v1.mediation.concluded",
+            Self::EventDeadLettered => "fq.v1.ops.event_dead_lettered",
+        }
+    }
+
+    /// The kind whose subject this is.
+    pub fn from_subject(subject: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.subject() == subject)
+    }
+}
+
+/// An event payload: a protobuf message with the case it concerns.
+pub trait Event: prost::Message + Default {
+    /// The case id, carried as the CloudEvents `subject`.
+    fn case_id(&self) -> &str;
+}
+
+macro_rules! event_payload {
+    ($($msg:ty),* $(,)?) => {
+        $(impl Event for $msg {
+            fn case_id(&self) -> &str {
+                &self.case_id
+            }
+        })*
+    };
+}
+
+event_payload!(
+    ev::CaseRegistered,
+    ev::ReferralRequested,
+    ev::ReferralStateChanged,
+    ev::MediationConcluded,
+    ev::EventDeadLettered,
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_subject_is_versioned_and_maps_back_to_its_kind() {
+        for kind in EventKind::ALL {
+            assert!(kind.subject().starts_with("fq.v1."), "{kind:?}");
+            assert_eq!(EventKind::from_subject(kind.subject()), Some(kind));
+        }
+        assert_eq!(EventKind::from_subject("fq.v1.case.unknown"), None);
+    }
+}
