@@ -1,7 +1,11 @@
 //! The public contracts of fengqiao, generated once from `proto/` (the only copy
 //! in the workspace): messages, gRPC clients and servers, and events.
 
-#![allow(clippy::large_enum_variant, clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
+#![allow(
+    clippy::large_enum_variant,
+    clippy::doc_lazy_continuation,
+    clippy::doc_overindented_list_items
+)]
 
 mod event;
 

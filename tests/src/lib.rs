@@ -1,1 +1,182 @@
-//! placeholder
+//! Drives the real `fengqiao` binary as an operator or agency system would:
+//! start it as a separate process, read where it listens, talk gRPC to it.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+/// The `fengqiao` binary built beside this test (target/<profile>/fengqiao).
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let bin = dir.join("fengqiao");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p fengqiao`",
+        bin.display()
+    );
+    bin
+}
+
+/// A `fengqiao` command in `dir`, with no FENGQIAO_* variable inherited.
+pub fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("FENGQIAO_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("FENGQIAO_TELEMETRY__LOG_FILTER", "warn");
+    cmd
+}
+
+/// A running fengqiao process; killed when dropped.
+pub struct Process {
+    /// The child.
+    pub child: Child,
+    /// `component → address` as the process printed them.
+    pub addresses: BTreeMap<String, SocketAddr>,
+}
+
+impl Process {
+    /// Starts `cmd` and waits (up to 60 s) until it has printed `expected` addresses.
+    pub fn start(mut cmd: Command, expected: usize) -> anyhow::Result<Self> {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut addresses = BTreeMap::new();
+        while addresses.len() < expected {
+            let line = rx.recv_timeout(Duration::from_secs(60)).map_err(|_| {
+                anyhow::anyhow!(
+                    "fengqiao printed {} of {expected} addresses before stopping",
+                    addresses.len()
+                )
+            })?;
+            if let Some((name, addr)) = parse_address(&line) {
+                addresses.insert(name, addr);
+            }
+        }
+        Ok(Self { child, addresses })
+    }
+
+    /// Sends SIGTERM and waits for the exit status (at most `within`),
+    /// yielding so this test's own gRPC connections can answer the server's
+    /// goodbye.
+    pub async fn terminate(
+        &mut self,
+        within: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if start.elapsed() > within {
+                anyhow::bail!("fengqiao did not stop within {within:?} of SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads `  <component>   <ip:port>` (standalone) or `fengqiao <component> listening on <ip:port>` (serve).
+fn parse_address(line: &str) -> Option<(String, SocketAddr)> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        [name, addr] if line.starts_with("  ") => Some((name.to_string(), addr.parse().ok()?)),
+        ["fengqiao", name, "listening", "on", addr] => Some((name.to_string(), addr.parse().ok()?)),
+        _ => None,
+    }
+}
+
+/// A gRPC channel to `addr`.
+pub async fn channel(addr: SocketAddr) -> anyhow::Result<tonic::transport::Channel> {
+    Ok(
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await?,
+    )
+}
+
+/// The overall grpc.health.v1 status of the server at `addr`.
+pub async fn health(addr: SocketAddr) -> anyhow::Result<ServingStatus> {
+    let mut client = HealthClient::new(channel(addr).await?);
+    let reply = client
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?
+        .into_inner();
+    Ok(ServingStatus::try_from(reply.status)?)
+}
+
+/// The services the server at `addr` lists by gRPC reflection (v1).
+pub async fn reflected_services(addr: SocketAddr) -> anyhow::Result<Vec<String>> {
+    let mut client = ServerReflectionClient::new(channel(addr).await?);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await?
+        .into_inner();
+    let reply = replies
+        .message()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no reflection reply"))?;
+    match reply.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            Ok(list.service.into_iter().map(|s| s.name).collect())
+        }
+        other => anyhow::bail!("unexpected reflection reply {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_address_lines_are_read() {
+        let (n, a) = super::parse_address("  intake             127.0.0.1:50051").unwrap();
+        assert_eq!((n.as_str(), a.port()), ("intake", 50051));
+        let (n, a) = super::parse_address("fengqiao routing listening on 127.0.0.1:4000").unwrap();
+        assert_eq!((n.as_str(), a.port()), ("routing", 4000));
+        assert!(super::parse_address("fengqiao standalone is running").is_none());
+    }
+}

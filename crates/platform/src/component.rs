@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::service::Routes;
@@ -26,6 +27,44 @@ pub const PLATFORM_MIGRATIONS: &[Migration] = &[crate::migration!(
     "0001_outbox_inbox.sql",
     "outbox, inbox and dead-letter record"
 )];
+
+/// What a component adds to the runtime every component shares.
+#[async_trait]
+pub trait Component: Send + Sync + 'static {
+    /// Its name: its schema, its SQLite file, its settings section, its log field.
+    const NAME: &'static str;
+    /// Its own migrations, applied after the platform's.
+    const MIGRATIONS: &'static [Migration];
+    /// Starts its consumers on `runtime` and returns the gRPC API it serves.
+    async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api>;
+}
+
+/// The gRPC services a component serves.
+#[derive(Default)]
+pub struct Api {
+    /// The tonic routes.
+    pub routes: Routes,
+    /// Their fully-qualified service names (for health and reflection).
+    pub services: Vec<&'static str>,
+}
+
+/// Builds and starts component `C` on its configured listen address; it runs
+/// until `shutdown` fires (see [`RunningComponent::run_until_stopped`]). The one
+/// code path of a component, in standalone and distributed mode alike.
+pub async fn build<C: Component>(
+    settings: Settings,
+    bus: Arc<dyn EventBus>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningComponent> {
+    let listen = settings
+        .component(C::NAME)
+        .ok_or_else(|| anyhow::anyhow!("no settings section for component {}", C::NAME))?
+        .listen;
+    let runtime =
+        ComponentRuntime::prepare(C::NAME, settings, bus, C::MIGRATIONS, shutdown).await?;
+    let api = C::assemble(&runtime).await?;
+    runtime.serve(listen, api.routes, &api.services).await
+}
 
 /// Connects `component` to its database and applies the platform's and its own migrations.
 pub async fn migrate(
@@ -151,13 +190,23 @@ async fn readiness(
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
-        let db_ok = tokio::time::timeout(Duration::from_secs(2), db.ping()).await.is_ok_and(|r| r.is_ok());
+        let db_ok = tokio::time::timeout(Duration::from_secs(2), db.ping())
+            .await
+            .is_ok_and(|r| r.is_ok());
         let bus_ok = bus.ping().await.is_ok();
         let ready = db_ok && bus_ok;
         if ready != was_ready {
-            let status = if ready { ServingStatus::Serving } else { ServingStatus::NotServing };
+            let status = if ready {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
             if !ready {
-                tracing::warn!(database = db_ok, bus = bus_ok, "not ready: check the database and the bus");
+                tracing::warn!(
+                    database = db_ok,
+                    bus = bus_ok,
+                    "not ready: check the database and the bus"
+                );
             }
             health.set_service_status("", status).await;
             for s in &services {
@@ -166,7 +215,9 @@ async fn readiness(
             was_ready = ready;
         }
     }
-    let _ = health.set_service_status("", ServingStatus::NotServing).await;
+    let _ = health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
 }
 
 /// A component that serves until stopped.
@@ -217,8 +268,14 @@ impl RunningComponent {
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.tasks.close();
-        if tokio::time::timeout(self.grace, self.tasks.wait()).await.is_err() {
-            tracing::warn!(component = self.name, "shutdown grace period passed; stopping anyway");
+        if tokio::time::timeout(self.grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                component = self.name,
+                "shutdown grace period passed; stopping anyway"
+            );
         }
         tracing::info!(component = self.name, "component stopped");
     }
@@ -232,8 +289,9 @@ pub fn shutdown_on_signal() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}

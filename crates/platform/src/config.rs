@@ -235,11 +235,12 @@ impl Settings {
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = self.database.url.expose_secret();
-        if !url.is_empty() && !url.starts_with("postgres://") && !url.starts_with("postgresql://")
-        {
+        if !url.is_empty() && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
             return Err(ConfigError::Invalid {
                 key: "database.url",
-                problem: "must start with postgres:// (distributed mode) or be empty (standalone SQLite)".into(),
+                problem:
+                    "must start with postgres:// (distributed mode) or be empty (standalone SQLite)"
+                        .into(),
             });
         }
         if self.database.max_connections == 0 {
@@ -258,8 +259,16 @@ impl Settings {
         if bus.consumer_lanes == 0 || bus.consumer_lanes > 1024 {
             return Err(invalid("bus.consumer_lanes", "must be between 1 and 1024"));
         }
-        if bus.stream.is_empty() || !bus.stream.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(invalid("bus.stream", "must be non-empty letters, digits, '_' or '-'"));
+        if bus.stream.is_empty()
+            || !bus
+                .stream
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid(
+                "bus.stream",
+                "must be non-empty letters, digits, '_' or '-'",
+            ));
         }
         if bus.retry_backoff_max_ms < bus.retry_backoff_ms {
             return Err(invalid(
@@ -288,6 +297,19 @@ impl Settings {
         Ok(())
     }
 
+    /// The settings section of the component called `name`.
+    pub fn component(&self, name: &str) -> Option<&ComponentSettings> {
+        Some(match name {
+            "intake" => &self.intake,
+            "routing" => &self.routing,
+            "mediation" => &self.mediation,
+            "court-linkage" => &self.court_linkage,
+            "petition-linkage" => &self.petition_linkage,
+            "gateway" => &self.gateway,
+            _ => return None,
+        })
+    }
+
     /// True when the database is PostgreSQL (distributed mode).
     pub fn uses_postgres(&self) -> bool {
         !self.database.url.expose_secret().is_empty()
@@ -302,6 +324,7 @@ fn invalid(key: &'static str, problem: &str) -> ConfigError {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use super::*;
 
@@ -338,7 +361,9 @@ mod tests {
     fn an_unknown_key_is_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("fq.toml", "[bus]\nmax_delivery = 3\n")?;
-            let err = Settings::load(Some(Path::new("fq.toml"))).unwrap_err().to_string();
+            let err = Settings::load(Some(Path::new("fq.toml")))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("max_delivery"), "{err}");
             Ok(())
         });

@@ -192,7 +192,10 @@ fn lane_of(case_id: &str, lanes: usize) -> usize {
 
 impl Runner {
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.settings.retry_backoff_ms.saturating_mul(1 << attempt.min(16).saturating_sub(1));
+        let base = self
+            .settings
+            .retry_backoff_ms
+            .saturating_mul(1 << attempt.min(16).saturating_sub(1));
         Duration::from_millis(base.min(self.settings.retry_backoff_max_ms))
     }
 
@@ -271,7 +274,12 @@ impl Runner {
 
     /// Parks the event with its inbox row (so a redelivery is not parked
     /// twice) and announces it, in one transaction.
-    async fn dead_letter(&self, env: &Envelope, attempts: u32, error: &HandlerError) -> Result<(), sqlx::Error> {
+    async fn dead_letter(
+        &self,
+        env: &Envelope,
+        attempts: u32,
+        error: &HandlerError,
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.db.begin().await?;
         sqlx::query(
             "INSERT INTO fq_inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3)
@@ -312,7 +320,11 @@ impl Runner {
                 last_error: error.0.clone(),
             };
             let component = self.db.component().to_string();
-            outbox::append(&mut tx, &Envelope::new(&component, EventKind::EventDeadLettered, &notice)).await?;
+            outbox::append(
+                &mut tx,
+                &Envelope::new(&component, EventKind::EventDeadLettered, &notice),
+            )
+            .await?;
         }
         tx.commit().await?;
         self.outbox.notify();
@@ -337,8 +349,12 @@ mod tests {
             assert_eq!(super::lane_of("case-a", lanes), a);
         }
         assert!(a < lanes);
-        let spread: std::collections::HashSet<_> =
-            (0..200).map(|i| super::lane_of(&format!("case-{i}"), lanes)).collect();
-        assert!(spread.len() > lanes / 2, "cases spread over lanes: {spread:?}");
+        let spread: std::collections::HashSet<_> = (0..200)
+            .map(|i| super::lane_of(&format!("case-{i}"), lanes))
+            .collect();
+        assert!(
+            spread.len() > lanes / 2,
+            "cases spread over lanes: {spread:?}"
+        );
     }
 }

@@ -43,7 +43,9 @@ pub enum DbError {
         source: sqlx::Error,
     },
     /// The SQLite data directory could not be created.
-    #[error("cannot create the data directory {path}: {source}; check data_dir and its permissions")]
+    #[error(
+        "cannot create the data directory {path}: {source}; check data_dir and its permissions"
+    )]
     DataDir {
         /// The directory.
         path: String,
@@ -94,7 +96,9 @@ impl Database {
             backend: Backend::Sqlite,
             source,
         };
-        let options = AnyConnectOptions::from_str(&url).map_err(err)?.disable_statement_logging();
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(err)?
+            .disable_statement_logging();
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
@@ -135,7 +139,9 @@ impl Database {
             backend: Backend::Postgres,
             source,
         };
-        let options = AnyConnectOptions::from_str(url).map_err(err)?.disable_statement_logging();
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(err)?
+            .disable_statement_logging();
         let mut conn = options.connect().await.map_err(err)?;
         let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
         if let Err(e) = conn.execute(AssertSqlSafe(create)).await {
@@ -196,7 +202,10 @@ impl Database {
 
     /// Checks the database answers (readiness).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     /// Closes every connection.

@@ -173,7 +173,9 @@ impl OutboxRelay {
         }
         let acked = self.publish(&batch).await;
         self.mark_sent(&acked).await?;
-        self.stats.published.fetch_add(acked.len() as u64, Ordering::Relaxed);
+        self.stats
+            .published
+            .fetch_add(acked.len() as u64, Ordering::Relaxed);
         if acked.len() < batch.len() {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
         }

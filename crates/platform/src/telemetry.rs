@@ -1,7 +1,8 @@
 //! Logs and traces: `tracing` with JSON or pretty output, an OpenTelemetry
 //! layer whose spans are exported over OTLP when an endpoint is configured, and
 //! W3C `traceparent` carried in gRPC metadata and event headers so one trace
-//! spans a hand-off.
+//! spans a hand-off. Logs go to standard error; standard output is for
+//! what a command prints for its user.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -59,10 +60,14 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
     let filter = EnvFilter::try_new(&settings.log_filter)?;
     let fmt = match settings.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
             .json()
             .with_current_span(true)
             .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .compact()
+            .boxed(),
     };
     tracing_subscriber::registry()
         .with(filter)

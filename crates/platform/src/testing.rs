@@ -39,17 +39,19 @@ pub fn nats_url() -> String {
 /// Settings for a test: fast retries, a fresh stream, small batches.
 pub fn settings() -> Settings {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let mut s = Settings::default();
-    s.bus = BusSettings {
-        stream: format!("T_{id}"),
-        subject_prefix: format!("t{id}."),
-        retry_backoff_ms: 10,
-        retry_backoff_max_ms: 100,
-        consumer_lanes: 4,
-        ..BusSettings::default()
+    let mut s = Settings {
+        bus: BusSettings {
+            stream: format!("T_{id}"),
+            subject_prefix: format!("t{id}."),
+            retry_backoff_ms: 10,
+            retry_backoff_max_ms: 100,
+            consumer_lanes: 4,
+            ..BusSettings::default()
+        },
+        shutdown_grace_secs: 5,
+        ..Settings::default()
     };
     s.outbox.poll_interval_ms = 20;
-    s.shutdown_grace_secs = 5;
     s
 }
 
@@ -69,13 +71,24 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir()?;
-                let db = Database::connect_sqlite(&dir.path().join("test.sqlite"), component, 4).await?;
-                Ok(Self { db, url: String::new(), pg_name: None, _dir: Some(dir) })
+                let db =
+                    Database::connect_sqlite(&dir.path().join("test.sqlite"), component, 4).await?;
+                Ok(Self {
+                    db,
+                    url: String::new(),
+                    pg_name: None,
+                    _dir: Some(dir),
+                })
             }
             Backend::Postgres => {
                 let (url, name) = create_postgres_database().await?;
                 let db = Database::connect_postgres(&url, component, 8).await?;
-                Ok(Self { db, url, pg_name: Some(name), _dir: None })
+                Ok(Self {
+                    db,
+                    url,
+                    pg_name: Some(name),
+                    _dir: None,
+                })
             }
         }
     }
@@ -95,7 +108,9 @@ pub async fn create_postgres_database() -> anyhow::Result<(String, String)> {
     let admin = postgres_admin_url();
     let name = format!("fq_t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::AnyConnection::connect(&admin).await.map_err(|e| {
-        anyhow::anyhow!("cannot reach PostgreSQL at {admin}: {e}; start it or set FENGQIAO_TEST_DATABASE_URL")
+        anyhow::anyhow!(
+            "cannot reach PostgreSQL at {admin}: {e}; start it or set FENGQIAO_TEST_DATABASE_URL"
+        )
     })?;
     sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
@@ -108,9 +123,11 @@ pub async fn create_postgres_database() -> anyhow::Result<(String, String)> {
 /// Drops a test database, best effort.
 pub async fn drop_postgres_database(name: &str) {
     if let Ok(mut conn) = sqlx::AnyConnection::connect(&postgres_admin_url()).await {
-        let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-            .execute(&mut conn)
-            .await;
+        let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
     }
 }
 

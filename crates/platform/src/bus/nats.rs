@@ -137,7 +137,10 @@ impl NatsBus {
         let id = header(CE_ID)
             .or_else(|| header(async_nats::header::NATS_MESSAGE_ID.as_ref()))
             .unwrap_or_else(|| {
-                format!("nats-seq-{}", info.as_ref().map_or(0, |i| i.stream_sequence))
+                format!(
+                    "nats-seq-{}",
+                    info.as_ref().map_or(0, |i| i.stream_sequence)
+                )
             });
         let subject = msg.subject.as_str();
         Envelope {
@@ -257,7 +260,11 @@ impl EventBus for NatsBus {
                     return None;
                 }
                 let delivered = msg.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
-                Some(Ok(Delivery::new(envelope, delivered, Box::new(NatsAcker(msg)))))
+                Some(Ok(Delivery::new(
+                    envelope,
+                    delivered,
+                    Box::new(NatsAcker(msg)),
+                )))
             }
         });
         Ok(deliveries.boxed())

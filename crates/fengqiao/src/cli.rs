@@ -1,0 +1,76 @@
+//! The command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fengqiao_platform::Settings;
+
+use crate::commands;
+use crate::components;
+
+/// fengqiao links police stations, courts and petition bureaus to a county's
+/// mediation organisations: a dispute is registered once, handed to the right
+/// mediators, tracked against its legal clock, and its result flows back.
+///
+/// With no command, runs every component in this process on SQLite files under
+/// ./fengqiao-data and an in-process bus (standalone mode).
+#[derive(Debug, Parser)]
+#[command(name = "fengqiao", version, propagate_version = true)]
+pub struct Cli {
+    /// A TOML configuration file; FENGQIAO_* environment variables override it
+    /// (e.g. FENGQIAO_DATABASE__URL, FENGQIAO_INTAKE__LISTEN).
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "FENGQIAO_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Every component in one process, on SQLite and the in-process bus: zero set-up.
+    Standalone,
+    /// One component in its own process (distributed mode: PostgreSQL and NATS JetStream).
+    Serve {
+        /// The component to run.
+        #[arg(value_parser = components::names())]
+        component: String,
+    },
+    /// Applies database migrations, for every component or one, and exits.
+    Migrate {
+        /// Only this component.
+        #[arg(long, value_parser = components::names())]
+        component: Option<String>,
+    },
+}
+
+/// Parses the command line and runs the command.
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Standalone) {
+        Command::Standalone => commands::standalone(settings).await,
+        Command::Serve { component } => commands::serve(settings, &component).await,
+        Command::Migrate { component } => commands::migrate(settings, component.as_deref()).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `fengqiao standalone`: every component in one process.
+
+use fengqiao_platform::component::shutdown_on_signal;
+use fengqiao_platform::{bus, telemetry, Settings};
+
+use crate::components;
+
+/// Runs every component here until SIGINT/SIGTERM.
+pub async fn standalone(settings: Settings) -> anyhow::Result<()> {
+    let _telemetry = telemetry::init("fengqiao", &settings.telemetry)?;
+    let shutdown = shutdown_on_signal();
+    let bus = bus::connect(&settings.bus).await?;
+    let mut running = Vec::new();
+    for component in &components::ALL {
+        let started =
+            (component.build)(settings.clone(), bus.clone(), shutdown.child_token()).await;
+        match started {
+            Ok(c) => running.push(c),
+            Err(e) => {
+                shutdown.cancel();
+                for c in running {
+                    c.stop().await;
+                }
+                return Err(e.context(format!("{} did not start", component.name)));
+            }
+        }
+    }
+    let storage = if settings.uses_postgres() {
+        "PostgreSQL".to_string()
+    } else {
+        format!("SQLite files in {}", settings.data_dir.display())
+    };
+    println!(
+        "fengqiao standalone is running ({storage}, {} bus). gRPC APIs:",
+        bus.kind()
+    );
+    let mut listed: Vec<_> = running.iter().collect();
+    listed.sort_by_key(|c| c.port());
+    for c in listed {
+        println!("  {:<18} {}", c.name(), c.local_addr());
+    }
+    println!(
+        "Each answers grpc.health.v1 and lists its services by gRPC reflection. Stop with Ctrl-C."
+    );
+    shutdown.cancelled().await;
+    for c in running {
+        c.stop().await;
+    }
+    Ok(())
+}
