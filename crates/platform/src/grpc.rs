@@ -63,6 +63,7 @@ pub async fn serve(
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?);
     let server = tonic::transport::Server::builder()
+        .layer(crate::grpc_trace::layer())
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned());
     tasks.spawn(async move {
