@@ -219,3 +219,35 @@ pub fn now_micros() -> i64 {
     let now = time::OffsetDateTime::now_utc();
     (now.unix_timestamp_nanos() / 1_000) as i64
 }
+
+/// A stored instant as a protobuf timestamp.
+pub fn timestamp(micros: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: (micros.rem_euclid(1_000_000) * 1_000) as i32,
+    }
+}
+
+/// The calendar year in Asia/Shanghai (UTC+8, no daylight saving) at `micros`.
+pub fn local_year(micros: i64) -> i32 {
+    let utc = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    utc.to_offset(time::macros::offset!(+8)).year()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_year_turns_at_midnight_in_beijing() {
+        // 2026-12-31T16:00:00Z is 2027-01-01 00:00 in Asia/Shanghai.
+        let new_year = 1_798_732_800_000_000_i64;
+        assert_eq!(super::local_year(new_year - 1), 2026);
+        assert_eq!(super::local_year(new_year), 2027);
+    }
+
+    #[test]
+    fn a_timestamp_keeps_microseconds() {
+        let t = super::timestamp(1_500_000);
+        assert_eq!((t.seconds, t.nanos), (1, 500_000_000));
+    }
+}

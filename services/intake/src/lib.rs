@@ -1,13 +1,23 @@
-//! Intake: the one door every dispute passes through to become a case (registration arrives with issues #4 and #5).
-//!
-//! Today the component runs what every component runs — its database and
-//! migrations, outbox relay, health, readiness and reflection — and serves no
-//! domain API yet.
+//! Intake: the one door every dispute passes through to become a case. It
+//! validates, numbers (`<county>-<year>-<seq>`, gap-free), registers once per
+//! `(source agency, external reference)` and announces `fq.v1.case.registered`.
+
+mod error;
+mod grpc;
+mod service;
+mod store;
+mod validate;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use fengqiao_platform::component::{Api, Component};
 use fengqiao_platform::migrate::Migration;
-use fengqiao_platform::ComponentRuntime;
+use fengqiao_platform::{migration, ComponentRuntime};
+use fengqiao_proto::fengqiao::intake::v1::intake_service_server::IntakeServiceServer;
+
+pub use error::IntakeError;
+pub use service::{IntakeService, Registered};
 
 /// The intake component.
 pub struct Intake;
@@ -15,9 +25,19 @@ pub struct Intake;
 #[async_trait]
 impl Component for Intake {
     const NAME: &'static str = "intake";
-    const MIGRATIONS: &'static [Migration] = &[];
+    const MIGRATIONS: &'static [Migration] = &[migration!(
+        "intake",
+        1,
+        "0001_cases.sql",
+        "cases and case numbers"
+    )];
 
-    async fn assemble(_runtime: &ComponentRuntime) -> anyhow::Result<Api> {
-        Ok(Api::default())
+    async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
+        let service = Arc::new(IntakeService::new(runtime.db.clone(), runtime.outbox()));
+        let server = IntakeServiceServer::new(grpc::IntakeGrpc::new(service));
+        Ok(Api {
+            routes: tonic::service::Routes::new(server),
+            services: vec!["fengqiao.intake.v1.IntakeService"],
+        })
     }
 }

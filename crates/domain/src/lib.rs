@@ -1,0 +1,5 @@
+//! Domain rules more than one component applies, written once: the referral
+//! state machine (DESIGN.md §3.2) and the case number.
+
+pub mod case_no;
+pub mod referral;

@@ -1,0 +1,96 @@
+//! Turning component errors into gRPC statuses the same way everywhere:
+//! field violations as `google.rpc.BadRequest`, internal causes logged with an
+//! id and never sent.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// One bad field: its path (e.g. `dispute.location.division_code`) and what
+/// is wrong with it, said so the caller knows what to send instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The field path, proto field names joined by dots.
+    pub field: String,
+    /// What is wrong and what is allowed. Never the submitted value.
+    pub description: String,
+}
+
+impl Violation {
+    /// A violation of `field`.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// INVALID_ARGUMENT with every violation as a `google.rpc.BadRequest` detail.
+pub fn invalid_argument(violations: &[Violation]) -> Status {
+    let message = match violations {
+        [one] => format!("{}: {}", one.field, one.description),
+        many => format!(
+            "{} fields are invalid: {}",
+            many.len(),
+            many.iter()
+                .map(|v| v.field.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let details = ErrorDetails::with_bad_request(
+        violations
+            .iter()
+            .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
+            .collect::<Vec<_>>(),
+    );
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// INTERNAL for a cause the caller cannot act on: the cause is logged with an
+/// id, and only the id is sent.
+pub fn unexpected(error: &anyhow::Error) -> Status {
+    let id = uuid::Uuid::now_v7();
+    tracing::error!(error_id = %id, error = format!("{error:#}"), "internal error");
+    Status::internal(format!(
+        "internal error {id}; retry later, and quote this id to the operator if it persists"
+    ))
+}
+
+/// The violations carried by `status`, if any (for clients and tests).
+pub fn violations(status: &Status) -> Vec<Violation> {
+    status
+        .get_details_bad_request()
+        .map(|b| {
+            b.field_violations
+                .into_iter()
+                .map(|v| Violation::new(v.field, v.description))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_travel_as_bad_request_details() {
+        let status = invalid_argument(&[
+            Violation::new("dispute.source", "is required"),
+            Violation::new("dispute.external_ref", "is required"),
+        ]);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains("dispute.source"));
+        assert_eq!(violations(&status).len(), 2);
+    }
+
+    #[test]
+    fn an_internal_cause_is_not_sent() {
+        let status = unexpected(&anyhow::anyhow!(
+            "password authentication failed for user fq"
+        ));
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("password"));
+    }
+}

@@ -1,0 +1,114 @@
+//! Intake's tables: cases and their numbering.
+
+use fengqiao_proto::fengqiao::common::v1::Dispute;
+use fengqiao_proto::fengqiao::intake::v1::Case;
+use prost::Message;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+const CASE_COLUMNS: &str = "case_id, case_no, source_agency, risk_level, dispute, registered_at";
+
+fn case_from(row: &AnyRow) -> Result<Case, sqlx::Error> {
+    let dispute: Vec<u8> = row.try_get("dispute")?;
+    Ok(Case {
+        case_id: row.try_get("case_id")?,
+        case_no: row.try_get("case_no")?,
+        source_agency: row.try_get("source_agency")?,
+        dispute: Some(
+            Dispute::decode(dispute.as_slice()).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        ),
+        risk_level: row.try_get::<i32, _>("risk_level")?,
+        registered_at: Some(fengqiao_platform::db::timestamp(
+            row.try_get("registered_at")?,
+        )),
+    })
+}
+
+/// The case an agency registered under its reference.
+pub async fn find_by_ref(
+    conn: &mut AnyConnection,
+    source_agency: &str,
+    external_ref: &str,
+) -> Result<Option<Case>, sqlx::Error> {
+    let sql =
+        format!("SELECT {CASE_COLUMNS} FROM cases WHERE source_agency = $1 AND external_ref = $2");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(source_agency)
+        .bind(external_ref)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(case_from)
+        .transpose()
+}
+
+/// A case by id.
+pub async fn find(conn: &mut AnyConnection, case_id: &str) -> Result<Option<Case>, sqlx::Error> {
+    let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE case_id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(case_id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(case_from)
+        .transpose()
+}
+
+/// The next case number of `county` in `year`, inside the caller's
+/// transaction (which holds the sequence row until it ends).
+pub async fn next_seq(
+    conn: &mut AnyConnection,
+    county: &str,
+    year: i32,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO case_sequences (county_code, year, last_seq) VALUES ($1, $2, 0)
+         ON CONFLICT (county_code, year) DO NOTHING",
+    )
+    .bind(county)
+    .bind(year)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar(
+        "UPDATE case_sequences SET last_seq = last_seq + 1
+         WHERE county_code = $1 AND year = $2 RETURNING last_seq",
+    )
+    .bind(county)
+    .bind(year)
+    .fetch_one(conn)
+    .await
+}
+
+/// Inserts `case`; false when the agency already registered this reference.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    case: &Case,
+    registered_at: i64,
+) -> Result<bool, sqlx::Error> {
+    let d = case.dispute.as_ref().expect("validated dispute");
+    let division = d
+        .location
+        .as_ref()
+        .map(|l| l.division_code.clone())
+        .unwrap_or_default();
+    let inserted = sqlx::query(
+        "INSERT INTO cases (case_id, case_no, source_agency, external_ref, source, category,
+             division_code, risk_level, dispute, registered_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (source_agency, external_ref) DO NOTHING",
+    )
+    .bind(&case.case_id)
+    .bind(&case.case_no)
+    .bind(&case.source_agency)
+    .bind(&d.external_ref)
+    .bind(d.source)
+    .bind(d.category)
+    .bind(division)
+    .bind(case.risk_level)
+    .bind(d.encode_to_vec())
+    .bind(registered_at)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
