@@ -7,6 +7,8 @@ use crate::fengqiao::events::v1 as ev;
 pub enum EventKind {
     /// `fq.v1.case.registered`
     CaseRegistered,
+    /// `fq.v1.case.returned`
+    CaseReturned,
     /// `fq.v1.referral.requested`
     ReferralRequested,
     /// `fq.v1.referral.received`
@@ -35,8 +37,9 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, for subscriptions and documentation.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         Self::CaseRegistered,
+        Self::CaseReturned,
         Self::ReferralRequested,
         Self::ReferralReceived,
         Self::ReferralAccepted,
@@ -55,6 +58,7 @@ impl EventKind {
     pub const fn subject(self) -> &'static str {
         match self {
             Self::CaseRegistered => "fq.v1.case.registered",
+            Self::CaseReturned => "fq.v1.case.returned",
             Self::ReferralRequested => "fq.v1.referral.requested",
             Self::ReferralReceived => "fq.v1.referral.received",
             Self::ReferralAccepted => "fq.v1.referral.accepted",
@@ -94,6 +98,7 @@ macro_rules! event_payload {
 
 event_payload!(
     ev::CaseRegistered,
+    ev::CaseReturned,
     ev::ReferralRequested,
     ev::ReferralStateChanged,
     ev::MediationConcluded,

@@ -3,3 +3,4 @@
 
 pub mod case_no;
 pub mod referral;
+pub mod result;

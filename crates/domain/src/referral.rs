@@ -4,6 +4,7 @@
 //! Only the receiver moves a referral forward; only the sender cancels it.
 
 use fengqiao_proto::fengqiao::common::v1::ReferralState;
+use fengqiao_proto::EventKind;
 
 /// Who asks for a transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,21 @@ impl Action {
         matches!(self, Action::Reject | Action::Fail | Action::Cancel)
     }
 
+    /// The event announcing it.
+    pub fn event_kind(self) -> EventKind {
+        match self {
+            Action::Receive => EventKind::ReferralReceived,
+            Action::Accept => EventKind::ReferralAccepted,
+            Action::Reject => EventKind::ReferralRejected,
+            Action::Start => EventKind::ReferralStarted,
+            Action::Hold => EventKind::ReferralHeld,
+            Action::Resume => EventKind::ReferralResumed,
+            Action::Complete => EventKind::ReferralCompleted,
+            Action::Fail => EventKind::ReferralFailed,
+            Action::Cancel => EventKind::ReferralCancelled,
+        }
+    }
+
     /// Lower-case verb for messages.
     pub fn verb(self) -> &'static str {
         match self {
@@ -129,6 +145,19 @@ pub fn state_name(state: ReferralState) -> &'static str {
         .strip_prefix("REFERRAL_STATE_")
         .unwrap_or("UNSPECIFIED")
 }
+
+/// Every event that announces a referral's move after it was requested.
+pub const STATE_CHANGE_EVENTS: [EventKind; 9] = [
+    EventKind::ReferralReceived,
+    EventKind::ReferralAccepted,
+    EventKind::ReferralRejected,
+    EventKind::ReferralStarted,
+    EventKind::ReferralHeld,
+    EventKind::ReferralResumed,
+    EventKind::ReferralCompleted,
+    EventKind::ReferralFailed,
+    EventKind::ReferralCancelled,
+];
 
 /// True for REJECTED, CANCELLED, COMPLETED and FAILED.
 pub fn is_terminal(state: ReferralState) -> bool {

@@ -43,6 +43,16 @@ pub enum Command {
         #[arg(value_parser = components::names())]
         component: String,
     },
+    /// Prints a development token for an agency system (sent as
+    /// `authorization: Bearer <token>`). Signed with auth.dev_token_secret, or in
+    /// standalone mode with the key kept in the data directory.
+    Token {
+        /// The agency id, e.g. police-620802-dongguan, court-620802, petition-620802.
+        agency: String,
+        /// Sign for a distributed deployment (needs auth.dev_token_secret).
+        #[arg(long)]
+        distributed: bool,
+    },
     /// Applies database migrations, for every component or one, and exits.
     Migrate {
         /// Only this component.
@@ -64,6 +74,10 @@ pub async fn run() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Standalone) {
         Command::Standalone => commands::standalone(settings).await,
         Command::Serve { component } => commands::serve(settings, &component).await,
+        Command::Token {
+            agency,
+            distributed,
+        } => commands::token(settings, &agency, !distributed),
         Command::Migrate { component } => commands::migrate(settings, component.as_deref()).await,
     };
     match result {

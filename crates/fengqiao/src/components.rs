@@ -35,14 +35,13 @@ macro_rules! component {
     };
 }
 
-/// Every component, in start order: consumers downstream start before the
-/// producers upstream of them.
+/// Every component, in start order: each after the components it calls.
 pub const ALL: [Component; 6] = [
     component!(fengqiao_mediation::Mediation),
     component!(fengqiao_routing::Routing),
+    component!(fengqiao_intake::Intake),
     component!(fengqiao_court_linkage::CourtLinkage),
     component!(fengqiao_petition_linkage::PetitionLinkage),
-    component!(fengqiao_intake::Intake),
     component!(fengqiao_gateway::Gateway),
 ];
 

@@ -24,6 +24,8 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     /// The transactional outbox relay.
     pub outbox: OutboxSettings,
+    /// How agency systems prove who they are.
+    pub auth: AuthSettings,
     /// Seconds a stopping process waits for in-flight calls and the outbox to drain.
     pub shutdown_grace_secs: u64,
     /// Intake's own settings.
@@ -38,6 +40,12 @@ pub struct Settings {
     pub petition_linkage: ComponentSettings,
     /// The gateway's own settings.
     pub gateway: ComponentSettings,
+    /// Load the demo data (Kongtong district's directory, demo agencies):
+    /// unset means yes in standalone mode and no in distributed mode.
+    pub demo_data: Option<bool>,
+    /// Run mode, set by the command (not configurable).
+    #[serde(skip)]
+    pub standalone: bool,
 }
 
 /// Where the database is.
@@ -100,6 +108,25 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: String,
 }
 
+/// Agency authentication.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// The key that signs development tokens (`fengqiao token <agency>`); at
+    /// least 32 characters. Empty in standalone mode: a random key is kept in
+    /// `<data_dir>/dev-token-secret`. Treated as a secret.
+    #[serde(serialize_with = "serialize_secret")]
+    pub dev_token_secret: SecretString,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            dev_token_secret: SecretString::from(String::new()),
+        }
+    }
+}
+
 /// The outbox relay.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -116,6 +143,21 @@ pub struct OutboxSettings {
 pub struct ComponentSettings {
     /// Address its gRPC server listens on; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// URL other components use to call it (e.g. `http://intake:50051`);
+    /// empty means `http://<listen>`.
+    #[serde(default)]
+    pub endpoint: String,
+}
+
+impl ComponentSettings {
+    /// The URL to call it at.
+    pub fn endpoint(&self) -> String {
+        if self.endpoint.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.endpoint.clone()
+        }
+    }
 }
 
 fn serialize_secret<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
@@ -126,6 +168,7 @@ fn serialize_secret<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::O
 fn component(port: u16) -> ComponentSettings {
     ComponentSettings {
         listen: SocketAddr::from(([127, 0, 0, 1], port)),
+        endpoint: String::new(),
     }
 }
 
@@ -137,6 +180,7 @@ impl Default for Settings {
             bus: BusSettings::default(),
             telemetry: TelemetrySettings::default(),
             outbox: OutboxSettings::default(),
+            auth: AuthSettings::default(),
             shutdown_grace_secs: 10,
             gateway: component(50050),
             intake: component(50051),
@@ -144,6 +188,8 @@ impl Default for Settings {
             mediation: component(50053),
             court_linkage: component(50054),
             petition_linkage: component(50055),
+            demo_data: None,
+            standalone: false,
         }
     }
 }
@@ -282,6 +328,13 @@ impl Settings {
                 "must be longer than bus.retry_backoff_max_ms, or the broker redelivers events still being retried",
             ));
         }
+        let secret = self.auth.dev_token_secret.expose_secret();
+        if !secret.is_empty() && secret.len() < 32 {
+            return Err(invalid(
+                "auth.dev_token_secret",
+                "must be at least 32 characters (or empty in standalone mode)",
+            ));
+        }
         if self.outbox.batch_size == 0 || self.outbox.batch_size > 10_000 {
             return Err(invalid("outbox.batch_size", "must be between 1 and 10000"));
         }
@@ -299,15 +352,57 @@ impl Settings {
 
     /// The settings section of the component called `name`.
     pub fn component(&self, name: &str) -> Option<&ComponentSettings> {
+        self.components()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, c)| c)
+    }
+
+    /// Every component's section with its name.
+    pub fn components(&self) -> [(&'static str, &ComponentSettings); 6] {
+        [
+            ("intake", &self.intake),
+            ("routing", &self.routing),
+            ("mediation", &self.mediation),
+            ("court-linkage", &self.court_linkage),
+            ("petition-linkage", &self.petition_linkage),
+            ("gateway", &self.gateway),
+        ]
+    }
+
+    /// The settings section of the component called `name`, to change it.
+    pub fn component_mut(&mut self, name: &str) -> Option<&mut ComponentSettings> {
         Some(match name {
-            "intake" => &self.intake,
-            "routing" => &self.routing,
-            "mediation" => &self.mediation,
-            "court-linkage" => &self.court_linkage,
-            "petition-linkage" => &self.petition_linkage,
-            "gateway" => &self.gateway,
+            "intake" => &mut self.intake,
+            "routing" => &mut self.routing,
+            "mediation" => &mut self.mediation,
+            "court-linkage" => &mut self.court_linkage,
+            "petition-linkage" => &mut self.petition_linkage,
+            "gateway" => &mut self.gateway,
             _ => return None,
         })
+    }
+
+    /// A lazily connecting gRPC channel to the component called `name`.
+    pub fn channel_to(&self, name: &str) -> anyhow::Result<tonic::transport::Channel> {
+        let url = self
+            .component(name)
+            .ok_or_else(|| anyhow::anyhow!("no component {name}"))?
+            .endpoint();
+        let endpoint = tonic::transport::Endpoint::from_shared(url.clone()).map_err(|e| {
+            anyhow::anyhow!(
+                "{name}.endpoint `{url}` is not a URL ({e}); set it like http://host:port"
+            )
+        })?;
+        Ok(endpoint
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(30))
+            .connect_lazy())
+    }
+
+    /// True when demo data should be loaded (see `demo_data`).
+    pub fn seed_demo(&self) -> bool {
+        self.demo_data.unwrap_or(self.standalone)
     }
 
     /// True when the database is PostgreSQL (distributed mode).

@@ -1,13 +1,29 @@
-//! Court linkage: delegation, entrustment, result return and judicial confirmation (issues #4, #9).
-//!
-//! Today the component runs what every component runs — its database and
-//! migrations, outbox relay, health, readiness and reflection — and serves no
-//! domain API yet.
+//! Court linkage (诉调对接): the court's side of delegated and entrusted
+//! mediation. A court's delegation is recorded against its case number, its
+//! dispute is registered through intake, and the mediation's progress and
+//! outcome are kept on the delegation for the court. Judicial confirmation and
+//! the court's clocks arrive with issue #9.
+
+mod service;
+mod store;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::component::{Api, Component};
+use fengqiao_platform::consumer::{Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
-use fengqiao_platform::ComponentRuntime;
+use fengqiao_platform::{migration, ComponentRuntime};
+use fengqiao_proto::fengqiao::court::v1::court_linkage_service_server::{
+    self, CourtLinkageServiceServer,
+};
+use fengqiao_proto::fengqiao::court::v1::*;
+use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
+use sqlx::{Any, Transaction};
+use tonic::{Request, Response, Status};
+
+pub use service::CourtService;
 
 /// The court-linkage component.
 pub struct CourtLinkage;
@@ -15,9 +31,65 @@ pub struct CourtLinkage;
 #[async_trait]
 impl Component for CourtLinkage {
     const NAME: &'static str = "court-linkage";
-    const MIGRATIONS: &'static [Migration] = &[];
+    const MIGRATIONS: &'static [Migration] = &[migration!(
+        "court-linkage",
+        1,
+        "0001_delegations.sql",
+        "delegations and their results"
+    )];
 
-    async fn assemble(_runtime: &ComponentRuntime) -> anyhow::Result<Api> {
-        Ok(Api::default())
+    async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
+        let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);
+        let service = Arc::new(CourtService::new(runtime.db.clone(), intake));
+        runtime
+            .consume(Consumer::new(
+                "court-linkage-results",
+                &fengqiao_domain::result::TRACKED_EVENTS,
+                Arc::new(TrackResults(service.clone())),
+            ))
+            .await?;
+        Ok(Api {
+            routes: tonic::service::Routes::new(CourtLinkageServiceServer::new(CourtGrpc(service))),
+            services: vec!["fengqiao.court.v1.CourtLinkageService"],
+        })
+    }
+}
+
+struct TrackResults(Arc<CourtService>);
+
+#[async_trait]
+impl EventHandler for TrackResults {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &Envelope,
+    ) -> Result<(), HandlerError> {
+        self.0.on_event(tx, event).await
+    }
+}
+
+/// The gRPC adapter: translation only.
+struct CourtGrpc(Arc<CourtService>);
+
+#[tonic::async_trait]
+impl court_linkage_service_server::CourtLinkageService for CourtGrpc {
+    async fn submit_delegation(
+        &self,
+        request: Request<SubmitDelegationRequest>,
+    ) -> Result<Response<SubmitDelegationResponse>, Status> {
+        let delegation = self.0.submit(request.into_inner()).await?;
+        Ok(Response::new(SubmitDelegationResponse {
+            delegation: Some(delegation),
+        }))
+    }
+
+    async fn get_delegation(
+        &self,
+        request: Request<GetDelegationRequest>,
+    ) -> Result<Response<GetDelegationResponse>, Status> {
+        let delegation = self.0.get(&request.into_inner().delegation_id).await?;
+        Ok(Response::new(GetDelegationResponse {
+            delegation: Some(delegation),
+        }))
     }
 }

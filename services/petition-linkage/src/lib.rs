@@ -1,13 +1,28 @@
-//! Petition linkage: referral from the petition bureau, its clocks and the result's return (issues #4, #10).
-//!
-//! Today the component runs what every component runs — its database and
-//! migrations, outbox relay, health, readiness and reflection — and serves no
-//! domain API yet.
+//! Petition linkage (访调对接): the petition bureau's side of matters referred
+//! to mediation. A bureau's matter is recorded against its matter number, its
+//! dispute is registered through intake, and the mediation's progress and
+//! outcome are kept on the record for the bureau. Statutory clocks, leader
+//! ownership and satisfaction arrive with issue #10.
+
+mod service;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::component::{Api, Component};
+use fengqiao_platform::consumer::{Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
-use fengqiao_platform::ComponentRuntime;
+use fengqiao_platform::{migration, ComponentRuntime};
+use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
+use fengqiao_proto::fengqiao::petition::v1::petition_linkage_service_server::{
+    self, PetitionLinkageServiceServer,
+};
+use fengqiao_proto::fengqiao::petition::v1::*;
+use sqlx::{Any, Transaction};
+use tonic::{Request, Response, Status};
+
+pub use service::PetitionService;
 
 /// The petition-linkage component.
 pub struct PetitionLinkage;
@@ -15,9 +30,67 @@ pub struct PetitionLinkage;
 #[async_trait]
 impl Component for PetitionLinkage {
     const NAME: &'static str = "petition-linkage";
-    const MIGRATIONS: &'static [Migration] = &[];
+    const MIGRATIONS: &'static [Migration] = &[migration!(
+        "petition-linkage",
+        1,
+        "0001_petitions.sql",
+        "petition matters and their results"
+    )];
 
-    async fn assemble(_runtime: &ComponentRuntime) -> anyhow::Result<Api> {
-        Ok(Api::default())
+    async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
+        let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);
+        let service = Arc::new(PetitionService::new(runtime.db.clone(), intake));
+        runtime
+            .consume(Consumer::new(
+                "petition-linkage-results",
+                &fengqiao_domain::result::TRACKED_EVENTS,
+                Arc::new(TrackResults(service.clone())),
+            ))
+            .await?;
+        Ok(Api {
+            routes: tonic::service::Routes::new(PetitionLinkageServiceServer::new(PetitionGrpc(
+                service,
+            ))),
+            services: vec!["fengqiao.petition.v1.PetitionLinkageService"],
+        })
+    }
+}
+
+struct TrackResults(Arc<PetitionService>);
+
+#[async_trait]
+impl EventHandler for TrackResults {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &Envelope,
+    ) -> Result<(), HandlerError> {
+        self.0.on_event(tx, event).await
+    }
+}
+
+/// The gRPC adapter: translation only.
+struct PetitionGrpc(Arc<PetitionService>);
+
+#[tonic::async_trait]
+impl petition_linkage_service_server::PetitionLinkageService for PetitionGrpc {
+    async fn submit_petition(
+        &self,
+        request: Request<SubmitPetitionRequest>,
+    ) -> Result<Response<SubmitPetitionResponse>, Status> {
+        let petition = self.0.submit(request.into_inner()).await?;
+        Ok(Response::new(SubmitPetitionResponse {
+            petition: Some(petition),
+        }))
+    }
+
+    async fn get_petition(
+        &self,
+        request: Request<GetPetitionRequest>,
+    ) -> Result<Response<GetPetitionResponse>, Status> {
+        let petition = self.0.get(&request.into_inner().petition_id).await?;
+        Ok(Response::new(GetPetitionResponse {
+            petition: Some(petition),
+        }))
     }
 }

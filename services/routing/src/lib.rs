@@ -1,13 +1,30 @@
-//! Routing: the directory, routing rules, the referral state machine, clocks and alarms (issues #4, #6, #7).
-//!
-//! Today the component runs what every component runs — its database and
-//! migrations, outbox relay, health, readiness and reflection — and serves no
-//! domain API yet.
+//! Routing: who should act on a case and why. It refers each registered case
+//! to the lowest-level organisation covering its place, follows what the
+//! receiving side does, escalates a rejected or failed referral one level up
+//! (village → township → county centre), returns the case to its sender when
+//! every level declined, and forwards a sender's revoke to the receiving side.
+
+mod directory;
+mod error;
+mod grpc;
+mod service;
+mod store;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::component::{Api, Component};
+use fengqiao_platform::consumer::{Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
-use fengqiao_platform::ComponentRuntime;
+use fengqiao_platform::{migration, ComponentRuntime};
+use fengqiao_proto::fengqiao::events::v1::{CaseRegistered, ReferralStateChanged};
+use fengqiao_proto::fengqiao::routing::v1::routing_service_server::RoutingServiceServer;
+use fengqiao_proto::EventKind;
+use sqlx::{Any, Transaction};
+
+pub use error::RoutingError;
+pub use service::RoutingService;
 
 /// The routing component.
 pub struct Routing;
@@ -15,9 +32,71 @@ pub struct Routing;
 #[async_trait]
 impl Component for Routing {
     const NAME: &'static str = "routing";
-    const MIGRATIONS: &'static [Migration] = &[];
+    const MIGRATIONS: &'static [Migration] = &[migration!(
+        "routing",
+        1,
+        "0001_routing.sql",
+        "directory, routed cases, referrals"
+    )];
 
-    async fn assemble(_runtime: &ComponentRuntime) -> anyhow::Result<Api> {
-        Ok(Api::default())
+    async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
+        if runtime.settings.seed_demo() {
+            let mut conn = runtime.db.pool().acquire().await?;
+            let added = directory::seed_demo(&mut conn).await?;
+            if added > 0 {
+                tracing::info!(
+                    organisations = added,
+                    "demo directory of Kongtong district (620802) loaded"
+                );
+            }
+        }
+        let service = Arc::new(RoutingService::new(
+            runtime.db.clone(),
+            runtime.settings.channel_to("mediation")?,
+        ));
+        let mut kinds = vec![EventKind::CaseRegistered];
+        kinds.extend(fengqiao_domain::referral::STATE_CHANGE_EVENTS);
+        runtime
+            .consume(Consumer::new(
+                "routing-cases",
+                &kinds,
+                Arc::new(FollowCases(service.clone())),
+            ))
+            .await?;
+        Ok(Api {
+            routes: tonic::service::Routes::new(RoutingServiceServer::new(grpc::RoutingGrpc::new(
+                service,
+            ))),
+            services: vec!["fengqiao.routing.v1.RoutingService"],
+        })
+    }
+}
+
+/// Routes new cases and follows their referrals.
+struct FollowCases(Arc<RoutingService>);
+
+#[async_trait]
+impl EventHandler for FollowCases {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &Envelope,
+    ) -> Result<(), HandlerError> {
+        match event.kind() {
+            Some(EventKind::CaseRegistered) => {
+                self.0
+                    .on_case_registered(tx, &event.decode::<CaseRegistered>()?)
+                    .await
+            }
+            Some(_) => {
+                self.0
+                    .on_referral_changed(tx, &event.decode::<ReferralStateChanged>()?)
+                    .await
+            }
+            None => Err(HandlerError(format!(
+                "unknown event type {}",
+                event.event_type
+            ))),
+        }
     }
 }

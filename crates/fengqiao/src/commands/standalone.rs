@@ -1,21 +1,40 @@
 //! `fengqiao standalone`: every component in one process.
 
+use std::sync::Arc;
+
+use fengqiao_platform::bus::{self, EventBus, MemoryBus};
 use fengqiao_platform::component::shutdown_on_signal;
-use fengqiao_platform::{bus, telemetry, Settings};
+use fengqiao_platform::{telemetry, Settings};
 
 use crate::components;
 
 /// Runs every component here until SIGINT/SIGTERM.
-pub async fn standalone(settings: Settings) -> anyhow::Result<()> {
+pub async fn standalone(mut settings: Settings) -> anyhow::Result<()> {
+    settings.standalone = true;
     let _telemetry = telemetry::init("fengqiao", &settings.telemetry)?;
     let shutdown = shutdown_on_signal();
-    let bus = bus::connect(&settings.bus).await?;
+    // The in-process bus stays closed until every consumer has subscribed.
+    let memory = settings
+        .bus
+        .nats_url
+        .is_empty()
+        .then(|| MemoryBus::new_closed(&settings.bus));
+    let bus: Arc<dyn EventBus> = match &memory {
+        Some(memory) => Arc::new(memory.clone()),
+        None => bus::connect(&settings.bus).await?,
+    };
     let mut running = Vec::new();
     for component in &components::ALL {
         let started =
             (component.build)(settings.clone(), bus.clone(), shutdown.child_token()).await;
         match started {
-            Ok(c) => running.push(c),
+            Ok(c) => {
+                // Later components call this one where it really listens.
+                if let Some(section) = settings.component_mut(component.name) {
+                    section.endpoint = format!("http://{}", c.local_addr());
+                }
+                running.push(c);
+            }
             Err(e) => {
                 shutdown.cancel();
                 for c in running {
@@ -24,6 +43,9 @@ pub async fn standalone(settings: Settings) -> anyhow::Result<()> {
                 return Err(e.context(format!("{} did not start", component.name)));
             }
         }
+    }
+    if let Some(memory) = &memory {
+        memory.open();
     }
     let storage = if settings.uses_postgres() {
         "PostgreSQL".to_string()

@@ -42,6 +42,7 @@ struct State {
 pub struct MemoryBus {
     state: Arc<Mutex<State>>,
     duplicate_window: Duration,
+    opened: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for MemoryBus {
@@ -51,12 +52,27 @@ impl std::fmt::Debug for MemoryBus {
 }
 
 impl MemoryBus {
-    /// A new, empty bus.
+    /// A new, empty bus, open for publishing.
     pub fn new(settings: &BusSettings) -> Self {
+        let bus = Self::new_closed(settings);
+        bus.open();
+        bus
+    }
+
+    /// A bus whose publishes wait until [`MemoryBus::open`]: standalone mode
+    /// opens it once every component has subscribed, so no event left in an
+    /// outbox by a previous run is published before its consumers exist.
+    pub fn new_closed(settings: &BusSettings) -> Self {
         Self {
             state: Arc::default(),
             duplicate_window: Duration::from_secs(settings.duplicate_window_secs),
+            opened: Arc::new(tokio::sync::watch::channel(false).0),
         }
+    }
+
+    /// Lets publishes through.
+    pub fn open(&self) {
+        self.opened.send_replace(true);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -121,6 +137,8 @@ impl Drop for MemoryAcker {
 #[async_trait]
 impl EventBus for MemoryBus {
     async fn publish(&self, envelope: &Envelope) -> Result<PendingAck, BusError> {
+        let mut opened = self.opened.subscribe();
+        let _ = opened.wait_for(|open| *open).await;
         let mut state = self.lock();
         if state.seen_recently(&envelope.id, self.duplicate_window) {
             return Ok(Box::pin(async { Ok(()) }));

@@ -1,0 +1,321 @@
+//! The agency API: authenticate the caller, hand its dispute to the right
+//! component, and answer only about its own cases (another agency's case is
+//! NOT_FOUND).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fengqiao_domain::referral::is_terminal;
+use fengqiao_platform::db::now_micros;
+use fengqiao_platform::status::{self, Violation};
+use fengqiao_platform::Database;
+use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, ReferralState, Source};
+use fengqiao_proto::fengqiao::court::v1::court_linkage_service_client::CourtLinkageServiceClient;
+use fengqiao_proto::fengqiao::court::v1::{DelegationKind, SubmitDelegationRequest};
+use fengqiao_proto::fengqiao::gateway::v1::agency_service_server::AgencyService;
+use fengqiao_proto::fengqiao::gateway::v1::*;
+use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
+use fengqiao_proto::fengqiao::intake::v1::RegisterCaseRequest;
+use fengqiao_proto::fengqiao::petition::v1::petition_linkage_service_client::PetitionLinkageServiceClient;
+use fengqiao_proto::fengqiao::petition::v1::SubmitPetitionRequest;
+use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
+use fengqiao_proto::fengqiao::routing::v1::{CancelReferralRequest, ListCaseReferralsRequest};
+use secrecy::SecretString;
+use tokio::sync::{mpsc, Notify};
+use tokio_stream::Stream;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+
+use crate::store::{self, Agency};
+
+/// The clients and state the agency API needs (cheap to clone).
+#[derive(Clone)]
+pub struct AgencyApi {
+    pub(crate) db: Database,
+    pub(crate) secret: SecretString,
+    pub(crate) intake: IntakeServiceClient<Channel>,
+    pub(crate) routing: RoutingServiceClient<Channel>,
+    pub(crate) court: CourtLinkageServiceClient<Channel>,
+    pub(crate) petition: PetitionLinkageServiceClient<Channel>,
+    pub(crate) changed: Arc<Notify>,
+}
+
+fn unexpected(e: sqlx::Error) -> Status {
+    status::unexpected(&e.into())
+}
+
+impl AgencyApi {
+    async fn authenticate<T>(&self, request: &Request<T>) -> Result<Agency, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Status::unauthenticated("send `authorization: Bearer <token>`; ask the operator for your agency's token"))?;
+        let token = header.strip_prefix("Bearer ").unwrap_or(header).trim();
+        let agency_id = crate::auth::verify(&self.secret, token).ok_or_else(|| {
+            Status::unauthenticated("the token is not valid; ask the operator for a new one")
+        })?;
+        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        store::agency(&mut conn, &agency_id)
+            .await
+            .map_err(unexpected)?
+            .ok_or_else(|| {
+                Status::unauthenticated("the token's agency is not registered; ask the operator")
+            })
+    }
+
+    /// The status of `case_id` if `agency` owns it; NOT_FOUND otherwise.
+    async fn owned_status(&self, agency: &Agency, case_id: &str) -> Result<CaseStatus, Status> {
+        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        match store::status(&mut conn, case_id)
+            .await
+            .map_err(unexpected)?
+        {
+            Some((owner, status)) if owner == agency.agency_id => Ok(status),
+            _ => Err(Status::not_found(
+                "no case with this id among your agency's cases",
+            )),
+        }
+    }
+
+    /// Hands `dispute` to the component that speaks the agency's process; returns (case id, case no).
+    async fn hand_over(
+        &self,
+        agency: &Agency,
+        dispute: Dispute,
+    ) -> Result<(String, String, bool), Status> {
+        let source = Source::try_from(dispute.source).unwrap_or(Source::Unspecified);
+        let allowed: &[Source] = match agency.kind.as_str() {
+            "police" => &[Source::Police],
+            "court" => &[Source::CourtPreLitigation, Source::CourtInLitigation],
+            "petition" => &[Source::Petition],
+            _ => &[],
+        };
+        if !allowed.contains(&source) {
+            let names: Vec<&str> = allowed.iter().map(|s| s.as_str_name()).collect();
+            return Err(status::invalid_argument(&[Violation::new(
+                "dispute.source",
+                format!(
+                    "a {} agency may submit only {}",
+                    agency.kind,
+                    names.join(" or ")
+                ),
+            )]));
+        }
+        let external_ref = dispute.external_ref.clone();
+        match agency.kind.as_str() {
+            "court" => {
+                let kind = if source == Source::CourtPreLitigation {
+                    DelegationKind::PreLitigation
+                } else {
+                    DelegationKind::InLitigationOrdinary
+                };
+                let d = self
+                    .court
+                    .clone()
+                    .submit_delegation(SubmitDelegationRequest {
+                        court_id: agency.agency_id.clone(),
+                        court_case_no: external_ref,
+                        kind: kind as i32,
+                        judge: String::new(),
+                        dispute: Some(dispute),
+                    })
+                    .await?
+                    .into_inner()
+                    .delegation
+                    .unwrap_or_default();
+                Ok((d.case_id, String::new(), false))
+            }
+            "petition" => {
+                let p = self
+                    .petition
+                    .clone()
+                    .submit_petition(SubmitPetitionRequest {
+                        bureau_id: agency.agency_id.clone(),
+                        matter_no: external_ref,
+                        dispute: Some(dispute),
+                    })
+                    .await?
+                    .into_inner()
+                    .petition
+                    .unwrap_or_default();
+                Ok((p.case_id, String::new(), false))
+            }
+            _ => {
+                let r = self
+                    .intake
+                    .clone()
+                    .register_case(RegisterCaseRequest {
+                        source_agency: agency.agency_id.clone(),
+                        dispute: Some(dispute),
+                    })
+                    .await?
+                    .into_inner();
+                let case = r.case.unwrap_or_default();
+                Ok((case.case_id, case.case_no, r.created))
+            }
+        }
+    }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchStatusResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AgencyService for AgencyApi {
+    async fn submit_dispute(
+        &self,
+        request: Request<SubmitDisputeRequest>,
+    ) -> Result<Response<SubmitDisputeResponse>, Status> {
+        let agency = self.authenticate(&request).await?;
+        let dispute = request
+            .into_inner()
+            .dispute
+            .ok_or_else(|| status::invalid_argument(&[Violation::new("dispute", "is required")]))?;
+        let external_ref = dispute.external_ref.trim().to_string();
+        let (case_id, case_no, created) = self.hand_over(&agency, dispute).await?;
+        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        let first = CaseStatus {
+            case_id: case_id.clone(),
+            case_no,
+            external_ref,
+            ..Default::default()
+        };
+        store::own(&mut conn, &agency.agency_id, &first, now_micros())
+            .await
+            .map_err(unexpected)?;
+        drop(conn);
+        let status = self.owned_status(&agency, &case_id).await?;
+        Ok(Response::new(SubmitDisputeResponse {
+            status: Some(status),
+            created,
+        }))
+    }
+
+    async fn get_status(
+        &self,
+        request: Request<GetStatusRequest>,
+    ) -> Result<Response<GetStatusResponse>, Status> {
+        let agency = self.authenticate(&request).await?;
+        let status = self
+            .owned_status(&agency, &request.into_inner().case_id)
+            .await?;
+        Ok(Response::new(GetStatusResponse {
+            status: Some(status),
+        }))
+    }
+
+    type WatchStatusStream = WatchStream;
+
+    async fn watch_status(
+        &self,
+        request: Request<WatchStatusRequest>,
+    ) -> Result<Response<Self::WatchStatusStream>, Status> {
+        let agency = self.authenticate(&request).await?;
+        let cursor = request.into_inner().cursor;
+        let mut after: i64 = if cursor.is_empty() {
+            0
+        } else {
+            cursor.parse().map_err(|_| {
+                status::invalid_argument(&[Violation::new(
+                    "cursor",
+                    "is not a cursor from this stream; start again without one",
+                )])
+            })?
+        };
+        let (tx, rx) = mpsc::channel(64);
+        let api = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let changed = api.changed.notified();
+                let page = match api.db.pool().acquire().await {
+                    Ok(mut conn) => {
+                        store::log_after(&mut conn, &agency.agency_id, after, 100).await
+                    }
+                    Err(e) => Err(e),
+                };
+                let page = match page {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = tx.send(Err(unexpected(e))).await;
+                        return;
+                    }
+                };
+                let empty = page.is_empty();
+                for (seq, status) in page {
+                    after = seq;
+                    let item = WatchStatusResponse {
+                        status: Some(status),
+                        cursor: seq.to_string(),
+                    };
+                    if tx.send(Ok(item)).await.is_err() {
+                        return; // the agency went away
+                    }
+                }
+                if empty {
+                    tokio::select! {
+                        _ = changed => {}
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        _ = tx.closed() => return,
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn revoke_referral(
+        &self,
+        request: Request<RevokeReferralRequest>,
+    ) -> Result<Response<RevokeReferralResponse>, Status> {
+        let agency = self.authenticate(&request).await?;
+        let r = request.into_inner();
+        let mut status = self.owned_status(&agency, &r.case_id).await?;
+        if r.reason.trim().is_empty() {
+            return Err(status::invalid_argument(&[Violation::new(
+                "reason",
+                "is required: why your agency revokes the hand-off",
+            )]));
+        }
+        let referrals = self
+            .routing
+            .clone()
+            .list_case_referrals(ListCaseReferralsRequest {
+                case_id: r.case_id.clone(),
+            })
+            .await?
+            .into_inner()
+            .referrals;
+        let active = referrals
+            .iter()
+            .rev()
+            .find(|x| {
+                !is_terminal(ReferralState::try_from(x.state).unwrap_or(ReferralState::Unspecified))
+            })
+            .ok_or_else(|| {
+                Status::failed_precondition("the case has no open referral to revoke")
+            })?;
+        let answer = self
+            .routing
+            .clone()
+            .cancel_referral(CancelReferralRequest {
+                referral_id: active.referral_id.clone(),
+                actor: Some(Actor {
+                    org_id: agency.agency_id.clone(),
+                    ..Default::default()
+                }),
+                reason: r.reason.clone(),
+            })
+            .await?
+            .into_inner()
+            .referral
+            .unwrap_or_default();
+        status.referral_state = answer.state;
+        status.reason = answer.reason;
+        Ok(Response::new(RevokeReferralResponse {
+            status: Some(status),
+        }))
+    }
+}

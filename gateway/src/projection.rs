@@ -1,0 +1,82 @@
+//! The status view agencies read: every case's progress, built from events,
+//! with a log per agency that WatchStatus streams.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use fengqiao_domain::result::Progress;
+use fengqiao_platform::bus::Envelope;
+use fengqiao_platform::consumer::{EventHandler, HandlerError};
+use fengqiao_platform::db::now_micros;
+use fengqiao_proto::fengqiao::common::v1::ReferralState;
+use fengqiao_proto::fengqiao::gateway::v1::CaseStatus;
+use sqlx::{Any, Transaction};
+use tokio::sync::Notify;
+
+use crate::store;
+
+/// Applies case progress to the status view.
+pub struct StatusProjection {
+    /// Woken when a status changes, so watchers look again.
+    pub changed: Arc<Notify>,
+}
+
+#[async_trait]
+impl EventHandler for StatusProjection {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &Envelope,
+    ) -> Result<(), HandlerError> {
+        let Some(kind) = event.kind() else {
+            return Ok(());
+        };
+        let Some(progress) = Progress::decode(kind, &event.payload) else {
+            return Ok(());
+        };
+        let progress = progress?;
+        let at = now_micros();
+        if let Progress::Registered(e) = &progress {
+            let external_ref = e
+                .dispute
+                .as_ref()
+                .map(|d| d.external_ref.clone())
+                .unwrap_or_default();
+            let status = CaseStatus {
+                case_id: e.case_id.clone(),
+                case_no: e.case_no.clone(),
+                external_ref,
+                ..Default::default()
+            };
+            store::own(tx, &e.source_agency, &status, at).await?;
+        }
+        let (agency, mut status) =
+            store::status(tx, progress.case_id())
+                .await?
+                .ok_or_else(|| {
+                    HandlerError(format!("case {} has no status yet", progress.case_id()))
+                })?;
+        match progress {
+            Progress::Registered(_) => {}
+            Progress::Requested(e) => {
+                status.referral_state = ReferralState::Requested as i32;
+                status.org_id = e.org_id;
+                status.reason.clear();
+            }
+            Progress::Moved(e) => {
+                status.referral_state = e.to_state;
+                status.org_id = e.org_id;
+                status.reason = e.reason;
+            }
+            Progress::Concluded(e) => status.outcome = e.outcome,
+            Progress::Returned(e) => {
+                status.returned_to_sender = true;
+                status.reason = e.reason;
+            }
+        }
+        status.updated_at = Some(fengqiao_platform::db::timestamp(at));
+        store::save(tx, &agency, &status, at).await?;
+        self.changed.notify_waiters();
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! The court's process: record a delegation, register its dispute once, keep
+//! its result.
+
+use fengqiao_domain::result::Progress;
+use fengqiao_platform::bus::Envelope;
+use fengqiao_platform::consumer::HandlerError;
+use fengqiao_platform::db::now_micros;
+use fengqiao_platform::status::{self, Violation};
+use fengqiao_platform::Database;
+use fengqiao_proto::fengqiao::common::v1::{ReferralState, Source};
+use fengqiao_proto::fengqiao::court::v1::{Delegation, DelegationKind, SubmitDelegationRequest};
+use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
+use fengqiao_proto::fengqiao::intake::v1::RegisterCaseRequest;
+use sqlx::{Any, Transaction};
+use tonic::transport::Channel;
+use tonic::Status;
+
+use crate::store;
+
+/// Court linkage over its database, registering through intake.
+#[derive(Clone)]
+pub struct CourtService {
+    db: Database,
+    intake: IntakeServiceClient<Channel>,
+}
+
+fn source_of(kind: DelegationKind) -> Source {
+    match kind {
+        DelegationKind::PreLitigation => Source::CourtPreLitigation,
+        _ => Source::CourtInLitigation,
+    }
+}
+
+impl CourtService {
+    /// Court linkage over `db`.
+    pub fn new(db: Database, intake: IntakeServiceClient<Channel>) -> Self {
+        Self { db, intake }
+    }
+
+    /// Records a court's delegation or entrustment and registers its dispute;
+    /// a resubmission of the same court number returns the first record.
+    pub async fn submit(&self, r: SubmitDelegationRequest) -> Result<Delegation, Status> {
+        let kind = DelegationKind::try_from(r.kind).unwrap_or(DelegationKind::Unspecified);
+        let mut v = Vec::new();
+        if r.court_id.trim().is_empty() {
+            v.push(Violation::new("court_id", "is required"));
+        }
+        if r.court_case_no.trim().is_empty() {
+            v.push(Violation::new(
+                "court_case_no",
+                "is required, e.g. (2026)甘0802民诉前调123号",
+            ));
+        }
+        if kind == DelegationKind::Unspecified {
+            v.push(Violation::new(
+                "kind",
+                "is required: pre-litigation, or in-litigation ordinary or simplified",
+            ));
+        }
+        let mut dispute = r.dispute.unwrap_or_default();
+        if dispute.external_ref.is_empty() {
+            dispute.external_ref = r.court_case_no.clone();
+        } else if dispute.external_ref != r.court_case_no {
+            v.push(Violation::new(
+                "dispute.external_ref",
+                "must equal court_case_no (or be left empty)",
+            ));
+        }
+        if dispute.source == Source::Unspecified as i32 {
+            dispute.source = source_of(kind) as i32;
+        } else if kind != DelegationKind::Unspecified && dispute.source != source_of(kind) as i32 {
+            v.push(Violation::new(
+                "dispute.source",
+                "must match kind: SOURCE_COURT_PRE_LITIGATION or SOURCE_COURT_IN_LITIGATION",
+            ));
+        }
+        if !v.is_empty() {
+            return Err(status::invalid_argument(&v));
+        }
+        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        if let Some(d) = store::find_by_number(&mut conn, &r.court_id, &r.court_case_no)
+            .await
+            .map_err(unexpected)?
+        {
+            if d.judge == r.judge && d.kind == r.kind {
+                return Ok(d);
+            }
+        }
+        drop(conn);
+        // Intake validates the dispute and answers with field violations under `dispute.`.
+        let case = self
+            .intake
+            .clone()
+            .register_case(RegisterCaseRequest {
+                source_agency: r.court_id.clone(),
+                dispute: Some(dispute),
+            })
+            .await?
+            .into_inner()
+            .case
+            .ok_or_else(|| Status::internal("intake answered without a case"))?;
+        let delegation = Delegation {
+            delegation_id: uuid::Uuid::now_v7().to_string(),
+            court_id: r.court_id.clone(),
+            court_case_no: r.court_case_no.clone(),
+            kind: kind as i32,
+            judge: r.judge,
+            case_id: case.case_id,
+            ..Default::default()
+        };
+        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        store::upsert(&mut conn, &delegation, true, now_micros())
+            .await
+            .map_err(unexpected)?;
+        store::find_by_number(&mut conn, &r.court_id, &r.court_case_no)
+            .await
+            .map_err(unexpected)?
+            .ok_or_else(|| Status::internal("the delegation vanished after it was recorded"))
+    }
+
+    /// One delegation.
+    pub async fn get(&self, delegation_id: &str) -> Result<Delegation, Status> {
+        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        store::find(&mut conn, delegation_id)
+            .await
+            .map_err(unexpected)?
+            .ok_or_else(|| Status::not_found("no delegation with this id"))
+    }
+
+    /// Keeps each court case's progress and outcome; other cases are ignored.
+    pub async fn on_event(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        event: &Envelope,
+    ) -> Result<(), HandlerError> {
+        let Some(kind) = event.kind() else {
+            return Ok(());
+        };
+        let Some(progress) = Progress::decode(kind, &event.payload) else {
+            return Ok(());
+        };
+        let at = now_micros();
+        match progress? {
+            Progress::Registered(e) => {
+                let d = e.dispute.unwrap_or_default();
+                let kind = match Source::try_from(d.source) {
+                    Ok(Source::CourtPreLitigation) => DelegationKind::PreLitigation,
+                    Ok(Source::CourtInLitigation) => DelegationKind::InLitigationOrdinary,
+                    _ => return Ok(()),
+                };
+                let delegation = Delegation {
+                    delegation_id: uuid::Uuid::now_v7().to_string(),
+                    court_id: e.source_agency,
+                    court_case_no: d.external_ref,
+                    kind: kind as i32,
+                    case_id: e.case_id,
+                    ..Default::default()
+                };
+                store::upsert(tx, &delegation, false, at).await?;
+            }
+            Progress::Requested(e) => {
+                store::set_state(tx, &e.case_id, ReferralState::Requested as i32, at).await?
+            }
+            Progress::Moved(e) => store::set_state(tx, &e.case_id, e.to_state, at).await?,
+            Progress::Concluded(e) => store::set_outcome(tx, &e.case_id, e.outcome, at).await?,
+            Progress::Returned(_) => {}
+        }
+        Ok(())
+    }
+}
+
+fn unexpected(e: sqlx::Error) -> Status {
+    status::unexpected(&e.into())
+}

@@ -1,0 +1,46 @@
+//! Mediation's errors, each with its gRPC code.
+
+use fengqiao_domain::referral::TransitionError;
+use fengqiao_platform::status::{self, Violation};
+use tonic::Status;
+
+/// What can go wrong in mediation.
+#[derive(Debug, thiserror::Error)]
+pub enum MediationError {
+    /// Bad input; nothing changed.
+    #[error("invalid request")]
+    Invalid(Vec<Violation>),
+    /// No such referral for this caller.
+    #[error("referral not found")]
+    NotFound,
+    /// Not allowed in the referral's current state.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// A fault of ours; logged, never sent.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for MediationError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+impl From<MediationError> for Status {
+    fn from(e: MediationError) -> Self {
+        match e {
+            MediationError::Invalid(v) => status::invalid_argument(&v),
+            MediationError::NotFound => Status::not_found(
+                "no such referral in this organisation's inbox; check the referral id",
+            ),
+            MediationError::Transition(t @ TransitionError::IllegalFrom { .. }) => {
+                Status::failed_precondition(t.to_string())
+            }
+            MediationError::Transition(t @ TransitionError::WrongSide { .. }) => {
+                Status::permission_denied(t.to_string())
+            }
+            MediationError::Unexpected(cause) => status::unexpected(&cause),
+        }
+    }
+}

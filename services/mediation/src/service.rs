@@ -1,0 +1,320 @@
+//! The organisation's work on its referrals: the domain behind mediation's API.
+
+use fengqiao_domain::referral::{self, Action, Side};
+use fengqiao_platform::bus::Envelope;
+use fengqiao_platform::db::now_micros;
+use fengqiao_platform::outbox::{self, OutboxNotifier};
+use fengqiao_platform::status::Violation;
+use fengqiao_platform::Database;
+use fengqiao_proto::fengqiao::common::v1::{Actor, MediationOutcome, ReferralState};
+use fengqiao_proto::fengqiao::events::v1::{
+    MediationConcluded, ReferralRequested, ReferralStateChanged,
+};
+use fengqiao_proto::fengqiao::mediation::v1::{CancelReferralRequest, InboxItem};
+use fengqiao_proto::EventKind;
+use sqlx::{Any, Transaction};
+
+use crate::store;
+use crate::MediationError;
+
+const COMPONENT: &str = "mediation";
+
+/// What a staff member asks of a referral.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The action.
+    pub action: Action,
+    /// Who asks (staff of the receiving organisation, or the sender for a cancel).
+    pub actor: Actor,
+    /// Why (required to reject, fail or cancel).
+    pub reason: String,
+    /// The outcome, to complete.
+    pub outcome: MediationOutcome,
+    /// A summary of the outcome, to complete.
+    pub summary: String,
+}
+
+impl Step {
+    /// A step with no reason or outcome.
+    pub fn new(action: Action, actor: Actor) -> Self {
+        Self {
+            action,
+            actor,
+            reason: String::new(),
+            outcome: MediationOutcome::Unspecified,
+            summary: String::new(),
+        }
+    }
+}
+
+/// An organisation's inbox and mediations.
+#[derive(Clone)]
+pub struct MediationService {
+    db: Database,
+    outbox: OutboxNotifier,
+}
+
+/// One inbox page.
+#[derive(Debug)]
+pub struct InboxPage {
+    /// The items.
+    pub items: Vec<InboxItem>,
+    /// The token of the next page; empty on the last.
+    pub next_page_token: String,
+}
+
+fn micros(item: &InboxItem) -> i64 {
+    item.received_at
+        .as_ref()
+        .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000)
+}
+
+impl MediationService {
+    /// Mediation over `db`.
+    pub fn new(db: Database, outbox: OutboxNotifier) -> Self {
+        Self { db, outbox }
+    }
+
+    /// Records a requested referral as RECEIVED in the caller's transaction
+    /// and announces it. A referral cancelled before it arrived stays cancelled.
+    pub async fn receive(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        requested: &ReferralRequested,
+    ) -> Result<(), sqlx::Error> {
+        let item = InboxItem {
+            referral_id: requested.referral_id.clone(),
+            case_id: requested.case_id.clone(),
+            case_no: requested.case_no.clone(),
+            org_id: requested.org_id.clone(),
+            sender: requested.sender.clone(),
+            state: ReferralState::Received as i32,
+            dispute: requested.dispute.clone(),
+            risk_level: requested.risk_level,
+            ..Default::default()
+        };
+        if store::insert(tx, &item, now_micros()).await? {
+            let actor = Actor {
+                org_id: item.org_id.clone(),
+                ..Default::default()
+            };
+            announce(tx, &item, ReferralState::Requested, Action::Receive, &actor).await?;
+        }
+        Ok(())
+    }
+
+    /// One page of `org_id`'s inbox, newest first.
+    pub async fn inbox(
+        &self,
+        org_id: &str,
+        states: &[i32],
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<InboxPage, MediationError> {
+        if org_id.is_empty() {
+            return Err(MediationError::Invalid(vec![Violation::new(
+                "org_id",
+                "is required",
+            )]));
+        }
+        let after = if page_token.is_empty() {
+            None
+        } else {
+            let parsed = page_token
+                .split_once(':')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())));
+            Some(parsed.ok_or_else(|| {
+                MediationError::Invalid(vec![Violation::new(
+                    "page_token",
+                    "is not a token from a previous page; start again without it",
+                )])
+            })?)
+        };
+        let limit = match page_size {
+            0 => 50,
+            n => n.min(500),
+        };
+        let mut conn = self.db.pool().acquire().await?;
+        let rows = store::inbox(&mut conn, org_id, states, after, i64::from(limit) + 1).await?;
+        let mut items: Vec<InboxItem> = rows.into_iter().map(|s| s.item).collect();
+        let next_page_token = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            let last = items.last().expect("non-empty");
+            format!("{}:{}", micros(last), last.referral_id)
+        } else {
+            String::new()
+        };
+        Ok(InboxPage {
+            items,
+            next_page_token,
+        })
+    }
+
+    /// Moves a referral as its receiving organisation asks.
+    pub async fn act(&self, referral_id: &str, step: Step) -> Result<InboxItem, MediationError> {
+        check_step(&step)?;
+        for _ in 0..5 {
+            let mut tx = self.db.begin().await?;
+            let stored = store::find(&mut tx, referral_id)
+                .await?
+                .ok_or(MediationError::NotFound)?;
+            let mut item = stored.item;
+            if item.org_id != step.actor.org_id {
+                return Err(MediationError::NotFound);
+            }
+            let from = ReferralState::try_from(item.state).unwrap_or(ReferralState::Unspecified);
+            let to = referral::transition(from, step.action, Side::Receiver)?;
+            item.state = to as i32;
+            if step.action.needs_reason() {
+                item.reason = step.reason.clone();
+            }
+            if step.action == Action::Complete {
+                item.outcome = step.outcome as i32;
+                item.summary = step.summary.clone();
+            }
+            if !store::update_state(&mut tx, &item, from, now_micros()).await? {
+                continue; // a concurrent change won; look again
+            }
+            announce(&mut tx, &item, from, step.action, &step.actor).await?;
+            tx.commit().await?;
+            self.outbox.notify();
+            return Ok(item);
+        }
+        Err(anyhow::anyhow!("referral kept changing under five attempts").into())
+    }
+
+    /// Cancels a referral for its sender, in one transaction against any
+    /// concurrent accept; records the cancellation if the referral has not arrived.
+    pub async fn cancel(
+        &self,
+        request: CancelReferralRequest,
+    ) -> Result<InboxItem, MediationError> {
+        let mut violations = Vec::new();
+        for (field, value) in [
+            ("referral_id", &request.referral_id),
+            ("case_id", &request.case_id),
+            ("org_id", &request.org_id),
+            ("sender", &request.sender),
+            ("reason", &request.reason),
+        ] {
+            if value.trim().is_empty() {
+                violations.push(Violation::new(field, "is required"));
+            }
+        }
+        if !violations.is_empty() {
+            return Err(MediationError::Invalid(violations));
+        }
+        let actor = Actor {
+            org_id: request.sender.clone(),
+            ..Default::default()
+        };
+        for _ in 0..5 {
+            let mut tx = self.db.begin().await?;
+            let Some(stored) = store::find(&mut tx, &request.referral_id).await? else {
+                let item = InboxItem {
+                    referral_id: request.referral_id.clone(),
+                    case_id: request.case_id.clone(),
+                    org_id: request.org_id.clone(),
+                    sender: request.sender.clone(),
+                    state: ReferralState::Cancelled as i32,
+                    reason: request.reason.clone(),
+                    ..Default::default()
+                };
+                if !store::insert(&mut tx, &item, now_micros()).await? {
+                    continue; // it arrived meanwhile
+                }
+                announce(
+                    &mut tx,
+                    &item,
+                    ReferralState::Requested,
+                    Action::Cancel,
+                    &actor,
+                )
+                .await?;
+                tx.commit().await?;
+                self.outbox.notify();
+                return Ok(item);
+            };
+            let mut item = stored.item;
+            if item.sender != request.sender {
+                return Err(MediationError::NotFound);
+            }
+            let from = ReferralState::try_from(item.state).unwrap_or(ReferralState::Unspecified);
+            item.state = referral::transition(from, Action::Cancel, Side::Sender)? as i32;
+            item.reason = request.reason.clone();
+            if !store::update_state(&mut tx, &item, from, now_micros()).await? {
+                continue;
+            }
+            announce(&mut tx, &item, from, Action::Cancel, &actor).await?;
+            tx.commit().await?;
+            self.outbox.notify();
+            return Ok(item);
+        }
+        Err(anyhow::anyhow!("referral kept changing under five attempts").into())
+    }
+}
+
+fn check_step(step: &Step) -> Result<(), MediationError> {
+    let mut v = Vec::new();
+    if step.actor.org_id.trim().is_empty() {
+        v.push(Violation::new(
+            "actor.org_id",
+            "is required: the organisation acting",
+        ));
+    }
+    if step.action.needs_reason() && step.reason.trim().is_empty() {
+        v.push(Violation::new(
+            "reason",
+            format!(
+                "is required to {} a referral; it is told to the sender",
+                step.action.verb()
+            ),
+        ));
+    }
+    if step.action == Action::Complete && step.outcome == MediationOutcome::Unspecified {
+        v.push(Violation::new(
+            "outcome",
+            "is required: one of the MediationOutcome values other than UNSPECIFIED",
+        ));
+    }
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(MediationError::Invalid(v))
+    }
+}
+
+/// The state change's event (and, on completion, the conclusion) in the same transaction.
+async fn announce(
+    tx: &mut Transaction<'static, Any>,
+    item: &InboxItem,
+    from: ReferralState,
+    action: Action,
+    actor: &Actor,
+) -> Result<(), sqlx::Error> {
+    let changed = ReferralStateChanged {
+        case_id: item.case_id.clone(),
+        referral_id: item.referral_id.clone(),
+        org_id: item.org_id.clone(),
+        from_state: from as i32,
+        to_state: item.state,
+        actor: Some(actor.clone()),
+        reason: item.reason.clone(),
+    };
+    outbox::append(tx, &Envelope::new(COMPONENT, action.event_kind(), &changed)).await?;
+    if action == Action::Complete {
+        let concluded = MediationConcluded {
+            case_id: item.case_id.clone(),
+            referral_id: item.referral_id.clone(),
+            org_id: item.org_id.clone(),
+            outcome: item.outcome,
+            summary: item.summary.clone(),
+        };
+        outbox::append(
+            tx,
+            &Envelope::new(COMPONENT, EventKind::MediationConcluded, &concluded),
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! Routing decisions: who should act on a case, why, and what happens when
+//! they will not (escalation one level up; at the top, return to the sender).
+
+use fengqiao_domain::referral::{self, Action, Side};
+use fengqiao_platform::bus::Envelope;
+use fengqiao_platform::consumer::HandlerError;
+use fengqiao_platform::db::now_micros;
+use fengqiao_platform::outbox;
+use fengqiao_platform::status::Violation;
+use fengqiao_platform::Database;
+use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, ReferralState};
+use fengqiao_proto::fengqiao::events::v1::{
+    CaseRegistered, CaseReturned, ReferralRequested, ReferralStateChanged,
+};
+use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
+use fengqiao_proto::fengqiao::mediation::v1::CancelReferralRequest;
+use fengqiao_proto::fengqiao::routing::v1::Referral;
+use fengqiao_proto::EventKind;
+use prost::Message;
+use sqlx::{Any, Transaction};
+use tonic::transport::Channel;
+
+use crate::directory::{self, Choice};
+use crate::store::{self, RoutedCase};
+use crate::RoutingError;
+
+const COMPONENT: &str = "routing";
+
+/// Routing over its database, calling mediation to revoke.
+#[derive(Clone)]
+pub struct RoutingService {
+    db: Database,
+    mediation: MediationServiceClient<Channel>,
+}
+
+impl RoutingService {
+    /// Routing over `db`; `mediation` is called for revokes. Routing writes
+    /// only inside event handlers, whose runner wakes the outbox relay.
+    pub fn new(db: Database, mediation: Channel) -> Self {
+        Self {
+            db,
+            mediation: MediationServiceClient::new(mediation),
+        }
+    }
+
+    /// Takes on a newly registered case and refers it to the lowest level covering its place.
+    pub async fn on_case_registered(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        ev: &CaseRegistered,
+    ) -> Result<(), HandlerError> {
+        let dispute = ev.dispute.clone().unwrap_or_default();
+        let division = dispute
+            .location
+            .as_ref()
+            .map(|l| l.division_code.clone())
+            .unwrap_or_default();
+        let case = RoutedCase {
+            case_id: ev.case_id.clone(),
+            case_no: ev.case_no.clone(),
+            source_agency: ev.source_agency.clone(),
+            division_code: division.clone(),
+            risk_level: ev.risk_level,
+            dispute: dispute.encode_to_vec(),
+        };
+        if !store::insert_case(tx, &case, now_micros()).await? {
+            return Ok(()); // routed before
+        }
+        match directory::choose(tx, &division, 0).await? {
+            Some(choice) => {
+                let why = format!(
+                    "lowest level covering division {division}: {} committee {}",
+                    directory::level_name(choice.level),
+                    choice.name
+                );
+                refer(tx, &case, &choice, why).await?;
+            }
+            None => {
+                let reason = format!(
+                    "no mediation organisation in the directory covers division {division}"
+                );
+                return_case(tx, &case, &reason).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a move the receiving side announced; a rejection or failure
+    /// escalates the case one level up.
+    pub async fn on_referral_changed(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        ev: &ReferralStateChanged,
+    ) -> Result<(), HandlerError> {
+        let Some((referral, level)) = store::find_referral(tx, &ev.referral_id).await? else {
+            return Err(HandlerError(format!(
+                "referral {} is not known to routing yet",
+                ev.referral_id
+            )));
+        };
+        store::set_state(tx, &ev.referral_id, ev.to_state, &ev.reason, now_micros()).await?;
+        let to = ReferralState::try_from(ev.to_state).unwrap_or(ReferralState::Unspecified);
+        if !matches!(to, ReferralState::Rejected | ReferralState::Failed) {
+            return Ok(());
+        }
+        let case = store::find_case(tx, &referral.case_id)
+            .await?
+            .ok_or_else(|| {
+                HandlerError(format!("case {} is not known to routing", referral.case_id))
+            })?;
+        let verb = if to == ReferralState::Rejected {
+            "rejected"
+        } else {
+            "could not complete"
+        };
+        match directory::choose(tx, &case.division_code, level).await? {
+            Some(choice) => {
+                let why = format!(
+                    "escalated to the {} level: {} {verb} it ({}); next: {}",
+                    directory::level_name(choice.level),
+                    referral.org_id,
+                    ev.reason,
+                    choice.name
+                );
+                refer(tx, &case, &choice, why).await?;
+            }
+            None => {
+                let reason = format!(
+                    "every level declined the case; the last, {}, {verb} it: {}",
+                    referral.org_id, ev.reason
+                );
+                return_case(tx, &case, &reason).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One referral.
+    pub async fn get(&self, referral_id: &str) -> Result<Referral, RoutingError> {
+        let mut conn = self.db.pool().acquire().await?;
+        Ok(store::find_referral(&mut conn, referral_id)
+            .await?
+            .ok_or(RoutingError::NotFound)?
+            .0)
+    }
+
+    /// A case's referrals, oldest first.
+    pub async fn case_referrals(&self, case_id: &str) -> Result<Vec<Referral>, RoutingError> {
+        let mut conn = self.db.pool().acquire().await?;
+        Ok(store::case_referrals(&mut conn, case_id).await?)
+    }
+
+    /// Revokes a referral for its sender. The receiving side decides against a
+    /// racing accept; both sides then see the same state.
+    pub async fn cancel(
+        &self,
+        referral_id: &str,
+        actor: Option<Actor>,
+        reason: &str,
+    ) -> Result<Referral, RoutingError> {
+        let sender = actor.map(|a| a.org_id).unwrap_or_default();
+        let mut v = Vec::new();
+        if sender.trim().is_empty() {
+            v.push(Violation::new(
+                "actor.org_id",
+                "is required: the sending agency",
+            ));
+        }
+        if reason.trim().is_empty() {
+            v.push(Violation::new(
+                "reason",
+                "is required: why the referral is revoked",
+            ));
+        }
+        if !v.is_empty() {
+            return Err(RoutingError::Invalid(v));
+        }
+        let mut referral = self.get(referral_id).await?;
+        if referral.sender != sender {
+            return Err(RoutingError::NotFound);
+        }
+        let current = ReferralState::try_from(referral.state).unwrap_or(ReferralState::Unspecified);
+        if referral::is_terminal(current) {
+            let err =
+                referral::transition(current, Action::Cancel, Side::Sender).expect_err("terminal");
+            return Err(RoutingError::Receiver(tonic::Status::failed_precondition(
+                err.to_string(),
+            )));
+        }
+        let answer = self
+            .mediation
+            .clone()
+            .cancel_referral(CancelReferralRequest {
+                referral_id: referral.referral_id.clone(),
+                case_id: referral.case_id.clone(),
+                org_id: referral.org_id.clone(),
+                sender,
+                reason: reason.to_string(),
+            })
+            .await
+            .map_err(RoutingError::Receiver)?
+            .into_inner();
+        if let Some(item) = answer.item {
+            referral.state = item.state;
+            referral.reason = item.reason;
+        }
+        Ok(referral)
+    }
+}
+
+/// A new referral to `choice`, with its event, in the caller's transaction.
+async fn refer(
+    tx: &mut Transaction<'static, Any>,
+    case: &RoutedCase,
+    choice: &Choice,
+    explanation: String,
+) -> Result<(), HandlerError> {
+    let at = now_micros();
+    let referral = Referral {
+        referral_id: uuid::Uuid::now_v7().to_string(),
+        case_id: case.case_id.clone(),
+        org_id: choice.org_id.clone(),
+        sender: case.source_agency.clone(),
+        state: ReferralState::Requested as i32,
+        explanation,
+        ..Default::default()
+    };
+    store::insert_referral(tx, &referral, choice.level, at).await?;
+    let event = ReferralRequested {
+        case_id: case.case_id.clone(),
+        referral_id: referral.referral_id.clone(),
+        org_id: choice.org_id.clone(),
+        sender: case.source_agency.clone(),
+        explanation: referral.explanation.clone(),
+        dispute: Some(Dispute::decode(case.dispute.as_slice())?),
+        case_no: case.case_no.clone(),
+        risk_level: case.risk_level,
+    };
+    outbox::append(
+        tx,
+        &Envelope::new(COMPONENT, EventKind::ReferralRequested, &event),
+    )
+    .await?;
+    tracing::info!(case_id = %case.case_id, referral_id = %referral.referral_id, org_id = %choice.org_id, "referral requested");
+    Ok(())
+}
+
+/// Returns the case to its sender, with its event.
+async fn return_case(
+    tx: &mut Transaction<'static, Any>,
+    case: &RoutedCase,
+    reason: &str,
+) -> Result<(), HandlerError> {
+    store::mark_returned(tx, &case.case_id, reason).await?;
+    let event = CaseReturned {
+        case_id: case.case_id.clone(),
+        source_agency: case.source_agency.clone(),
+        reason: reason.to_string(),
+    };
+    outbox::append(
+        tx,
+        &Envelope::new(COMPONENT, EventKind::CaseReturned, &event),
+    )
+    .await?;
+    tracing::info!(case_id = %case.case_id, "case returned to its sender");
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! Routing's tables: the cases it routes and the sending side of referrals.
+
+use fengqiao_proto::fengqiao::routing::v1::Referral;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+/// What routing keeps of a case.
+#[derive(Debug, Clone)]
+pub struct RoutedCase {
+    /// The case id.
+    pub case_id: String,
+    /// The case number.
+    pub case_no: String,
+    /// The agency that sent it.
+    pub source_agency: String,
+    /// Where the dispute arose.
+    pub division_code: String,
+    /// Its risk level.
+    pub risk_level: i32,
+    /// The encoded dispute, passed on to each organisation.
+    pub dispute: Vec<u8>,
+}
+
+/// Records a case; false when it was recorded before (a redelivery).
+pub async fn insert_case(
+    conn: &mut AnyConnection,
+    c: &RoutedCase,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "INSERT INTO routed_cases (case_id, case_no, source_agency, division_code, risk_level, dispute, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (case_id) DO NOTHING",
+    )
+    .bind(&c.case_id)
+    .bind(&c.case_no)
+    .bind(&c.source_agency)
+    .bind(&c.division_code)
+    .bind(c.risk_level)
+    .bind(&c.dispute)
+    .bind(at)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// A case by id.
+pub async fn find_case(
+    conn: &mut AnyConnection,
+    case_id: &str,
+) -> Result<Option<RoutedCase>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT case_id, case_no, source_agency, division_code, risk_level, dispute FROM routed_cases WHERE case_id = $1",
+    )
+    .bind(case_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        Ok(RoutedCase {
+            case_id: r.try_get("case_id")?,
+            case_no: r.try_get("case_no")?,
+            source_agency: r.try_get("source_agency")?,
+            division_code: r.try_get("division_code")?,
+            risk_level: r.try_get("risk_level")?,
+            dispute: r.try_get("dispute")?,
+        })
+    })
+    .transpose()
+}
+
+/// Marks a case returned to its sender.
+pub async fn mark_returned(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE routed_cases SET returned_reason = $1 WHERE case_id = $2")
+        .bind(reason)
+        .bind(case_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+const COLUMNS: &str = "referral_id, case_id, org_id, level, sender, state, explanation, reason, created_at, updated_at";
+
+fn referral_from(r: &AnyRow) -> Result<(Referral, i32), sqlx::Error> {
+    let ts = |c: &str| r.try_get::<i64, _>(c).map(fengqiao_platform::db::timestamp);
+    Ok((
+        Referral {
+            referral_id: r.try_get("referral_id")?,
+            case_id: r.try_get("case_id")?,
+            org_id: r.try_get("org_id")?,
+            sender: r.try_get("sender")?,
+            state: r.try_get::<i32, _>("state")?,
+            explanation: r.try_get("explanation")?,
+            reason: r.try_get("reason")?,
+            created_at: Some(ts("created_at")?),
+            updated_at: Some(ts("updated_at")?),
+        },
+        r.try_get::<i32, _>("level")?,
+    ))
+}
+
+/// Records a new referral at `level`.
+pub async fn insert_referral(
+    conn: &mut AnyConnection,
+    r: &Referral,
+    level: i32,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO referrals (referral_id, case_id, org_id, level, sender, state, explanation, reason, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+    )
+    .bind(&r.referral_id)
+    .bind(&r.case_id)
+    .bind(&r.org_id)
+    .bind(level)
+    .bind(&r.sender)
+    .bind(r.state)
+    .bind(&r.explanation)
+    .bind(&r.reason)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A referral with its level.
+pub async fn find_referral(
+    conn: &mut AnyConnection,
+    referral_id: &str,
+) -> Result<Option<(Referral, i32)>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM referrals WHERE referral_id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(referral_id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(referral_from)
+        .transpose()
+}
+
+/// Every referral of a case, oldest first.
+pub async fn case_referrals(
+    conn: &mut AnyConnection,
+    case_id: &str,
+) -> Result<Vec<Referral>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM referrals WHERE case_id = $1 ORDER BY created_at, referral_id"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(case_id)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(|r| referral_from(r).map(|(referral, _)| referral))
+        .collect()
+}
+
+/// Applies a state the receiving side announced.
+pub async fn set_state(
+    conn: &mut AnyConnection,
+    referral_id: &str,
+    state: i32,
+    reason: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE referrals SET state = $1, reason = $2, updated_at = $3 WHERE referral_id = $4",
+    )
+    .bind(state)
+    .bind(reason)
+    .bind(at)
+    .bind(referral_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
