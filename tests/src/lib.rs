@@ -17,6 +17,9 @@ use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::ServerReflectionRequest;
 
+pub mod scenario;
+pub mod system;
+
 /// The `fengqiao` binary built beside this test (target/<profile>/fengqiao).
 pub fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -55,6 +58,12 @@ pub struct Process {
 }
 
 impl Process {
+    /// Sends SIGKILL and reaps the process: a crash, with no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Starts `cmd` and waits (up to 60 s) until it has printed `expected` addresses.
     pub fn start(mut cmd: Command, expected: usize) -> anyhow::Result<Self> {
         let mut child = cmd

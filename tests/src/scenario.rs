@@ -1,0 +1,307 @@
+//! What an agency system and an organisation's staff do, as calls on a running system.
+
+use std::time::{Duration, Instant};
+
+use fengqiao_proto::fengqiao::common::v1::*;
+use fengqiao_proto::fengqiao::gateway::v1::agency_service_client::AgencyServiceClient;
+use fengqiao_proto::fengqiao::gateway::v1::*;
+use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
+use fengqiao_proto::fengqiao::mediation::v1::*;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+use crate::system::System;
+
+/// The demo police station, court and petition bureau.
+pub const POLICE: &str = "police-620802-dongguan";
+/// The demo court.
+pub const COURT: &str = "court-620802";
+/// The demo petition bureau.
+pub const PETITION: &str = "petition-620802";
+/// A village of Kongtong district (解放中路社区) and its committee.
+pub const VILLAGE: &str = "620802001001";
+/// The village's mediation committee in the demo directory.
+pub const VILLAGE_ORG: &str = "village-620802001001";
+/// Its township's committee (东关街道).
+pub const TOWNSHIP_ORG: &str = "township-620802001";
+/// The county centre.
+pub const COUNTY_ORG: &str = "county-620802-centre";
+
+/// A dispute as an agency would send it.
+pub fn dispute(source: Source, external_ref: &str) -> Dispute {
+    Dispute {
+        source: source as i32,
+        external_ref: external_ref.into(),
+        category: Category::Neighbourhood as i32,
+        parties: vec![
+            Party {
+                role: PartyRole::Applicant as i32,
+                name: "张三".into(),
+                ..Default::default()
+            },
+            Party {
+                role: PartyRole::Respondent as i32,
+                name: "李四".into(),
+                ..Default::default()
+            },
+        ],
+        location: Some(Location {
+            division_code: VILLAGE.into(),
+            ..Default::default()
+        }),
+        headcount: 2,
+        narrative: "楼上装修噪音纠纷".into(),
+        ..Default::default()
+    }
+}
+
+/// An agency system's session with the gateway.
+pub struct AgencySession {
+    client: AgencyServiceClient<Channel>,
+    token: String,
+}
+
+impl AgencySession {
+    /// Connects as `agency`.
+    pub async fn connect(system: &System, agency: &str) -> Self {
+        let channel = crate::channel(system.addr("gateway")).await.unwrap();
+        Self {
+            client: AgencyServiceClient::new(channel),
+            token: system.token(agency),
+        }
+    }
+
+    fn authed<T>(&self, message: T) -> Request<T> {
+        let mut r = Request::new(message);
+        r.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.token).parse().unwrap(),
+        );
+        r
+    }
+
+    /// Submits a dispute.
+    pub async fn submit(&self, dispute: Dispute) -> Result<SubmitDisputeResponse, Status> {
+        let r = self.authed(SubmitDisputeRequest {
+            dispute: Some(dispute),
+        });
+        Ok(self.client.clone().submit_dispute(r).await?.into_inner())
+    }
+
+    /// The status of a case.
+    pub async fn status(&self, case_id: &str) -> Result<CaseStatus, Status> {
+        let r = self.authed(GetStatusRequest {
+            case_id: case_id.into(),
+        });
+        Ok(self
+            .client
+            .clone()
+            .get_status(r)
+            .await?
+            .into_inner()
+            .status
+            .unwrap_or_default())
+    }
+
+    /// Revokes a case's hand-off.
+    pub async fn revoke(&self, case_id: &str, reason: &str) -> Result<CaseStatus, Status> {
+        let r = self.authed(RevokeReferralRequest {
+            case_id: case_id.into(),
+            reason: reason.into(),
+        });
+        Ok(self
+            .client
+            .clone()
+            .revoke_referral(r)
+            .await?
+            .into_inner()
+            .status
+            .unwrap_or_default())
+    }
+
+    /// Waits (up to 30 s) until the case's status satisfies `done`.
+    pub async fn wait_for(
+        &self,
+        case_id: &str,
+        what: &str,
+        done: impl Fn(&CaseStatus) -> bool,
+    ) -> CaseStatus {
+        let start = Instant::now();
+        loop {
+            if let Ok(s) = self.status(case_id).await {
+                if done(&s) {
+                    return s;
+                }
+                if start.elapsed() > Duration::from_secs(30) {
+                    panic!("case {case_id} never became {what}; last status {s:?}");
+                }
+            } else if start.elapsed() > Duration::from_secs(30) {
+                panic!("case {case_id} never became {what}; no status");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Status changes from `cursor` on, until `count` arrived or `within` passed.
+    pub async fn watch(
+        &self,
+        cursor: &str,
+        count: usize,
+        within: Duration,
+    ) -> Vec<WatchStatusResponse> {
+        let r = self.authed(WatchStatusRequest {
+            cursor: cursor.into(),
+        });
+        let mut stream = self
+            .client
+            .clone()
+            .watch_status(r)
+            .await
+            .unwrap()
+            .into_inner();
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + within;
+        while seen.len() < count {
+            match tokio::time::timeout_at(deadline, stream.message()).await {
+                Ok(Ok(Some(item))) => seen.push(item),
+                _ => break,
+            }
+        }
+        seen
+    }
+}
+
+/// True when the case's current referral is in `state`.
+pub fn in_state(state: ReferralState) -> impl Fn(&CaseStatus) -> bool {
+    move |s| s.referral_state == state as i32
+}
+
+/// An organisation's staff at work.
+pub struct Staff {
+    client: MediationServiceClient<Channel>,
+    org: String,
+}
+
+impl Staff {
+    /// Connects as staff of `org`.
+    pub async fn connect(system: &System, org: &str) -> Self {
+        let channel = crate::channel(system.addr("mediation")).await.unwrap();
+        Self {
+            client: MediationServiceClient::new(channel),
+            org: org.into(),
+        }
+    }
+
+    fn actor(&self) -> Option<Actor> {
+        Some(Actor {
+            org_id: self.org.clone(),
+            person_id: "mediator-1".into(),
+        })
+    }
+
+    /// The referral of `case_id` in this organisation's inbox.
+    pub async fn referral_of(&self, case_id: &str) -> InboxItem {
+        let start = Instant::now();
+        loop {
+            let items = self
+                .client
+                .clone()
+                .list_inbox(ListInboxRequest {
+                    org_id: self.org.clone(),
+                    page_size: 500,
+                    ..Default::default()
+                })
+                .await
+                .map(|r| r.into_inner().items)
+                .unwrap_or_default();
+            if let Some(item) = items.into_iter().find(|i| i.case_id == case_id) {
+                return item;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "case {case_id} never reached {}'s inbox",
+                self.org
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Accepts.
+    pub async fn accept(&self, referral_id: &str) -> Result<InboxItem, Status> {
+        let r = AcceptReferralRequest {
+            referral_id: referral_id.into(),
+            actor: self.actor(),
+        };
+        Ok(self
+            .client
+            .clone()
+            .accept_referral(r)
+            .await?
+            .into_inner()
+            .item
+            .unwrap_or_default())
+    }
+
+    /// Rejects with a reason.
+    pub async fn reject(&self, referral_id: &str, reason: &str) -> Result<InboxItem, Status> {
+        let r = RejectReferralRequest {
+            referral_id: referral_id.into(),
+            actor: self.actor(),
+            reason: reason.into(),
+        };
+        Ok(self
+            .client
+            .clone()
+            .reject_referral(r)
+            .await?
+            .into_inner()
+            .item
+            .unwrap_or_default())
+    }
+
+    /// Starts mediation.
+    pub async fn start(&self, referral_id: &str) -> Result<InboxItem, Status> {
+        let r = StartMediationRequest {
+            referral_id: referral_id.into(),
+            actor: self.actor(),
+        };
+        Ok(self
+            .client
+            .clone()
+            .start_mediation(r)
+            .await?
+            .into_inner()
+            .item
+            .unwrap_or_default())
+    }
+
+    /// Concludes with `outcome`.
+    pub async fn conclude(
+        &self,
+        referral_id: &str,
+        outcome: MediationOutcome,
+    ) -> Result<InboxItem, Status> {
+        let r = ConcludeMediationRequest {
+            referral_id: referral_id.into(),
+            actor: self.actor(),
+            outcome: outcome as i32,
+            summary: "双方达成一致".into(),
+        };
+        Ok(self
+            .client
+            .clone()
+            .conclude_mediation(r)
+            .await?
+            .into_inner()
+            .item
+            .unwrap_or_default())
+    }
+
+    /// Accepts, starts and concludes the referral of `case_id`.
+    pub async fn mediate(&self, case_id: &str, outcome: MediationOutcome) -> InboxItem {
+        let item = self.referral_of(case_id).await;
+        self.accept(&item.referral_id).await.unwrap();
+        self.start(&item.referral_id).await.unwrap();
+        self.conclude(&item.referral_id, outcome).await.unwrap()
+    }
+}

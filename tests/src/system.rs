@@ -1,0 +1,186 @@
+//! A whole fengqiao system for a test: standalone (one process, SQLite, the
+//! in-process bus) or distributed (one process per component, a fresh
+//! PostgreSQL database, a fresh JetStream stream), with crash and restart.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::process::Command;
+
+use fengqiao_platform::testing;
+
+use crate::{command, Process};
+
+/// Every component.
+pub const COMPONENTS: [&str; 6] = [
+    "gateway",
+    "intake",
+    "routing",
+    "mediation",
+    "court-linkage",
+    "petition-linkage",
+];
+
+/// How the system runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One process.
+    Standalone,
+    /// One process per component on PostgreSQL and NATS.
+    Distributed,
+}
+
+/// A running system.
+pub struct System {
+    /// How it runs.
+    pub mode: Mode,
+    /// Where each component listens.
+    pub addresses: BTreeMap<String, SocketAddr>,
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    processes: BTreeMap<String, Process>,
+    pg_database: Option<String>,
+    settings: fengqiao_platform::Settings,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn env_key(component: &str, key: &str) -> String {
+    format!(
+        "FENGQIAO_{}__{key}",
+        component.replace('-', "_").to_uppercase()
+    )
+}
+
+impl System {
+    /// Starts a system in `mode`.
+    pub async fn start(mode: Mode) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut settings = testing::settings();
+        let mut env: Vec<(String, String)> = vec![
+            ("FENGQIAO_BUS__RETRY_BACKOFF_MS".into(), "50".into()),
+            ("FENGQIAO_OUTBOX__POLL_INTERVAL_MS".into(), "50".into()),
+        ];
+        let mut pg_database = None;
+        if mode == Mode::Distributed {
+            let (url, name) = testing::create_postgres_database().await?;
+            pg_database = Some(name);
+            settings.bus.nats_url = testing::nats_url();
+            env.extend([
+                ("FENGQIAO_DATABASE__URL".into(), url),
+                (
+                    "FENGQIAO_BUS__NATS_URL".into(),
+                    settings.bus.nats_url.clone(),
+                ),
+                ("FENGQIAO_BUS__STREAM".into(), settings.bus.stream.clone()),
+                (
+                    "FENGQIAO_BUS__SUBJECT_PREFIX".into(),
+                    settings.bus.subject_prefix.clone(),
+                ),
+                (
+                    "FENGQIAO_AUTH__DEV_TOKEN_SECRET".into(),
+                    uuid::Uuid::new_v4().simple().to_string().repeat(2),
+                ),
+                ("FENGQIAO_DEMO_DATA".into(), "true".into()),
+            ]);
+            for c in COMPONENTS {
+                env.push((env_key(c, "LISTEN"), format!("127.0.0.1:{}", free_port())));
+            }
+        } else {
+            for c in COMPONENTS {
+                env.push((env_key(c, "LISTEN"), "127.0.0.1:0".into()));
+            }
+        }
+        let mut system = Self {
+            mode,
+            addresses: BTreeMap::new(),
+            dir,
+            env,
+            processes: BTreeMap::new(),
+            pg_database,
+            settings,
+        };
+        match mode {
+            Mode::Standalone => system.launch("standalone")?,
+            Mode::Distributed => {
+                for c in COMPONENTS {
+                    system.launch(c)?;
+                }
+            }
+        }
+        Ok(system)
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = command(self.dir.path());
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd
+    }
+
+    /// Starts `standalone`, or one component, and records where it listens.
+    fn launch(&mut self, what: &str) -> anyhow::Result<()> {
+        let mut cmd = self.command();
+        let expected = if what == "standalone" {
+            cmd.arg("standalone");
+            COMPONENTS.len()
+        } else {
+            cmd.args(["serve", what]);
+            1
+        };
+        let process = Process::start(cmd, expected)?;
+        self.addresses.extend(process.addresses.clone());
+        self.processes.insert(what.to_string(), process);
+        Ok(())
+    }
+
+    /// Where `component` listens.
+    pub fn addr(&self, component: &str) -> SocketAddr {
+        self.addresses[component]
+    }
+
+    /// A development token for `agency`.
+    pub fn token(&self, agency: &str) -> String {
+        let mut cmd = self.command();
+        cmd.args(["token", agency]);
+        if self.mode == Mode::Distributed {
+            cmd.arg("--distributed");
+        }
+        let out = cmd.output().expect("fengqiao token");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Kills `component`'s process with SIGKILL (distributed mode).
+    pub fn kill(&mut self, component: &str) {
+        if let Some(mut p) = self.processes.remove(component) {
+            p.kill();
+        }
+    }
+
+    /// Starts `component` again on the same address (distributed mode).
+    pub fn restart(&mut self, component: &str) -> anyhow::Result<()> {
+        self.launch(component)
+    }
+
+    /// Stops everything and drops the test database and stream.
+    pub async fn finish(mut self) {
+        for (_, mut p) in std::mem::take(&mut self.processes) {
+            let _ = p.terminate(std::time::Duration::from_secs(5)).await;
+        }
+        if self.mode == Mode::Distributed {
+            testing::finish_bus(&self.settings).await;
+        }
+        if let Some(name) = self.pg_database.take() {
+            testing::drop_postgres_database(&name).await;
+        }
+    }
+}
