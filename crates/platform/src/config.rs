@@ -255,6 +255,9 @@ pub enum ConfigError {
     },
 }
 
+/// Settings that sit at the top level, set as `FENGQIAO_<NAME>`.
+const TOP_LEVEL_SCALARS: [&str; 3] = ["data_dir", "shutdown_grace_secs", "demo_data"];
+
 impl Settings {
     /// Reads defaults, then `file` (if given), then `FENGQIAO_…` variables
     /// (`__` separates levels: `FENGQIAO_DATABASE__URL`, `FENGQIAO_INTAKE__LISTEN`),
@@ -270,7 +273,16 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("FENGQIAO_").split("__"));
+        // Variables without `__` that name no top-level setting (FENGQIAO_CONFIG,
+        // FENGQIAO_BIN of the local scripts, FENGQIAO_TEST_… of the tests) are
+        // not settings; a section typo such as FENGQIAO_DATABSE__URL still fails.
+        let env = Env::prefixed("FENGQIAO_")
+            .filter(|key| {
+                key.as_str().contains("__")
+                    || TOP_LEVEL_SCALARS.contains(&key.as_str().to_lowercase().as_str())
+            })
+            .split("__");
+        figment = figment.merge(env);
         let settings: Settings = figment
             .extract()
             .map_err(|e| ConfigError::Parse(e.to_string()))?;
@@ -448,6 +460,20 @@ mod tests {
             jail.set_env("FENGQIAO_BUS__MAX_DELIVERIES", "lots");
             let err = Settings::load(None).unwrap_err().to_string();
             assert!(err.to_lowercase().contains("bus.max_deliveries"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn other_fengqiao_variables_are_not_settings_but_a_section_typo_fails() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FENGQIAO_BIN", "/usr/local/bin/fengqiao");
+            jail.set_env("FENGQIAO_DEMO_DATA", "true");
+            let s = Settings::load(None).expect("FENGQIAO_BIN is not a setting");
+            assert_eq!(s.demo_data, Some(true));
+            jail.set_env("FENGQIAO_DATABSE__URL", "postgres://x/y");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.to_lowercase().contains("databse"), "{err}");
             Ok(())
         });
     }

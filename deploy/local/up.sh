@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Starts fengqiao in distributed mode on this machine: one process per
+# component (`fengqiao serve <component>`), on PostgreSQL and NATS JetStream.
+# Logs and pids go to deploy/local/run/ (or $FENGQIAO_RUN_DIR). Stop with down.sh.
+#
+# Environment (all optional):
+#   FENGQIAO_DATABASE__URL   default postgres://postgres@127.0.0.1:5432/fengqiao (created if missing)
+#   FENGQIAO_BUS__NATS_URL   default nats://127.0.0.1:4222 (JetStream enabled)
+#   FENGQIAO_AUTH__DEV_TOKEN_SECRET  default: generated once into the run directory
+#   FENGQIAO_BIN             a built fengqiao binary; default: cargo build -p fengqiao
+#   FENGQIAO_<COMPONENT>__LISTEN     default 127.0.0.1:50050..50055
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+run="${FENGQIAO_RUN_DIR:-$here/run}"
+mkdir -p "$run"
+
+export FENGQIAO_DATABASE__URL="${FENGQIAO_DATABASE__URL:-postgres://postgres@127.0.0.1:5432/fengqiao}"
+export FENGQIAO_BUS__NATS_URL="${FENGQIAO_BUS__NATS_URL:-nats://127.0.0.1:4222}"
+export FENGQIAO_DEMO_DATA="${FENGQIAO_DEMO_DATA:-true}"
+if [ -z "${FENGQIAO_AUTH__DEV_TOKEN_SECRET:-}" ]; then
+  [ -s "$run/dev-token-secret" ] || head -c 32 /dev/urandom | base64 | tr -d '\n/+=' > "$run/dev-token-secret"
+  FENGQIAO_AUTH__DEV_TOKEN_SECRET="$(cat "$run/dev-token-secret")"
+fi
+export FENGQIAO_AUTH__DEV_TOKEN_SECRET
+
+if [ -z "${FENGQIAO_BIN:-}" ]; then
+  (cd "$root" && cargo build -q -p fengqiao)
+  FENGQIAO_BIN="$root/target/debug/fengqiao"
+fi
+
+# The database named in the URL must exist; create it when the server lets us.
+db="${FENGQIAO_DATABASE__URL##*/}"; db="${db%%\?*}"
+admin="${FENGQIAO_DATABASE__URL%/*}/postgres"
+if command -v psql >/dev/null && ! psql "$FENGQIAO_DATABASE__URL" -qAtc 'select 1' >/dev/null 2>&1; then
+  psql "$admin" -qc "CREATE DATABASE \"$db\"" >/dev/null
+fi
+
+"$FENGQIAO_BIN" migrate > "$run/migrate.log"
+
+port=50050
+for c in gateway intake routing mediation court-linkage petition-linkage; do
+  var="FENGQIAO_$(echo "$c" | tr 'a-z-' 'A-Z_')__LISTEN"
+  export "$var=${!var:-127.0.0.1:$port}"
+  port=$((port + 1))
+done
+for c in mediation routing intake court-linkage petition-linkage gateway; do
+  if [ -f "$run/$c.pid" ] && kill -0 "$(cat "$run/$c.pid")" 2>/dev/null; then
+    echo "$c is already running (pid $(cat "$run/$c.pid"))"; continue
+  fi
+  nohup "$FENGQIAO_BIN" serve "$c" > "$run/$c.log" 2>&1 &
+  echo $! > "$run/$c.pid"
+done
+# Wait until each has printed where it listens.
+for c in mediation routing intake court-linkage petition-linkage gateway; do
+  for _ in $(seq 1 100); do
+    grep -q "listening on" "$run/$c.log" 2>/dev/null && break
+    if ! kill -0 "$(cat "$run/$c.pid")" 2>/dev/null; then
+      echo "$c stopped at start; its log:" >&2; tail -n 20 "$run/$c.log" >&2; exit 1
+    fi
+    sleep 0.1
+  done
+  grep "listening on" "$run/$c.log" || { echo "$c did not start within 10 s; see $run/$c.log" >&2; exit 1; }
+done
+echo "logs: $run/<component>.log · stop: deploy/local/down.sh"
+echo "a token for the demo police station: FENGQIAO_AUTH__DEV_TOKEN_SECRET=\$(cat $run/dev-token-secret) $FENGQIAO_BIN token --distributed police-620802-dongguan"

@@ -1,0 +1,72 @@
+//! deploy/local/up.sh and down.sh start and stop the distributed stack.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+
+use fengqiao_platform::testing;
+use fengqiao_tests::{binary, health, system::COMPONENTS};
+use tonic_health::pb::health_check_response::ServingStatus;
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/local")
+        .join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_scripts_start_every_component_on_postgres_and_nats_and_stop_them() {
+    let run_dir = tempfile::tempdir().unwrap();
+    let (url, db_name) = testing::create_postgres_database().await.unwrap();
+    let mut settings = testing::settings();
+    settings.bus.nats_url = testing::nats_url();
+    let mut ports = Vec::new();
+    let mut cmd = Command::new("bash");
+    cmd.arg(script("up.sh"))
+        .env("FENGQIAO_BIN", binary())
+        .env("FENGQIAO_RUN_DIR", run_dir.path())
+        .env("FENGQIAO_DATABASE__URL", &url)
+        .env("FENGQIAO_BUS__NATS_URL", &settings.bus.nats_url)
+        .env("FENGQIAO_BUS__STREAM", &settings.bus.stream)
+        .env("FENGQIAO_BUS__SUBJECT_PREFIX", &settings.bus.subject_prefix)
+        .env("FENGQIAO_TELEMETRY__LOG_FILTER", "warn");
+    for c in COMPONENTS {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        ports.push(port);
+        cmd.env(
+            format!("FENGQIAO_{}__LISTEN", c.replace('-', "_").to_uppercase()),
+            format!("127.0.0.1:{port}"),
+        );
+    }
+    let up = cmd.output().unwrap();
+    assert!(
+        up.status.success(),
+        "up.sh: {}{}",
+        String::from_utf8_lossy(&up.stdout),
+        String::from_utf8_lossy(&up.stderr)
+    );
+    for (c, port) in COMPONENTS.iter().zip(&ports) {
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert_eq!(health(addr).await.unwrap(), ServingStatus::Serving, "{c}");
+        assert!(run_dir.path().join(format!("{c}.log")).exists());
+    }
+    let down = Command::new("bash")
+        .arg(script("down.sh"))
+        .env("FENGQIAO_RUN_DIR", run_dir.path())
+        .output()
+        .unwrap();
+    assert!(down.status.success());
+    assert!(String::from_utf8_lossy(&down.stdout).contains("stopped 6 process(es)"));
+    for port in ports {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} still open"
+        );
+    }
+    testing::finish_bus(&settings).await;
+    testing::drop_postgres_database(&db_name).await;
+}
