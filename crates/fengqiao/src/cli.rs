@@ -53,6 +53,25 @@ pub enum Command {
         #[arg(long)]
         distributed: bool,
     },
+    /// Acts as an agency system through the gateway (submit, status, watch, revoke).
+    Agency {
+        /// The agency, e.g. police-620802-dongguan, court-620802, petition-620802.
+        #[arg(long = "as", value_name = "AGENCY")]
+        agency: String,
+        /// A token to send; by default one is signed with this installation's key.
+        #[arg(long)]
+        token: Option<String>,
+        #[command(subcommand)]
+        command: commands::AgencyCommand,
+    },
+    /// Acts as an organisation's staff (inbox, accept, reject, start, conclude).
+    Org {
+        /// The organisation, e.g. village-620802001001.
+        #[arg(long = "as", value_name = "ORG")]
+        org: String,
+        #[command(subcommand)]
+        command: commands::OrgCommand,
+    },
     /// Applies database migrations, for every component or one, and exits.
     Migrate {
         /// Only this component.
@@ -78,12 +97,26 @@ pub async fn run() -> ExitCode {
             agency,
             distributed,
         } => commands::token(settings, &agency, !distributed),
+        Command::Agency {
+            agency,
+            token,
+            command,
+        } => commands::agency(settings, &agency, token, command).await,
+        Command::Org { org, command } => commands::org(settings, &org, command).await,
         Command::Migrate { component } => commands::migrate(settings, component.as_deref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<tonic::Status>() {
+                Some(status) => {
+                    eprintln!("error: {:?}: {}", status.code(), status.message());
+                    for v in fengqiao_platform::status::violations(status) {
+                        eprintln!("  {}: {}", v.field, v.description);
+                    }
+                }
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -1,10 +1,12 @@
 //! The commands.
 
+mod client;
 mod migrate;
 mod serve;
 mod standalone;
 mod token;
 
+pub use client::{agency, org, AgencyCommand, OrgCommand};
 pub use migrate::migrate;
 pub use serve::serve;
 pub use standalone::standalone;
