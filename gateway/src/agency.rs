@@ -41,10 +41,6 @@ pub struct AgencyApi {
     pub(crate) changed: Arc<Notify>,
 }
 
-fn unexpected(e: sqlx::Error) -> Status {
-    status::unexpected(&e.into())
-}
-
 impl AgencyApi {
     async fn authenticate<T>(&self, request: &Request<T>) -> Result<Agency, Status> {
         let header = request
@@ -56,10 +52,10 @@ impl AgencyApi {
         let agency_id = crate::auth::verify(&self.secret, token).ok_or_else(|| {
             Status::unauthenticated("the token is not valid; ask the operator for a new one")
         })?;
-        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         store::agency(&mut conn, &agency_id)
             .await
-            .map_err(unexpected)?
+            .map_err(status::database)?
             .ok_or_else(|| {
                 Status::unauthenticated("the token's agency is not registered; ask the operator")
             })
@@ -67,10 +63,10 @@ impl AgencyApi {
 
     /// The status of `case_id` if `agency` owns it; NOT_FOUND otherwise.
     async fn owned_status(&self, agency: &Agency, case_id: &str) -> Result<CaseStatus, Status> {
-        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         match store::status(&mut conn, case_id)
             .await
-            .map_err(unexpected)?
+            .map_err(status::database)?
         {
             Some((owner, status)) if owner == agency.agency_id => Ok(status),
             _ => Err(Status::not_found(
@@ -174,7 +170,7 @@ impl AgencyService for AgencyApi {
             .ok_or_else(|| status::invalid_argument(&[Violation::new("dispute", "is required")]))?;
         let external_ref = dispute.external_ref.trim().to_string();
         let (case_id, case_no, created) = self.hand_over(&agency, dispute).await?;
-        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         let first = CaseStatus {
             case_id: case_id.clone(),
             case_no,
@@ -183,7 +179,7 @@ impl AgencyService for AgencyApi {
         };
         store::own(&mut conn, &agency.agency_id, &first, now_micros())
             .await
-            .map_err(unexpected)?;
+            .map_err(status::database)?;
         drop(conn);
         let status = self.owned_status(&agency, &case_id).await?;
         Ok(Response::new(SubmitDisputeResponse {
@@ -237,7 +233,7 @@ impl AgencyService for AgencyApi {
                 let page = match page {
                     Ok(page) => page,
                     Err(e) => {
-                        let _ = tx.send(Err(unexpected(e))).await;
+                        let _ = tx.send(Err(status::database(e))).await;
                         return;
                     }
                 };

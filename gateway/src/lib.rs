@@ -53,7 +53,7 @@ impl Component for Gateway {
         runtime
             .consume(Consumer::new(
                 "gateway-status",
-                &fengqiao_domain::result::TRACKED_EVENTS,
+                &fengqiao_domain::result::tracked_events(),
                 Arc::new(projection::StatusProjection {
                     changed: changed.clone(),
                 }),

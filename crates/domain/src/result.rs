@@ -8,22 +8,18 @@ use fengqiao_proto::fengqiao::events::v1::{
 };
 use fengqiao_proto::{Event, EventKind};
 
-/// The events a result follower subscribes to.
-pub const TRACKED_EVENTS: [EventKind; 13] = [
-    EventKind::CaseRegistered,
-    EventKind::CaseReturned,
-    EventKind::ReferralRequested,
-    EventKind::ReferralReceived,
-    EventKind::ReferralAccepted,
-    EventKind::ReferralRejected,
-    EventKind::ReferralStarted,
-    EventKind::ReferralHeld,
-    EventKind::ReferralResumed,
-    EventKind::ReferralCompleted,
-    EventKind::ReferralFailed,
-    EventKind::ReferralCancelled,
-    EventKind::MediationConcluded,
-];
+/// The events a result follower subscribes to: registration, return, every
+/// referral event and the conclusion.
+pub fn tracked_events() -> Vec<EventKind> {
+    let mut kinds = vec![
+        EventKind::CaseRegistered,
+        EventKind::CaseReturned,
+        EventKind::ReferralRequested,
+    ];
+    kinds.extend(crate::referral::STATE_CHANGE_EVENTS);
+    kinds.push(EventKind::MediationConcluded);
+    kinds
+}
 
 /// One event, read as a change of where a case stands.
 #[derive(Debug, Clone, PartialEq)]

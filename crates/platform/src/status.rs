@@ -57,6 +57,11 @@ pub fn unexpected(error: &anyhow::Error) -> Status {
     ))
 }
 
+/// INTERNAL for a database failure (logged with an id, never sent).
+pub fn database(error: sqlx::Error) -> Status {
+    unexpected(&error.into())
+}
+
 /// The violations carried by `status`, if any (for clients and tests).
 pub fn violations(status: &Status) -> Vec<Violation> {
     status

@@ -44,7 +44,7 @@ impl Component for CourtLinkage {
         runtime
             .consume(Consumer::new(
                 "court-linkage-results",
-                &fengqiao_domain::result::TRACKED_EVENTS,
+                &fengqiao_domain::result::tracked_events(),
                 Arc::new(TrackResults(service.clone())),
             ))
             .await?;

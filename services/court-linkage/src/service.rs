@@ -77,10 +77,10 @@ impl CourtService {
         if !v.is_empty() {
             return Err(status::invalid_argument(&v));
         }
-        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         if let Some(d) = store::find_by_number(&mut conn, &r.court_id, &r.court_case_no)
             .await
-            .map_err(unexpected)?
+            .map_err(status::database)?
         {
             if d.judge == r.judge && d.kind == r.kind {
                 return Ok(d);
@@ -108,22 +108,22 @@ impl CourtService {
             case_id: case.case_id,
             ..Default::default()
         };
-        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         store::upsert(&mut conn, &delegation, true, now_micros())
             .await
-            .map_err(unexpected)?;
+            .map_err(status::database)?;
         store::find_by_number(&mut conn, &r.court_id, &r.court_case_no)
             .await
-            .map_err(unexpected)?
+            .map_err(status::database)?
             .ok_or_else(|| Status::internal("the delegation vanished after it was recorded"))
     }
 
     /// One delegation.
     pub async fn get(&self, delegation_id: &str) -> Result<Delegation, Status> {
-        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         store::find(&mut conn, delegation_id)
             .await
-            .map_err(unexpected)?
+            .map_err(status::database)?
             .ok_or_else(|| Status::not_found("no delegation with this id"))
     }
 
@@ -167,8 +167,4 @@ impl CourtService {
         }
         Ok(())
     }
-}
-
-fn unexpected(e: sqlx::Error) -> Status {
-    status::unexpected(&e.into())
 }

@@ -43,7 +43,7 @@ impl Component for PetitionLinkage {
         runtime
             .consume(Consumer::new(
                 "petition-linkage-results",
-                &fengqiao_domain::result::TRACKED_EVENTS,
+                &fengqiao_domain::result::tracked_events(),
                 Arc::new(TrackResults(service.clone())),
             ))
             .await?;

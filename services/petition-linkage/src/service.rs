@@ -128,10 +128,10 @@ impl PetitionService {
             return Err(status::invalid_argument(&v));
         }
         let by_number = "bureau_id = $1 AND matter_no = $2";
-        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         if let Some(p) = find_where(&mut conn, by_number, &r.bureau_id, Some(&r.matter_no))
             .await
-            .map_err(unexpected)?
+            .map_err(status::database)?
         {
             return Ok(p);
         }
@@ -154,22 +154,22 @@ impl PetitionService {
             case_id: case.case_id,
             ..Default::default()
         };
-        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         insert(&mut conn, &petition, now_micros())
             .await
-            .map_err(unexpected)?;
+            .map_err(status::database)?;
         find_where(&mut conn, by_number, &r.bureau_id, Some(&r.matter_no))
             .await
-            .map_err(unexpected)?
+            .map_err(status::database)?
             .ok_or_else(|| Status::internal("the petition record vanished after it was recorded"))
     }
 
     /// One petition record.
     pub async fn get(&self, petition_id: &str) -> Result<Petition, Status> {
-        let mut conn = self.db.pool().acquire().await.map_err(unexpected)?;
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         find_where(&mut conn, "petition_id = $1", petition_id, None)
             .await
-            .map_err(unexpected)?
+            .map_err(status::database)?
             .ok_or_else(|| Status::not_found("no petition record with this id"))
     }
 
@@ -217,8 +217,4 @@ impl PetitionService {
         }
         Ok(())
     }
-}
-
-fn unexpected(e: sqlx::Error) -> Status {
-    status::unexpected(&e.into())
 }
