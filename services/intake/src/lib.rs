@@ -33,6 +33,15 @@ impl Component for Intake {
     )];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
+        // Parse the 2023 division codes now rather than on the first registration.
+        tokio::task::spawn_blocking(|| {
+            let d = fengqiao_regions::divisions();
+            tracing::info!(
+                codes = d.len(),
+                load_ms = d.load_time.as_millis() as u64,
+                "division codes loaded"
+            );
+        });
         let service = Arc::new(IntakeService::new(runtime.db.clone(), runtime.outbox()));
         let server = IntakeServiceServer::new(grpc::IntakeGrpc::new(service));
         Ok(Api {

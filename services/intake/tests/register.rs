@@ -181,6 +181,36 @@ async fn bad_input_names_every_field_and_stores_nothing(backend: Backend) {
     test_db.finish().await;
 }
 
+async fn bad_identity_numbers_phones_and_places_are_named_and_never_echoed(backend: Backend) {
+    let (test_db, intake) = intake(backend).await;
+    let mut d = police_dispute("JQ-pd-1");
+    d.parties[0].resident_id = "620802198002311234".into(); // 31 February
+    d.parties[0].phone = "1381234567".into(); // a digit short
+    d.location.as_mut().unwrap().division_code = "620802001999".into(); // no such village
+    let Err(IntakeError::Invalid(violations)) = intake.register("police-1", Some(d)).await else {
+        panic!("expected INVALID_ARGUMENT");
+    };
+    let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "dispute.location.division_code",
+            "dispute.parties[0].resident_id",
+            "dispute.parties[0].phone"
+        ]
+    );
+    for v in &violations {
+        for secret in ["620802198002311234", "1381234567", "620802001999"] {
+            assert!(!v.description.contains(secret), "{} echoes input", v.field);
+        }
+    }
+    let mut ok = police_dispute("JQ-pd-2");
+    ok.parties[0].resident_id = "11010519491231002X".into();
+    ok.parties[0].phone = "0933-8212345".into();
+    assert!(intake.register("police-1", Some(ok)).await.unwrap().created);
+    test_db.finish().await;
+}
+
 macro_rules! on_both_databases {
     ($($test:ident),*) => {
         mod sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $test() { super::$test(fengqiao_platform::Backend::Sqlite).await; })* }
@@ -192,5 +222,6 @@ on_both_databases!(
     registration_is_numbered_and_announced_once,
     concurrent_identical_submissions_create_one_case,
     concurrent_registrations_get_gap_free_numbers,
-    bad_input_names_every_field_and_stores_nothing
+    bad_input_names_every_field_and_stores_nothing,
+    bad_identity_numbers_phones_and_places_are_named_and_never_echoed
 );
