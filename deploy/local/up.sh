@@ -7,6 +7,7 @@
 #   FENGQIAO_DATABASE__URL   default postgres://postgres@127.0.0.1:5432/fengqiao (created if missing)
 #   FENGQIAO_BUS__NATS_URL   default nats://127.0.0.1:4222 (JetStream enabled)
 #   FENGQIAO_AUTH__DEV_TOKEN_SECRET  default: generated once into the run directory
+#   FENGQIAO_PERSONAL_DATA__KEY, FENGQIAO_PERSONAL_DATA__HASH_KEY  likewise
 #   FENGQIAO_BIN             a built fengqiao binary; default: cargo build -p fengqiao
 #   FENGQIAO_<COMPONENT>__LISTEN     default 127.0.0.1:50050..50055
 set -euo pipefail
@@ -23,6 +24,15 @@ if [ -z "${FENGQIAO_AUTH__DEV_TOKEN_SECRET:-}" ]; then
   FENGQIAO_AUTH__DEV_TOKEN_SECRET="$(cat "$run/dev-token-secret")"
 fi
 export FENGQIAO_AUTH__DEV_TOKEN_SECRET
+# Keys that seal personal data at rest: generated once, kept with the run files.
+for k in KEY HASH_KEY; do
+  var="FENGQIAO_PERSONAL_DATA__$k"
+  file="$run/personal-data-$(echo "$k" | tr 'A-Z_' 'a-z-')"
+  if [ -z "${!var:-}" ]; then
+    [ -s "$file" ] || head -c 32 /dev/urandom | base64 | tr -d '\n' > "$file"
+    export "$var=$(cat "$file")"
+  fi
+done
 
 if [ -z "${FENGQIAO_BIN:-}" ]; then
   (cd "$root" && cargo build -q -p fengqiao)

@@ -25,7 +25,7 @@ use secrecy::SecretString;
 use tokio::sync::{mpsc, Notify};
 use tokio_stream::Stream;
 use tonic::transport::Channel;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 use crate::store::{self, Agency};
 
@@ -39,6 +39,26 @@ pub struct AgencyApi {
     pub(crate) court: CourtLinkageServiceClient<Channel>,
     pub(crate) petition: PetitionLinkageServiceClient<Channel>,
     pub(crate) changed: Arc<Notify>,
+}
+
+/// What an agency is told when a component behind the gateway fails: its
+/// answer about the request passes through; a failure to reach it becomes
+/// UNAVAILABLE with retry advice (every call here is safe to retry).
+fn upstream(component: &'static str) -> impl Fn(Status) -> Status {
+    move |s| match s.code() {
+        Code::InvalidArgument
+        | Code::NotFound
+        | Code::FailedPrecondition
+        | Code::AlreadyExists
+        | Code::PermissionDenied => s,
+        Code::Internal => s,
+        _ => {
+            tracing::warn!(component, code = ?s.code(), "upstream call failed");
+            Status::unavailable(format!(
+                "{component} is not answering; retry in a few seconds (resubmitting the same external_ref is safe)"
+            ))
+        }
+    }
 }
 
 impl AgencyApi {
@@ -117,7 +137,8 @@ impl AgencyApi {
                         judge: String::new(),
                         dispute: Some(dispute),
                     })
-                    .await?
+                    .await
+                    .map_err(upstream("court-linkage"))?
                     .into_inner()
                     .delegation
                     .unwrap_or_default();
@@ -132,7 +153,8 @@ impl AgencyApi {
                         matter_no: external_ref,
                         dispute: Some(dispute),
                     })
-                    .await?
+                    .await
+                    .map_err(upstream("petition-linkage"))?
                     .into_inner()
                     .petition
                     .unwrap_or_default();
@@ -146,7 +168,8 @@ impl AgencyApi {
                         source_agency: agency.agency_id.clone(),
                         dispute: Some(dispute),
                     })
-                    .await?
+                    .await
+                    .map_err(upstream("intake"))?
                     .into_inner();
                 let case = r.case.unwrap_or_default();
                 Ok((case.case_id, case.case_no, r.created))
@@ -281,7 +304,8 @@ impl AgencyService for AgencyApi {
             .list_case_referrals(ListCaseReferralsRequest {
                 case_id: r.case_id.clone(),
             })
-            .await?
+            .await
+            .map_err(upstream("routing"))?
             .into_inner()
             .referrals;
         let active = referrals
@@ -304,7 +328,8 @@ impl AgencyService for AgencyApi {
                 }),
                 reason: r.reason.clone(),
             })
-            .await?
+            .await
+            .map_err(upstream("routing"))?
             .into_inner()
             .referral
             .unwrap_or_default();
@@ -313,5 +338,31 @@ impl AgencyService for AgencyApi {
         Ok(Response::new(RevokeReferralResponse {
             status: Some(status),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_connection_is_unavailable_but_an_answer_passes_through() {
+        let map = upstream("intake");
+        for broken in [
+            Status::cancelled("operation was canceled"),
+            Status::unavailable("x"),
+            Status::unknown("h2"),
+        ] {
+            let s = map(broken);
+            assert_eq!(s.code(), Code::Unavailable);
+            assert!(s.message().contains("retry"));
+        }
+        for answer in [
+            Status::invalid_argument("x"),
+            Status::failed_precondition("y"),
+            Status::not_found("z"),
+        ] {
+            assert_eq!(map(answer.clone()).code(), answer.code());
+        }
     }
 }

@@ -35,32 +35,15 @@ pub fn verify(secret: &SecretString, token: &str) -> Option<String> {
     Some(agency_id.to_string())
 }
 
-/// The signing key: from configuration, or in standalone mode from (or newly
-/// written to) `<data_dir>/dev-token-secret`.
+/// The signing key: from configuration, or in standalone mode the one kept
+/// in `<data_dir>/dev-token-secret`.
 pub fn secret(settings: &Settings) -> anyhow::Result<SecretString> {
-    let configured = &settings.auth.dev_token_secret;
-    if !configured.expose_secret().is_empty() {
-        return Ok(configured.clone());
-    }
-    if !settings.standalone {
-        anyhow::bail!(
-            "auth.dev_token_secret is not set: set FENGQIAO_AUTH__DEV_TOKEN_SECRET (32+ characters) for the gateway and for `fengqiao token`"
-        );
-    }
-    let file = settings.data_dir.join("dev-token-secret");
-    if let Ok(existing) = std::fs::read_to_string(&file) {
-        return Ok(SecretString::from(existing.trim().to_string()));
-    }
-    std::fs::create_dir_all(&settings.data_dir)?;
-    let fresh: [u8; 32] = rand::random();
-    let fresh = URL_SAFE_NO_PAD.encode(fresh);
-    std::fs::write(&file, &fresh).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot write {}: {e}; check data_dir's permissions",
-            file.display()
-        )
-    })?;
-    Ok(SecretString::from(fresh))
+    fengqiao_platform::secrets::resolve(
+        settings,
+        &settings.auth.dev_token_secret,
+        "dev-token-secret",
+        "auth.dev_token_secret",
+    )
 }
 
 #[cfg(test)]

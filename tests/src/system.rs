@@ -42,6 +42,16 @@ pub struct System {
     settings: fengqiao_platform::Settings,
 }
 
+/// 32 random bytes, base64, as a key setting takes them.
+fn random_key() -> String {
+    use base64::Engine;
+    let bytes: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+        .iter()
+        .flat_map(|u| *u.as_bytes())
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -87,6 +97,8 @@ impl System {
                     uuid::Uuid::new_v4().simple().to_string().repeat(2),
                 ),
                 ("FENGQIAO_DEMO_DATA".into(), "true".into()),
+                ("FENGQIAO_PERSONAL_DATA__KEY".into(), random_key()),
+                ("FENGQIAO_PERSONAL_DATA__HASH_KEY".into(), random_key()),
             ]);
             for c in COMPONENTS {
                 env.push((env_key(c, "LISTEN"), format!("127.0.0.1:{}", free_port())));

@@ -26,6 +26,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// How agency systems prove who they are.
     pub auth: AuthSettings,
+    /// Keys that protect personal data at rest.
+    pub personal_data: PersonalDataSettings,
     /// Seconds a stopping process waits for in-flight calls and the outbox to drain.
     pub shutdown_grace_secs: u64,
     /// Intake's own settings.
@@ -127,6 +129,36 @@ impl Default for AuthSettings {
     }
 }
 
+/// Keys that protect personal data (resident ids, phone numbers) at rest.
+/// Empty in standalone mode: keys are generated once into `data_dir`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersonalDataSettings {
+    /// 32 random bytes, base64: the AES-256-GCM key new values are sealed with.
+    #[serde(serialize_with = "serialize_secret")]
+    pub key: SecretString,
+    /// The id stored with every value `key` seals, so keys can rotate.
+    pub key_id: String,
+    /// Earlier keys still needed to open old values: `id=base64,id=base64`.
+    #[serde(serialize_with = "serialize_secret")]
+    pub previous_keys: SecretString,
+    /// 32 random bytes, base64: the HMAC-SHA-256 key of the hashes that find
+    /// the same person across cases without decrypting anything.
+    #[serde(serialize_with = "serialize_secret")]
+    pub hash_key: SecretString,
+}
+
+impl Default for PersonalDataSettings {
+    fn default() -> Self {
+        Self {
+            key: SecretString::from(String::new()),
+            key_id: "k1".into(),
+            previous_keys: SecretString::from(String::new()),
+            hash_key: SecretString::from(String::new()),
+        }
+    }
+}
+
 /// The outbox relay.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -181,6 +213,7 @@ impl Default for Settings {
             telemetry: TelemetrySettings::default(),
             outbox: OutboxSettings::default(),
             auth: AuthSettings::default(),
+            personal_data: PersonalDataSettings::default(),
             shutdown_grace_secs: 10,
             gateway: component(50050),
             intake: component(50051),
@@ -345,6 +378,13 @@ impl Settings {
             return Err(invalid(
                 "auth.dev_token_secret",
                 "must be at least 32 characters (or empty in standalone mode)",
+            ));
+        }
+        let id = &self.personal_data.key_id;
+        if id.is_empty() || id.len() > 16 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(invalid(
+                "personal_data.key_id",
+                "must be 1 to 16 letters or digits",
             ));
         }
         if self.outbox.batch_size == 0 || self.outbox.batch_size > 10_000 {

@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod grpc_trace;
 pub mod migrate;
 pub mod outbox;
+pub mod secrets;
 pub mod status;
 pub mod telemetry;
 pub mod testing;

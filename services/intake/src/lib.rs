@@ -4,6 +4,7 @@
 
 mod error;
 mod grpc;
+pub mod pii;
 mod service;
 mod store;
 mod validate;
@@ -25,12 +26,15 @@ pub struct Intake;
 #[async_trait]
 impl Component for Intake {
     const NAME: &'static str = "intake";
-    const MIGRATIONS: &'static [Migration] = &[migration!(
-        "intake",
-        1,
-        "0001_cases.sql",
-        "cases and case numbers"
-    )];
+    const MIGRATIONS: &'static [Migration] = &[
+        migration!("intake", 1, "0001_cases.sql", "cases and case numbers"),
+        migration!(
+            "intake",
+            2,
+            "0002_parties.sql",
+            "parties with sealed personal data"
+        ),
+    ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         // Parse the 2023 division codes now rather than on the first registration.
@@ -42,7 +46,12 @@ impl Component for Intake {
                 "division codes loaded"
             );
         });
-        let service = Arc::new(IntakeService::new(runtime.db.clone(), runtime.outbox()));
+        let vault = Arc::new(pii::Vault::from_settings(&runtime.settings)?);
+        let service = Arc::new(IntakeService::new(
+            runtime.db.clone(),
+            runtime.outbox(),
+            vault,
+        ));
         let server = IntakeServiceServer::new(grpc::IntakeGrpc::new(service));
         Ok(Api {
             routes: tonic::service::Routes::new(server),

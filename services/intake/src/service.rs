@@ -9,6 +9,12 @@ use fengqiao_proto::fengqiao::events::v1::CaseRegistered;
 use fengqiao_proto::fengqiao::intake::v1::Case;
 use fengqiao_proto::EventKind;
 
+use std::sync::Arc;
+
+use fengqiao_proto::fengqiao::common::v1::Party;
+
+use crate::pii::{self, Vault};
+use crate::store::StoredParty;
 use crate::{store, validate, IntakeError};
 
 /// A registration's result.
@@ -25,12 +31,41 @@ pub struct Registered {
 pub struct IntakeService {
     db: Database,
     outbox: OutboxNotifier,
+    vault: Arc<Vault>,
+}
+
+/// Seals a party's personal data for storage and masks it for everything else.
+fn protect(vault: &Vault, party: &mut Party) -> StoredParty {
+    let id = pii::normalise_resident_id(&party.resident_id);
+    let phone = pii::normalise_phone(&party.phone);
+    let stored = StoredParty {
+        role: party.role,
+        name: party.name.trim().to_string(),
+        resident_id_sealed: (!id.is_empty()).then(|| vault.seal(&id)),
+        phone_sealed: (!phone.is_empty()).then(|| vault.seal(&phone)),
+        resident_id_hash: (!id.is_empty()).then(|| vault.hash("id", &id)),
+        phone_hash: (!phone.is_empty()).then(|| vault.hash("phone", &phone)),
+        name_phone_hash: (!phone.is_empty()).then(|| {
+            vault.hash(
+                "name+phone",
+                &format!("{}|{phone}", pii::normalise_name(&party.name)),
+            )
+        }),
+    };
+    if !id.is_empty() {
+        party.resident_id = pii::mask_resident_id(&id);
+    }
+    if !phone.is_empty() {
+        party.phone = pii::mask_phone(&phone);
+    }
+    stored
 }
 
 impl IntakeService {
-    /// Intake over `db`, waking its outbox relay after each registration.
-    pub fn new(db: Database, outbox: OutboxNotifier) -> Self {
-        Self { db, outbox }
+    /// Intake over `db`, sealing personal data with `vault` and waking its
+    /// outbox relay after each registration.
+    pub fn new(db: Database, outbox: OutboxNotifier, vault: Arc<Vault>) -> Self {
+        Self { db, outbox, vault }
     }
 
     /// Registers `dispute` from `source_agency`, or returns the case this
@@ -46,6 +81,12 @@ impl IntakeService {
         }
         let mut dispute = dispute.expect("validated");
         dispute.external_ref = dispute.external_ref.trim().to_string();
+        // From here on only masked values travel; the originals are sealed.
+        let protected: Vec<StoredParty> = dispute
+            .parties
+            .iter_mut()
+            .map(|p| protect(&self.vault, p))
+            .collect();
         let source_agency = source_agency.trim();
         let mut conn = self.db.pool().acquire().await?;
         if let Some(case) =
@@ -94,6 +135,7 @@ impl IntakeService {
                 created: false,
             });
         }
+        store::insert_parties(&mut tx, &case.case_id, &protected).await?;
         let event = CaseRegistered {
             case_id: case.case_id.clone(),
             case_no: case.case_no.clone(),
@@ -113,6 +155,27 @@ impl IntakeService {
             case,
             created: true,
         })
+    }
+
+    /// The parties of a case with their personal data in full, for callers
+    /// entitled to it (not reachable over the API until entitlement and access
+    /// audit arrive with issues #11 and #15).
+    pub async fn reveal_parties(&self, case_id: &str) -> Result<Vec<Party>, IntakeError> {
+        let mut conn = self.db.pool().acquire().await?;
+        let case = store::find(&mut conn, case_id)
+            .await?
+            .ok_or(IntakeError::NotFound)?;
+        let stored = store::parties(&mut conn, case_id).await?;
+        let mut parties = case.dispute.unwrap_or_default().parties;
+        for (party, s) in parties.iter_mut().zip(stored) {
+            if let Some(sealed) = s.resident_id_sealed {
+                party.resident_id = self.vault.open(&sealed)?;
+            }
+            if let Some(sealed) = s.phone_sealed {
+                party.phone = self.vault.open(&sealed)?;
+            }
+        }
+        Ok(parties)
     }
 
     /// The case with `case_id`.

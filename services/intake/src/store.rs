@@ -112,3 +112,76 @@ pub async fn insert(
     .rows_affected();
     Ok(inserted == 1)
 }
+
+/// A party as stored: sealed personal data and its hashes.
+#[derive(Debug, Clone, Default)]
+pub struct StoredParty {
+    /// Its role (enum number).
+    pub role: i32,
+    /// Its name.
+    pub name: String,
+    /// The sealed resident id, if given.
+    pub resident_id_sealed: Option<String>,
+    /// The sealed phone number, if given.
+    pub phone_sealed: Option<String>,
+    /// Keyed hash of the normalised resident id.
+    pub resident_id_hash: Option<String>,
+    /// Keyed hash of the normalised phone number.
+    pub phone_hash: Option<String>,
+    /// Keyed hash of the normalised name and phone number together.
+    pub name_phone_hash: Option<String>,
+}
+
+/// Stores a case's parties.
+pub async fn insert_parties(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    parties: &[StoredParty],
+) -> Result<(), sqlx::Error> {
+    for (position, p) in parties.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO parties (case_id, position, role, name, resident_id_sealed, phone_sealed,
+                 resident_id_hash, phone_hash, name_phone_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(case_id)
+        .bind(position as i32)
+        .bind(p.role)
+        .bind(&p.name)
+        .bind(p.resident_id_sealed.as_deref())
+        .bind(p.phone_sealed.as_deref())
+        .bind(p.resident_id_hash.as_deref())
+        .bind(p.phone_hash.as_deref())
+        .bind(p.name_phone_hash.as_deref())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A case's parties, in order.
+pub async fn parties(
+    conn: &mut AnyConnection,
+    case_id: &str,
+) -> Result<Vec<StoredParty>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT role, name, resident_id_sealed, phone_sealed, resident_id_hash, phone_hash, name_phone_hash
+         FROM parties WHERE case_id = $1 ORDER BY position",
+    )
+    .bind(case_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredParty {
+                role: r.try_get("role")?,
+                name: r.try_get("name")?,
+                resident_id_sealed: r.try_get("resident_id_sealed")?,
+                phone_sealed: r.try_get("phone_sealed")?,
+                resident_id_hash: r.try_get("resident_id_hash")?,
+                phone_hash: r.try_get("phone_hash")?,
+                name_phone_hash: r.try_get("name_phone_hash")?,
+            })
+        })
+        .collect()
+}

@@ -1,5 +1,8 @@
 //! Registration through the domain API, on SQLite and on PostgreSQL.
 
+use std::sync::Arc;
+
+use fengqiao_intake::pii::Vault;
 use fengqiao_intake::{Intake, IntakeError, IntakeService};
 use fengqiao_platform::component::{Component, PLATFORM_MIGRATIONS};
 use fengqiao_platform::outbox::OutboxNotifier;
@@ -33,7 +36,12 @@ async fn intake(backend: Backend) -> (TestDatabase, IntakeService) {
     let mut all = PLATFORM_MIGRATIONS.to_vec();
     all.extend_from_slice(Intake::MIGRATIONS);
     migrate::run(&test_db.db, &all).await.unwrap();
-    let service = IntakeService::new(test_db.db.clone(), OutboxNotifier::default());
+    let vault = Vault::new("k1", vec![("k1".into(), vec![7; 32])], vec![8; 32]).unwrap();
+    let service = IntakeService::new(
+        test_db.db.clone(),
+        OutboxNotifier::default(),
+        Arc::new(vault),
+    );
     (test_db, service)
 }
 
@@ -211,6 +219,69 @@ async fn bad_identity_numbers_phones_and_places_are_named_and_never_echoed(backe
     test_db.finish().await;
 }
 
+const ID: &str = "11010519491231002X";
+const PHONE: &str = "13812345678";
+
+/// Every stored byte of intake's tables and outbox, as text.
+async fn everything_stored(db: &fengqiao_platform::Database) -> String {
+    let mut all = String::new();
+    for sql in ["SELECT dispute FROM cases", "SELECT payload FROM fq_outbox"] {
+        for blob in sqlx::query_scalar::<_, Vec<u8>>(sql)
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+        {
+            all.push_str(&String::from_utf8_lossy(&blob));
+        }
+    }
+    let parties: Vec<String> = sqlx::query_scalar(
+        "SELECT name || COALESCE(resident_id_sealed, '') || COALESCE(phone_sealed, '')
+             || COALESCE(resident_id_hash, '') || COALESCE(phone_hash, '') FROM parties",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    all.push_str(&parties.concat());
+    all
+}
+
+async fn personal_data_is_sealed_at_rest_masked_in_answers_and_revealed_only_on_purpose(
+    backend: Backend,
+) {
+    let (test_db, intake) = intake(backend).await;
+    let mut d = police_dispute("JQ-pii-1");
+    d.parties[0].resident_id = ID.into();
+    d.parties[0].phone = format!("+86 {PHONE}");
+    let case = intake.register("police-1", Some(d)).await.unwrap().case;
+    let shown = &case.dispute.as_ref().unwrap().parties[0];
+    assert_eq!(
+        (shown.resident_id.as_str(), shown.phone.as_str()),
+        ("1101**********002X", "138****5678")
+    );
+    assert_eq!(
+        intake
+            .get(&case.case_id)
+            .await
+            .unwrap()
+            .dispute
+            .unwrap()
+            .parties[0]
+            .phone,
+        "138****5678"
+    );
+    let stored = everything_stored(&test_db.db).await;
+    assert!(stored.contains("张三"), "the check reads the tables");
+    for secret in [ID, PHONE, "1101051949"] {
+        assert!(!stored.contains(secret), "{secret} stored in the clear");
+    }
+    let revealed = intake.reveal_parties(&case.case_id).await.unwrap();
+    assert_eq!(
+        (revealed[0].resident_id.as_str(), revealed[0].phone.as_str()),
+        (ID, PHONE)
+    );
+    test_db.finish().await;
+}
+
 macro_rules! on_both_databases {
     ($($test:ident),*) => {
         mod sqlite { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $test() { super::$test(fengqiao_platform::Backend::Sqlite).await; })* }
@@ -223,5 +294,54 @@ on_both_databases!(
     concurrent_identical_submissions_create_one_case,
     concurrent_registrations_get_gap_free_numbers,
     bad_input_names_every_field_and_stores_nothing,
-    bad_identity_numbers_phones_and_places_are_named_and_never_echoed
+    bad_identity_numbers_phones_and_places_are_named_and_never_echoed,
+    personal_data_is_sealed_at_rest_masked_in_answers_and_revealed_only_on_purpose
 );
+
+/// Captures every log line written while it is the thread's subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_full_intake_run_logs_no_identity_number_or_phone() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (test_db, intake) = intake(Backend::Sqlite).await;
+    let mut d = police_dispute("JQ-log-1");
+    d.parties[0].resident_id = ID.into();
+    d.parties[0].phone = PHONE.into();
+    let case = intake
+        .register("police-1", Some(d.clone()))
+        .await
+        .unwrap()
+        .case;
+    intake.register("police-1", Some(d.clone())).await.unwrap();
+    intake.get(&case.case_id).await.unwrap();
+    d.parties[0].resident_id = "110105194912310021".into(); // wrong check digit
+    let _ = intake.register("police-1", Some(d)).await;
+    tracing::info!("marker line");
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("marker line") && logs.contains("case registered"),
+        "logs were captured"
+    );
+    for secret in [ID, PHONE, "110105194912310021"] {
+        assert!(!logs.contains(secret), "{secret} appears in the logs");
+    }
+    test_db.finish().await;
+}
