@@ -34,13 +34,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set();
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(
-        out_dir.join("fengqiao_descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
-    )?;
+    std::fs::write(out_dir.join("fengqiao_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
 
-    tonic_prost_build::configure()
-        .emit_rerun_if_changed(false)
-        .compile_fds(fds)?;
+    tonic_prost_build::configure().emit_rerun_if_changed(false).compile_fds(fds)?;
     Ok(())
 }

@@ -63,44 +63,30 @@ fn upstream(component: &'static str) -> impl Fn(Status) -> Status {
 
 impl AgencyApi {
     async fn authenticate<T>(&self, request: &Request<T>) -> Result<Agency, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| Status::unauthenticated("send `authorization: Bearer <token>`; ask the operator for your agency's token"))?;
-        let token = header.strip_prefix("Bearer ").unwrap_or(header).trim();
-        let agency_id = crate::auth::verify(&self.secret, token).ok_or_else(|| {
-            Status::unauthenticated("the token is not valid; ask the operator for a new one")
+        let header = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).ok_or_else(|| {
+            Status::unauthenticated("send `authorization: Bearer <token>`; ask the operator for your agency's token")
         })?;
+        let token = header.strip_prefix("Bearer ").unwrap_or(header).trim();
+        let agency_id = crate::auth::verify(&self.secret, token)
+            .ok_or_else(|| Status::unauthenticated("the token is not valid; ask the operator for a new one"))?;
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         store::agency(&mut conn, &agency_id)
             .await
             .map_err(status::database)?
-            .ok_or_else(|| {
-                Status::unauthenticated("the token's agency is not registered; ask the operator")
-            })
+            .ok_or_else(|| Status::unauthenticated("the token's agency is not registered; ask the operator"))
     }
 
     /// The status of `case_id` if `agency` owns it; NOT_FOUND otherwise.
     async fn owned_status(&self, agency: &Agency, case_id: &str) -> Result<CaseStatus, Status> {
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
-        match store::status(&mut conn, case_id)
-            .await
-            .map_err(status::database)?
-        {
+        match store::status(&mut conn, case_id).await.map_err(status::database)? {
             Some((owner, status)) if owner == agency.agency_id => Ok(status),
-            _ => Err(Status::not_found(
-                "no case with this id among your agency's cases",
-            )),
+            _ => Err(Status::not_found("no case with this id among your agency's cases")),
         }
     }
 
     /// Hands `dispute` to the component that speaks the agency's process; returns (case id, case no).
-    async fn hand_over(
-        &self,
-        agency: &Agency,
-        dispute: Dispute,
-    ) -> Result<(String, String, bool), Status> {
+    async fn hand_over(&self, agency: &Agency, dispute: Dispute) -> Result<(String, String, bool), Status> {
         let source = Source::try_from(dispute.source).unwrap_or(Source::Unspecified);
         let allowed: &[Source] = match agency.kind.as_str() {
             "police" => &[Source::Police],
@@ -112,11 +98,7 @@ impl AgencyApi {
             let names: Vec<&str> = allowed.iter().map(|s| s.as_str_name()).collect();
             return Err(status::invalid_argument(&[Violation::new(
                 "dispute.source",
-                format!(
-                    "a {} agency may submit only {}",
-                    agency.kind,
-                    names.join(" or ")
-                ),
+                format!("a {} agency may submit only {}", agency.kind, names.join(" or ")),
             )]));
         }
         let external_ref = dispute.external_ref.clone();
@@ -194,34 +176,17 @@ impl AgencyService for AgencyApi {
         let external_ref = dispute.external_ref.trim().to_string();
         let (case_id, case_no, created) = self.hand_over(&agency, dispute).await?;
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
-        let first = CaseStatus {
-            case_id: case_id.clone(),
-            case_no,
-            external_ref,
-            ..Default::default()
-        };
-        store::own(&mut conn, &agency.agency_id, &first, now_micros())
-            .await
-            .map_err(status::database)?;
+        let first = CaseStatus { case_id: case_id.clone(), case_no, external_ref, ..Default::default() };
+        store::own(&mut conn, &agency.agency_id, &first, now_micros()).await.map_err(status::database)?;
         drop(conn);
         let status = self.owned_status(&agency, &case_id).await?;
-        Ok(Response::new(SubmitDisputeResponse {
-            status: Some(status),
-            created,
-        }))
+        Ok(Response::new(SubmitDisputeResponse { status: Some(status), created }))
     }
 
-    async fn get_status(
-        &self,
-        request: Request<GetStatusRequest>,
-    ) -> Result<Response<GetStatusResponse>, Status> {
+    async fn get_status(&self, request: Request<GetStatusRequest>) -> Result<Response<GetStatusResponse>, Status> {
         let agency = self.authenticate(&request).await?;
-        let status = self
-            .owned_status(&agency, &request.into_inner().case_id)
-            .await?;
-        Ok(Response::new(GetStatusResponse {
-            status: Some(status),
-        }))
+        let status = self.owned_status(&agency, &request.into_inner().case_id).await?;
+        Ok(Response::new(GetStatusResponse { status: Some(status) }))
     }
 
     type WatchStatusStream = WatchStream;
@@ -248,9 +213,7 @@ impl AgencyService for AgencyApi {
             loop {
                 let changed = api.changed.notified();
                 let page = match api.db.pool().acquire().await {
-                    Ok(mut conn) => {
-                        store::log_after(&mut conn, &agency.agency_id, after, 100).await
-                    }
+                    Ok(mut conn) => store::log_after(&mut conn, &agency.agency_id, after, 100).await,
                     Err(e) => Err(e),
                 };
                 let page = match page {
@@ -263,10 +226,7 @@ impl AgencyService for AgencyApi {
                 let empty = page.is_empty();
                 for (seq, status) in page {
                     after = seq;
-                    let item = WatchStatusResponse {
-                        status: Some(status),
-                        cursor: seq.to_string(),
-                    };
+                    let item = WatchStatusResponse { status: Some(status), cursor: seq.to_string() };
                     if tx.send(Ok(item)).await.is_err() {
                         return; // the agency went away
                     }
@@ -280,9 +240,7 @@ impl AgencyService for AgencyApi {
                 }
             }
         });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
     async fn revoke_referral(
@@ -301,9 +259,7 @@ impl AgencyService for AgencyApi {
         let referrals = self
             .routing
             .clone()
-            .list_case_referrals(ListCaseReferralsRequest {
-                case_id: r.case_id.clone(),
-            })
+            .list_case_referrals(ListCaseReferralsRequest { case_id: r.case_id.clone() })
             .await
             .map_err(upstream("routing"))?
             .into_inner()
@@ -311,21 +267,14 @@ impl AgencyService for AgencyApi {
         let active = referrals
             .iter()
             .rev()
-            .find(|x| {
-                !is_terminal(ReferralState::try_from(x.state).unwrap_or(ReferralState::Unspecified))
-            })
-            .ok_or_else(|| {
-                Status::failed_precondition("the case has no open referral to revoke")
-            })?;
+            .find(|x| !is_terminal(ReferralState::try_from(x.state).unwrap_or(ReferralState::Unspecified)))
+            .ok_or_else(|| Status::failed_precondition("the case has no open referral to revoke"))?;
         let answer = self
             .routing
             .clone()
             .cancel_referral(CancelReferralRequest {
                 referral_id: active.referral_id.clone(),
-                actor: Some(Actor {
-                    org_id: agency.agency_id.clone(),
-                    ..Default::default()
-                }),
+                actor: Some(Actor { org_id: agency.agency_id.clone(), ..Default::default() }),
                 reason: r.reason.clone(),
             })
             .await
@@ -335,9 +284,7 @@ impl AgencyService for AgencyApi {
             .unwrap_or_default();
         status.referral_state = answer.state;
         status.reason = answer.reason;
-        Ok(Response::new(RevokeReferralResponse {
-            status: Some(status),
-        }))
+        Ok(Response::new(RevokeReferralResponse { status: Some(status) }))
     }
 }
 
@@ -348,20 +295,12 @@ mod tests {
     #[test]
     fn a_broken_connection_is_unavailable_but_an_answer_passes_through() {
         let map = upstream("intake");
-        for broken in [
-            Status::cancelled("operation was canceled"),
-            Status::unavailable("x"),
-            Status::unknown("h2"),
-        ] {
+        for broken in [Status::cancelled("operation was canceled"), Status::unavailable("x"), Status::unknown("h2")] {
             let s = map(broken);
             assert_eq!(s.code(), Code::Unavailable);
             assert!(s.message().contains("retry"));
         }
-        for answer in [
-            Status::invalid_argument("x"),
-            Status::failed_precondition("y"),
-            Status::not_found("z"),
-        ] {
+        for answer in [Status::invalid_argument("x"), Status::failed_precondition("y"), Status::not_found("z")] {
             assert_eq!(map(answer.clone()).code(), answer.code());
         }
     }

@@ -12,8 +12,7 @@ use sha2::Sha256;
 const PREFIX: &str = "fq-dev";
 
 fn mac(secret: &SecretString, agency_id: &str) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-        .expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC takes any key length");
     mac.update(PREFIX.as_bytes());
     mac.update(b".");
     mac.update(agency_id.as_bytes());
@@ -57,10 +56,7 @@ mod tests {
     #[test]
     fn a_token_names_its_agency_only_under_its_own_key() {
         let token = issue(&key("a".repeat(32).as_str()), "police-620802-dongguan");
-        assert_eq!(
-            verify(&key("a".repeat(32).as_str()), &token).as_deref(),
-            Some("police-620802-dongguan")
-        );
+        assert_eq!(verify(&key("a".repeat(32).as_str()), &token).as_deref(), Some("police-620802-dongguan"));
         assert_eq!(verify(&key("b".repeat(32).as_str()), &token), None);
     }
 

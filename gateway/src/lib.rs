@@ -29,24 +29,16 @@ pub struct Gateway;
 #[async_trait]
 impl Component for Gateway {
     const NAME: &'static str = "gateway";
-    const MIGRATIONS: &'static [Migration] = &[migration!(
-        "gateway",
-        1,
-        "0001_gateway.sql",
-        "agencies, case status and its log"
-    )];
+    const MIGRATIONS: &'static [Migration] =
+        &[migration!("gateway", 1, "0001_gateway.sql", "agencies, case status and its log")];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let settings = &runtime.settings;
         if settings.seed_demo() {
             let mut conn = runtime.db.pool().acquire().await?;
-            let added =
-                store::seed_demo_agencies(&mut conn, fengqiao_platform::db::now_micros()).await?;
+            let added = store::seed_demo_agencies(&mut conn, fengqiao_platform::db::now_micros()).await?;
             if added > 0 {
-                tracing::info!(
-                    agencies = added,
-                    "demo agencies of Kongtong district loaded"
-                );
+                tracing::info!(agencies = added, "demo agencies of Kongtong district loaded");
             }
         }
         let changed = Arc::new(Notify::new());
@@ -54,9 +46,7 @@ impl Component for Gateway {
             .consume(Consumer::new(
                 "gateway-status",
                 &fengqiao_domain::result::tracked_events(),
-                Arc::new(projection::StatusProjection {
-                    changed: changed.clone(),
-                }),
+                Arc::new(projection::StatusProjection { changed: changed.clone() }),
             ))
             .await?;
         let api = agency::AgencyApi {

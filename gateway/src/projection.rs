@@ -23,11 +23,7 @@ pub struct StatusProjection {
 
 #[async_trait]
 impl EventHandler for StatusProjection {
-    async fn handle(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        event: &Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
         let Some(kind) = event.kind() else {
             return Ok(());
         };
@@ -37,11 +33,7 @@ impl EventHandler for StatusProjection {
         let progress = progress?;
         let at = now_micros();
         if let Progress::Registered(e) = &progress {
-            let external_ref = e
-                .dispute
-                .as_ref()
-                .map(|d| d.external_ref.clone())
-                .unwrap_or_default();
+            let external_ref = e.dispute.as_ref().map(|d| d.external_ref.clone()).unwrap_or_default();
             let status = CaseStatus {
                 case_id: e.case_id.clone(),
                 case_no: e.case_no.clone(),
@@ -50,12 +42,9 @@ impl EventHandler for StatusProjection {
             };
             store::own(tx, &e.source_agency, &status, at).await?;
         }
-        let (agency, mut status) =
-            store::status(tx, progress.case_id())
-                .await?
-                .ok_or_else(|| {
-                    HandlerError(format!("case {} has no status yet", progress.case_id()))
-                })?;
+        let (agency, mut status) = store::status(tx, progress.case_id())
+            .await?
+            .ok_or_else(|| HandlerError(format!("case {} has no status yet", progress.case_id())))?;
         match progress {
             Progress::Registered(_) => {}
             Progress::Requested(e) => {

@@ -18,19 +18,9 @@ pub struct Agency {
 
 /// The demo agencies of Kongtong district.
 const DEMO_AGENCIES: [(&str, &str, &str, &str); 3] = [
-    (
-        "police-620802-dongguan",
-        "police",
-        "平凉市公安局崆峒分局东关派出所",
-        "620802001",
-    ),
+    ("police-620802-dongguan", "police", "平凉市公安局崆峒分局东关派出所", "620802001"),
     ("court-620802", "court", "平凉市崆峒区人民法院", "620802"),
-    (
-        "petition-620802",
-        "petition",
-        "平凉市崆峒区信访局",
-        "620802",
-    ),
+    ("petition-620802", "petition", "平凉市崆峒区信访局", "620802"),
 ];
 
 /// Adds the demo agencies that are missing; returns how many.
@@ -54,22 +44,13 @@ pub async fn seed_demo_agencies(conn: &mut AnyConnection, at: i64) -> Result<u64
 }
 
 /// An agency by id.
-pub async fn agency(
-    conn: &mut AnyConnection,
-    agency_id: &str,
-) -> Result<Option<Agency>, sqlx::Error> {
+pub async fn agency(conn: &mut AnyConnection, agency_id: &str) -> Result<Option<Agency>, sqlx::Error> {
     let row = sqlx::query("SELECT agency_id, kind, name FROM agencies WHERE agency_id = $1")
         .bind(agency_id)
         .fetch_optional(conn)
         .await?;
-    row.map(|r| {
-        Ok(Agency {
-            agency_id: r.try_get("agency_id")?,
-            kind: r.try_get("kind")?,
-            name: r.try_get("name")?,
-        })
-    })
-    .transpose()
+    row.map(|r| Ok(Agency { agency_id: r.try_get("agency_id")?, kind: r.try_get("kind")?, name: r.try_get("name")? }))
+        .transpose()
 }
 
 const STATUS_COLUMNS: &str =
@@ -90,12 +71,7 @@ fn status_from(r: &AnyRow) -> Result<CaseStatus, sqlx::Error> {
 }
 
 /// Records that `agency_id` owns a case (no change if it is recorded).
-pub async fn own(
-    conn: &mut AnyConnection,
-    agency_id: &str,
-    s: &CaseStatus,
-    at: i64,
-) -> Result<(), sqlx::Error> {
+pub async fn own(conn: &mut AnyConnection, agency_id: &str, s: &CaseStatus, at: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO case_status (case_id, agency_id, case_no, external_ref, referral_state, org_id, outcome, reason,
              returned, updated_at)
@@ -112,26 +88,14 @@ pub async fn own(
 }
 
 /// A case's status with its owner.
-pub async fn status(
-    conn: &mut AnyConnection,
-    case_id: &str,
-) -> Result<Option<(String, CaseStatus)>, sqlx::Error> {
+pub async fn status(conn: &mut AnyConnection, case_id: &str) -> Result<Option<(String, CaseStatus)>, sqlx::Error> {
     let sql = format!("SELECT agency_id, {STATUS_COLUMNS} FROM case_status WHERE case_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(case_id)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|r| Ok((r.try_get("agency_id")?, status_from(&r)?)))
-        .transpose()
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_optional(conn).await?;
+    row.map(|r| Ok((r.try_get("agency_id")?, status_from(&r)?))).transpose()
 }
 
 /// Writes a case's new status and appends it to its agency's log.
-pub async fn save(
-    conn: &mut AnyConnection,
-    agency_id: &str,
-    s: &CaseStatus,
-    at: i64,
-) -> Result<i64, sqlx::Error> {
+pub async fn save(conn: &mut AnyConnection, agency_id: &str, s: &CaseStatus, at: i64) -> Result<i64, sqlx::Error> {
     sqlx::query(
         "UPDATE case_status SET referral_state = $1, org_id = $2, outcome = $3, reason = $4, returned = $5, updated_at = $6
          WHERE case_id = $7",
@@ -145,10 +109,9 @@ pub async fn save(
     .bind(&s.case_id)
     .execute(&mut *conn)
     .await?;
-    let seq: i64 =
-        sqlx::query_scalar("UPDATE status_seq SET last = last + 1 WHERE id = 1 RETURNING last")
-            .fetch_one(&mut *conn)
-            .await?;
+    let seq: i64 = sqlx::query_scalar("UPDATE status_seq SET last = last + 1 WHERE id = 1 RETURNING last")
+        .fetch_one(&mut *conn)
+        .await?;
     sqlx::query("INSERT INTO status_log (seq, agency_id, case_id, status, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(seq)
         .bind(agency_id)
@@ -167,17 +130,17 @@ pub async fn log_after(
     cursor: i64,
     limit: i64,
 ) -> Result<Vec<(i64, CaseStatus)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT seq, status FROM status_log WHERE agency_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
-        .bind(agency_id)
-        .bind(cursor)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT seq, status FROM status_log WHERE agency_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+            .bind(agency_id)
+            .bind(cursor)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?;
     rows.iter()
         .map(|r| {
             let bytes: Vec<u8> = r.try_get("status")?;
-            let status = CaseStatus::decode(bytes.as_slice())
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            let status = CaseStatus::decode(bytes.as_slice()).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
             Ok((r.try_get("seq")?, status))
         })
         .collect()

@@ -9,6 +9,8 @@ pub enum EventKind {
     CaseRegistered,
     /// `fq.v1.case.returned`
     CaseReturned,
+    /// `fq.v1.case.risk_changed`
+    CaseRiskChanged,
     /// `fq.v1.referral.requested`
     ReferralRequested,
     /// `fq.v1.referral.received`
@@ -37,9 +39,10 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, for subscriptions and documentation.
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         Self::CaseRegistered,
         Self::CaseReturned,
+        Self::CaseRiskChanged,
         Self::ReferralRequested,
         Self::ReferralReceived,
         Self::ReferralAccepted,
@@ -59,6 +62,7 @@ impl EventKind {
         match self {
             Self::CaseRegistered => "fq.v1.case.registered",
             Self::CaseReturned => "fq.v1.case.returned",
+            Self::CaseRiskChanged => "fq.v1.case.risk_changed",
             Self::ReferralRequested => "fq.v1.referral.requested",
             Self::ReferralReceived => "fq.v1.referral.received",
             Self::ReferralAccepted => "fq.v1.referral.accepted",
@@ -99,6 +103,7 @@ macro_rules! event_payload {
 event_payload!(
     ev::CaseRegistered,
     ev::CaseReturned,
+    ev::CaseRiskChanged,
     ev::ReferralRequested,
     ev::ReferralStateChanged,
     ev::MediationConcluded,

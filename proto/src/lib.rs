@@ -1,11 +1,7 @@
 //! The public contracts of fengqiao, generated once from `proto/` (the only copy
 //! in the workspace): messages, gRPC clients and servers, and events.
 
-#![allow(
-    clippy::large_enum_variant,
-    clippy::doc_lazy_continuation,
-    clippy::doc_overindented_list_items
-)]
+#![allow(clippy::large_enum_variant, clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
 
 mod event;
 
@@ -80,5 +76,4 @@ pub mod google {
 }
 
 /// The encoded `FileDescriptorSet` of every contract, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/fengqiao_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fengqiao_descriptor.bin"));

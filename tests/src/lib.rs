@@ -23,16 +23,9 @@ pub mod system;
 /// The `fengqiao` binary built beside this test (target/<profile>/fengqiao).
 pub fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
     let bin = dir.join("fengqiao");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p fengqiao`",
-        bin.display()
-    );
+    assert!(bin.exists(), "{} is missing: build it with `cargo build -p fengqiao`", bin.display());
     bin
 }
 
@@ -66,10 +59,7 @@ impl Process {
 
     /// Starts `cmd` and waits (up to 60 s) until it has printed `expected` addresses.
     pub fn start(mut cmd: Command, expected: usize) -> anyhow::Result<Self> {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -82,10 +72,7 @@ impl Process {
         let mut addresses = BTreeMap::new();
         while addresses.len() < expected {
             let line = rx.recv_timeout(Duration::from_secs(60)).map_err(|_| {
-                anyhow::anyhow!(
-                    "fengqiao printed {} of {expected} addresses before stopping",
-                    addresses.len()
-                )
+                anyhow::anyhow!("fengqiao printed {} of {expected} addresses before stopping", addresses.len())
             })?;
             if let Some((name, addr)) = parse_address(&line) {
                 addresses.insert(name, addr);
@@ -97,10 +84,7 @@ impl Process {
     /// Sends SIGTERM and waits for the exit status (at most `within`),
     /// yielding so this test's own gRPC connections can answer the server's
     /// goodbye.
-    pub async fn terminate(
-        &mut self,
-        within: Duration,
-    ) -> anyhow::Result<std::process::ExitStatus> {
+    pub async fn terminate(&mut self, within: Duration) -> anyhow::Result<std::process::ExitStatus> {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status()?;
         let start = std::time::Instant::now();
@@ -135,23 +119,16 @@ fn parse_address(line: &str) -> Option<(String, SocketAddr)> {
 
 /// A gRPC channel to `addr`.
 pub async fn channel(addr: SocketAddr) -> anyhow::Result<tonic::transport::Channel> {
-    Ok(
-        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
-            .await?,
-    )
+    Ok(tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await?)
 }
 
 /// The overall grpc.health.v1 status of the server at `addr`.
 pub async fn health(addr: SocketAddr) -> anyhow::Result<ServingStatus> {
     let mut client = HealthClient::new(channel(addr).await?);
-    let reply = client
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await?
-        .into_inner();
+    let reply = client.check(HealthCheckRequest { service: String::new() }).await?.into_inner();
     Ok(ServingStatus::try_from(reply.status)?)
 }
 
@@ -162,18 +139,10 @@ pub async fn reflected_services(addr: SocketAddr) -> anyhow::Result<Vec<String>>
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut replies = client
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await?
-        .into_inner();
-    let reply = replies
-        .message()
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no reflection reply"))?;
+    let mut replies = client.server_reflection_info(tokio_stream::iter([request])).await?.into_inner();
+    let reply = replies.message().await?.ok_or_else(|| anyhow::anyhow!("no reflection reply"))?;
     match reply.message_response {
-        Some(MessageResponse::ListServicesResponse(list)) => {
-            Ok(list.service.into_iter().map(|s| s.name).collect())
-        }
+        Some(MessageResponse::ListServicesResponse(list)) => Ok(list.service.into_iter().map(|s| s.name).collect()),
         other => anyhow::bail!("unexpected reflection reply {other:?}"),
     }
 }

@@ -34,21 +34,10 @@ pub fn dispute(source: Source, external_ref: &str) -> Dispute {
         external_ref: external_ref.into(),
         category: Category::Neighbourhood as i32,
         parties: vec![
-            Party {
-                role: PartyRole::Applicant as i32,
-                name: "张三".into(),
-                ..Default::default()
-            },
-            Party {
-                role: PartyRole::Respondent as i32,
-                name: "李四".into(),
-                ..Default::default()
-            },
+            Party { role: PartyRole::Applicant as i32, name: "张三".into(), ..Default::default() },
+            Party { role: PartyRole::Respondent as i32, name: "李四".into(), ..Default::default() },
         ],
-        location: Some(Location {
-            division_code: VILLAGE.into(),
-            ..Default::default()
-        }),
+        location: Some(Location { division_code: VILLAGE.into(), ..Default::default() }),
         headcount: 2,
         narrative: "楼上装修噪音纠纷".into(),
         ..Default::default()
@@ -65,67 +54,35 @@ impl AgencySession {
     /// Connects as `agency`.
     pub async fn connect(system: &System, agency: &str) -> Self {
         let channel = crate::channel(system.addr("gateway")).await.unwrap();
-        Self {
-            client: AgencyServiceClient::new(channel),
-            token: system.token(agency),
-        }
+        Self { client: AgencyServiceClient::new(channel), token: system.token(agency) }
     }
 
     fn authed<T>(&self, message: T) -> Request<T> {
         let mut r = Request::new(message);
-        r.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {}", self.token).parse().unwrap(),
-        );
+        r.metadata_mut().insert("authorization", format!("Bearer {}", self.token).parse().unwrap());
         r
     }
 
     /// Submits a dispute.
     pub async fn submit(&self, dispute: Dispute) -> Result<SubmitDisputeResponse, Status> {
-        let r = self.authed(SubmitDisputeRequest {
-            dispute: Some(dispute),
-        });
+        let r = self.authed(SubmitDisputeRequest { dispute: Some(dispute) });
         Ok(self.client.clone().submit_dispute(r).await?.into_inner())
     }
 
     /// The status of a case.
     pub async fn status(&self, case_id: &str) -> Result<CaseStatus, Status> {
-        let r = self.authed(GetStatusRequest {
-            case_id: case_id.into(),
-        });
-        Ok(self
-            .client
-            .clone()
-            .get_status(r)
-            .await?
-            .into_inner()
-            .status
-            .unwrap_or_default())
+        let r = self.authed(GetStatusRequest { case_id: case_id.into() });
+        Ok(self.client.clone().get_status(r).await?.into_inner().status.unwrap_or_default())
     }
 
     /// Revokes a case's hand-off.
     pub async fn revoke(&self, case_id: &str, reason: &str) -> Result<CaseStatus, Status> {
-        let r = self.authed(RevokeReferralRequest {
-            case_id: case_id.into(),
-            reason: reason.into(),
-        });
-        Ok(self
-            .client
-            .clone()
-            .revoke_referral(r)
-            .await?
-            .into_inner()
-            .status
-            .unwrap_or_default())
+        let r = self.authed(RevokeReferralRequest { case_id: case_id.into(), reason: reason.into() });
+        Ok(self.client.clone().revoke_referral(r).await?.into_inner().status.unwrap_or_default())
     }
 
     /// Waits (up to 30 s) until the case's status satisfies `done`.
-    pub async fn wait_for(
-        &self,
-        case_id: &str,
-        what: &str,
-        done: impl Fn(&CaseStatus) -> bool,
-    ) -> CaseStatus {
+    pub async fn wait_for(&self, case_id: &str, what: &str, done: impl Fn(&CaseStatus) -> bool) -> CaseStatus {
         let start = Instant::now();
         loop {
             if let Ok(s) = self.status(case_id).await {
@@ -143,22 +100,9 @@ impl AgencySession {
     }
 
     /// Status changes from `cursor` on, until `count` arrived or `within` passed.
-    pub async fn watch(
-        &self,
-        cursor: &str,
-        count: usize,
-        within: Duration,
-    ) -> Vec<WatchStatusResponse> {
-        let r = self.authed(WatchStatusRequest {
-            cursor: cursor.into(),
-        });
-        let mut stream = self
-            .client
-            .clone()
-            .watch_status(r)
-            .await
-            .unwrap()
-            .into_inner();
+    pub async fn watch(&self, cursor: &str, count: usize, within: Duration) -> Vec<WatchStatusResponse> {
+        let r = self.authed(WatchStatusRequest { cursor: cursor.into() });
+        let mut stream = self.client.clone().watch_status(r).await.unwrap().into_inner();
         let mut seen = Vec::new();
         let deadline = tokio::time::Instant::now() + within;
         while seen.len() < count {
@@ -186,17 +130,11 @@ impl Staff {
     /// Connects as staff of `org`.
     pub async fn connect(system: &System, org: &str) -> Self {
         let channel = crate::channel(system.addr("mediation")).await.unwrap();
-        Self {
-            client: MediationServiceClient::new(channel),
-            org: org.into(),
-        }
+        Self { client: MediationServiceClient::new(channel), org: org.into() }
     }
 
     fn actor(&self) -> Option<Actor> {
-        Some(Actor {
-            org_id: self.org.clone(),
-            person_id: "mediator-1".into(),
-        })
+        Some(Actor { org_id: self.org.clone(), person_id: "mediator-1".into() })
     }
 
     /// The referral of `case_id` in this organisation's inbox.
@@ -206,95 +144,45 @@ impl Staff {
             let items = self
                 .client
                 .clone()
-                .list_inbox(ListInboxRequest {
-                    org_id: self.org.clone(),
-                    page_size: 500,
-                    ..Default::default()
-                })
+                .list_inbox(ListInboxRequest { org_id: self.org.clone(), page_size: 500, ..Default::default() })
                 .await
                 .map(|r| r.into_inner().items)
                 .unwrap_or_default();
             if let Some(item) = items.into_iter().find(|i| i.case_id == case_id) {
                 return item;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "case {case_id} never reached {}'s inbox",
-                self.org
-            );
+            assert!(start.elapsed() < Duration::from_secs(30), "case {case_id} never reached {}'s inbox", self.org);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Accepts.
     pub async fn accept(&self, referral_id: &str) -> Result<InboxItem, Status> {
-        let r = AcceptReferralRequest {
-            referral_id: referral_id.into(),
-            actor: self.actor(),
-        };
-        Ok(self
-            .client
-            .clone()
-            .accept_referral(r)
-            .await?
-            .into_inner()
-            .item
-            .unwrap_or_default())
+        let r = AcceptReferralRequest { referral_id: referral_id.into(), actor: self.actor() };
+        Ok(self.client.clone().accept_referral(r).await?.into_inner().item.unwrap_or_default())
     }
 
     /// Rejects with a reason.
     pub async fn reject(&self, referral_id: &str, reason: &str) -> Result<InboxItem, Status> {
-        let r = RejectReferralRequest {
-            referral_id: referral_id.into(),
-            actor: self.actor(),
-            reason: reason.into(),
-        };
-        Ok(self
-            .client
-            .clone()
-            .reject_referral(r)
-            .await?
-            .into_inner()
-            .item
-            .unwrap_or_default())
+        let r = RejectReferralRequest { referral_id: referral_id.into(), actor: self.actor(), reason: reason.into() };
+        Ok(self.client.clone().reject_referral(r).await?.into_inner().item.unwrap_or_default())
     }
 
     /// Starts mediation.
     pub async fn start(&self, referral_id: &str) -> Result<InboxItem, Status> {
-        let r = StartMediationRequest {
-            referral_id: referral_id.into(),
-            actor: self.actor(),
-        };
-        Ok(self
-            .client
-            .clone()
-            .start_mediation(r)
-            .await?
-            .into_inner()
-            .item
-            .unwrap_or_default())
+        let r = StartMediationRequest { referral_id: referral_id.into(), actor: self.actor() };
+        Ok(self.client.clone().start_mediation(r).await?.into_inner().item.unwrap_or_default())
     }
 
     /// Concludes with `outcome`.
-    pub async fn conclude(
-        &self,
-        referral_id: &str,
-        outcome: MediationOutcome,
-    ) -> Result<InboxItem, Status> {
+    pub async fn conclude(&self, referral_id: &str, outcome: MediationOutcome) -> Result<InboxItem, Status> {
         let r = ConcludeMediationRequest {
             referral_id: referral_id.into(),
             actor: self.actor(),
             outcome: outcome as i32,
             summary: "双方达成一致".into(),
         };
-        Ok(self
-            .client
-            .clone()
-            .conclude_mediation(r)
-            .await?
-            .into_inner()
-            .item
-            .unwrap_or_default())
+        Ok(self.client.clone().conclude_mediation(r).await?.into_inner().item.unwrap_or_default())
     }
 
     /// Accepts, starts and concludes the referral of `case_id`.

@@ -11,14 +11,7 @@ use fengqiao_platform::testing;
 use crate::{command, Process};
 
 /// Every component.
-pub const COMPONENTS: [&str; 6] = [
-    "gateway",
-    "intake",
-    "routing",
-    "mediation",
-    "court-linkage",
-    "petition-linkage",
-];
+pub const COMPONENTS: [&str; 6] = ["gateway", "intake", "routing", "mediation", "court-linkage", "petition-linkage"];
 
 /// How the system runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,26 +38,16 @@ pub struct System {
 /// 32 random bytes, base64, as a key setting takes them.
 fn random_key() -> String {
     use base64::Engine;
-    let bytes: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
-        .iter()
-        .flat_map(|u| *u.as_bytes())
-        .collect();
+    let bytes: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()].iter().flat_map(|u| *u.as_bytes()).collect();
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn env_key(component: &str, key: &str) -> String {
-    format!(
-        "FENGQIAO_{}__{key}",
-        component.replace('-', "_").to_uppercase()
-    )
+    format!("FENGQIAO_{}__{key}", component.replace('-', "_").to_uppercase())
 }
 
 impl System {
@@ -83,19 +66,10 @@ impl System {
             settings.bus.nats_url = testing::nats_url();
             env.extend([
                 ("FENGQIAO_DATABASE__URL".into(), url),
-                (
-                    "FENGQIAO_BUS__NATS_URL".into(),
-                    settings.bus.nats_url.clone(),
-                ),
+                ("FENGQIAO_BUS__NATS_URL".into(), settings.bus.nats_url.clone()),
                 ("FENGQIAO_BUS__STREAM".into(), settings.bus.stream.clone()),
-                (
-                    "FENGQIAO_BUS__SUBJECT_PREFIX".into(),
-                    settings.bus.subject_prefix.clone(),
-                ),
-                (
-                    "FENGQIAO_AUTH__DEV_TOKEN_SECRET".into(),
-                    uuid::Uuid::new_v4().simple().to_string().repeat(2),
-                ),
+                ("FENGQIAO_BUS__SUBJECT_PREFIX".into(), settings.bus.subject_prefix.clone()),
+                ("FENGQIAO_AUTH__DEV_TOKEN_SECRET".into(), uuid::Uuid::new_v4().simple().to_string().repeat(2)),
                 ("FENGQIAO_DEMO_DATA".into(), "true".into()),
                 ("FENGQIAO_PERSONAL_DATA__KEY".into(), random_key()),
                 ("FENGQIAO_PERSONAL_DATA__HASH_KEY".into(), random_key()),
@@ -108,15 +82,8 @@ impl System {
                 env.push((env_key(c, "LISTEN"), "127.0.0.1:0".into()));
             }
         }
-        let mut system = Self {
-            mode,
-            addresses: BTreeMap::new(),
-            dir,
-            env,
-            processes: BTreeMap::new(),
-            pg_database,
-            settings,
-        };
+        let mut system =
+            Self { mode, addresses: BTreeMap::new(), dir, env, processes: BTreeMap::new(), pg_database, settings };
         match mode {
             Mode::Standalone => system.launch("standalone")?,
             Mode::Distributed => {
@@ -163,11 +130,7 @@ impl System {
             cmd.arg("--distributed");
         }
         let out = cmd.output().expect("fengqiao token");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 

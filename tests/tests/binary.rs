@@ -6,14 +6,7 @@ use fengqiao_platform::testing;
 use fengqiao_tests::{command, health, reflected_services, Process};
 use tonic_health::pb::health_check_response::ServingStatus;
 
-const COMPONENTS: [&str; 6] = [
-    "gateway",
-    "intake",
-    "routing",
-    "mediation",
-    "court-linkage",
-    "petition-linkage",
-];
+const COMPONENTS: [&str; 6] = ["gateway", "intake", "routing", "mediation", "court-linkage", "petition-linkage"];
 
 #[tokio::test]
 async fn standalone_with_no_configuration_answers_health_and_lists_services_by_reflection() {
@@ -22,27 +15,12 @@ async fn standalone_with_no_configuration_answers_health_and_lists_services_by_r
     let mut process = Process::start(command(dir.path()), COMPONENTS.len()).unwrap();
     for name in COMPONENTS {
         let addr = process.addresses[name];
-        assert_eq!(
-            health(addr).await.unwrap(),
-            ServingStatus::Serving,
-            "{name}"
-        );
+        assert_eq!(health(addr).await.unwrap(), ServingStatus::Serving, "{name}");
         let services = reflected_services(addr).await.unwrap();
-        assert!(
-            services.contains(&"grpc.health.v1.Health".to_string()),
-            "{name}: {services:?}"
-        );
-        assert!(dir
-            .path()
-            .join("fengqiao-data")
-            .join(format!("{}.sqlite", name.replace('-', "_")))
-            .exists());
+        assert!(services.contains(&"grpc.health.v1.Health".to_string()), "{name}: {services:?}");
+        assert!(dir.path().join("fengqiao-data").join(format!("{}.sqlite", name.replace('-', "_"))).exists());
     }
-    assert!(process
-        .terminate(Duration::from_secs(5))
-        .await
-        .unwrap()
-        .success());
+    assert!(process.terminate(Duration::from_secs(5)).await.unwrap().success());
 }
 
 #[tokio::test]
@@ -52,10 +30,7 @@ async fn sigterm_stops_standalone_cleanly_and_a_restart_reuses_the_data() {
         let mut cmd = command(dir.path());
         cmd.arg("standalone");
         for name in COMPONENTS {
-            cmd.env(
-                format!("FENGQIAO_{}__LISTEN", name.replace('-', "_").to_uppercase()),
-                "127.0.0.1:0",
-            );
+            cmd.env(format!("FENGQIAO_{}__LISTEN", name.replace('-', "_").to_uppercase()), "127.0.0.1:0");
         }
         Process::start(cmd, COMPONENTS.len()).unwrap()
     };
@@ -63,40 +38,23 @@ async fn sigterm_stops_standalone_cleanly_and_a_restart_reuses_the_data() {
     let status = first.terminate(Duration::from_secs(5)).await.unwrap();
     assert!(status.success(), "exit status {status:?}");
     let mut second = start();
-    assert_eq!(
-        health(second.addresses["intake"]).await.unwrap(),
-        ServingStatus::Serving
-    );
-    assert!(second
-        .terminate(Duration::from_secs(5))
-        .await
-        .unwrap()
-        .success());
+    assert_eq!(health(second.addresses["intake"]).await.unwrap(), ServingStatus::Serving);
+    assert!(second.terminate(Duration::from_secs(5)).await.unwrap().success());
 }
 
 #[test]
 fn serve_without_postgres_and_nats_refuses_and_says_what_to_set() {
     let dir = tempfile::tempdir().unwrap();
-    let out = command(dir.path())
-        .args(["serve", "intake"])
-        .output()
-        .unwrap();
+    let out = command(dir.path()).args(["serve", "intake"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("FENGQIAO_DATABASE__URL") && stderr.contains("FENGQIAO_BUS__NATS_URL"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("FENGQIAO_DATABASE__URL") && stderr.contains("FENGQIAO_BUS__NATS_URL"), "{stderr}");
 }
 
 #[test]
 fn a_bad_configuration_value_names_its_key_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let out = command(dir.path())
-        .env("FENGQIAO_BUS__MAX_DELIVERIES", "0")
-        .arg("migrate")
-        .output()
-        .unwrap();
+    let out = command(dir.path()).env("FENGQIAO_BUS__MAX_DELIVERIES", "0").arg("migrate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bus.max_deliveries"), "{stderr}");
@@ -126,16 +84,9 @@ async fn serve_runs_a_component_on_postgres_and_nats_in_its_own_schema() {
     .await
     .unwrap();
     assert!(tables.contains(&"fq_outbox".to_string()), "{tables:?}");
-    assert!(
-        tables.contains(&"fq_schema_migrations".to_string()),
-        "{tables:?}"
-    );
+    assert!(tables.contains(&"fq_schema_migrations".to_string()), "{tables:?}");
     pool.close().await;
-    assert!(process
-        .terminate(Duration::from_secs(5))
-        .await
-        .unwrap()
-        .success());
+    assert!(process.terminate(Duration::from_secs(5)).await.unwrap().success());
     let mut s = settings;
     s.bus.nats_url = testing::nats_url();
     testing::finish_bus(&s).await;
@@ -147,43 +98,22 @@ async fn migrate_applies_each_components_migrations_once() {
     let dir = tempfile::tempdir().unwrap();
     let (url, db_name) = testing::create_postgres_database().await.unwrap();
     let run = || {
-        let out = command(dir.path())
-            .arg("migrate")
-            .env("FENGQIAO_DATABASE__URL", &url)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = command(dir.path()).arg("migrate").env("FENGQIAO_DATABASE__URL", &url).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
     // `<component> <applied> applied, <already> already applied`
     let counts = |out: &str, name: &str| -> (u32, u32) {
-        let line = out
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
-            .expect(name);
-        let n: Vec<u32> = line
-            .split_whitespace()
-            .filter_map(|w| w.trim_end_matches(',').parse().ok())
-            .collect();
+        let line = out.lines().find(|l| l.split_whitespace().next() == Some(name)).expect(name);
+        let n: Vec<u32> = line.split_whitespace().filter_map(|w| w.trim_end_matches(',').parse().ok()).collect();
         (n[0], n[1])
     };
     let first = run();
     let second = run();
     for name in COMPONENTS {
         let (applied, already) = counts(&first, name);
-        assert!(
-            applied >= 2 && already == 0,
-            "{name}: platform and own migrations applied once\n{first}"
-        );
-        assert_eq!(
-            counts(&second, name),
-            (0, applied),
-            "{name}: nothing applied twice\n{second}"
-        );
+        assert!(applied >= 2 && already == 0, "{name}: platform and own migrations applied once\n{first}");
+        assert_eq!(counts(&second, name), (0, applied), "{name}: nothing applied twice\n{second}");
     }
     testing::drop_postgres_database(&db_name).await;
 }

@@ -18,9 +18,7 @@ fn tally(changes: &[WatchStatusResponse]) -> BTreeMap<String, (BTreeMap<i32, usi
     for c in changes {
         let s = c.status.as_ref().unwrap();
         let entry = per_case.entry(s.case_id.clone()).or_default();
-        let before = last
-            .insert(s.case_id.clone(), (s.referral_state, s.outcome))
-            .unwrap_or((-1, 0));
+        let before = last.insert(s.case_id.clone(), (s.referral_state, s.outcome)).unwrap_or((-1, 0));
         if s.outcome != before.1 {
             entry.1 += 1;
         } else {
@@ -36,11 +34,7 @@ fn assert_each_step_once(changes: &[WatchStatusResponse], cases: &[String]) {
     for case in cases {
         let (states, concluded) = &tally[case];
         for state in [Requested, Received, Accepted, InProgress, Completed] {
-            assert_eq!(
-                states.get(&(state as i32)),
-                Some(&1),
-                "case {case}: {state:?} once; saw {states:?}"
-            );
+            assert_eq!(states.get(&(state as i32)), Some(&1), "case {case}: {state:?} once; saw {states:?}");
         }
         assert_eq!(*concluded, 1, "case {case} concluded once");
     }
@@ -49,15 +43,7 @@ fn assert_each_step_once(changes: &[WatchStatusResponse], cases: &[String]) {
 async fn submit_all(police: &AgencySession, refs: impl Iterator<Item = String>) -> Vec<String> {
     let mut ids = Vec::new();
     for r in refs {
-        ids.push(
-            police
-                .submit(dispute(Source::Police, &r))
-                .await
-                .unwrap()
-                .status
-                .unwrap()
-                .case_id,
-        );
+        ids.push(police.submit(dispute(Source::Police, &r)).await.unwrap().status.unwrap().case_id);
     }
     ids
 }
@@ -78,10 +64,7 @@ async fn finish_all(staff: &Staff, cases: &[String]) {
             staff.accept(&item.referral_id).await.unwrap();
         }
         staff.start(&item.referral_id).await.unwrap();
-        staff
-            .conclude(&item.referral_id, MediationOutcome::Agreement)
-            .await
-            .unwrap();
+        staff.conclude(&item.referral_id, MediationOutcome::Agreement).await.unwrap();
     }
 }
 
@@ -104,15 +87,9 @@ async fn distributed_killing_mediation_between_steps_loses_and_repeats_nothing()
     let all: Vec<String> = first.iter().chain(&second).cloned().collect();
     finish_all(&staff, &all).await;
     for case in &all {
-        police
-            .wait_for(case, "concluded", |s| {
-                s.outcome == MediationOutcome::Agreement as i32
-            })
-            .await;
+        police.wait_for(case, "concluded", |s| s.outcome == MediationOutcome::Agreement as i32).await;
     }
-    let changes = police
-        .watch("", 7 * all.len(), Duration::from_secs(15))
-        .await;
+    let changes = police.watch("", 7 * all.len(), Duration::from_secs(15)).await;
     assert_each_step_once(&changes, &all);
     system.finish().await;
 }
@@ -144,15 +121,9 @@ async fn distributed_killing_intake_loses_no_accepted_submission() {
     let staff = Staff::connect(&system, VILLAGE_ORG).await;
     finish_all(&staff, &all).await;
     for case in &all {
-        police
-            .wait_for(case, "concluded", |s| {
-                s.outcome == MediationOutcome::Agreement as i32
-            })
-            .await;
+        police.wait_for(case, "concluded", |s| s.outcome == MediationOutcome::Agreement as i32).await;
     }
-    let changes = police
-        .watch("", 7 * all.len(), Duration::from_secs(15))
-        .await;
+    let changes = police.watch("", 7 * all.len(), Duration::from_secs(15)).await;
     assert_each_step_once(&changes, &all);
     system.finish().await;
 }
@@ -173,15 +144,9 @@ async fn standalone_killing_the_process_between_steps_loses_and_repeats_nothing(
     let staff = Staff::connect(&system, VILLAGE_ORG).await;
     finish_all(&staff, &cases).await;
     for case in &cases {
-        police
-            .wait_for(case, "concluded", |s| {
-                s.outcome == MediationOutcome::Agreement as i32
-            })
-            .await;
+        police.wait_for(case, "concluded", |s| s.outcome == MediationOutcome::Agreement as i32).await;
     }
-    let changes = police
-        .watch("", 7 * cases.len(), Duration::from_secs(15))
-        .await;
+    let changes = police.watch("", 7 * cases.len(), Duration::from_secs(15)).await;
     assert_each_step_once(&changes, &cases);
     system.finish().await;
 }

@@ -9,9 +9,7 @@ use fengqiao_tests::{binary, health, system::COMPONENTS};
 use tonic_health::pb::health_check_response::ServingStatus;
 
 fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../deploy/local")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/local").join(name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,16 +29,9 @@ async fn local_scripts_start_every_component_on_postgres_and_nats_and_stop_them(
         .env("FENGQIAO_BUS__SUBJECT_PREFIX", &settings.bus.subject_prefix)
         .env("FENGQIAO_TELEMETRY__LOG_FILTER", "warn");
     for c in COMPONENTS {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         ports.push(port);
-        cmd.env(
-            format!("FENGQIAO_{}__LISTEN", c.replace('-', "_").to_uppercase()),
-            format!("127.0.0.1:{port}"),
-        );
+        cmd.env(format!("FENGQIAO_{}__LISTEN", c.replace('-', "_").to_uppercase()), format!("127.0.0.1:{port}"));
     }
     let up = cmd.output().unwrap();
     assert!(
@@ -54,18 +45,11 @@ async fn local_scripts_start_every_component_on_postgres_and_nats_and_stop_them(
         assert_eq!(health(addr).await.unwrap(), ServingStatus::Serving, "{c}");
         assert!(run_dir.path().join(format!("{c}.log")).exists());
     }
-    let down = Command::new("bash")
-        .arg(script("down.sh"))
-        .env("FENGQIAO_RUN_DIR", run_dir.path())
-        .output()
-        .unwrap();
+    let down = Command::new("bash").arg(script("down.sh")).env("FENGQIAO_RUN_DIR", run_dir.path()).output().unwrap();
     assert!(down.status.success());
     assert!(String::from_utf8_lossy(&down.stdout).contains("stopped 6 process(es)"));
     for port in ports {
-        assert!(
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-            "port {port} still open"
-        );
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} still open");
     }
     testing::finish_bus(&settings).await;
     testing::drop_postgres_database(&db_name).await;

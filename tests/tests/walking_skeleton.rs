@@ -13,66 +13,32 @@ use tonic::Code;
 async fn police_dispute_reaches_its_outcome_and_the_station_sees_every_step(mode: Mode) {
     let system = System::start(mode).await.unwrap();
     let police = AgencySession::connect(&system, POLICE).await;
-    let submitted = police
-        .submit(dispute(Source::Police, "JQ620802-2026-0001"))
-        .await
-        .unwrap();
+    let submitted = police.submit(dispute(Source::Police, "JQ620802-2026-0001")).await.unwrap();
     assert!(submitted.created);
     let status = submitted.status.unwrap();
-    assert!(
-        status.case_no.starts_with("620802-20"),
-        "{}",
-        status.case_no
-    );
+    assert!(status.case_no.starts_with("620802-20"), "{}", status.case_no);
     let case_id = status.case_id;
 
-    let received = police
-        .wait_for(&case_id, "RECEIVED", in_state(ReferralState::Received))
-        .await;
-    assert_eq!(
-        received.org_id, VILLAGE_ORG,
-        "the lowest level covering the village"
-    );
+    let received = police.wait_for(&case_id, "RECEIVED", in_state(ReferralState::Received)).await;
+    assert_eq!(received.org_id, VILLAGE_ORG, "the lowest level covering the village");
     let staff = Staff::connect(&system, VILLAGE_ORG).await;
     staff.mediate(&case_id, MediationOutcome::Agreement).await;
-    let done = police
-        .wait_for(&case_id, "concluded", |s| {
-            s.outcome == MediationOutcome::Agreement as i32
-        })
-        .await;
+    let done = police.wait_for(&case_id, "concluded", |s| s.outcome == MediationOutcome::Agreement as i32).await;
     assert_eq!(done.referral_state, ReferralState::Completed as i32);
 
     // The stream tells the same story, in order, from the beginning: the
     // registration, five moves of the referral, and the conclusion.
     let changes = police.watch("", 7, Duration::from_secs(10)).await;
-    let states: Vec<i32> = changes
-        .iter()
-        .map(|c| c.status.as_ref().unwrap().referral_state)
-        .collect();
+    let states: Vec<i32> = changes.iter().map(|c| c.status.as_ref().unwrap().referral_state).collect();
     use ReferralState::*;
-    let expected = [
-        Unspecified,
-        Requested,
-        Received,
-        Accepted,
-        InProgress,
-        Completed,
-        Completed,
-    ]
-    .map(|s| s as i32);
+    let expected = [Unspecified, Requested, Received, Accepted, InProgress, Completed, Completed].map(|s| s as i32);
     assert_eq!(states, expected);
-    assert_eq!(
-        changes[6].status.as_ref().unwrap().outcome,
-        MediationOutcome::Agreement as i32
-    );
+    assert_eq!(changes[6].status.as_ref().unwrap().outcome, MediationOutcome::Agreement as i32);
     // Reconnecting with a cursor yields exactly the changes after it: no gap, no duplicate.
-    let cursors =
-        |c: &[fengqiao_proto::fengqiao::gateway::v1::WatchStatusResponse]| -> Vec<String> {
-            c.iter().map(|x| x.cursor.clone()).collect()
-        };
-    let rest = police
-        .watch(&changes[3].cursor, 7, Duration::from_millis(1_000))
-        .await;
+    let cursors = |c: &[fengqiao_proto::fengqiao::gateway::v1::WatchStatusResponse]| -> Vec<String> {
+        c.iter().map(|x| x.cursor.clone()).collect()
+    };
+    let rest = police.watch(&changes[3].cursor, 7, Duration::from_millis(1_000)).await;
     assert_eq!(cursors(&rest), cursors(&changes[4..]));
     system.finish().await;
 }
@@ -83,79 +49,37 @@ async fn court_and_petition_disputes_return_their_results(mode: Mode) {
     let bureau = AgencySession::connect(&system, PETITION).await;
     let staff = Staff::connect(&system, VILLAGE_ORG).await;
 
-    let delegated = court
-        .submit(dispute(
-            Source::CourtPreLitigation,
-            "(2026)甘0802民诉前调123号",
-        ))
-        .await
-        .unwrap();
+    let delegated = court.submit(dispute(Source::CourtPreLitigation, "(2026)甘0802民诉前调123号")).await.unwrap();
     let court_case = delegated.status.unwrap().case_id;
-    let referred = bureau
-        .submit(dispute(Source::Petition, "XF620802-2026-0042"))
-        .await
-        .unwrap();
+    let referred = bureau.submit(dispute(Source::Petition, "XF620802-2026-0042")).await.unwrap();
     let petition_case = referred.status.unwrap().case_id;
 
-    staff
-        .mediate(&court_case, MediationOutcome::NoAgreement)
-        .await;
-    staff
-        .mediate(&petition_case, MediationOutcome::Agreement)
-        .await;
-    let c = court
-        .wait_for(&court_case, "concluded", |s| s.outcome != 0)
-        .await;
+    staff.mediate(&court_case, MediationOutcome::NoAgreement).await;
+    staff.mediate(&petition_case, MediationOutcome::Agreement).await;
+    let c = court.wait_for(&court_case, "concluded", |s| s.outcome != 0).await;
     assert_eq!(
         (c.outcome, c.external_ref.as_str()),
-        (
-            MediationOutcome::NoAgreement as i32,
-            "(2026)甘0802民诉前调123号"
-        )
+        (MediationOutcome::NoAgreement as i32, "(2026)甘0802民诉前调123号")
     );
-    let p = bureau
-        .wait_for(&petition_case, "concluded", |s| s.outcome != 0)
-        .await;
+    let p = bureau.wait_for(&petition_case, "concluded", |s| s.outcome != 0).await;
     assert_eq!(p.outcome, MediationOutcome::Agreement as i32);
 
     // A court cannot submit as the police, and neither sees the other's case.
-    let err = court
-        .submit(dispute(Source::Police, "JQ-x"))
-        .await
-        .unwrap_err();
+    let err = court.submit(dispute(Source::Police, "JQ-x")).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(
-        court.status(&petition_case).await.unwrap_err().code(),
-        Code::NotFound
-    );
-    assert_eq!(
-        bureau.status(&court_case).await.unwrap_err().code(),
-        Code::NotFound
-    );
+    assert_eq!(court.status(&petition_case).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(bureau.status(&court_case).await.unwrap_err().code(), Code::NotFound);
     system.finish().await;
 }
 
 async fn rejection_moves_the_case_up_a_level_until_it_returns_to_the_station(mode: Mode) {
     let system = System::start(mode).await.unwrap();
     let police = AgencySession::connect(&system, POLICE).await;
-    let case_id = police
-        .submit(dispute(Source::Police, "JQ-reject-1"))
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .case_id;
-    for (org, next) in [
-        (VILLAGE_ORG, Some(TOWNSHIP_ORG)),
-        (TOWNSHIP_ORG, Some(COUNTY_ORG)),
-        (COUNTY_ORG, None),
-    ] {
+    let case_id = police.submit(dispute(Source::Police, "JQ-reject-1")).await.unwrap().status.unwrap().case_id;
+    for (org, next) in [(VILLAGE_ORG, Some(TOWNSHIP_ORG)), (TOWNSHIP_ORG, Some(COUNTY_ORG)), (COUNTY_ORG, None)] {
         let staff = Staff::connect(&system, org).await;
         let item = staff.referral_of(&case_id).await;
-        staff
-            .reject(&item.referral_id, "当事人住所不在本辖区")
-            .await
-            .unwrap();
+        staff.reject(&item.referral_id, "当事人住所不在本辖区").await.unwrap();
         match next {
             Some(next) => {
                 let s = police
@@ -166,14 +90,8 @@ async fn rejection_moves_the_case_up_a_level_until_it_returns_to_the_station(mod
                 assert!(!s.returned_to_sender);
             }
             None => {
-                let s = police
-                    .wait_for(&case_id, "returned", |s| s.returned_to_sender)
-                    .await;
-                assert!(
-                    s.reason.contains("当事人住所不在本辖区"),
-                    "the last reason is passed on: {}",
-                    s.reason
-                );
+                let s = police.wait_for(&case_id, "returned", |s| s.returned_to_sender).await;
+                assert!(s.reason.contains("当事人住所不在本辖区"), "the last reason is passed on: {}", s.reason);
             }
         }
     }
@@ -183,16 +101,8 @@ async fn rejection_moves_the_case_up_a_level_until_it_returns_to_the_station(mod
 async fn revoke_before_accept_cancels_and_the_organisation_can_no_longer_accept(mode: Mode) {
     let system = System::start(mode).await.unwrap();
     let police = AgencySession::connect(&system, POLICE).await;
-    let case_id = police
-        .submit(dispute(Source::Police, "JQ-revoke-1"))
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .case_id;
-    police
-        .wait_for(&case_id, "RECEIVED", in_state(ReferralState::Received))
-        .await;
+    let case_id = police.submit(dispute(Source::Police, "JQ-revoke-1")).await.unwrap().status.unwrap().case_id;
+    police.wait_for(&case_id, "RECEIVED", in_state(ReferralState::Received)).await;
     let revoked = police.revoke(&case_id, "当事人已自行和解").await.unwrap();
     assert_eq!(revoked.referral_state, ReferralState::Cancelled as i32);
     let staff = Staff::connect(&system, VILLAGE_ORG).await;
@@ -200,24 +110,14 @@ async fn revoke_before_accept_cancels_and_the_organisation_can_no_longer_accept(
     let err = staff.accept(&item.referral_id).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert!(err.message().contains("CANCELLED"), "{}", err.message());
-    police
-        .wait_for(&case_id, "CANCELLED", in_state(ReferralState::Cancelled))
-        .await;
+    police.wait_for(&case_id, "CANCELLED", in_state(ReferralState::Cancelled)).await;
 
     // Once work has started, the sender can no longer revoke.
-    let case_id = police
-        .submit(dispute(Source::Police, "JQ-revoke-2"))
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .case_id;
+    let case_id = police.submit(dispute(Source::Police, "JQ-revoke-2")).await.unwrap().status.unwrap().case_id;
     let item = staff.referral_of(&case_id).await;
     staff.accept(&item.referral_id).await.unwrap();
     staff.start(&item.referral_id).await.unwrap();
-    police
-        .wait_for(&case_id, "IN_PROGRESS", in_state(ReferralState::InProgress))
-        .await;
+    police.wait_for(&case_id, "IN_PROGRESS", in_state(ReferralState::InProgress)).await;
     let err = police.revoke(&case_id, "改变主意").await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     system.finish().await;
@@ -226,16 +126,26 @@ async fn revoke_before_accept_cancels_and_the_organisation_can_no_longer_accept(
 async fn a_resubmission_returns_the_same_case(mode: Mode) {
     let system = System::start(mode).await.unwrap();
     let police = AgencySession::connect(&system, POLICE).await;
-    let first = police
-        .submit(dispute(Source::Police, "JQ-dup-1"))
-        .await
-        .unwrap();
-    let again = police
-        .submit(dispute(Source::Police, "JQ-dup-1"))
-        .await
-        .unwrap();
+    let first = police.submit(dispute(Source::Police, "JQ-dup-1")).await.unwrap();
+    let again = police.submit(dispute(Source::Police, "JQ-dup-1")).await.unwrap();
     assert!(first.created && !again.created);
     assert_eq!(first.status.unwrap().case_id, again.status.unwrap().case_id);
+    system.finish().await;
+}
+
+async fn a_partys_refusal_to_share_with_village_committees_is_respected(mode: Mode) {
+    use fengqiao_proto::fengqiao::common::v1::Consent;
+    let system = System::start(mode).await.unwrap();
+    let police = AgencySession::connect(&system, POLICE).await;
+    let mut d = dispute(Source::Police, "JQ-consent-1");
+    d.parties[0].consents.push(Consent {
+        recipient_kind: "VILLAGE_COMMITTEE".into(),
+        purpose: "mediation".into(),
+        granted: false,
+    });
+    let case_id = police.submit(d).await.unwrap().status.unwrap().case_id;
+    let s = police.wait_for(&case_id, "RECEIVED", in_state(ReferralState::Received)).await;
+    assert_eq!(s.org_id, TOWNSHIP_ORG, "the village committee is skipped");
     system.finish().await;
 }
 
@@ -258,4 +168,5 @@ in_both_modes!(
     rejection_moves_the_case_up_a_level_until_it_returns_to_the_station,
     revoke_before_accept_cancels_and_the_organisation_can_no_longer_accept,
     a_resubmission_returns_the_same_case,
+    a_partys_refusal_to_share_with_village_committees_is_respected,
 );

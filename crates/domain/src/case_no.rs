@@ -8,8 +8,7 @@ pub fn format(county_code: &str, year: i32, seq: i64) -> String {
 
 /// The county (6-digit) part of a division code of 6, 9 or 12 digits.
 pub fn county_of(division_code: &str) -> Option<&str> {
-    let ok = matches!(division_code.len(), 6 | 9 | 12)
-        && division_code.bytes().all(|b| b.is_ascii_digit());
+    let ok = matches!(division_code.len(), 6 | 9 | 12) && division_code.bytes().all(|b| b.is_ascii_digit());
     ok.then(|| &division_code[..6])
 }
 
@@ -18,10 +17,7 @@ mod tests {
     #[test]
     fn a_case_number_pads_its_sequence_to_six_digits() {
         assert_eq!(super::format("620802", 2026, 123), "620802-2026-000123");
-        assert_eq!(
-            super::format("620802", 2026, 1_234_567),
-            "620802-2026-1234567"
-        );
+        assert_eq!(super::format("620802", 2026, 1_234_567), "620802-2026-1234567");
     }
 
     #[test]

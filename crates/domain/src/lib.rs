@@ -2,5 +2,6 @@
 //! state machine (DESIGN.md §3.2) and the case number.
 
 pub mod case_no;
+pub mod org;
 pub mod referral;
 pub mod result;

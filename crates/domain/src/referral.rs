@@ -140,10 +140,7 @@ fn side_name(side: Side) -> &'static str {
 
 /// The state's name as agencies see it in the API (`REQUESTED`, `IN_PROGRESS`, …).
 pub fn state_name(state: ReferralState) -> &'static str {
-    state
-        .as_str_name()
-        .strip_prefix("REFERRAL_STATE_")
-        .unwrap_or("UNSPECIFIED")
+    state.as_str_name().strip_prefix("REFERRAL_STATE_").unwrap_or("UNSPECIFIED")
 }
 
 /// Every event that announces a referral's move after it was requested.
@@ -166,11 +163,7 @@ pub fn is_terminal(state: ReferralState) -> bool {
 }
 
 /// The state after `action` by `by` from `from`, or why not.
-pub fn transition(
-    from: ReferralState,
-    action: Action,
-    by: Side,
-) -> Result<ReferralState, TransitionError> {
+pub fn transition(from: ReferralState, action: Action, by: Side) -> Result<ReferralState, TransitionError> {
     if by != action.side() {
         return Err(TransitionError::WrongSide { action });
     }
@@ -196,21 +189,13 @@ mod tests {
         Action::Fail,
         Action::Cancel,
     ];
-    const STATES: [ReferralState; 9] = [
-        Requested, Received, Accepted, Rejected, InProgress, OnHold, Completed, Failed, Cancelled,
-    ];
+    const STATES: [ReferralState; 9] =
+        [Requested, Received, Accepted, Rejected, InProgress, OnHold, Completed, Failed, Cancelled];
 
     #[test]
     fn the_happy_path_runs_from_requested_to_completed() {
         let mut s = Requested;
-        for a in [
-            Action::Receive,
-            Action::Accept,
-            Action::Start,
-            Action::Hold,
-            Action::Resume,
-            Action::Complete,
-        ] {
+        for a in [Action::Receive, Action::Accept, Action::Start, Action::Hold, Action::Resume, Action::Complete] {
             s = transition(s, a, Side::Receiver).unwrap();
         }
         assert_eq!(s, Completed);
@@ -220,21 +205,11 @@ mod tests {
     fn cancel_is_allowed_only_before_work_starts_and_only_to_the_sender() {
         for s in STATES {
             let allowed = matches!(s, Requested | Received | Accepted);
-            assert_eq!(
-                transition(s, Action::Cancel, Side::Sender).is_ok(),
-                allowed,
-                "{s:?}"
-            );
-            assert!(matches!(
-                transition(s, Action::Cancel, Side::Receiver),
-                Err(TransitionError::WrongSide { .. })
-            ));
+            assert_eq!(transition(s, Action::Cancel, Side::Sender).is_ok(), allowed, "{s:?}");
+            assert!(matches!(transition(s, Action::Cancel, Side::Receiver), Err(TransitionError::WrongSide { .. })));
         }
         let err = transition(InProgress, Action::Cancel, Side::Sender).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "cannot cancel a referral that is IN_PROGRESS"
-        );
+        assert_eq!(err.to_string(), "cannot cancel a referral that is IN_PROGRESS");
     }
 
     #[test]
@@ -250,10 +225,7 @@ mod tests {
     fn the_sender_never_moves_a_referral_forward() {
         for s in STATES {
             for a in ACTIONS.into_iter().filter(|a| *a != Action::Cancel) {
-                assert_eq!(
-                    transition(s, a, Side::Sender),
-                    Err(TransitionError::WrongSide { action: a })
-                );
+                assert_eq!(transition(s, a, Side::Sender), Err(TransitionError::WrongSide { action: a }));
             }
         }
     }

@@ -11,11 +11,7 @@ use fengqiao_proto::{Event, EventKind};
 /// The events a result follower subscribes to: registration, return, every
 /// referral event and the conclusion.
 pub fn tracked_events() -> Vec<EventKind> {
-    let mut kinds = vec![
-        EventKind::CaseRegistered,
-        EventKind::CaseReturned,
-        EventKind::ReferralRequested,
-    ];
+    let mut kinds = vec![EventKind::CaseRegistered, EventKind::CaseReturned, EventKind::ReferralRequested];
     kinds.extend(crate::referral::STATE_CHANGE_EVENTS);
     kinds.push(EventKind::MediationConcluded);
     kinds
@@ -47,9 +43,7 @@ impl Progress {
             EventKind::ReferralRequested => d(payload).map(Progress::Requested),
             EventKind::MediationConcluded => d(payload).map(Progress::Concluded),
             EventKind::CaseReturned => d(payload).map(Progress::Returned),
-            k if crate::referral::STATE_CHANGE_EVENTS.contains(&k) => {
-                d(payload).map(Progress::Moved)
-            }
+            k if crate::referral::STATE_CHANGE_EVENTS.contains(&k) => d(payload).map(Progress::Moved),
             _ => return None,
         })
     }

@@ -20,13 +20,7 @@ use crate::components;
 pub struct Cli {
     /// A TOML configuration file; FENGQIAO_* environment variables override it
     /// (e.g. FENGQIAO_DATABASE__URL, FENGQIAO_INTAKE__LISTEN).
-    #[arg(
-        long,
-        short,
-        global = true,
-        env = "FENGQIAO_CONFIG",
-        value_name = "FILE"
-    )]
+    #[arg(long, short, global = true, env = "FENGQIAO_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -93,15 +87,8 @@ pub async fn run() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Standalone) {
         Command::Standalone => commands::standalone(settings).await,
         Command::Serve { component } => commands::serve(settings, &component).await,
-        Command::Token {
-            agency,
-            distributed,
-        } => commands::token(settings, &agency, !distributed),
-        Command::Agency {
-            agency,
-            token,
-            command,
-        } => commands::agency(settings, &agency, token, command).await,
+        Command::Token { agency, distributed } => commands::token(settings, &agency, !distributed),
+        Command::Agency { agency, token, command } => commands::agency(settings, &agency, token, command).await,
         Command::Org { org, command } => commands::org(settings, &org, command).await,
         Command::Migrate { component } => commands::migrate(settings, component.as_deref()).await,
     };

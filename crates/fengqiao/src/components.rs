@@ -9,11 +9,7 @@ use fengqiao_platform::{RunningComponent, Settings};
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-type Build = fn(
-    Settings,
-    Arc<dyn EventBus>,
-    CancellationToken,
-) -> BoxFuture<'static, anyhow::Result<RunningComponent>>;
+type Build = fn(Settings, Arc<dyn EventBus>, CancellationToken) -> BoxFuture<'static, anyhow::Result<RunningComponent>>;
 
 /// One component of fengqiao.
 pub struct Component {

@@ -21,12 +21,8 @@ use crate::migrate::{self, Migration, MigrationReport};
 use crate::outbox::{OutboxNotifier, OutboxRelay};
 
 /// The platform's own tables in every component: outbox, inbox, dead letters.
-pub const PLATFORM_MIGRATIONS: &[Migration] = &[crate::migration!(
-    "platform",
-    1,
-    "0001_outbox_inbox.sql",
-    "outbox, inbox and dead-letter record"
-)];
+pub const PLATFORM_MIGRATIONS: &[Migration] =
+    &[crate::migration!("platform", 1, "0001_outbox_inbox.sql", "outbox, inbox and dead-letter record")];
 
 /// What a component adds to the runtime every component shares.
 #[async_trait]
@@ -60,8 +56,7 @@ pub async fn build<C: Component>(
         .component(C::NAME)
         .ok_or_else(|| anyhow::anyhow!("no settings section for component {}", C::NAME))?
         .listen;
-    let runtime =
-        ComponentRuntime::prepare(C::NAME, settings, bus, C::MIGRATIONS, shutdown).await?;
+    let runtime = ComponentRuntime::prepare(C::NAME, settings, bus, C::MIGRATIONS, shutdown).await?;
     let api = C::assemble(&runtime).await?;
     runtime.serve(listen, api.routes, &api.services).await
 }
@@ -108,15 +103,7 @@ impl ComponentRuntime {
             tracing::info!(component = name, migration = %applied, "migration applied");
         }
         let relay = OutboxRelay::new(db.clone(), bus.clone(), settings.outbox.clone());
-        Ok(Self {
-            name,
-            settings,
-            db,
-            bus,
-            relay,
-            tasks: TaskTracker::new(),
-            shutdown,
-        })
+        Ok(Self { name, settings, db, bus, relay, tasks: TaskTracker::new(), shutdown })
     }
 
     /// Wakes the outbox relay after a commit.
@@ -147,16 +134,8 @@ impl ComponentRuntime {
         services: &[&str],
     ) -> anyhow::Result<RunningComponent> {
         let listener = crate::grpc::bind(self.name, listen).await?;
-        let server = crate::grpc::serve(
-            listener,
-            routes,
-            services,
-            &self.tasks,
-            self.shutdown.child_token(),
-        )
-        .await?;
-        self.tasks
-            .spawn(self.relay.clone().run(self.shutdown.child_token()));
+        let server = crate::grpc::serve(listener, routes, services, &self.tasks, self.shutdown.child_token()).await?;
+        self.tasks.spawn(self.relay.clone().run(self.shutdown.child_token()));
         self.tasks.spawn(readiness(
             self.db.clone(),
             self.bus.clone(),
@@ -190,23 +169,13 @@ async fn readiness(
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
-        let db_ok = tokio::time::timeout(Duration::from_secs(2), db.ping())
-            .await
-            .is_ok_and(|r| r.is_ok());
+        let db_ok = tokio::time::timeout(Duration::from_secs(2), db.ping()).await.is_ok_and(|r| r.is_ok());
         let bus_ok = bus.ping().await.is_ok();
         let ready = db_ok && bus_ok;
         if ready != was_ready {
-            let status = if ready {
-                ServingStatus::Serving
-            } else {
-                ServingStatus::NotServing
-            };
+            let status = if ready { ServingStatus::Serving } else { ServingStatus::NotServing };
             if !ready {
-                tracing::warn!(
-                    database = db_ok,
-                    bus = bus_ok,
-                    "not ready: check the database and the bus"
-                );
+                tracing::warn!(database = db_ok, bus = bus_ok, "not ready: check the database and the bus");
             }
             health.set_service_status("", status).await;
             for s in &services {
@@ -215,9 +184,7 @@ async fn readiness(
             was_ready = ready;
         }
     }
-    let _ = health
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
+    let _ = health.set_service_status("", ServingStatus::NotServing).await;
 }
 
 /// A component that serves until stopped.
@@ -268,14 +235,8 @@ impl RunningComponent {
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.tasks.close();
-        if tokio::time::timeout(self.grace, self.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                component = self.name,
-                "shutdown grace period passed; stopping anyway"
-            );
+        if tokio::time::timeout(self.grace, self.tasks.wait()).await.is_err() {
+            tracing::warn!(component = self.name, "shutdown grace period passed; stopping anyway");
         }
         tracing::info!(component = self.name, "component stopped");
     }
@@ -290,8 +251,7 @@ pub fn shutdown_on_signal() -> CancellationToken {
         #[cfg(unix)]
         {
             let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}

@@ -28,6 +28,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Keys that protect personal data at rest.
     pub personal_data: PersonalDataSettings,
+    /// Intake's rules: related cases and risk levels (per jurisdiction).
+    pub intake_rules: IntakeRules,
     /// Seconds a stopping process waits for in-flight calls and the outbox to drain.
     pub shutdown_grace_secs: u64,
     /// Intake's own settings.
@@ -123,9 +125,7 @@ pub struct AuthSettings {
 
 impl Default for AuthSettings {
     fn default() -> Self {
-        Self {
-            dev_token_secret: SecretString::from(String::new()),
-        }
+        Self { dev_token_secret: SecretString::from(String::new()) }
     }
 }
 
@@ -155,6 +155,53 @@ impl Default for PersonalDataSettings {
             key_id: "k1".into(),
             previous_keys: SecretString::from(String::new()),
             hash_key: SecretString::from(String::new()),
+        }
+    }
+}
+
+/// Intake's rules, configurable per jurisdiction.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeRules {
+    /// Days within which a case of the same party, with the same place or
+    /// kind of dispute, is linked as related.
+    pub related_window_days: u32,
+    /// People involved from which a dispute is a group dispute (ORANGE).
+    pub group_headcount: u32,
+    /// Words in the narrative that make a case RED: threats of violence or
+    /// self-harm, mass incidents, petitions to Beijing.
+    pub red_keywords: Vec<String>,
+    /// The amount in dispute, in fen, from which a case is YELLOW.
+    pub large_amount_fen: i64,
+    /// Categories that are YELLOW by nature (Category names without the prefix).
+    pub heightened_categories: Vec<String>,
+}
+
+impl Default for IntakeRules {
+    fn default() -> Self {
+        let words = [
+            "杀",
+            "砍",
+            "同归于尽",
+            "报复",
+            "自杀",
+            "跳楼",
+            "喝农药",
+            "放火",
+            "炸",
+            "进京",
+            "赴京",
+            "北京上访",
+            "聚集",
+            "堵路",
+            "围堵",
+        ];
+        Self {
+            related_window_days: 30,
+            group_headcount: 5,
+            red_keywords: words.iter().map(|w| w.to_string()).collect(),
+            large_amount_fen: 100_000_000,
+            heightened_categories: ["EXPROPRIATION", "LABOUR", "MEDICAL"].iter().map(|c| c.to_string()).collect(),
         }
     }
 }
@@ -198,10 +245,7 @@ fn serialize_secret<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::O
 }
 
 fn component(port: u16) -> ComponentSettings {
-    ComponentSettings {
-        listen: SocketAddr::from(([127, 0, 0, 1], port)),
-        endpoint: String::new(),
-    }
+    ComponentSettings { listen: SocketAddr::from(([127, 0, 0, 1], port)), endpoint: String::new() }
 }
 
 impl Default for Settings {
@@ -214,6 +258,7 @@ impl Default for Settings {
             outbox: OutboxSettings::default(),
             auth: AuthSettings::default(),
             personal_data: PersonalDataSettings::default(),
+            intake_rules: IntakeRules::default(),
             shutdown_grace_secs: 10,
             gateway: component(50050),
             intake: component(50051),
@@ -229,10 +274,7 @@ impl Default for Settings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self {
-            url: SecretString::from(String::new()),
-            max_connections: 8,
-        }
+        Self { url: SecretString::from(String::new()), max_connections: 8 }
     }
 }
 
@@ -254,20 +296,13 @@ impl Default for BusSettings {
 
 impl Default for TelemetrySettings {
     fn default() -> Self {
-        Self {
-            log_format: LogFormat::Pretty,
-            log_filter: "info".into(),
-            otlp_endpoint: String::new(),
-        }
+        Self { log_format: LogFormat::Pretty, log_filter: "info".into(), otlp_endpoint: String::new() }
     }
 }
 
 impl Default for OutboxSettings {
     fn default() -> Self {
-        Self {
-            batch_size: 256,
-            poll_interval_ms: 200,
-        }
+        Self { batch_size: 256, poll_interval_ms: 200 }
     }
 }
 
@@ -311,14 +346,11 @@ impl Settings {
         // not settings; a section typo such as FENGQIAO_DATABSE__URL still fails.
         let env = Env::prefixed("FENGQIAO_")
             .filter(|key| {
-                key.as_str().contains("__")
-                    || TOP_LEVEL_SCALARS.contains(&key.as_str().to_lowercase().as_str())
+                key.as_str().contains("__") || TOP_LEVEL_SCALARS.contains(&key.as_str().to_lowercase().as_str())
             })
             .split("__");
         figment = figment.merge(env);
-        let settings: Settings = figment
-            .extract()
-            .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let settings: Settings = figment.extract().map_err(|e| ConfigError::Parse(e.to_string()))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -329,9 +361,7 @@ impl Settings {
         if !url.is_empty() && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
             return Err(ConfigError::Invalid {
                 key: "database.url",
-                problem:
-                    "must start with postgres:// (distributed mode) or be empty (standalone SQLite)"
-                        .into(),
+                problem: "must start with postgres:// (distributed mode) or be empty (standalone SQLite)".into(),
             });
         }
         if self.database.max_connections == 0 {
@@ -339,10 +369,7 @@ impl Settings {
         }
         let bus = &self.bus;
         if !bus.nats_url.is_empty() && !bus.nats_url.starts_with("nats://") {
-            return Err(invalid(
-                "bus.nats_url",
-                "must start with nats:// or be empty (in-process bus)",
-            ));
+            return Err(invalid("bus.nats_url", "must start with nats:// or be empty (in-process bus)"));
         }
         if bus.max_deliveries == 0 {
             return Err(invalid("bus.max_deliveries", "must be at least 1"));
@@ -350,22 +377,11 @@ impl Settings {
         if bus.consumer_lanes == 0 || bus.consumer_lanes > 1024 {
             return Err(invalid("bus.consumer_lanes", "must be between 1 and 1024"));
         }
-        if bus.stream.is_empty()
-            || !bus
-                .stream
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(invalid(
-                "bus.stream",
-                "must be non-empty letters, digits, '_' or '-'",
-            ));
+        if bus.stream.is_empty() || !bus.stream.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(invalid("bus.stream", "must be non-empty letters, digits, '_' or '-'"));
         }
         if bus.retry_backoff_max_ms < bus.retry_backoff_ms {
-            return Err(invalid(
-                "bus.retry_backoff_max_ms",
-                "must be at least bus.retry_backoff_ms",
-            ));
+            return Err(invalid("bus.retry_backoff_max_ms", "must be at least bus.retry_backoff_ms"));
         }
         if bus.ack_wait_secs * 1000 <= bus.retry_backoff_max_ms {
             return Err(invalid(
@@ -382,10 +398,23 @@ impl Settings {
         }
         let id = &self.personal_data.key_id;
         if id.is_empty() || id.len() > 16 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(invalid(
-                "personal_data.key_id",
-                "must be 1 to 16 letters or digits",
-            ));
+            return Err(invalid("personal_data.key_id", "must be 1 to 16 letters or digits"));
+        }
+        if self.intake_rules.related_window_days == 0 || self.intake_rules.related_window_days > 3650 {
+            return Err(invalid("intake_rules.related_window_days", "must be between 1 and 3650"));
+        }
+        if self.intake_rules.group_headcount < 2 {
+            return Err(invalid("intake_rules.group_headcount", "must be at least 2"));
+        }
+        for c in &self.intake_rules.heightened_categories {
+            let known =
+                fengqiao_proto::fengqiao::common::v1::Category::from_str_name(&format!("CATEGORY_{c}")).is_some();
+            if !known || c == "UNSPECIFIED" {
+                return Err(ConfigError::Invalid {
+                    key: "intake_rules.heightened_categories",
+                    problem: format!("`{c}` is no category; use names such as LABOUR or MEDICAL"),
+                });
+            }
         }
         if self.outbox.batch_size == 0 || self.outbox.batch_size > 10_000 {
             return Err(invalid("outbox.batch_size", "must be between 1 and 10000"));
@@ -404,10 +433,7 @@ impl Settings {
 
     /// The settings section of the component called `name`.
     pub fn component(&self, name: &str) -> Option<&ComponentSettings> {
-        self.components()
-            .into_iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, c)| c)
+        self.components().into_iter().find(|(n, _)| *n == name).map(|(_, c)| c)
     }
 
     /// Every component's section with its name.
@@ -437,15 +463,9 @@ impl Settings {
 
     /// A lazily connecting gRPC channel to the component called `name`.
     pub fn channel_to(&self, name: &str) -> anyhow::Result<tonic::transport::Channel> {
-        let url = self
-            .component(name)
-            .ok_or_else(|| anyhow::anyhow!("no component {name}"))?
-            .endpoint();
-        let endpoint = tonic::transport::Endpoint::from_shared(url.clone()).map_err(|e| {
-            anyhow::anyhow!(
-                "{name}.endpoint `{url}` is not a URL ({e}); set it like http://host:port"
-            )
-        })?;
+        let url = self.component(name).ok_or_else(|| anyhow::anyhow!("no component {name}"))?.endpoint();
+        let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+            .map_err(|e| anyhow::anyhow!("{name}.endpoint `{url}` is not a URL ({e}); set it like http://host:port"))?;
         Ok(endpoint
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(30))
@@ -464,10 +484,7 @@ impl Settings {
 }
 
 fn invalid(key: &'static str, problem: &str) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        problem: problem.to_string(),
-    }
+    ConfigError::Invalid { key, problem: problem.to_string() }
 }
 
 #[cfg(test)]
@@ -478,10 +495,7 @@ mod tests {
     #[test]
     fn environment_overrides_file_which_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "fq.toml",
-                "[bus]\nmax_deliveries = 7\n[intake]\nlisten = \"127.0.0.1:6000\"\n",
-            )?;
+            jail.create_file("fq.toml", "[bus]\nmax_deliveries = 7\n[intake]\nlisten = \"127.0.0.1:6000\"\n")?;
             jail.set_env("FENGQIAO_INTAKE__LISTEN", "127.0.0.1:6001");
             let s = Settings::load(Some(Path::new("fq.toml"))).expect("valid");
             assert_eq!(s.bus.max_deliveries, 7);
@@ -522,9 +536,7 @@ mod tests {
     fn an_unknown_key_is_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("fq.toml", "[bus]\nmax_delivery = 3\n")?;
-            let err = Settings::load(Some(Path::new("fq.toml")))
-                .unwrap_err()
-                .to_string();
+            let err = Settings::load(Some(Path::new("fq.toml"))).unwrap_err().to_string();
             assert!(err.contains("max_delivery"), "{err}");
             Ok(())
         });

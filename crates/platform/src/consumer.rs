@@ -54,11 +54,7 @@ impl From<anyhow::Error> for HandlerError {
 pub trait EventHandler: Send + Sync + 'static {
     /// Applies `event` inside `tx`, which also holds its inbox row. An error
     /// rolls both back; the event is retried.
-    async fn handle(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        event: &Envelope,
-    ) -> Result<(), HandlerError>;
+    async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError>;
 }
 
 /// Counters of one consumer, for metrics, readiness and tests.
@@ -86,11 +82,7 @@ pub struct Consumer {
 impl Consumer {
     /// `name` is the durable name and the inbox key (e.g. `routing-cases`).
     pub fn new(name: &str, kinds: &[EventKind], handler: Arc<dyn EventHandler>) -> Self {
-        Self {
-            name: name.to_string(),
-            event_types: kinds.iter().map(|k| k.subject().to_string()).collect(),
-            handler,
-        }
+        Self { name: name.to_string(), event_types: kinds.iter().map(|k| k.subject().to_string()).collect(), handler }
     }
 }
 
@@ -126,10 +118,7 @@ pub async fn start(
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<RunningConsumer, BusError> {
-    let spec = ConsumerSpec {
-        durable: consumer.name.clone(),
-        event_types: consumer.event_types.clone(),
-    };
+    let spec = ConsumerSpec { durable: consumer.name.clone(), event_types: consumer.event_types.clone() };
     let mut subscription = bus.subscribe(&spec).await?;
     let stats = Arc::new(ConsumerStats::default());
     let runner = Runner {
@@ -192,10 +181,7 @@ fn lane_of(case_id: &str, lanes: usize) -> usize {
 
 impl Runner {
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .settings
-            .retry_backoff_ms
-            .saturating_mul(1 << attempt.min(16).saturating_sub(1));
+        let base = self.settings.retry_backoff_ms.saturating_mul(1 << attempt.min(16).saturating_sub(1));
         Duration::from_millis(base.min(self.settings.retry_backoff_max_ms))
     }
 
@@ -274,12 +260,7 @@ impl Runner {
 
     /// Parks the event with its inbox row (so a redelivery is not parked
     /// twice) and announces it, in one transaction.
-    async fn dead_letter(
-        &self,
-        env: &Envelope,
-        attempts: u32,
-        error: &HandlerError,
-    ) -> Result<(), sqlx::Error> {
+    async fn dead_letter(&self, env: &Envelope, attempts: u32, error: &HandlerError) -> Result<(), sqlx::Error> {
         let mut tx = self.db.begin().await?;
         sqlx::query(
             "INSERT INTO fq_inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3)
@@ -320,11 +301,7 @@ impl Runner {
                 last_error: error.0.clone(),
             };
             let component = self.db.component().to_string();
-            outbox::append(
-                &mut tx,
-                &Envelope::new(&component, EventKind::EventDeadLettered, &notice),
-            )
-            .await?;
+            outbox::append(&mut tx, &Envelope::new(&component, EventKind::EventDeadLettered, &notice)).await?;
         }
         tx.commit().await?;
         self.outbox.notify();
@@ -349,12 +326,8 @@ mod tests {
             assert_eq!(super::lane_of("case-a", lanes), a);
         }
         assert!(a < lanes);
-        let spread: std::collections::HashSet<_> = (0..200)
-            .map(|i| super::lane_of(&format!("case-{i}"), lanes))
-            .collect();
-        assert!(
-            spread.len() > lanes / 2,
-            "cases spread over lanes: {spread:?}"
-        );
+        let spread: std::collections::HashSet<_> =
+            (0..200).map(|i| super::lane_of(&format!("case-{i}"), lanes)).collect();
+        assert!(spread.len() > lanes / 2, "cases spread over lanes: {spread:?}");
     }
 }

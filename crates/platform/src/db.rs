@@ -43,9 +43,7 @@ pub enum DbError {
         source: sqlx::Error,
     },
     /// The SQLite data directory could not be created.
-    #[error(
-        "cannot create the data directory {path}: {source}; check data_dir and its permissions"
-    )]
+    #[error("cannot create the data directory {path}: {source}; check data_dir and its permissions")]
     DataDir {
         /// The directory.
         path: String,
@@ -66,18 +64,12 @@ impl Database {
     /// Connects the component to the database the settings name.
     pub async fn connect(settings: &Settings, component: &str) -> Result<Self, DbError> {
         if settings.uses_postgres() {
-            Self::connect_postgres(
-                settings.database.url.expose_secret(),
-                component,
-                settings.database.max_connections,
-            )
-            .await
+            Self::connect_postgres(settings.database.url.expose_secret(), component, settings.database.max_connections)
+                .await
         } else {
             let dir = &settings.data_dir;
-            std::fs::create_dir_all(dir).map_err(|source| DbError::DataDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| DbError::DataDir { path: dir.display().to_string(), source })?;
             let file = dir.join(format!("{}.sqlite", schema_name(component)));
             Self::connect_sqlite(&file, component, settings.database.max_connections).await
         }
@@ -91,14 +83,8 @@ impl Database {
     ) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
         let url = format!("sqlite://{}?mode=rwc", file.display());
-        let err = |source| DbError::Connect {
-            component: component.to_string(),
-            backend: Backend::Sqlite,
-            source,
-        };
-        let options = AnyConnectOptions::from_str(&url)
-            .map_err(err)?
-            .disable_statement_logging();
+        let err = |source| DbError::Connect { component: component.to_string(), backend: Backend::Sqlite, source };
+        let options = AnyConnectOptions::from_str(&url).map_err(err)?.disable_statement_logging();
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
@@ -118,38 +104,21 @@ impl Database {
             .connect_with(options)
             .await
             .map_err(err)?;
-        Ok(Self {
-            pool,
-            backend: Backend::Sqlite,
-            component: component.to_string(),
-        })
+        Ok(Self { pool, backend: Backend::Sqlite, component: component.to_string() })
     }
 
     /// Connects to PostgreSQL with every connection's `search_path` set to the
     /// component's own schema, creating the schema if missing.
-    pub async fn connect_postgres(
-        url: &str,
-        component: &str,
-        max_connections: u32,
-    ) -> Result<Self, DbError> {
+    pub async fn connect_postgres(url: &str, component: &str, max_connections: u32) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
         let schema = schema_name(component);
-        let err = |source| DbError::Connect {
-            component: component.to_string(),
-            backend: Backend::Postgres,
-            source,
-        };
-        let options = AnyConnectOptions::from_str(url)
-            .map_err(err)?
-            .disable_statement_logging();
+        let err = |source| DbError::Connect { component: component.to_string(), backend: Backend::Postgres, source };
+        let options = AnyConnectOptions::from_str(url).map_err(err)?.disable_statement_logging();
         let mut conn = options.connect().await.map_err(err)?;
         let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
         if let Err(e) = conn.execute(AssertSqlSafe(create)).await {
             // Two processes creating the schema at once: one loses the race harmlessly.
-            let duplicate = e
-                .as_database_error()
-                .and_then(|d| d.code())
-                .is_some_and(|c| c == "23505" || c == "42P06");
+            let duplicate = e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "23505" || c == "42P06");
             if !duplicate {
                 return Err(err(e));
             }
@@ -169,11 +138,7 @@ impl Database {
             .connect_with(options)
             .await
             .map_err(err)?;
-        Ok(Self {
-            pool,
-            backend: Backend::Postgres,
-            component: component.to_string(),
-        })
+        Ok(Self { pool, backend: Backend::Postgres, component: component.to_string() })
     }
 
     /// The pool, for reads.
@@ -202,10 +167,7 @@ impl Database {
 
     /// Checks the database answers (readiness).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
     }
 
     /// Closes every connection.

@@ -44,9 +44,7 @@ pub async fn serve(
     let local_addr = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
     for service in services {
-        health
-            .set_service_status(*service, ServingStatus::Serving)
-            .await;
+        health.set_service_status(*service, ServingStatus::Serving).await;
     }
     let reflection = || {
         let mut builder = tonic_reflection::server::Builder::configure()

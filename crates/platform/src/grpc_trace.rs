@@ -47,10 +47,7 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let span = tracing::info_span!("rpc", rpc.method = %request.uri().path());
-        let parent = request
-            .headers()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok());
+        let parent = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
         telemetry::set_parent(&span, parent);
         let _entered = span.enter();
         self.inner.call(request).instrument(span.clone())
@@ -84,17 +81,14 @@ mod tests {
     #[tokio::test]
     async fn a_call_continues_the_callers_trace_and_passes_it_on() {
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
         let _guard = tracing::subscriber::set_default(subscriber);
 
         // The handler sees the caller's trace and would send it on to the next hop.
         let handler = tower::service_fn(|_req: http::Request<()>| async {
             let outgoing = inject(tonic::Request::new(())).unwrap();
-            let sent = outgoing
-                .metadata()
-                .get("traceparent")
-                .map(|v| v.to_str().unwrap().to_string());
+            let sent = outgoing.metadata().get("traceparent").map(|v| v.to_str().unwrap().to_string());
             Ok::<_, std::convert::Infallible>(sent)
         });
         let mut service = layer().layer(handler);
@@ -103,11 +97,7 @@ mod tests {
             .header("traceparent", CALLER)
             .body(())
             .unwrap();
-        let sent = service
-            .call(request)
-            .await
-            .unwrap()
-            .expect("a traceparent is sent on");
+        let sent = service.call(request).await.unwrap().expect("a traceparent is sent on");
         assert_eq!(trace_id(&sent), trace_id(CALLER), "same trace");
         assert_ne!(sent, CALLER, "a new span within it");
 

@@ -38,16 +38,8 @@ macro_rules! migration {
             scope: $scope,
             version: $version,
             description: $description,
-            sqlite: include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/migrations/sqlite/",
-                $file
-            )),
-            postgres: include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/migrations/postgres/",
-                $file
-            )),
+            sqlite: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/", $file)),
+            postgres: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres/", $file)),
         }
     };
 }
@@ -65,7 +57,9 @@ pub struct MigrationReport {
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     /// An applied migration's text changed since.
-    #[error("migration {scope}/{version} was changed after it was applied; restore it and add a new migration instead")]
+    #[error(
+        "migration {scope}/{version} was changed after it was applied; restore it and add a new migration instead"
+    )]
     Changed {
         /// Its scope.
         scope: String,
@@ -104,9 +98,7 @@ fn checksum(text: &str) -> String {
 pub async fn run(db: &Database, migrations: &[Migration]) -> Result<MigrationReport, MigrateError> {
     let mut tx = db.begin().await?;
     if db.backend() == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema()))").execute(&mut *tx).await?;
     }
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS fq_schema_migrations (
@@ -122,31 +114,22 @@ pub async fn run(db: &Database, migrations: &[Migration]) -> Result<MigrationRep
     let mut report = MigrationReport::default();
     for m in migrations {
         let sql = m.sql(db.backend());
-        let found: Option<(String,)> = sqlx::query_as(
-            "SELECT checksum FROM fq_schema_migrations WHERE scope = $1 AND version = $2",
-        )
-        .bind(m.scope)
-        .bind(m.version)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let found: Option<(String,)> =
+            sqlx::query_as("SELECT checksum FROM fq_schema_migrations WHERE scope = $1 AND version = $2")
+                .bind(m.scope)
+                .bind(m.version)
+                .fetch_optional(&mut *tx)
+                .await?;
         match found {
             Some((sum,)) if sum == checksum(sql) => report.already_applied += 1,
-            Some(_) => {
-                return Err(MigrateError::Changed {
+            Some(_) => return Err(MigrateError::Changed { scope: m.scope.into(), version: m.version }),
+            None => {
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(|source| MigrateError::Failed {
                     scope: m.scope.into(),
                     version: m.version,
-                })
-            }
-            None => {
-                sqlx::raw_sql(AssertSqlSafe(sql))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|source| MigrateError::Failed {
-                        scope: m.scope.into(),
-                        version: m.version,
-                        description: m.description.into(),
-                        source,
-                    })?;
+                    description: m.description.into(),
+                    source,
+                })?;
                 sqlx::query(
                     "INSERT INTO fq_schema_migrations (scope, version, description, checksum, applied_at)
                      VALUES ($1, $2, $3, $4, $5)",
@@ -158,9 +141,7 @@ pub async fn run(db: &Database, migrations: &[Migration]) -> Result<MigrationRep
                 .bind(crate::db::now_micros())
                 .execute(&mut *tx)
                 .await?;
-                report
-                    .applied
-                    .push(format!("{}/{} {}", m.scope, m.version, m.description));
+                report.applied.push(format!("{}/{} {}", m.scope, m.version, m.description));
             }
         }
     }

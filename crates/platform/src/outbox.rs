@@ -76,13 +76,7 @@ pub struct OutboxRelay {
 impl OutboxRelay {
     /// A relay for `db`'s outbox onto `bus`.
     pub fn new(db: Database, bus: Arc<dyn EventBus>, settings: OutboxSettings) -> Self {
-        Self {
-            db,
-            bus,
-            settings,
-            notifier: OutboxNotifier::default(),
-            stats: Arc::default(),
-        }
+        Self { db, bus, settings, notifier: OutboxNotifier::default(), stats: Arc::default() }
     }
 
     /// The handle that wakes this relay.
@@ -152,10 +146,7 @@ impl OutboxRelay {
     pub async fn mark_sent(&self, row_ids: &[i64]) -> Result<(), sqlx::Error> {
         for chunk in row_ids.chunks(500) {
             let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "UPDATE fq_outbox SET sent_at = $1 WHERE id IN ({})",
-                placeholders.join(", ")
-            );
+            let sql = format!("UPDATE fq_outbox SET sent_at = $1 WHERE id IN ({})", placeholders.join(", "));
             let mut q = sqlx::query::<Any>(AssertSqlSafe(sql)).bind(crate::db::now_micros());
             for id in chunk {
                 q = q.bind(*id);
@@ -173,9 +164,7 @@ impl OutboxRelay {
         }
         let acked = self.publish(&batch).await;
         self.mark_sent(&acked).await?;
-        self.stats
-            .published
-            .fetch_add(acked.len() as u64, Ordering::Relaxed);
+        self.stats.published.fetch_add(acked.len() as u64, Ordering::Relaxed);
         if acked.len() < batch.len() {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -265,11 +254,10 @@ impl OutboxRelay {
             return Ok(Some(None));
         }
         let mut conn = self.db.pool().acquire().await?.detach();
-        let got: bool = sqlx::query_scalar(
-            "SELECT pg_try_advisory_lock(hashtext(current_schema() || '.fq_outbox_relay'))",
-        )
-        .fetch_one(&mut conn)
-        .await?;
+        let got: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext(current_schema() || '.fq_outbox_relay'))")
+                .fetch_one(&mut conn)
+                .await?;
         if got {
             Ok(Some(Some(conn)))
         } else {

@@ -11,12 +11,7 @@ use crate::Settings;
 /// The configured secret, or in standalone mode the one kept in
 /// `<data_dir>/<file>` (created with 32 random bytes if missing). `key` is the
 /// setting's dotted name, for the error a distributed process gets without it.
-pub fn resolve(
-    settings: &Settings,
-    configured: &SecretString,
-    file: &str,
-    key: &str,
-) -> anyhow::Result<SecretString> {
+pub fn resolve(settings: &Settings, configured: &SecretString, file: &str, key: &str) -> anyhow::Result<SecretString> {
     if !configured.expose_secret().is_empty() {
         return Ok(configured.clone());
     }
@@ -30,12 +25,8 @@ pub fn resolve(
     }
     std::fs::create_dir_all(&settings.data_dir)?;
     let fresh = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-    write_private(&path, &fresh).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot write {}: {e}; check data_dir's permissions",
-            path.display()
-        )
-    })?;
+    write_private(&path, &fresh)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}; check data_dir's permissions", path.display()))?;
     Ok(SecretString::from(fresh))
 }
 
@@ -43,11 +34,7 @@ pub fn resolve(
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     f.write_all(text.as_bytes())
 }
 
@@ -63,30 +50,16 @@ mod tests {
     #[test]
     fn standalone_keeps_one_generated_secret_and_distributed_must_configure_it() {
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings {
-            data_dir: dir.path().to_path_buf(),
-            standalone: true,
-            ..Settings::default()
-        };
+        let mut settings = Settings { data_dir: dir.path().to_path_buf(), standalone: true, ..Settings::default() };
         let empty = SecretString::from(String::new());
         let first = resolve(&settings, &empty, "k", "personal_data.key").unwrap();
         let again = resolve(&settings, &empty, "k", "personal_data.key").unwrap();
         assert_eq!(first.expose_secret(), again.expose_secret());
-        assert_eq!(
-            URL_SAFE_NO_PAD.decode(first.expose_secret()).unwrap().len(),
-            32
-        );
+        assert_eq!(URL_SAFE_NO_PAD.decode(first.expose_secret()).unwrap().len(), 32);
         settings.standalone = false;
-        let err = resolve(&settings, &empty, "k", "personal_data.key")
-            .unwrap_err()
-            .to_string();
+        let err = resolve(&settings, &empty, "k", "personal_data.key").unwrap_err().to_string();
         assert!(err.contains("FENGQIAO_PERSONAL_DATA__KEY"), "{err}");
         let configured = SecretString::from("configured".to_string());
-        assert_eq!(
-            resolve(&settings, &configured, "k", "x")
-                .unwrap()
-                .expose_secret(),
-            "configured"
-        );
+        assert_eq!(resolve(&settings, &configured, "k", "x").unwrap().expose_secret(), "configured");
     }
 }

@@ -18,10 +18,7 @@ pub struct Violation {
 impl Violation {
     /// A violation of `field`.
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            description: description.into(),
-        }
+        Self { field: field.into(), description: description.into() }
     }
 }
 
@@ -32,17 +29,11 @@ pub fn invalid_argument(violations: &[Violation]) -> Status {
         many => format!(
             "{} fields are invalid: {}",
             many.len(),
-            many.iter()
-                .map(|v| v.field.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            many.iter().map(|v| v.field.as_str()).collect::<Vec<_>>().join(", ")
         ),
     };
     let details = ErrorDetails::with_bad_request(
-        violations
-            .iter()
-            .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
-            .collect::<Vec<_>>(),
+        violations.iter().map(|v| FieldViolation::new(v.field.clone(), v.description.clone())).collect::<Vec<_>>(),
     );
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
@@ -52,9 +43,7 @@ pub fn invalid_argument(violations: &[Violation]) -> Status {
 pub fn unexpected(error: &anyhow::Error) -> Status {
     let id = uuid::Uuid::now_v7();
     tracing::error!(error_id = %id, error = format!("{error:#}"), "internal error");
-    Status::internal(format!(
-        "internal error {id}; retry later, and quote this id to the operator if it persists"
-    ))
+    Status::internal(format!("internal error {id}; retry later, and quote this id to the operator if it persists"))
 }
 
 /// INTERNAL for a database failure (logged with an id, never sent).
@@ -66,12 +55,7 @@ pub fn database(error: sqlx::Error) -> Status {
 pub fn violations(status: &Status) -> Vec<Violation> {
     status
         .get_details_bad_request()
-        .map(|b| {
-            b.field_violations
-                .into_iter()
-                .map(|v| Violation::new(v.field, v.description))
-                .collect()
-        })
+        .map(|b| b.field_violations.into_iter().map(|v| Violation::new(v.field, v.description)).collect())
         .unwrap_or_default()
 }
 
@@ -92,9 +76,7 @@ mod tests {
 
     #[test]
     fn an_internal_cause_is_not_sent() {
-        let status = unexpected(&anyhow::anyhow!(
-            "password authentication failed for user fq"
-        ));
+        let status = unexpected(&anyhow::anyhow!("password authentication failed for user fq"));
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("password"));
     }

@@ -40,11 +40,8 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
     if INSTALLED.get().is_some() {
         return Ok(TelemetryGuard { provider: None });
     }
-    let mut builder = SdkTracerProvider::builder().with_resource(
-        opentelemetry_sdk::Resource::builder()
-            .with_service_name(service.to_string())
-            .build(),
-    );
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(opentelemetry_sdk::Resource::builder().with_service_name(service.to_string()).build());
     if !settings.otlp_endpoint.is_empty() {
         use opentelemetry_otlp::WithExportConfig;
         let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -59,15 +56,10 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
 
     let filter = EnvFilter::try_new(&settings.log_filter)?;
     let fmt = match settings.log_format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .json()
-            .with_current_span(true)
-            .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .compact()
-            .boxed(),
+        LogFormat::Json => {
+            tracing_subscriber::fmt::layer().with_writer(std::io::stderr).json().with_current_span(true).boxed()
+        }
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).compact().boxed(),
     };
     tracing_subscriber::registry()
         .with(filter)
@@ -75,9 +67,7 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .try_init()?;
     let _ = INSTALLED.set(());
-    Ok(TelemetryGuard {
-        provider: Some(provider),
-    })
+    Ok(TelemetryGuard { provider: Some(provider) })
 }
 
 /// For tests: silent unless `TEST_LOG=1`; safe to call from every test.

@@ -27,8 +27,7 @@ pub enum BusKind {
 
 /// The PostgreSQL server tests use.
 pub fn postgres_admin_url() -> String {
-    std::env::var("FENGQIAO_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("FENGQIAO_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// The NATS server tests use.
@@ -71,24 +70,13 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir()?;
-                let db =
-                    Database::connect_sqlite(&dir.path().join("test.sqlite"), component, 4).await?;
-                Ok(Self {
-                    db,
-                    url: String::new(),
-                    pg_name: None,
-                    _dir: Some(dir),
-                })
+                let db = Database::connect_sqlite(&dir.path().join("test.sqlite"), component, 4).await?;
+                Ok(Self { db, url: String::new(), pg_name: None, _dir: Some(dir) })
             }
             Backend::Postgres => {
                 let (url, name) = create_postgres_database().await?;
                 let db = Database::connect_postgres(&url, component, 8).await?;
-                Ok(Self {
-                    db,
-                    url,
-                    pg_name: Some(name),
-                    _dir: None,
-                })
+                Ok(Self { db, url, pg_name: Some(name), _dir: None })
             }
         }
     }
@@ -108,13 +96,9 @@ pub async fn create_postgres_database() -> anyhow::Result<(String, String)> {
     let admin = postgres_admin_url();
     let name = format!("fq_t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::AnyConnection::connect(&admin).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot reach PostgreSQL at {admin}: {e}; start it or set FENGQIAO_TEST_DATABASE_URL"
-        )
+        anyhow::anyhow!("cannot reach PostgreSQL at {admin}: {e}; start it or set FENGQIAO_TEST_DATABASE_URL")
     })?;
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await?;
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
     conn.close().await.ok();
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
     Ok((format!("{base}/{name}"), name))
@@ -123,11 +107,9 @@ pub async fn create_postgres_database() -> anyhow::Result<(String, String)> {
 /// Drops a test database, best effort.
 pub async fn drop_postgres_database(name: &str) {
     if let Ok(mut conn) = sqlx::AnyConnection::connect(&postgres_admin_url()).await {
-        let _ = sqlx::raw_sql(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await;
+        let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+            .execute(&mut conn)
+            .await;
     }
 }
 

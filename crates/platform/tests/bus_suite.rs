@@ -34,21 +34,12 @@ struct RecordEffects;
 
 #[async_trait]
 impl EventHandler for RecordEffects {
-    async fn handle(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        event: &Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
         let payload: MediationConcluded = event.decode()?;
         if payload.summary == "poison" {
-            return Err(HandlerError(
-                "poison payload refused by the test handler".into(),
-            ));
+            return Err(HandlerError("poison payload refused by the test handler".into()));
         }
-        let seq: i64 = payload
-            .summary
-            .parse()
-            .map_err(|_| HandlerError("bad seq".into()))?;
+        let seq: i64 = payload.summary.parse().map_err(|_| HandlerError("bad seq".into()))?;
         sqlx::query("INSERT INTO effects (case_id, event_id, seq) VALUES ($1, $2, $3)")
             .bind(&event.case_id)
             .bind(&event.id)
@@ -74,9 +65,7 @@ impl Harness {
         fengqiao_platform::telemetry::init_for_tests();
         let mut settings = testing::settings();
         tweak(&mut settings);
-        let test_db = TestDatabase::new(backend, "suite")
-            .await
-            .expect("test database");
+        let test_db = TestDatabase::new(backend, "suite").await.expect("test database");
         let mut all = fengqiao_platform::component::PLATFORM_MIGRATIONS.to_vec();
         all.extend_from_slice(TEST_TABLES);
         migrate::run(&test_db.db, &all).await.expect("migrations");
@@ -85,11 +74,7 @@ impl Harness {
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
         let running = consumer::start(
-            Consumer::new(
-                "suite-effects",
-                &[EventKind::MediationConcluded],
-                Arc::new(RecordEffects),
-            ),
+            Consumer::new("suite-effects", &[EventKind::MediationConcluded], Arc::new(RecordEffects)),
             test_db.db.clone(),
             bus.clone(),
             &settings.bus,
@@ -99,15 +84,7 @@ impl Harness {
         )
         .await
         .expect("consumer");
-        Self {
-            test_db,
-            settings,
-            bus,
-            relay,
-            stats: running.stats,
-            tasks,
-            shutdown,
-        }
+        Self { test_db, settings, bus, relay, stats: running.stats, tasks, shutdown }
     }
 
     fn db(&self) -> &Database {
@@ -115,17 +92,12 @@ impl Harness {
     }
 
     fn run_relay(&self) {
-        self.tasks
-            .spawn(self.relay.clone().run(self.shutdown.clone()));
+        self.tasks.spawn(self.relay.clone().run(self.shutdown.clone()));
     }
 
     /// Appends one event for `case_id` in its own transaction, committed or rolled back.
     async fn produce(&self, case_id: &str, summary: &str, commit: bool) -> Envelope {
-        let event = MediationConcluded {
-            case_id: case_id.into(),
-            summary: summary.into(),
-            ..Default::default()
-        };
+        let event = MediationConcluded { case_id: case_id.into(), summary: summary.into(), ..Default::default() };
         let env = Envelope::new("suite", EventKind::MediationConcluded, &event);
         let mut tx = self.db().begin().await.unwrap();
         outbox::append(&mut tx, &env).await.unwrap();
@@ -139,11 +111,7 @@ impl Harness {
     }
 
     async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query(sql)
-            .fetch_one(self.db().pool())
-            .await
-            .unwrap()
-            .get::<i64, _>(0)
+        sqlx::query(sql).fetch_one(self.db().pool()).await.unwrap().get::<i64, _>(0)
     }
 
     async fn effects(&self) -> i64 {
@@ -151,10 +119,7 @@ impl Harness {
     }
 
     async fn wait_effects(&self, n: i64) {
-        assert!(
-            testing::eventually(WAIT, || async { self.effects().await >= n }).await,
-            "expected {n} effects"
-        );
+        assert!(testing::eventually(WAIT, || async { self.effects().await >= n }).await, "expected {n} effects");
     }
 
     async fn finish(self) {
@@ -173,10 +138,7 @@ async fn rolled_back_transaction_publishes_nothing(backend: Backend, bus: BusKin
     h.produce("case-marker", "2", true).await;
     h.wait_effects(1).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let cases: Vec<String> = sqlx::query_scalar("SELECT case_id FROM effects")
-        .fetch_all(h.db().pool())
-        .await
-        .unwrap();
+    let cases: Vec<String> = sqlx::query_scalar("SELECT case_id FROM effects").fetch_all(h.db().pool()).await.unwrap();
     assert_eq!(cases, vec!["case-marker".to_string()]);
     assert_eq!(h.count("SELECT COUNT(*) FROM fq_outbox").await, 1);
     h.finish().await;
@@ -194,19 +156,11 @@ async fn committed_event_publishes_once_even_if_the_relay_dies_between_publish_a
     let acked = h.relay.publish(&batch).await;
     assert_eq!(acked.len(), 1, "the broker acknowledged the publish");
     h.wait_effects(1).await;
-    assert_eq!(
-        h.count("SELECT COUNT(*) FROM fq_outbox WHERE sent_at IS NULL")
-            .await,
-        1
-    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM fq_outbox WHERE sent_at IS NULL").await, 1);
     // A restarted relay finds the row unsent and publishes it again.
     let restarted = OutboxRelay::new(h.db().clone(), h.bus.clone(), h.settings.outbox.clone());
     assert_eq!(restarted.relay_once().await.unwrap(), 1);
-    assert_eq!(
-        h.count("SELECT COUNT(*) FROM fq_outbox WHERE sent_at IS NULL")
-            .await,
-        0
-    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM fq_outbox WHERE sent_at IS NULL").await, 0);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(h.effects().await, 1, "the event had exactly one effect");
     h.finish().await;
@@ -222,10 +176,7 @@ async fn redelivered_event_changes_nothing(backend: Backend, bus: BusKind) {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     h.bus.publish(&env).await.unwrap().await.unwrap();
     assert!(
-        testing::eventually(WAIT, || async {
-            h.stats.duplicates.load(Ordering::Relaxed) == 1
-        })
-        .await,
+        testing::eventually(WAIT, || async { h.stats.duplicates.load(Ordering::Relaxed) == 1 }).await,
         "the copy was delivered and recognised"
     );
     assert_eq!(h.effects().await, 1);
@@ -233,22 +184,14 @@ async fn redelivered_event_changes_nothing(backend: Backend, bus: BusKind) {
     h.finish().await;
 }
 
-async fn poison_event_is_dead_lettered_after_max_deliveries_and_the_rest_go_on(
-    backend: Backend,
-    bus: BusKind,
-) {
+async fn poison_event_is_dead_lettered_after_max_deliveries_and_the_rest_go_on(backend: Backend, bus: BusKind) {
     let h = Harness::start(backend, bus, |s| s.bus.max_deliveries = 3).await;
     h.run_relay();
     let poison = h.produce("case-a", "poison", true).await;
     h.produce("case-a", "1", true).await;
     h.produce("case-b", "2", true).await;
     h.wait_effects(2).await;
-    assert!(
-        testing::eventually(WAIT, || async {
-            h.count("SELECT COUNT(*) FROM fq_dead_letter").await == 1
-        })
-        .await
-    );
+    assert!(testing::eventually(WAIT, || async { h.count("SELECT COUNT(*) FROM fq_dead_letter").await == 1 }).await);
     let row = sqlx::query("SELECT event_id, attempts, last_error FROM fq_dead_letter")
         .fetch_one(h.db().pool())
         .await
@@ -257,13 +200,7 @@ async fn poison_event_is_dead_lettered_after_max_deliveries_and_the_rest_go_on(
     assert_eq!(row.get::<i64, _>("attempts"), 3);
     assert!(row.get::<String, _>("last_error").contains("poison"));
     // The alarm event is in the same component's outbox.
-    assert_eq!(
-        h.count(
-            "SELECT COUNT(*) FROM fq_outbox WHERE event_type = 'fq.v1.ops.event_dead_lettered'"
-        )
-        .await,
-        1
-    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM fq_outbox WHERE event_type = 'fq.v1.ops.event_dead_lettered'").await, 1);
     assert_eq!(h.stats.dead_lettered.load(Ordering::Relaxed), 1);
     assert_eq!(h.stats.failures.load(Ordering::Relaxed), 3);
     h.finish().await;
@@ -274,29 +211,17 @@ async fn events_of_one_case_are_applied_in_publish_order(backend: Backend, bus: 
     let (cases, per_case) = (8, 25);
     for seq in 0..per_case {
         for c in 0..cases {
-            h.produce(&format!("case-{c}"), &seq.to_string(), true)
-                .await;
+            h.produce(&format!("case-{c}"), &seq.to_string(), true).await;
         }
     }
     h.run_relay();
     h.wait_effects(cases * per_case).await;
     let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT case_id, seq FROM effects ORDER BY applied")
-            .fetch_all(h.db().pool())
-            .await
-            .unwrap();
+        sqlx::query_as("SELECT case_id, seq FROM effects ORDER BY applied").fetch_all(h.db().pool()).await.unwrap();
     assert_eq!(rows.len() as i64, cases * per_case);
     for c in 0..cases {
-        let seqs: Vec<i64> = rows
-            .iter()
-            .filter(|(id, _)| *id == format!("case-{c}"))
-            .map(|r| r.1)
-            .collect();
-        assert_eq!(
-            seqs,
-            (0..per_case).collect::<Vec<_>>(),
-            "case-{c} applied in order"
-        );
+        let seqs: Vec<i64> = rows.iter().filter(|(id, _)| *id == format!("case-{c}")).map(|r| r.1).collect();
+        assert_eq!(seqs, (0..per_case).collect::<Vec<_>>(), "case-{c} applied in order");
     }
     h.finish().await;
 }

@@ -62,9 +62,7 @@ fn key(code: &str) -> Option<u64> {
 fn load(into: &mut HashMap<u64, Box<str>>, gz: &[u8]) {
     use std::io::Read;
     let mut text = String::new();
-    flate2::read::GzDecoder::new(gz)
-        .read_to_string(&mut text)
-        .expect("the embedded division data is valid gzip");
+    flate2::read::GzDecoder::new(gz).read_to_string(&mut text).expect("the embedded division data is valid gzip");
     for line in text.lines().skip(1) {
         let mut fields = line.splitn(3, ',');
         let (Some(code), Some(name)) = (fields.next(), fields.next()) else {
@@ -83,10 +81,7 @@ impl Divisions {
         for gz in [PROVINCES, CITIES, AREAS, STREETS, VILLAGES] {
             load(&mut names, gz);
         }
-        Divisions {
-            names,
-            load_time: start.elapsed(),
-        }
+        Divisions { names, load_time: start.elapsed() }
     }
 
     /// True when `code` (2, 4, 6, 9 or 12 digits) is a division of 2023.
@@ -134,16 +129,7 @@ mod tests {
     #[test]
     fn unknown_or_malformed_codes_are_not_known() {
         let d = divisions();
-        for code in [
-            "620899",
-            "620802999",
-            "620802001999",
-            "62080200100",
-            "6208020010011",
-            "62080a",
-            "",
-            "00",
-        ] {
+        for code in ["620899", "620802999", "620802001999", "62080200100", "6208020010011", "62080a", "", "00"] {
             assert!(!d.is_known(code), "{code}");
         }
     }

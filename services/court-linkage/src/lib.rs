@@ -15,9 +15,7 @@ use fengqiao_platform::component::{Api, Component};
 use fengqiao_platform::consumer::{Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
 use fengqiao_platform::{migration, ComponentRuntime};
-use fengqiao_proto::fengqiao::court::v1::court_linkage_service_server::{
-    self, CourtLinkageServiceServer,
-};
+use fengqiao_proto::fengqiao::court::v1::court_linkage_service_server::{self, CourtLinkageServiceServer};
 use fengqiao_proto::fengqiao::court::v1::*;
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use sqlx::{Any, Transaction};
@@ -31,12 +29,8 @@ pub struct CourtLinkage;
 #[async_trait]
 impl Component for CourtLinkage {
     const NAME: &'static str = "court-linkage";
-    const MIGRATIONS: &'static [Migration] = &[migration!(
-        "court-linkage",
-        1,
-        "0001_delegations.sql",
-        "delegations and their results"
-    )];
+    const MIGRATIONS: &'static [Migration] =
+        &[migration!("court-linkage", 1, "0001_delegations.sql", "delegations and their results")];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);
@@ -59,11 +53,7 @@ struct TrackResults(Arc<CourtService>);
 
 #[async_trait]
 impl EventHandler for TrackResults {
-    async fn handle(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        event: &Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
         self.0.on_event(tx, event).await
     }
 }
@@ -78,9 +68,7 @@ impl court_linkage_service_server::CourtLinkageService for CourtGrpc {
         request: Request<SubmitDelegationRequest>,
     ) -> Result<Response<SubmitDelegationResponse>, Status> {
         let delegation = self.0.submit(request.into_inner()).await?;
-        Ok(Response::new(SubmitDelegationResponse {
-            delegation: Some(delegation),
-        }))
+        Ok(Response::new(SubmitDelegationResponse { delegation: Some(delegation) }))
     }
 
     async fn get_delegation(
@@ -88,8 +76,6 @@ impl court_linkage_service_server::CourtLinkageService for CourtGrpc {
         request: Request<GetDelegationRequest>,
     ) -> Result<Response<GetDelegationResponse>, Status> {
         let delegation = self.0.get(&request.into_inner().delegation_id).await?;
-        Ok(Response::new(GetDelegationResponse {
-            delegation: Some(delegation),
-        }))
+        Ok(Response::new(GetDelegationResponse { delegation: Some(delegation) }))
     }
 }

@@ -46,25 +46,16 @@ impl CourtService {
             v.push(Violation::new("court_id", "is required"));
         }
         if r.court_case_no.trim().is_empty() {
-            v.push(Violation::new(
-                "court_case_no",
-                "is required, e.g. (2026)甘0802民诉前调123号",
-            ));
+            v.push(Violation::new("court_case_no", "is required, e.g. (2026)甘0802民诉前调123号"));
         }
         if kind == DelegationKind::Unspecified {
-            v.push(Violation::new(
-                "kind",
-                "is required: pre-litigation, or in-litigation ordinary or simplified",
-            ));
+            v.push(Violation::new("kind", "is required: pre-litigation, or in-litigation ordinary or simplified"));
         }
         let mut dispute = r.dispute.unwrap_or_default();
         if dispute.external_ref.is_empty() {
             dispute.external_ref = r.court_case_no.clone();
         } else if dispute.external_ref != r.court_case_no {
-            v.push(Violation::new(
-                "dispute.external_ref",
-                "must equal court_case_no (or be left empty)",
-            ));
+            v.push(Violation::new("dispute.external_ref", "must equal court_case_no (or be left empty)"));
         }
         if dispute.source == Source::Unspecified as i32 {
             dispute.source = source_of(kind) as i32;
@@ -78,9 +69,8 @@ impl CourtService {
             return Err(status::invalid_argument(&v));
         }
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
-        if let Some(d) = store::find_by_number(&mut conn, &r.court_id, &r.court_case_no)
-            .await
-            .map_err(status::database)?
+        if let Some(d) =
+            store::find_by_number(&mut conn, &r.court_id, &r.court_case_no).await.map_err(status::database)?
         {
             if d.judge == r.judge && d.kind == r.kind {
                 return Ok(d);
@@ -91,10 +81,7 @@ impl CourtService {
         let case = self
             .intake
             .clone()
-            .register_case(RegisterCaseRequest {
-                source_agency: r.court_id.clone(),
-                dispute: Some(dispute),
-            })
+            .register_case(RegisterCaseRequest { source_agency: r.court_id.clone(), dispute: Some(dispute) })
             .await?
             .into_inner()
             .case
@@ -109,9 +96,7 @@ impl CourtService {
             ..Default::default()
         };
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
-        store::upsert(&mut conn, &delegation, true, now_micros())
-            .await
-            .map_err(status::database)?;
+        store::upsert(&mut conn, &delegation, true, now_micros()).await.map_err(status::database)?;
         store::find_by_number(&mut conn, &r.court_id, &r.court_case_no)
             .await
             .map_err(status::database)?
@@ -128,11 +113,7 @@ impl CourtService {
     }
 
     /// Keeps each court case's progress and outcome; other cases are ignored.
-    pub async fn on_event(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        event: &Envelope,
-    ) -> Result<(), HandlerError> {
+    pub async fn on_event(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
         let Some(kind) = event.kind() else {
             return Ok(());
         };
@@ -158,9 +139,7 @@ impl CourtService {
                 };
                 store::upsert(tx, &delegation, false, at).await?;
             }
-            Progress::Requested(e) => {
-                store::set_state(tx, &e.case_id, ReferralState::Requested as i32, at).await?
-            }
+            Progress::Requested(e) => store::set_state(tx, &e.case_id, ReferralState::Requested as i32, at).await?,
             Progress::Moved(e) => store::set_state(tx, &e.case_id, e.to_state, at).await?,
             Progress::Concluded(e) => store::set_outcome(tx, &e.case_id, e.outcome, at).await?,
             Progress::Returned(_) => {}

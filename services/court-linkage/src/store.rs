@@ -4,8 +4,7 @@ use fengqiao_proto::fengqiao::court::v1::Delegation;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-const COLUMNS: &str =
-    "delegation_id, court_id, court_case_no, kind, judge, case_id, referral_state, outcome";
+const COLUMNS: &str = "delegation_id, court_id, court_case_no, kind, judge, case_id, referral_state, outcome";
 
 fn from_row(r: &AnyRow) -> Result<Delegation, sqlx::Error> {
     Ok(Delegation {
@@ -21,15 +20,9 @@ fn from_row(r: &AnyRow) -> Result<Delegation, sqlx::Error> {
 }
 
 /// A delegation by id.
-pub async fn find(
-    conn: &mut AnyConnection,
-    delegation_id: &str,
-) -> Result<Option<Delegation>, sqlx::Error> {
+pub async fn find(conn: &mut AnyConnection, delegation_id: &str) -> Result<Option<Delegation>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM delegations WHERE delegation_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(delegation_id)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(delegation_id).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -39,30 +32,17 @@ pub async fn find_by_number(
     court_id: &str,
     court_case_no: &str,
 ) -> Result<Option<Delegation>, sqlx::Error> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM delegations WHERE court_id = $1 AND court_case_no = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(court_id)
-        .bind(court_case_no)
-        .fetch_optional(conn)
-        .await?;
+    let sql = format!("SELECT {COLUMNS} FROM delegations WHERE court_id = $1 AND court_case_no = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(court_id).bind(court_case_no).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Records a delegation. `from_court` is true for the court's own submission,
 /// whose kind and judge replace what the case's registration implied; false
 /// for a record made from the registration, which never overwrites.
-pub async fn upsert(
-    conn: &mut AnyConnection,
-    d: &Delegation,
-    from_court: bool,
-    at: i64,
-) -> Result<(), sqlx::Error> {
-    let on_conflict = if from_court {
-        "DO UPDATE SET kind = excluded.kind, judge = excluded.judge"
-    } else {
-        "DO NOTHING"
-    };
+pub async fn upsert(conn: &mut AnyConnection, d: &Delegation, from_court: bool, at: i64) -> Result<(), sqlx::Error> {
+    let on_conflict =
+        if from_court { "DO UPDATE SET kind = excluded.kind, judge = excluded.judge" } else { "DO NOTHING" };
     let sql = format!(
         "INSERT INTO delegations (delegation_id, court_id, court_case_no, kind, judge, case_id, referral_state, outcome,
              created_at, updated_at)
@@ -83,12 +63,7 @@ pub async fn upsert(
 }
 
 /// Sets the state of the case's current referral.
-pub async fn set_state(
-    conn: &mut AnyConnection,
-    case_id: &str,
-    state: i32,
-    at: i64,
-) -> Result<(), sqlx::Error> {
+pub async fn set_state(conn: &mut AnyConnection, case_id: &str, state: i32, at: i64) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE delegations SET referral_state = $1, updated_at = $2 WHERE case_id = $3")
         .bind(state)
         .bind(at)
@@ -99,12 +74,7 @@ pub async fn set_state(
 }
 
 /// Sets the outcome.
-pub async fn set_outcome(
-    conn: &mut AnyConnection,
-    case_id: &str,
-    outcome: i32,
-    at: i64,
-) -> Result<(), sqlx::Error> {
+pub async fn set_outcome(conn: &mut AnyConnection, case_id: &str, outcome: i32, at: i64) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE delegations SET outcome = $1, updated_at = $2 WHERE case_id = $3")
         .bind(outcome)
         .bind(at)

@@ -1,10 +1,14 @@
 //! Intake: the one door every dispute passes through to become a case. It
 //! validates, numbers (`<county>-<year>-<seq>`, gap-free), registers once per
-//! `(source agency, external reference)` and announces `fq.v1.case.registered`.
+//! `(source agency, external reference)`, seals personal data, links the case
+//! to earlier ones of the same party, sets its risk level by rule and
+//! announces `fq.v1.case.registered`.
 
 mod error;
 mod grpc;
+mod links;
 pub mod pii;
+mod risk;
 mod service;
 mod store;
 mod validate;
@@ -28,34 +32,20 @@ impl Component for Intake {
     const NAME: &'static str = "intake";
     const MIGRATIONS: &'static [Migration] = &[
         migration!("intake", 1, "0001_cases.sql", "cases and case numbers"),
-        migration!(
-            "intake",
-            2,
-            "0002_parties.sql",
-            "parties with sealed personal data"
-        ),
+        migration!("intake", 2, "0002_parties.sql", "parties with sealed personal data"),
+        migration!("intake", 3, "0003_links_and_risk.sql", "links between cases, risk explanations"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         // Parse the 2023 division codes now rather than on the first registration.
         tokio::task::spawn_blocking(|| {
             let d = fengqiao_regions::divisions();
-            tracing::info!(
-                codes = d.len(),
-                load_ms = d.load_time.as_millis() as u64,
-                "division codes loaded"
-            );
+            tracing::info!(codes = d.len(), load_ms = d.load_time.as_millis() as u64, "division codes loaded");
         });
         let vault = Arc::new(pii::Vault::from_settings(&runtime.settings)?);
-        let service = Arc::new(IntakeService::new(
-            runtime.db.clone(),
-            runtime.outbox(),
-            vault,
-        ));
+        let rules = runtime.settings.intake_rules.clone();
+        let service = Arc::new(IntakeService::new(runtime.db.clone(), runtime.outbox(), vault, rules));
         let server = IntakeServiceServer::new(grpc::IntakeGrpc::new(service));
-        Ok(Api {
-            routes: tonic::service::Routes::new(server),
-            services: vec!["fengqiao.intake.v1.IntakeService"],
-        })
+        Ok(Api { routes: tonic::service::Routes::new(server), services: vec!["fengqiao.intake.v1.IntakeService"] })
     }
 }

@@ -34,71 +34,36 @@ impl Vault {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let pd = &settings.personal_data;
         let key = secrets::resolve(settings, &pd.key, "personal-data-key", "personal_data.key")?;
-        let hash_key = secrets::resolve(
-            settings,
-            &pd.hash_key,
-            "personal-data-hash-key",
-            "personal_data.hash_key",
-        )?;
-        let mut keys = vec![(
-            pd.key_id.clone(),
-            decode_key(key.expose_secret(), "personal_data.key")?,
-        )];
-        for entry in pd
-            .previous_keys
-            .expose_secret()
-            .split(',')
-            .filter(|e| !e.trim().is_empty())
-        {
+        let hash_key = secrets::resolve(settings, &pd.hash_key, "personal-data-hash-key", "personal_data.hash_key")?;
+        let mut keys = vec![(pd.key_id.clone(), decode_key(key.expose_secret(), "personal_data.key")?)];
+        for entry in pd.previous_keys.expose_secret().split(',').filter(|e| !e.trim().is_empty()) {
             let (id, k) = entry.split_once('=').ok_or_else(|| {
-                anyhow::anyhow!(
-                    "personal_data.previous_keys: write each as id=base64, separated by commas"
-                )
+                anyhow::anyhow!("personal_data.previous_keys: write each as id=base64, separated by commas")
             })?;
-            keys.push((
-                id.trim().to_string(),
-                decode_key(k, "a key in personal_data.previous_keys")?,
-            ));
+            keys.push((id.trim().to_string(), decode_key(k, "a key in personal_data.previous_keys")?));
         }
-        Self::new(
-            &pd.key_id,
-            keys,
-            decode_key(hash_key.expose_secret(), "personal_data.hash_key")?,
-        )
+        Self::new(&pd.key_id, keys, decode_key(hash_key.expose_secret(), "personal_data.hash_key")?)
     }
 
     /// A vault sealing with `key_id` and opening with any of `keys`.
-    pub fn new(
-        key_id: &str,
-        keys: Vec<(String, Vec<u8>)>,
-        hash_key: Vec<u8>,
-    ) -> anyhow::Result<Self> {
+    pub fn new(key_id: &str, keys: Vec<(String, Vec<u8>)>, hash_key: Vec<u8>) -> anyhow::Result<Self> {
         let mut ciphers = HashMap::new();
         for (id, k) in keys {
             ciphers.insert(
                 id,
-                Aes256Gcm::new_from_slice(&k)
-                    .map_err(|_| anyhow::anyhow!("an AES-256 key must be 32 bytes"))?,
+                Aes256Gcm::new_from_slice(&k).map_err(|_| anyhow::anyhow!("an AES-256 key must be 32 bytes"))?,
             );
         }
-        anyhow::ensure!(
-            ciphers.contains_key(key_id),
-            "no key with the current key id"
-        );
-        Ok(Self {
-            key_id: key_id.to_string(),
-            ciphers,
-            hash_key,
-        })
+        anyhow::ensure!(ciphers.contains_key(key_id), "no key with the current key id");
+        Ok(Self { key_id: key_id.to_string(), ciphers, hash_key })
     }
 
     /// Seals `plain` with the current key and a fresh nonce.
     pub fn seal(&self, plain: &str) -> String {
         let nonce_bytes: [u8; 12] = rand::random();
         let nonce = Nonce::from(nonce_bytes);
-        let sealed = self.ciphers[&self.key_id]
-            .encrypt(&nonce, plain.as_bytes())
-            .expect("AES-GCM seals any length we store");
+        let sealed =
+            self.ciphers[&self.key_id].encrypt(&nonce, plain.as_bytes()).expect("AES-GCM seals any length we store");
         let mut out = nonce_bytes.to_vec();
         out.extend(sealed);
         format!("{}:{}", self.key_id, URL_SAFE_NO_PAD.encode(out))
@@ -106,13 +71,9 @@ impl Vault {
 
     /// Opens a sealed value (with whichever key sealed it).
     pub fn open(&self, sealed: &str) -> anyhow::Result<String> {
-        let (id, body) = sealed
-            .split_once(':')
-            .ok_or_else(|| anyhow::anyhow!("not a sealed value"))?;
-        let cipher = self
-            .ciphers
-            .get(id)
-            .ok_or_else(|| anyhow::anyhow!("sealed with key {id}, which is not configured"))?;
+        let (id, body) = sealed.split_once(':').ok_or_else(|| anyhow::anyhow!("not a sealed value"))?;
+        let cipher =
+            self.ciphers.get(id).ok_or_else(|| anyhow::anyhow!("sealed with key {id}, which is not configured"))?;
         let bytes = URL_SAFE_NO_PAD.decode(body)?;
         anyhow::ensure!(bytes.len() > 12, "sealed value too short");
         let nonce = Nonce::from(<[u8; 12]>::try_from(&bytes[..12]).expect("12 bytes"));
@@ -124,16 +85,12 @@ impl Vault {
 
     /// The keyed hash of a normalised value of `kind` (`id`, `phone`, `name+phone`).
     pub fn hash(&self, kind: &str, normalised: &str) -> String {
-        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.hash_key)
-            .expect("HMAC takes any key length");
+        let mut mac =
+            <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.hash_key).expect("HMAC takes any key length");
         mac.update(kind.as_bytes());
         mac.update(&[0]);
         mac.update(normalised.as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 
@@ -195,16 +152,9 @@ mod tests {
         let sealed = v.seal("11010519491231002X");
         assert!(sealed.starts_with("k1:"));
         assert!(!sealed.contains("11010519491231002X"));
-        assert_ne!(
-            sealed,
-            v.seal("11010519491231002X"),
-            "a fresh nonce each time"
-        );
+        assert_ne!(sealed, v.seal("11010519491231002X"), "a fresh nonce each time");
         assert_eq!(v.open(&sealed).unwrap(), "11010519491231002X");
-        assert!(
-            vault("k1", 2).open(&sealed).is_err(),
-            "another key does not open it"
-        );
+        assert!(vault("k1", 2).open(&sealed).is_err(), "another key does not open it");
         let mut altered = sealed.clone();
         altered.pop();
         assert!(v.open(&altered).is_err());
@@ -214,12 +164,8 @@ mod tests {
     fn a_rotated_vault_still_opens_old_values() {
         let old = vault("k1", 1);
         let sealed = old.seal("13812345678");
-        let rotated = Vault::new(
-            "k2",
-            vec![("k2".into(), vec![2; 32]), ("k1".into(), vec![1; 32])],
-            vec![9; 32],
-        )
-        .unwrap();
+        let rotated =
+            Vault::new("k2", vec![("k2".into(), vec![2; 32]), ("k1".into(), vec![1; 32])], vec![9; 32]).unwrap();
         assert_eq!(rotated.open(&sealed).unwrap(), "13812345678");
         assert!(rotated.seal("x").starts_with("k2:"));
     }
@@ -233,10 +179,7 @@ mod tests {
         );
         assert_ne!(v.hash("phone", "13812345678"), v.hash("id", "13812345678"));
         let other = Vault::new("k1", vec![("k1".into(), vec![1; 32])], vec![8; 32]).unwrap();
-        assert_ne!(
-            v.hash("phone", "13812345678"),
-            other.hash("phone", "13812345678")
-        );
+        assert_ne!(v.hash("phone", "13812345678"), other.hash("phone", "13812345678"));
     }
 
     #[test]

@@ -1,13 +1,18 @@
 //! Registration: the domain behind intake's gRPC API.
 
 use fengqiao_platform::bus::Envelope;
+use fengqiao_platform::config::IntakeRules;
 use fengqiao_platform::db::{local_year, now_micros};
 use fengqiao_platform::outbox::{self, OutboxNotifier};
+use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
+use fengqiao_proto::fengqiao::common::v1::{Actor, Source};
 use fengqiao_proto::fengqiao::common::v1::{Dispute, RiskLevel};
-use fengqiao_proto::fengqiao::events::v1::CaseRegistered;
+use fengqiao_proto::fengqiao::events::v1::{CaseRegistered, CaseRiskChanged, LinkedCase};
 use fengqiao_proto::fengqiao::intake::v1::Case;
+use fengqiao_proto::fengqiao::intake::v1::{CaseLink, LinkKind};
 use fengqiao_proto::EventKind;
+use sqlx::AnyConnection;
 
 use std::sync::Arc;
 
@@ -15,7 +20,7 @@ use fengqiao_proto::fengqiao::common::v1::Party;
 
 use crate::pii::{self, Vault};
 use crate::store::StoredParty;
-use crate::{store, validate, IntakeError};
+use crate::{links, risk, store, validate, IntakeError};
 
 /// A registration's result.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +37,7 @@ pub struct IntakeService {
     db: Database,
     outbox: OutboxNotifier,
     vault: Arc<Vault>,
+    rules: Arc<IntakeRules>,
 }
 
 /// Seals a party's personal data for storage and masks it for everything else.
@@ -45,12 +51,8 @@ fn protect(vault: &Vault, party: &mut Party) -> StoredParty {
         phone_sealed: (!phone.is_empty()).then(|| vault.seal(&phone)),
         resident_id_hash: (!id.is_empty()).then(|| vault.hash("id", &id)),
         phone_hash: (!phone.is_empty()).then(|| vault.hash("phone", &phone)),
-        name_phone_hash: (!phone.is_empty()).then(|| {
-            vault.hash(
-                "name+phone",
-                &format!("{}|{phone}", pii::normalise_name(&party.name)),
-            )
-        }),
+        name_phone_hash: (!phone.is_empty())
+            .then(|| vault.hash("name+phone", &format!("{}|{phone}", pii::normalise_name(&party.name)))),
     };
     if !id.is_empty() {
         party.resident_id = pii::mask_resident_id(&id);
@@ -64,17 +66,47 @@ fn protect(vault: &Vault, party: &mut Party) -> StoredParty {
 impl IntakeService {
     /// Intake over `db`, sealing personal data with `vault` and waking its
     /// outbox relay after each registration.
-    pub fn new(db: Database, outbox: OutboxNotifier, vault: Arc<Vault>) -> Self {
-        Self { db, outbox, vault }
+    pub fn new(db: Database, outbox: OutboxNotifier, vault: Arc<Vault>, rules: IntakeRules) -> Self {
+        Self { db, outbox, vault, rules: Arc::new(rules) }
+    }
+
+    /// Links a new case to the earlier cases of the same party (by resident id
+    /// or name and phone) in the same place or of the same kind, within the
+    /// window: a police case again from the police is a re-flow, a petition
+    /// again a repeat petition, anything else related.
+    async fn link_earlier(
+        &self,
+        conn: &mut AnyConnection,
+        case_id: &str,
+        dispute: &Dispute,
+        hashes: &[String],
+        now: i64,
+    ) -> Result<Vec<CaseLink>, IntakeError> {
+        let since = now - i64::from(self.rules.related_window_days) * 86_400_000_000;
+        let division = dispute.location.as_ref().map(|l| l.division_code.as_str()).unwrap_or("");
+        let earlier = links::find_related(conn, hashes, since, division, dispute.category).await?;
+        Ok(earlier
+            .into_iter()
+            .map(|e| {
+                let (kind, what) = match (Source::try_from(dispute.source), Source::try_from(e.source)) {
+                    (Ok(Source::Police), Ok(Source::Police)) => (LinkKind::Reflow, "back at the police after"),
+                    (Ok(Source::Petition), Ok(Source::Petition)) => (LinkKind::RepeatPetition, "a repeat petition of"),
+                    _ => (LinkKind::Related, "related to"),
+                };
+                let shared = if e.same_place { "the same place" } else { "the same kind of dispute" };
+                CaseLink {
+                    case_id: case_id.to_string(),
+                    related_case_id: e.case_id,
+                    kind: kind as i32,
+                    reason: format!("{what} case {}: the same party and {shared}", e.case_no),
+                }
+            })
+            .collect())
     }
 
     /// Registers `dispute` from `source_agency`, or returns the case this
     /// agency registered under the same external reference.
-    pub async fn register(
-        &self,
-        source_agency: &str,
-        dispute: Option<Dispute>,
-    ) -> Result<Registered, IntakeError> {
+    pub async fn register(&self, source_agency: &str, dispute: Option<Dispute>) -> Result<Registered, IntakeError> {
         let violations = validate::registration(source_agency, dispute.as_ref());
         if !violations.is_empty() {
             return Err(IntakeError::Invalid(violations));
@@ -82,79 +114,72 @@ impl IntakeService {
         let mut dispute = dispute.expect("validated");
         dispute.external_ref = dispute.external_ref.trim().to_string();
         // From here on only masked values travel; the originals are sealed.
-        let protected: Vec<StoredParty> = dispute
-            .parties
-            .iter_mut()
-            .map(|p| protect(&self.vault, p))
-            .collect();
+        let protected: Vec<StoredParty> = dispute.parties.iter_mut().map(|p| protect(&self.vault, p)).collect();
         let source_agency = source_agency.trim();
         let mut conn = self.db.pool().acquire().await?;
-        if let Some(case) =
-            store::find_by_ref(&mut conn, source_agency, &dispute.external_ref).await?
-        {
-            return Ok(Registered {
-                case,
-                created: false,
-            });
+        if let Some(case) = store::find_by_ref(&mut conn, source_agency, &dispute.external_ref).await? {
+            return Ok(Registered { case, created: false });
         }
         drop(conn);
 
-        let division = dispute
-            .location
-            .as_ref()
-            .map(|l| l.division_code.as_str())
-            .unwrap_or("");
-        let county = fengqiao_domain::case_no::county_of(division)
-            .expect("validated")
-            .to_string();
+        let division = dispute.location.as_ref().map(|l| l.division_code.as_str()).unwrap_or("");
+        let county = fengqiao_domain::case_no::county_of(division).expect("validated").to_string();
         let registered_at = now_micros();
+        let case_id = uuid::Uuid::now_v7().to_string();
+        let hashes: Vec<String> =
+            protected.iter().flat_map(|p| [p.resident_id_hash.clone(), p.name_phone_hash.clone()]).flatten().collect();
         let mut tx = self.db.begin().await?;
+        let found_links = self.link_earlier(&mut tx, &case_id, &dispute, &hashes, registered_at).await?;
+        let kinds: Vec<LinkKind> =
+            found_links.iter().map(|l| LinkKind::try_from(l.kind).unwrap_or(LinkKind::Unspecified)).collect();
+        let risk = risk::assess(&dispute, &kinds, &self.rules);
         let seq = store::next_seq(&mut tx, &county, local_year(registered_at)).await?;
         let case = Case {
-            case_id: uuid::Uuid::now_v7().to_string(),
+            case_id,
             case_no: fengqiao_domain::case_no::format(&county, local_year(registered_at), seq),
             source_agency: source_agency.to_string(),
-            // Risk rules arrive with issue #5; until then every case is routine.
-            risk_level: RiskLevel::Blue as i32,
+            risk_level: risk.level as i32,
+            risk_explanation: risk.explanation,
             registered_at: Some(fengqiao_platform::db::timestamp(registered_at)),
             dispute: Some(dispute),
+            links: found_links,
         };
         if !store::insert(&mut tx, &case, registered_at).await? {
             // Registered concurrently by the same agency: give the number back.
             tx.rollback().await?;
             let mut conn = self.db.pool().acquire().await?;
-            let case = store::find_by_ref(
-                &mut conn,
-                source_agency,
-                &case.dispute.expect("set").external_ref,
-            )
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("a conflicting registration vanished"))?;
-            return Ok(Registered {
-                case,
-                created: false,
-            });
+            let case = store::find_by_ref(&mut conn, source_agency, &case.dispute.expect("set").external_ref)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("a conflicting registration vanished"))?;
+            return Ok(Registered { case, created: false });
         }
         store::insert_parties(&mut tx, &case.case_id, &protected).await?;
+        for link in &case.links {
+            links::insert(&mut tx, link, registered_at).await?;
+        }
         let event = CaseRegistered {
             case_id: case.case_id.clone(),
             case_no: case.case_no.clone(),
             source_agency: case.source_agency.clone(),
             dispute: case.dispute.clone(),
             risk_level: case.risk_level,
+            risk_explanation: case.risk_explanation.clone(),
+            links: case
+                .links
+                .iter()
+                .map(|l| LinkedCase {
+                    related_case_id: l.related_case_id.clone(),
+                    kind: LinkKind::try_from(l.kind)
+                        .map(|k| k.as_str_name().trim_start_matches("LINK_KIND_").to_string())
+                        .unwrap_or_default(),
+                })
+                .collect(),
         };
-        outbox::append(
-            &mut tx,
-            &Envelope::new("intake", EventKind::CaseRegistered, &event),
-        )
-        .await?;
+        outbox::append(&mut tx, &Envelope::new("intake", EventKind::CaseRegistered, &event)).await?;
         tx.commit().await?;
         self.outbox.notify();
         tracing::info!(case_id = %case.case_id, case_no = %case.case_no, "case registered");
-        Ok(Registered {
-            case,
-            created: true,
-        })
+        Ok(Registered { case, created: true })
     }
 
     /// The parties of a case with their personal data in full, for callers
@@ -162,9 +187,7 @@ impl IntakeService {
     /// audit arrive with issues #11 and #15).
     pub async fn reveal_parties(&self, case_id: &str) -> Result<Vec<Party>, IntakeError> {
         let mut conn = self.db.pool().acquire().await?;
-        let case = store::find(&mut conn, case_id)
-            .await?
-            .ok_or(IntakeError::NotFound)?;
+        let case = store::find(&mut conn, case_id).await?.ok_or(IntakeError::NotFound)?;
         let stored = store::parties(&mut conn, case_id).await?;
         let mut parties = case.dispute.unwrap_or_default().parties;
         for (party, s) in parties.iter_mut().zip(stored) {
@@ -178,11 +201,78 @@ impl IntakeService {
         Ok(parties)
     }
 
+    /// A case's whole family of linked cases, oldest first, with the links.
+    pub async fn lineage(&self, case_id: &str) -> Result<(Vec<Case>, Vec<CaseLink>), IntakeError> {
+        let mut conn = self.db.pool().acquire().await?;
+        store::find(&mut conn, case_id).await?.ok_or(IntakeError::NotFound)?;
+        let ids = links::family(&mut conn, case_id).await?;
+        let mut cases = Vec::with_capacity(ids.len());
+        for id in &ids {
+            if let Some(case) = store::find(&mut conn, id).await? {
+                cases.push(case);
+            }
+        }
+        cases.sort_by_key(|c| c.registered_at.as_ref().map(|t| (t.seconds, t.nanos)));
+        let all = links::among(&mut conn, &ids).await?;
+        Ok((cases, all))
+    }
+
+    /// Changes a case's risk level for a stated reason, and announces it.
+    pub async fn set_risk_level(
+        &self,
+        case_id: &str,
+        level: RiskLevel,
+        reason: &str,
+        actor: Option<Actor>,
+    ) -> Result<Case, IntakeError> {
+        let mut v = Vec::new();
+        if level == RiskLevel::Unspecified {
+            v.push(Violation::new("risk_level", "is required: BLUE, YELLOW, ORANGE or RED"));
+        }
+        if reason.trim().is_empty() {
+            v.push(Violation::new("reason", "is required: why the level changes"));
+        }
+        let actor = actor.unwrap_or_default();
+        if actor.org_id.trim().is_empty() {
+            v.push(Violation::new("actor.org_id", "is required: who changes it"));
+        }
+        if !v.is_empty() {
+            return Err(IntakeError::Invalid(v));
+        }
+        let mut tx = self.db.begin().await?;
+        let mut case = store::find(&mut tx, case_id).await?.ok_or(IntakeError::NotFound)?;
+        let from = RiskLevel::try_from(case.risk_level).unwrap_or(RiskLevel::Unspecified);
+        case.risk_level = level as i32;
+        case.risk_explanation = format!(
+            "{}: set by {} (was {}): {}",
+            level.as_str_name().trim_start_matches("RISK_LEVEL_"),
+            actor.org_id,
+            from.as_str_name().trim_start_matches("RISK_LEVEL_"),
+            reason.trim()
+        );
+        store::set_risk(&mut tx, case_id, case.risk_level, &case.risk_explanation).await?;
+        let event = CaseRiskChanged {
+            case_id: case_id.to_string(),
+            from_level: from as i32,
+            to_level: level as i32,
+            reason: reason.trim().to_string(),
+            actor: Some(actor),
+        };
+        outbox::append(&mut tx, &Envelope::new("intake", EventKind::CaseRiskChanged, &event)).await?;
+        tx.commit().await?;
+        self.outbox.notify();
+        Ok(case)
+    }
+
     /// The case with `case_id`.
     pub async fn get(&self, case_id: &str) -> Result<Case, IntakeError> {
         let mut conn = self.db.pool().acquire().await?;
-        store::find(&mut conn, case_id)
+        let mut case = store::find(&mut conn, case_id).await?.ok_or(IntakeError::NotFound)?;
+        case.links = links::among(&mut conn, &[case_id.to_string()])
             .await?
-            .ok_or(IntakeError::NotFound)
+            .into_iter()
+            .filter(|l| l.case_id == case_id)
+            .collect();
+        Ok(case)
     }
 }

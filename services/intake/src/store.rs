@@ -6,7 +6,7 @@ use prost::Message;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-const CASE_COLUMNS: &str = "case_id, case_no, source_agency, risk_level, dispute, registered_at";
+const CASE_COLUMNS: &str = "case_id, case_no, source_agency, risk_level, risk_explanation, dispute, registered_at";
 
 fn case_from(row: &AnyRow) -> Result<Case, sqlx::Error> {
     let dispute: Vec<u8> = row.try_get("dispute")?;
@@ -14,13 +14,11 @@ fn case_from(row: &AnyRow) -> Result<Case, sqlx::Error> {
         case_id: row.try_get("case_id")?,
         case_no: row.try_get("case_no")?,
         source_agency: row.try_get("source_agency")?,
-        dispute: Some(
-            Dispute::decode(dispute.as_slice()).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        ),
+        dispute: Some(Dispute::decode(dispute.as_slice()).map_err(|e| sqlx::Error::Decode(Box::new(e)))?),
         risk_level: row.try_get::<i32, _>("risk_level")?,
-        registered_at: Some(fengqiao_platform::db::timestamp(
-            row.try_get("registered_at")?,
-        )),
+        risk_explanation: row.try_get("risk_explanation")?,
+        links: Vec::new(),
+        registered_at: Some(fengqiao_platform::db::timestamp(row.try_get("registered_at")?)),
     })
 }
 
@@ -30,8 +28,7 @@ pub async fn find_by_ref(
     source_agency: &str,
     external_ref: &str,
 ) -> Result<Option<Case>, sqlx::Error> {
-    let sql =
-        format!("SELECT {CASE_COLUMNS} FROM cases WHERE source_agency = $1 AND external_ref = $2");
+    let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE source_agency = $1 AND external_ref = $2");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(source_agency)
         .bind(external_ref)
@@ -45,22 +42,12 @@ pub async fn find_by_ref(
 /// A case by id.
 pub async fn find(conn: &mut AnyConnection, case_id: &str) -> Result<Option<Case>, sqlx::Error> {
     let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE case_id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(case_id)
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(case_from)
-        .transpose()
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_optional(conn).await?.as_ref().map(case_from).transpose()
 }
 
 /// The next case number of `county` in `year`, inside the caller's
 /// transaction (which holds the sequence row until it ends).
-pub async fn next_seq(
-    conn: &mut AnyConnection,
-    county: &str,
-    year: i32,
-) -> Result<i64, sqlx::Error> {
+pub async fn next_seq(conn: &mut AnyConnection, county: &str, year: i32) -> Result<i64, sqlx::Error> {
     sqlx::query(
         "INSERT INTO case_sequences (county_code, year, last_seq) VALUES ($1, $2, 0)
          ON CONFLICT (county_code, year) DO NOTHING",
@@ -80,21 +67,13 @@ pub async fn next_seq(
 }
 
 /// Inserts `case`; false when the agency already registered this reference.
-pub async fn insert(
-    conn: &mut AnyConnection,
-    case: &Case,
-    registered_at: i64,
-) -> Result<bool, sqlx::Error> {
+pub async fn insert(conn: &mut AnyConnection, case: &Case, registered_at: i64) -> Result<bool, sqlx::Error> {
     let d = case.dispute.as_ref().expect("validated dispute");
-    let division = d
-        .location
-        .as_ref()
-        .map(|l| l.division_code.clone())
-        .unwrap_or_default();
+    let division = d.location.as_ref().map(|l| l.division_code.clone()).unwrap_or_default();
     let inserted = sqlx::query(
         "INSERT INTO cases (case_id, case_no, source_agency, external_ref, source, category,
-             division_code, risk_level, dispute, registered_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             division_code, risk_level, dispute, registered_at, risk_explanation)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (source_agency, external_ref) DO NOTHING",
     )
     .bind(&case.case_id)
@@ -107,6 +86,7 @@ pub async fn insert(
     .bind(case.risk_level)
     .bind(d.encode_to_vec())
     .bind(registered_at)
+    .bind(&case.risk_explanation)
     .execute(conn)
     .await?
     .rows_affected();
@@ -160,10 +140,7 @@ pub async fn insert_parties(
 }
 
 /// A case's parties, in order.
-pub async fn parties(
-    conn: &mut AnyConnection,
-    case_id: &str,
-) -> Result<Vec<StoredParty>, sqlx::Error> {
+pub async fn parties(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<StoredParty>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT role, name, resident_id_sealed, phone_sealed, resident_id_hash, phone_hash, name_phone_hash
          FROM parties WHERE case_id = $1 ORDER BY position",
@@ -184,4 +161,20 @@ pub async fn parties(
             })
         })
         .collect()
+}
+
+/// Sets a case's risk level and its explanation.
+pub async fn set_risk(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    level: i32,
+    explanation: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE cases SET risk_level = $1, risk_explanation = $2 WHERE case_id = $3")
+        .bind(level)
+        .bind(explanation)
+        .bind(case_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -31,9 +31,9 @@ impl From<MediationError> for Status {
     fn from(e: MediationError) -> Self {
         match e {
             MediationError::Invalid(v) => status::invalid_argument(&v),
-            MediationError::NotFound => Status::not_found(
-                "no such referral in this organisation's inbox; check the referral id",
-            ),
+            MediationError::NotFound => {
+                Status::not_found("no such referral in this organisation's inbox; check the referral id")
+            }
             MediationError::Transition(t @ TransitionError::IllegalFrom { .. }) => {
                 Status::failed_precondition(t.to_string())
             }

@@ -27,19 +27,10 @@ impl MediationGrpc {
 
 #[tonic::async_trait]
 impl mediation_service_server::MediationService for MediationGrpc {
-    async fn list_inbox(
-        &self,
-        request: Request<ListInboxRequest>,
-    ) -> Result<Response<ListInboxResponse>, Status> {
+    async fn list_inbox(&self, request: Request<ListInboxRequest>) -> Result<Response<ListInboxResponse>, Status> {
         let r = request.into_inner();
-        let page = self
-            .service
-            .inbox(&r.org_id, &r.states, r.page_size, &r.page_token)
-            .await?;
-        Ok(Response::new(ListInboxResponse {
-            items: page.items,
-            next_page_token: page.next_page_token,
-        }))
+        let page = self.service.inbox(&r.org_id, &r.states, r.page_size, &r.page_token).await?;
+        Ok(Response::new(ListInboxResponse { items: page.items, next_page_token: page.next_page_token }))
     }
 
     async fn accept_referral(
@@ -47,12 +38,7 @@ impl mediation_service_server::MediationService for MediationGrpc {
         request: Request<AcceptReferralRequest>,
     ) -> Result<Response<AcceptReferralResponse>, Status> {
         let r = request.into_inner();
-        let item = self
-            .step(
-                &r.referral_id,
-                Step::new(Action::Accept, r.actor.unwrap_or_default()),
-            )
-            .await?;
+        let item = self.step(&r.referral_id, Step::new(Action::Accept, r.actor.unwrap_or_default())).await?;
         Ok(Response::new(AcceptReferralResponse { item }))
     }
 
@@ -61,10 +47,7 @@ impl mediation_service_server::MediationService for MediationGrpc {
         request: Request<RejectReferralRequest>,
     ) -> Result<Response<RejectReferralResponse>, Status> {
         let r = request.into_inner();
-        let step = Step {
-            reason: r.reason,
-            ..Step::new(Action::Reject, r.actor.unwrap_or_default())
-        };
+        let step = Step { reason: r.reason, ..Step::new(Action::Reject, r.actor.unwrap_or_default()) };
         let item = self.step(&r.referral_id, step).await?;
         Ok(Response::new(RejectReferralResponse { item }))
     }
@@ -74,12 +57,7 @@ impl mediation_service_server::MediationService for MediationGrpc {
         request: Request<StartMediationRequest>,
     ) -> Result<Response<StartMediationResponse>, Status> {
         let r = request.into_inner();
-        let item = self
-            .step(
-                &r.referral_id,
-                Step::new(Action::Start, r.actor.unwrap_or_default()),
-            )
-            .await?;
+        let item = self.step(&r.referral_id, Step::new(Action::Start, r.actor.unwrap_or_default())).await?;
         Ok(Response::new(StartMediationResponse { item }))
     }
 

@@ -30,12 +30,8 @@ pub struct Mediation;
 #[async_trait]
 impl Component for Mediation {
     const NAME: &'static str = "mediation";
-    const MIGRATIONS: &'static [Migration] = &[migration!(
-        "mediation",
-        1,
-        "0001_referrals.sql",
-        "referrals' receiving side"
-    )];
+    const MIGRATIONS: &'static [Migration] =
+        &[migration!("mediation", 1, "0001_referrals.sql", "referrals' receiving side")];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let service = Arc::new(MediationService::new(runtime.db.clone(), runtime.outbox()));
@@ -47,9 +43,7 @@ impl Component for Mediation {
             ))
             .await?;
         Ok(Api {
-            routes: tonic::service::Routes::new(MediationServiceServer::new(
-                grpc::MediationGrpc::new(service),
-            )),
+            routes: tonic::service::Routes::new(MediationServiceServer::new(grpc::MediationGrpc::new(service))),
             services: vec!["fengqiao.mediation.v1.MediationService"],
         })
     }
@@ -60,11 +54,7 @@ struct ReceiveReferrals(Arc<MediationService>);
 
 #[async_trait]
 impl EventHandler for ReceiveReferrals {
-    async fn handle(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        event: &Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
         let requested: ReferralRequested = event.decode()?;
         self.0.receive(tx, &requested).await?;
         Ok(())

@@ -7,9 +7,7 @@ use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, MediationOutcome, ReferralState};
-use fengqiao_proto::fengqiao::events::v1::{
-    MediationConcluded, ReferralRequested, ReferralStateChanged,
-};
+use fengqiao_proto::fengqiao::events::v1::{MediationConcluded, ReferralRequested, ReferralStateChanged};
 use fengqiao_proto::fengqiao::mediation::v1::{CancelReferralRequest, InboxItem};
 use fengqiao_proto::EventKind;
 use sqlx::{Any, Transaction};
@@ -37,13 +35,7 @@ pub struct Step {
 impl Step {
     /// A step with no reason or outcome.
     pub fn new(action: Action, actor: Actor) -> Self {
-        Self {
-            action,
-            actor,
-            reason: String::new(),
-            outcome: MediationOutcome::Unspecified,
-            summary: String::new(),
-        }
+        Self { action, actor, reason: String::new(), outcome: MediationOutcome::Unspecified, summary: String::new() }
     }
 }
 
@@ -64,9 +56,7 @@ pub struct InboxPage {
 }
 
 fn micros(item: &InboxItem) -> i64 {
-    item.received_at
-        .as_ref()
-        .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000)
+    item.received_at.as_ref().map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000)
 }
 
 impl MediationService {
@@ -94,10 +84,7 @@ impl MediationService {
             ..Default::default()
         };
         if store::insert(tx, &item, now_micros()).await? {
-            let actor = Actor {
-                org_id: item.org_id.clone(),
-                ..Default::default()
-            };
+            let actor = Actor { org_id: item.org_id.clone(), ..Default::default() };
             announce(tx, &item, ReferralState::Requested, Action::Receive, &actor).await?;
         }
         Ok(())
@@ -112,17 +99,13 @@ impl MediationService {
         page_token: &str,
     ) -> Result<InboxPage, MediationError> {
         if org_id.is_empty() {
-            return Err(MediationError::Invalid(vec![Violation::new(
-                "org_id",
-                "is required",
-            )]));
+            return Err(MediationError::Invalid(vec![Violation::new("org_id", "is required")]));
         }
         let after = if page_token.is_empty() {
             None
         } else {
-            let parsed = page_token
-                .split_once(':')
-                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())));
+            let parsed =
+                page_token.split_once(':').and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())));
             Some(parsed.ok_or_else(|| {
                 MediationError::Invalid(vec![Violation::new(
                     "page_token",
@@ -144,10 +127,7 @@ impl MediationService {
         } else {
             String::new()
         };
-        Ok(InboxPage {
-            items,
-            next_page_token,
-        })
+        Ok(InboxPage { items, next_page_token })
     }
 
     /// Moves a referral as its receiving organisation asks.
@@ -155,9 +135,7 @@ impl MediationService {
         check_step(&step)?;
         for _ in 0..5 {
             let mut tx = self.db.begin().await?;
-            let stored = store::find(&mut tx, referral_id)
-                .await?
-                .ok_or(MediationError::NotFound)?;
+            let stored = store::find(&mut tx, referral_id).await?.ok_or(MediationError::NotFound)?;
             let mut item = stored.item;
             if item.org_id != step.actor.org_id {
                 return Err(MediationError::NotFound);
@@ -185,10 +163,7 @@ impl MediationService {
 
     /// Cancels a referral for its sender, in one transaction against any
     /// concurrent accept; records the cancellation if the referral has not arrived.
-    pub async fn cancel(
-        &self,
-        request: CancelReferralRequest,
-    ) -> Result<InboxItem, MediationError> {
+    pub async fn cancel(&self, request: CancelReferralRequest) -> Result<InboxItem, MediationError> {
         let mut violations = Vec::new();
         for (field, value) in [
             ("referral_id", &request.referral_id),
@@ -204,10 +179,7 @@ impl MediationService {
         if !violations.is_empty() {
             return Err(MediationError::Invalid(violations));
         }
-        let actor = Actor {
-            org_id: request.sender.clone(),
-            ..Default::default()
-        };
+        let actor = Actor { org_id: request.sender.clone(), ..Default::default() };
         for _ in 0..5 {
             let mut tx = self.db.begin().await?;
             let Some(stored) = store::find(&mut tx, &request.referral_id).await? else {
@@ -223,14 +195,7 @@ impl MediationService {
                 if !store::insert(&mut tx, &item, now_micros()).await? {
                     continue; // it arrived meanwhile
                 }
-                announce(
-                    &mut tx,
-                    &item,
-                    ReferralState::Requested,
-                    Action::Cancel,
-                    &actor,
-                )
-                .await?;
+                announce(&mut tx, &item, ReferralState::Requested, Action::Cancel, &actor).await?;
                 tx.commit().await?;
                 self.outbox.notify();
                 return Ok(item);
@@ -257,25 +222,16 @@ impl MediationService {
 fn check_step(step: &Step) -> Result<(), MediationError> {
     let mut v = Vec::new();
     if step.actor.org_id.trim().is_empty() {
-        v.push(Violation::new(
-            "actor.org_id",
-            "is required: the organisation acting",
-        ));
+        v.push(Violation::new("actor.org_id", "is required: the organisation acting"));
     }
     if step.action.needs_reason() && step.reason.trim().is_empty() {
         v.push(Violation::new(
             "reason",
-            format!(
-                "is required to {} a referral; it is told to the sender",
-                step.action.verb()
-            ),
+            format!("is required to {} a referral; it is told to the sender", step.action.verb()),
         ));
     }
     if step.action == Action::Complete && step.outcome == MediationOutcome::Unspecified {
-        v.push(Violation::new(
-            "outcome",
-            "is required: one of the MediationOutcome values other than UNSPECIFIED",
-        ));
+        v.push(Violation::new("outcome", "is required: one of the MediationOutcome values other than UNSPECIFIED"));
     }
     if v.is_empty() {
         Ok(())
@@ -310,11 +266,7 @@ async fn announce(
             outcome: item.outcome,
             summary: item.summary.clone(),
         };
-        outbox::append(
-            tx,
-            &Envelope::new(COMPONENT, EventKind::MediationConcluded, &concluded),
-        )
-        .await?;
+        outbox::append(tx, &Envelope::new(COMPONENT, EventKind::MediationConcluded, &concluded)).await?;
     }
     Ok(())
 }

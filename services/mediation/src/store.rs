@@ -18,10 +18,8 @@ const COLUMNS: &str = "referral_id, case_id, case_no, org_id, sender, state, dis
 
 fn from_row(row: &AnyRow) -> Result<Stored, sqlx::Error> {
     let dispute: Option<Vec<u8>> = row.try_get("dispute")?;
-    let dispute = dispute
-        .map(|d| Dispute::decode(d.as_slice()))
-        .transpose()
-        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let dispute =
+        dispute.map(|d| Dispute::decode(d.as_slice())).transpose().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     Ok(Stored {
         item: InboxItem {
             referral_id: row.try_get("referral_id")?,
@@ -35,18 +33,13 @@ fn from_row(row: &AnyRow) -> Result<Stored, sqlx::Error> {
             outcome: row.try_get::<i32, _>("outcome")?,
             summary: row.try_get("summary")?,
             reason: row.try_get("reason")?,
-            received_at: Some(fengqiao_platform::db::timestamp(
-                row.try_get("received_at")?,
-            )),
+            received_at: Some(fengqiao_platform::db::timestamp(row.try_get("received_at")?)),
         },
     })
 }
 
 /// One referral.
-pub async fn find(
-    conn: &mut AnyConnection,
-    referral_id: &str,
-) -> Result<Option<Stored>, sqlx::Error> {
+pub async fn find(conn: &mut AnyConnection, referral_id: &str) -> Result<Option<Stored>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM referrals WHERE referral_id = $1");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(referral_id)
@@ -59,11 +52,7 @@ pub async fn find(
 
 /// Inserts a new referral; false when one with this id exists (a redelivery,
 /// or a cancellation that arrived first).
-pub async fn insert(
-    conn: &mut AnyConnection,
-    item: &InboxItem,
-    at: i64,
-) -> Result<bool, sqlx::Error> {
+pub async fn insert(conn: &mut AnyConnection, item: &InboxItem, at: i64) -> Result<bool, sqlx::Error> {
     let n = sqlx::query(
         "INSERT INTO referrals (referral_id, case_id, case_no, org_id, sender, state, dispute, risk_level,
              outcome, summary, reason, received_at, updated_at)
@@ -128,16 +117,11 @@ pub async fn inbox(
         n = 3;
     }
     if !states.is_empty() {
-        let list: Vec<String> = (0..states.len())
-            .map(|i| format!("${}", n + 1 + i))
-            .collect();
+        let list: Vec<String> = (0..states.len()).map(|i| format!("${}", n + 1 + i)).collect();
         sql.push_str(&format!(" AND state IN ({})", list.join(", ")));
         n += states.len();
     }
-    sql.push_str(&format!(
-        " ORDER BY received_at DESC, referral_id DESC LIMIT ${}",
-        n + 1
-    ));
+    sql.push_str(&format!(" ORDER BY received_at DESC, referral_id DESC LIMIT ${}", n + 1));
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id);
     if let Some((at, id)) = after {
         q = q.bind(at).bind(id);
@@ -145,10 +129,5 @@ pub async fn inbox(
     for s in states {
         q = q.bind(*s);
     }
-    q.bind(limit)
-        .fetch_all(conn)
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    q.bind(limit).fetch_all(conn).await?.iter().map(from_row).collect()
 }

@@ -15,9 +15,7 @@ use fengqiao_platform::consumer::{Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
 use fengqiao_platform::{migration, ComponentRuntime};
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
-use fengqiao_proto::fengqiao::petition::v1::petition_linkage_service_server::{
-    self, PetitionLinkageServiceServer,
-};
+use fengqiao_proto::fengqiao::petition::v1::petition_linkage_service_server::{self, PetitionLinkageServiceServer};
 use fengqiao_proto::fengqiao::petition::v1::*;
 use sqlx::{Any, Transaction};
 use tonic::{Request, Response, Status};
@@ -30,12 +28,8 @@ pub struct PetitionLinkage;
 #[async_trait]
 impl Component for PetitionLinkage {
     const NAME: &'static str = "petition-linkage";
-    const MIGRATIONS: &'static [Migration] = &[migration!(
-        "petition-linkage",
-        1,
-        "0001_petitions.sql",
-        "petition matters and their results"
-    )];
+    const MIGRATIONS: &'static [Migration] =
+        &[migration!("petition-linkage", 1, "0001_petitions.sql", "petition matters and their results")];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);
@@ -48,9 +42,7 @@ impl Component for PetitionLinkage {
             ))
             .await?;
         Ok(Api {
-            routes: tonic::service::Routes::new(PetitionLinkageServiceServer::new(PetitionGrpc(
-                service,
-            ))),
+            routes: tonic::service::Routes::new(PetitionLinkageServiceServer::new(PetitionGrpc(service))),
             services: vec!["fengqiao.petition.v1.PetitionLinkageService"],
         })
     }
@@ -60,11 +52,7 @@ struct TrackResults(Arc<PetitionService>);
 
 #[async_trait]
 impl EventHandler for TrackResults {
-    async fn handle(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        event: &Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
         self.0.on_event(tx, event).await
     }
 }
@@ -79,9 +67,7 @@ impl petition_linkage_service_server::PetitionLinkageService for PetitionGrpc {
         request: Request<SubmitPetitionRequest>,
     ) -> Result<Response<SubmitPetitionResponse>, Status> {
         let petition = self.0.submit(request.into_inner()).await?;
-        Ok(Response::new(SubmitPetitionResponse {
-            petition: Some(petition),
-        }))
+        Ok(Response::new(SubmitPetitionResponse { petition: Some(petition) }))
     }
 
     async fn get_petition(
@@ -89,8 +75,6 @@ impl petition_linkage_service_server::PetitionLinkageService for PetitionGrpc {
         request: Request<GetPetitionRequest>,
     ) -> Result<Response<GetPetitionResponse>, Status> {
         let petition = self.0.get(&request.into_inner().petition_id).await?;
-        Ok(Response::new(GetPetitionResponse {
-            petition: Some(petition),
-        }))
+        Ok(Response::new(GetPetitionResponse { petition: Some(petition) }))
     }
 }

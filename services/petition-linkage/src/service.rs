@@ -15,8 +15,7 @@ use sqlx::{Any, AnyConnection, Row, Transaction};
 use tonic::transport::Channel;
 use tonic::Status;
 
-const COLUMNS: &str =
-    "petition_id, bureau_id, matter_no, case_id, referral_state, outcome, satisfaction";
+const COLUMNS: &str = "petition_id, bureau_id, matter_no, case_id, referral_state, outcome, satisfaction";
 
 fn from_row(r: &AnyRow) -> Result<Petition, sqlx::Error> {
     Ok(Petition {
@@ -41,11 +40,7 @@ async fn find_where(
     if let Some(b) = b {
         q = q.bind(b.to_string());
     }
-    q.fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    q.fetch_optional(conn).await?.as_ref().map(from_row).transpose()
 }
 
 async fn insert(conn: &mut AnyConnection, p: &Petition, at: i64) -> Result<(), sqlx::Error> {
@@ -72,12 +67,7 @@ async fn set(
     at: i64,
 ) -> Result<(), sqlx::Error> {
     let sql = format!("UPDATE petitions SET {column} = $1, updated_at = $2 WHERE case_id = $3");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(value)
-        .bind(at)
-        .bind(case_id)
-        .execute(conn)
-        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).bind(at).bind(case_id).execute(conn).await?;
     Ok(())
 }
 
@@ -102,36 +92,26 @@ impl PetitionService {
             v.push(Violation::new("bureau_id", "is required"));
         }
         if r.matter_no.trim().is_empty() {
-            v.push(Violation::new(
-                "matter_no",
-                "is required: the petition matter number (信访件编号)",
-            ));
+            v.push(Violation::new("matter_no", "is required: the petition matter number (信访件编号)"));
         }
         let mut dispute = r.dispute.unwrap_or_default();
         if dispute.external_ref.is_empty() {
             dispute.external_ref = r.matter_no.clone();
         } else if dispute.external_ref != r.matter_no {
-            v.push(Violation::new(
-                "dispute.external_ref",
-                "must equal matter_no (or be left empty)",
-            ));
+            v.push(Violation::new("dispute.external_ref", "must equal matter_no (or be left empty)"));
         }
         if dispute.source == Source::Unspecified as i32 {
             dispute.source = Source::Petition as i32;
         } else if dispute.source != Source::Petition as i32 {
-            v.push(Violation::new(
-                "dispute.source",
-                "must be SOURCE_PETITION (or left unset)",
-            ));
+            v.push(Violation::new("dispute.source", "must be SOURCE_PETITION (or left unset)"));
         }
         if !v.is_empty() {
             return Err(status::invalid_argument(&v));
         }
         let by_number = "bureau_id = $1 AND matter_no = $2";
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
-        if let Some(p) = find_where(&mut conn, by_number, &r.bureau_id, Some(&r.matter_no))
-            .await
-            .map_err(status::database)?
+        if let Some(p) =
+            find_where(&mut conn, by_number, &r.bureau_id, Some(&r.matter_no)).await.map_err(status::database)?
         {
             return Ok(p);
         }
@@ -139,10 +119,7 @@ impl PetitionService {
         let case = self
             .intake
             .clone()
-            .register_case(RegisterCaseRequest {
-                source_agency: r.bureau_id.clone(),
-                dispute: Some(dispute),
-            })
+            .register_case(RegisterCaseRequest { source_agency: r.bureau_id.clone(), dispute: Some(dispute) })
             .await?
             .into_inner()
             .case
@@ -155,9 +132,7 @@ impl PetitionService {
             ..Default::default()
         };
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
-        insert(&mut conn, &petition, now_micros())
-            .await
-            .map_err(status::database)?;
+        insert(&mut conn, &petition, now_micros()).await.map_err(status::database)?;
         find_where(&mut conn, by_number, &r.bureau_id, Some(&r.matter_no))
             .await
             .map_err(status::database)?
@@ -174,11 +149,7 @@ impl PetitionService {
     }
 
     /// Keeps each petition case's progress and outcome; other cases are ignored.
-    pub async fn on_event(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        event: &Envelope,
-    ) -> Result<(), HandlerError> {
+    pub async fn on_event(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
         let Some(kind) = event.kind() else {
             return Ok(());
         };
@@ -202,14 +173,7 @@ impl PetitionService {
                 insert(tx, &petition, at).await?;
             }
             Progress::Requested(e) => {
-                set(
-                    tx,
-                    "referral_state",
-                    &e.case_id,
-                    ReferralState::Requested as i32,
-                    at,
-                )
-                .await?
+                set(tx, "referral_state", &e.case_id, ReferralState::Requested as i32, at).await?
             }
             Progress::Moved(e) => set(tx, "referral_state", &e.case_id, e.to_state, at).await?,
             Progress::Concluded(e) => set(tx, "outcome", &e.case_id, e.outcome, at).await?,

@@ -21,9 +21,7 @@ pub struct Choice {
 /// Loads the demo directory unless the directory already has organisations.
 /// Returns how many were added.
 pub async fn seed_demo(conn: &mut AnyConnection) -> Result<usize, sqlx::Error> {
-    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organisations")
-        .fetch_one(&mut *conn)
-        .await?;
+    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organisations").fetch_one(&mut *conn).await?;
     if existing > 0 {
         return Ok(0);
     }
@@ -55,29 +53,27 @@ pub async fn choose(
     conn: &mut AnyConnection,
     division_code: &str,
     above_level: i32,
+    refused_kinds: &[String],
 ) -> Result<Option<Choice>, sqlx::Error> {
     let village = division_code;
     let township = &division_code[..division_code.len().min(9)];
     let county = &division_code[..division_code.len().min(6)];
-    let row = sqlx::query(
+    // Kinds a party refused to share their data with are never chosen.
+    let refused: Vec<String> = (0..refused_kinds.len()).map(|i| format!("${}", i + 5)).collect();
+    let not_refused =
+        if refused.is_empty() { String::new() } else { format!(" AND kind NOT IN ({})", refused.join(", ")) };
+    let sql = format!(
         "SELECT org_id, name, level FROM organisations
-         WHERE division_code IN ($1, $2, $3) AND level > $4
-         ORDER BY level, org_id LIMIT 1",
-    )
-    .bind(village)
-    .bind(township)
-    .bind(county)
-    .bind(above_level)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|r| {
-        Ok(Choice {
-            org_id: r.try_get("org_id")?,
-            name: r.try_get("name")?,
-            level: r.try_get("level")?,
-        })
-    })
-    .transpose()
+         WHERE division_code IN ($1, $2, $3) AND level > $4{not_refused}
+         ORDER BY level, org_id LIMIT 1"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(village).bind(township).bind(county).bind(above_level);
+    for kind in refused_kinds {
+        q = q.bind(kind);
+    }
+    let row = q.fetch_optional(conn).await?;
+    row.map(|r| Ok(Choice { org_id: r.try_get("org_id")?, name: r.try_get("name")?, level: r.try_get("level")? }))
+        .transpose()
 }
 
 /// The level's name for explanations.
@@ -93,15 +89,8 @@ pub fn level_name(level: i32) -> &'static str {
 mod tests {
     #[test]
     fn the_demo_directory_has_a_centre_townships_and_villages() {
-        let rows: Vec<Vec<&str>> = super::DEMO
-            .lines()
-            .skip(1)
-            .map(|l| l.split(',').collect())
-            .collect();
-        assert!(
-            rows.iter().all(|r| r.len() == 5),
-            "five columns, no commas in names"
-        );
+        let rows: Vec<Vec<&str>> = super::DEMO.lines().skip(1).map(|l| l.split(',').collect()).collect();
+        assert!(rows.iter().all(|r| r.len() == 5), "five columns, no commas in names");
         let count = |level: &str| rows.iter().filter(|r| r[3] == level).count();
         assert_eq!(count("3"), 1);
         assert_eq!(count("2"), 21);

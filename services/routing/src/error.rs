@@ -31,14 +31,10 @@ impl From<RoutingError> for Status {
     fn from(e: RoutingError) -> Self {
         match e {
             RoutingError::Invalid(v) => status::invalid_argument(&v),
-            RoutingError::NotFound => {
-                Status::not_found("no such referral among the caller's cases")
-            }
+            RoutingError::NotFound => Status::not_found("no such referral among the caller's cases"),
             RoutingError::Receiver(s) => match s.code() {
                 Code::FailedPrecondition | Code::InvalidArgument | Code::NotFound => s,
-                _ => Status::unavailable(
-                    "the mediation service did not answer; retry in a few seconds",
-                ),
+                _ => Status::unavailable("the mediation service did not answer; retry in a few seconds"),
             },
             RoutingError::Unexpected(cause) => status::unexpected(&cause),
         }

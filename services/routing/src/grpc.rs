@@ -26,19 +26,14 @@ impl routing_service_server::RoutingService for RoutingGrpc {
         request: Request<GetReferralRequest>,
     ) -> Result<Response<GetReferralResponse>, Status> {
         let referral = self.service.get(&request.into_inner().referral_id).await?;
-        Ok(Response::new(GetReferralResponse {
-            referral: Some(referral),
-        }))
+        Ok(Response::new(GetReferralResponse { referral: Some(referral) }))
     }
 
     async fn list_case_referrals(
         &self,
         request: Request<ListCaseReferralsRequest>,
     ) -> Result<Response<ListCaseReferralsResponse>, Status> {
-        let referrals = self
-            .service
-            .case_referrals(&request.into_inner().case_id)
-            .await?;
+        let referrals = self.service.case_referrals(&request.into_inner().case_id).await?;
         Ok(Response::new(ListCaseReferralsResponse { referrals }))
     }
 
@@ -47,12 +42,7 @@ impl routing_service_server::RoutingService for RoutingGrpc {
         request: Request<CancelReferralRequest>,
     ) -> Result<Response<CancelReferralResponse>, Status> {
         let r = request.into_inner();
-        let referral = self
-            .service
-            .cancel(&r.referral_id, r.actor, &r.reason)
-            .await?;
-        Ok(Response::new(CancelReferralResponse {
-            referral: Some(referral),
-        }))
+        let referral = self.service.cancel(&r.referral_id, r.actor, &r.reason).await?;
+        Ok(Response::new(CancelReferralResponse { referral: Some(referral) }))
     }
 }

@@ -32,41 +32,23 @@ pub struct Routing;
 #[async_trait]
 impl Component for Routing {
     const NAME: &'static str = "routing";
-    const MIGRATIONS: &'static [Migration] = &[migration!(
-        "routing",
-        1,
-        "0001_routing.sql",
-        "directory, routed cases, referrals"
-    )];
+    const MIGRATIONS: &'static [Migration] =
+        &[migration!("routing", 1, "0001_routing.sql", "directory, routed cases, referrals")];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         if runtime.settings.seed_demo() {
             let mut conn = runtime.db.pool().acquire().await?;
             let added = directory::seed_demo(&mut conn).await?;
             if added > 0 {
-                tracing::info!(
-                    organisations = added,
-                    "demo directory of Kongtong district (620802) loaded"
-                );
+                tracing::info!(organisations = added, "demo directory of Kongtong district (620802) loaded");
             }
         }
-        let service = Arc::new(RoutingService::new(
-            runtime.db.clone(),
-            runtime.settings.channel_to("mediation")?,
-        ));
+        let service = Arc::new(RoutingService::new(runtime.db.clone(), runtime.settings.channel_to("mediation")?));
         let mut kinds = vec![EventKind::CaseRegistered];
         kinds.extend(fengqiao_domain::referral::STATE_CHANGE_EVENTS);
-        runtime
-            .consume(Consumer::new(
-                "routing-cases",
-                &kinds,
-                Arc::new(FollowCases(service.clone())),
-            ))
-            .await?;
+        runtime.consume(Consumer::new("routing-cases", &kinds, Arc::new(FollowCases(service.clone())))).await?;
         Ok(Api {
-            routes: tonic::service::Routes::new(RoutingServiceServer::new(grpc::RoutingGrpc::new(
-                service,
-            ))),
+            routes: tonic::service::Routes::new(RoutingServiceServer::new(grpc::RoutingGrpc::new(service))),
             services: vec!["fengqiao.routing.v1.RoutingService"],
         })
     }
@@ -77,26 +59,11 @@ struct FollowCases(Arc<RoutingService>);
 
 #[async_trait]
 impl EventHandler for FollowCases {
-    async fn handle(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        event: &Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
         match event.kind() {
-            Some(EventKind::CaseRegistered) => {
-                self.0
-                    .on_case_registered(tx, &event.decode::<CaseRegistered>()?)
-                    .await
-            }
-            Some(_) => {
-                self.0
-                    .on_referral_changed(tx, &event.decode::<ReferralStateChanged>()?)
-                    .await
-            }
-            None => Err(HandlerError(format!(
-                "unknown event type {}",
-                event.event_type
-            ))),
+            Some(EventKind::CaseRegistered) => self.0.on_case_registered(tx, &event.decode::<CaseRegistered>()?).await,
+            Some(_) => self.0.on_referral_changed(tx, &event.decode::<ReferralStateChanged>()?).await,
+            None => Err(HandlerError(format!("unknown event type {}", event.event_type))),
         }
     }
 }

@@ -9,9 +9,7 @@ use fengqiao_platform::outbox;
 use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, ReferralState};
-use fengqiao_proto::fengqiao::events::v1::{
-    CaseRegistered, CaseReturned, ReferralRequested, ReferralStateChanged,
-};
+use fengqiao_proto::fengqiao::events::v1::{CaseRegistered, CaseReturned, ReferralRequested, ReferralStateChanged};
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::CancelReferralRequest;
 use fengqiao_proto::fengqiao::routing::v1::Referral;
@@ -37,10 +35,7 @@ impl RoutingService {
     /// Routing over `db`; `mediation` is called for revokes. Routing writes
     /// only inside event handlers, whose runner wakes the outbox relay.
     pub fn new(db: Database, mediation: Channel) -> Self {
-        Self {
-            db,
-            mediation: MediationServiceClient::new(mediation),
-        }
+        Self { db, mediation: MediationServiceClient::new(mediation) }
     }
 
     /// Takes on a newly registered case and refers it to the lowest level covering its place.
@@ -50,11 +45,7 @@ impl RoutingService {
         ev: &CaseRegistered,
     ) -> Result<(), HandlerError> {
         let dispute = ev.dispute.clone().unwrap_or_default();
-        let division = dispute
-            .location
-            .as_ref()
-            .map(|l| l.division_code.clone())
-            .unwrap_or_default();
+        let division = dispute.location.as_ref().map(|l| l.division_code.clone()).unwrap_or_default();
         let case = RoutedCase {
             case_id: ev.case_id.clone(),
             case_no: ev.case_no.clone(),
@@ -66,18 +57,21 @@ impl RoutingService {
         if !store::insert_case(tx, &case, now_micros()).await? {
             return Ok(()); // routed before
         }
-        match directory::choose(tx, &division, 0).await? {
+        let refused = fengqiao_domain::org::refused_kinds(&dispute);
+        match directory::choose(tx, &division, 0, &refused).await? {
             Some(choice) => {
                 let why = format!(
-                    "lowest level covering division {division}: {} committee {}",
+                    "lowest level covering division {division}: {} committee {}{}",
                     directory::level_name(choice.level),
-                    choice.name
+                    choice.name,
+                    consent_note(&refused)
                 );
                 refer(tx, &case, &choice, why).await?;
             }
             None => {
                 let reason = format!(
-                    "no mediation organisation in the directory covers division {division}"
+                    "no mediation organisation in the directory covers division {division}{}",
+                    consent_note(&refused)
                 );
                 return_case(tx, &case, &reason).await?;
             }
@@ -93,10 +87,7 @@ impl RoutingService {
         ev: &ReferralStateChanged,
     ) -> Result<(), HandlerError> {
         let Some((referral, level)) = store::find_referral(tx, &ev.referral_id).await? else {
-            return Err(HandlerError(format!(
-                "referral {} is not known to routing yet",
-                ev.referral_id
-            )));
+            return Err(HandlerError(format!("referral {} is not known to routing yet", ev.referral_id)));
         };
         store::set_state(tx, &ev.referral_id, ev.to_state, &ev.reason, now_micros()).await?;
         let to = ReferralState::try_from(ev.to_state).unwrap_or(ReferralState::Unspecified);
@@ -105,15 +96,9 @@ impl RoutingService {
         }
         let case = store::find_case(tx, &referral.case_id)
             .await?
-            .ok_or_else(|| {
-                HandlerError(format!("case {} is not known to routing", referral.case_id))
-            })?;
-        let verb = if to == ReferralState::Rejected {
-            "rejected"
-        } else {
-            "could not complete"
-        };
-        match directory::choose(tx, &case.division_code, level).await? {
+            .ok_or_else(|| HandlerError(format!("case {} is not known to routing", referral.case_id)))?;
+        let verb = if to == ReferralState::Rejected { "rejected" } else { "could not complete" };
+        match directory::choose(tx, &case.division_code, level, &refused_kinds(&case)?).await? {
             Some(choice) => {
                 let why = format!(
                     "escalated to the {} level: {} {verb} it ({}); next: {}",
@@ -125,10 +110,8 @@ impl RoutingService {
                 refer(tx, &case, &choice, why).await?;
             }
             None => {
-                let reason = format!(
-                    "every level declined the case; the last, {}, {verb} it: {}",
-                    referral.org_id, ev.reason
-                );
+                let reason =
+                    format!("every level declined the case; the last, {}, {verb} it: {}", referral.org_id, ev.reason);
                 return_case(tx, &case, &reason).await?;
             }
         }
@@ -138,10 +121,7 @@ impl RoutingService {
     /// One referral.
     pub async fn get(&self, referral_id: &str) -> Result<Referral, RoutingError> {
         let mut conn = self.db.pool().acquire().await?;
-        Ok(store::find_referral(&mut conn, referral_id)
-            .await?
-            .ok_or(RoutingError::NotFound)?
-            .0)
+        Ok(store::find_referral(&mut conn, referral_id).await?.ok_or(RoutingError::NotFound)?.0)
     }
 
     /// A case's referrals, oldest first.
@@ -161,16 +141,10 @@ impl RoutingService {
         let sender = actor.map(|a| a.org_id).unwrap_or_default();
         let mut v = Vec::new();
         if sender.trim().is_empty() {
-            v.push(Violation::new(
-                "actor.org_id",
-                "is required: the sending agency",
-            ));
+            v.push(Violation::new("actor.org_id", "is required: the sending agency"));
         }
         if reason.trim().is_empty() {
-            v.push(Violation::new(
-                "reason",
-                "is required: why the referral is revoked",
-            ));
+            v.push(Violation::new("reason", "is required: why the referral is revoked"));
         }
         if !v.is_empty() {
             return Err(RoutingError::Invalid(v));
@@ -181,11 +155,8 @@ impl RoutingService {
         }
         let current = ReferralState::try_from(referral.state).unwrap_or(ReferralState::Unspecified);
         if referral::is_terminal(current) {
-            let err =
-                referral::transition(current, Action::Cancel, Side::Sender).expect_err("terminal");
-            return Err(RoutingError::Receiver(tonic::Status::failed_precondition(
-                err.to_string(),
-            )));
+            let err = referral::transition(current, Action::Cancel, Side::Sender).expect_err("terminal");
+            return Err(RoutingError::Receiver(tonic::Status::failed_precondition(err.to_string())));
         }
         let answer = self
             .mediation
@@ -206,6 +177,20 @@ impl RoutingService {
         }
         Ok(referral)
     }
+}
+
+/// Says which kinds were skipped because a party refused them.
+fn consent_note(refused: &[String]) -> String {
+    if refused.is_empty() {
+        String::new()
+    } else {
+        format!(" (skipping {}: a party refused to share their data with them)", refused.join(", "))
+    }
+}
+
+/// The kinds of organisation the case's parties refused.
+fn refused_kinds(case: &RoutedCase) -> Result<Vec<String>, HandlerError> {
+    Ok(fengqiao_domain::org::refused_kinds(&Dispute::decode(case.dispute.as_slice())?))
 }
 
 /// A new referral to `choice`, with its event, in the caller's transaction.
@@ -236,32 +221,20 @@ async fn refer(
         case_no: case.case_no.clone(),
         risk_level: case.risk_level,
     };
-    outbox::append(
-        tx,
-        &Envelope::new(COMPONENT, EventKind::ReferralRequested, &event),
-    )
-    .await?;
+    outbox::append(tx, &Envelope::new(COMPONENT, EventKind::ReferralRequested, &event)).await?;
     tracing::info!(case_id = %case.case_id, referral_id = %referral.referral_id, org_id = %choice.org_id, "referral requested");
     Ok(())
 }
 
 /// Returns the case to its sender, with its event.
-async fn return_case(
-    tx: &mut Transaction<'static, Any>,
-    case: &RoutedCase,
-    reason: &str,
-) -> Result<(), HandlerError> {
+async fn return_case(tx: &mut Transaction<'static, Any>, case: &RoutedCase, reason: &str) -> Result<(), HandlerError> {
     store::mark_returned(tx, &case.case_id, reason).await?;
     let event = CaseReturned {
         case_id: case.case_id.clone(),
         source_agency: case.source_agency.clone(),
         reason: reason.to_string(),
     };
-    outbox::append(
-        tx,
-        &Envelope::new(COMPONENT, EventKind::CaseReturned, &event),
-    )
-    .await?;
+    outbox::append(tx, &Envelope::new(COMPONENT, EventKind::CaseReturned, &event)).await?;
     tracing::info!(case_id = %case.case_id, "case returned to its sender");
     Ok(())
 }

@@ -22,11 +22,7 @@ pub struct RoutedCase {
 }
 
 /// Records a case; false when it was recorded before (a redelivery).
-pub async fn insert_case(
-    conn: &mut AnyConnection,
-    c: &RoutedCase,
-    at: i64,
-) -> Result<bool, sqlx::Error> {
+pub async fn insert_case(conn: &mut AnyConnection, c: &RoutedCase, at: i64) -> Result<bool, sqlx::Error> {
     let n = sqlx::query(
         "INSERT INTO routed_cases (case_id, case_no, source_agency, division_code, risk_level, dispute, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (case_id) DO NOTHING",
@@ -45,10 +41,7 @@ pub async fn insert_case(
 }
 
 /// A case by id.
-pub async fn find_case(
-    conn: &mut AnyConnection,
-    case_id: &str,
-) -> Result<Option<RoutedCase>, sqlx::Error> {
+pub async fn find_case(conn: &mut AnyConnection, case_id: &str) -> Result<Option<RoutedCase>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT case_id, case_no, source_agency, division_code, risk_level, dispute FROM routed_cases WHERE case_id = $1",
     )
@@ -69,11 +62,7 @@ pub async fn find_case(
 }
 
 /// Marks a case returned to its sender.
-pub async fn mark_returned(
-    conn: &mut AnyConnection,
-    case_id: &str,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn mark_returned(conn: &mut AnyConnection, case_id: &str, reason: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE routed_cases SET returned_reason = $1 WHERE case_id = $2")
         .bind(reason)
         .bind(case_id)
@@ -103,12 +92,7 @@ fn referral_from(r: &AnyRow) -> Result<(Referral, i32), sqlx::Error> {
 }
 
 /// Records a new referral at `level`.
-pub async fn insert_referral(
-    conn: &mut AnyConnection,
-    r: &Referral,
-    level: i32,
-    at: i64,
-) -> Result<(), sqlx::Error> {
+pub async fn insert_referral(conn: &mut AnyConnection, r: &Referral, level: i32, at: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO referrals (referral_id, case_id, org_id, level, sender, state, explanation, reason, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
@@ -143,13 +127,8 @@ pub async fn find_referral(
 }
 
 /// Every referral of a case, oldest first.
-pub async fn case_referrals(
-    conn: &mut AnyConnection,
-    case_id: &str,
-) -> Result<Vec<Referral>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM referrals WHERE case_id = $1 ORDER BY created_at, referral_id"
-    );
+pub async fn case_referrals(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<Referral>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM referrals WHERE case_id = $1 ORDER BY created_at, referral_id");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(case_id)
         .fetch_all(conn)
@@ -167,14 +146,12 @@ pub async fn set_state(
     reason: &str,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE referrals SET state = $1, reason = $2, updated_at = $3 WHERE referral_id = $4",
-    )
-    .bind(state)
-    .bind(reason)
-    .bind(at)
-    .bind(referral_id)
-    .execute(conn)
-    .await?;
+    sqlx::query("UPDATE referrals SET state = $1, reason = $2, updated_at = $3 WHERE referral_id = $4")
+        .bind(state)
+        .bind(reason)
+        .bind(at)
+        .bind(referral_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }

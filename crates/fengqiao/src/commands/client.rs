@@ -98,12 +98,7 @@ pub enum OrgCommand {
     },
 }
 
-fn enum_value(
-    prefix: &str,
-    text: &str,
-    parse: fn(&str) -> Option<i32>,
-    what: &str,
-) -> anyhow::Result<i32> {
+fn enum_value(prefix: &str, text: &str, parse: fn(&str) -> Option<i32>, what: &str) -> anyhow::Result<i32> {
     let name = format!("{prefix}_{}", text.replace('-', "_").to_uppercase());
     parse(&name).ok_or_else(|| anyhow::anyhow!("unknown {what} `{text}`"))
 }
@@ -140,16 +135,11 @@ fn print_status(s: &CaseStatus) {
 }
 
 async fn connect(settings: &Settings, component: &str) -> anyhow::Result<Channel> {
-    let url = settings
-        .component(component)
-        .expect("known component")
-        .endpoint();
+    let url = settings.component(component).expect("known component").endpoint();
     tonic::transport::Endpoint::from_shared(url.clone())?
         .connect()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!("cannot reach {component} at {url}: {e}; is fengqiao running?")
-        })
+        .map_err(|e| anyhow::anyhow!("cannot reach {component} at {url}: {e}; is fengqiao running?"))
 }
 
 /// Runs an agency command as `agency` (token from the settings' key unless given).
@@ -165,42 +155,19 @@ pub async fn agency(
         None => fengqiao_gateway::auth::issue(&fengqiao_gateway::auth::secret(&settings)?, agency),
     };
     let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse()?;
-    let mut client = AgencyServiceClient::with_interceptor(
-        connect(&settings, "gateway").await?,
-        move |mut r: Request<()>| {
+    let mut client =
+        AgencyServiceClient::with_interceptor(connect(&settings, "gateway").await?, move |mut r: Request<()>| {
             r.metadata_mut().insert("authorization", bearer.clone());
             Ok(r)
-        },
-    );
+        });
     match command {
-        AgencyCommand::Submit {
-            external_ref,
-            source,
-            division,
-            category,
-            applicant,
-            respondent,
-            narrative,
-        } => {
-            let mut parties = vec![Party {
-                role: PartyRole::Applicant as i32,
-                name: applicant,
-                ..Default::default()
-            }];
+        AgencyCommand::Submit { external_ref, source, division, category, applicant, respondent, narrative } => {
+            let mut parties = vec![Party { role: PartyRole::Applicant as i32, name: applicant, ..Default::default() }];
             if let Some(name) = respondent {
-                parties.push(Party {
-                    role: PartyRole::Respondent as i32,
-                    name,
-                    ..Default::default()
-                });
+                parties.push(Party { role: PartyRole::Respondent as i32, name, ..Default::default() });
             }
             let dispute = Dispute {
-                source: enum_value(
-                    "SOURCE",
-                    &source,
-                    |n| Source::from_str_name(n).map(|v| v as i32),
-                    "source",
-                )?,
+                source: enum_value("SOURCE", &source, |n| Source::from_str_name(n).map(|v| v as i32), "source")?,
                 external_ref,
                 category: enum_value(
                     "CATEGORY",
@@ -209,48 +176,25 @@ pub async fn agency(
                     "category",
                 )?,
                 parties,
-                location: Some(Location {
-                    division_code: division,
-                    ..Default::default()
-                }),
+                location: Some(Location { division_code: division, ..Default::default() }),
                 narrative,
                 ..Default::default()
             };
-            let r = client
-                .submit_dispute(SubmitDisputeRequest {
-                    dispute: Some(dispute),
-                })
-                .await?
-                .into_inner();
-            println!(
-                "{}",
-                if r.created {
-                    "registered"
-                } else {
-                    "already registered"
-                }
-            );
+            let r = client.submit_dispute(SubmitDisputeRequest { dispute: Some(dispute) }).await?.into_inner();
+            println!("{}", if r.created { "registered" } else { "already registered" });
             print_status(&r.status.unwrap_or_default());
         }
         AgencyCommand::Status { case_id } => {
-            let r = client
-                .get_status(GetStatusRequest { case_id })
-                .await?
-                .into_inner();
+            let r = client.get_status(GetStatusRequest { case_id }).await?.into_inner();
             print_status(&r.status.unwrap_or_default());
         }
         AgencyCommand::Watch { cursor, follow } => {
-            let mut stream = client
-                .watch_status(WatchStatusRequest { cursor })
-                .await?
-                .into_inner();
+            let mut stream = client.watch_status(WatchStatusRequest { cursor }).await?.into_inner();
             loop {
                 let next = if follow {
                     stream.message().await?
                 } else {
-                    match tokio::time::timeout(std::time::Duration::from_secs(1), stream.message())
-                        .await
-                    {
+                    match tokio::time::timeout(std::time::Duration::from_secs(1), stream.message()).await {
                         Ok(m) => m?,
                         Err(_) => None,
                     }
@@ -268,10 +212,7 @@ pub async fn agency(
             }
         }
         AgencyCommand::Revoke { case_id, reason } => {
-            let r = client
-                .revoke_referral(RevokeReferralRequest { case_id, reason })
-                .await?
-                .into_inner();
+            let r = client.revoke_referral(RevokeReferralRequest { case_id, reason }).await?.into_inner();
             print_status(&r.status.unwrap_or_default());
         }
     }
@@ -279,29 +220,17 @@ pub async fn agency(
 }
 
 fn print_item(i: &InboxItem) {
-    println!(
-        "{}  case {}  {}  {}",
-        i.referral_id,
-        i.case_no,
-        state_name(i.state),
-        i.case_id
-    );
+    println!("{}  case {}  {}  {}", i.referral_id, i.case_no, state_name(i.state), i.case_id);
 }
 
 /// Runs an organisation command as staff of `org`.
 pub async fn org(settings: Settings, org: &str, command: OrgCommand) -> anyhow::Result<()> {
     let mut client = MediationServiceClient::new(connect(&settings, "mediation").await?);
-    let actor = Some(Actor {
-        org_id: org.to_string(),
-        person_id: String::new(),
-    });
+    let actor = Some(Actor { org_id: org.to_string(), person_id: String::new() });
     let item = match command {
         OrgCommand::Inbox => {
             let r = client
-                .list_inbox(ListInboxRequest {
-                    org_id: org.to_string(),
-                    ..Default::default()
-                })
+                .list_inbox(ListInboxRequest { org_id: org.to_string(), ..Default::default() })
                 .await?
                 .into_inner();
             for i in &r.items {
@@ -313,38 +242,15 @@ pub async fn org(settings: Settings, org: &str, command: OrgCommand) -> anyhow::
             return Ok(());
         }
         OrgCommand::Accept { referral_id } => {
-            client
-                .accept_referral(AcceptReferralRequest { referral_id, actor })
-                .await?
-                .into_inner()
-                .item
+            client.accept_referral(AcceptReferralRequest { referral_id, actor }).await?.into_inner().item
         }
-        OrgCommand::Reject {
-            referral_id,
-            reason,
-        } => {
-            client
-                .reject_referral(RejectReferralRequest {
-                    referral_id,
-                    actor,
-                    reason,
-                })
-                .await?
-                .into_inner()
-                .item
+        OrgCommand::Reject { referral_id, reason } => {
+            client.reject_referral(RejectReferralRequest { referral_id, actor, reason }).await?.into_inner().item
         }
         OrgCommand::Start { referral_id } => {
-            client
-                .start_mediation(StartMediationRequest { referral_id, actor })
-                .await?
-                .into_inner()
-                .item
+            client.start_mediation(StartMediationRequest { referral_id, actor }).await?.into_inner().item
         }
-        OrgCommand::Conclude {
-            referral_id,
-            outcome,
-            summary,
-        } => {
+        OrgCommand::Conclude { referral_id, outcome, summary } => {
             let outcome = enum_value(
                 "MEDIATION_OUTCOME",
                 &outcome,
@@ -352,12 +258,7 @@ pub async fn org(settings: Settings, org: &str, command: OrgCommand) -> anyhow::
                 "outcome",
             )?;
             client
-                .conclude_mediation(ConcludeMediationRequest {
-                    referral_id,
-                    actor,
-                    outcome,
-                    summary,
-                })
+                .conclude_mediation(ConcludeMediationRequest { referral_id, actor, outcome, summary })
                 .await?
                 .into_inner()
                 .item

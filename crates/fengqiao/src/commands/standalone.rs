@@ -14,19 +14,14 @@ pub async fn standalone(mut settings: Settings) -> anyhow::Result<()> {
     let _telemetry = telemetry::init("fengqiao", &settings.telemetry)?;
     let shutdown = shutdown_on_signal();
     // The in-process bus stays closed until every consumer has subscribed.
-    let memory = settings
-        .bus
-        .nats_url
-        .is_empty()
-        .then(|| MemoryBus::new_closed(&settings.bus));
+    let memory = settings.bus.nats_url.is_empty().then(|| MemoryBus::new_closed(&settings.bus));
     let bus: Arc<dyn EventBus> = match &memory {
         Some(memory) => Arc::new(memory.clone()),
         None => bus::connect(&settings.bus).await?,
     };
     let mut running = Vec::new();
     for component in &components::ALL {
-        let started =
-            (component.build)(settings.clone(), bus.clone(), shutdown.child_token()).await;
+        let started = (component.build)(settings.clone(), bus.clone(), shutdown.child_token()).await;
         match started {
             Ok(c) => {
                 // Later components call this one where it really listens.
@@ -52,18 +47,13 @@ pub async fn standalone(mut settings: Settings) -> anyhow::Result<()> {
     } else {
         format!("SQLite files in {}", settings.data_dir.display())
     };
-    println!(
-        "fengqiao standalone is running ({storage}, {} bus). gRPC APIs:",
-        bus.kind()
-    );
+    println!("fengqiao standalone is running ({storage}, {} bus). gRPC APIs:", bus.kind());
     let mut listed: Vec<_> = running.iter().collect();
     listed.sort_by_key(|c| c.port());
     for c in listed {
         println!("  {:<18} {}", c.name(), c.local_addr());
     }
-    println!(
-        "Each answers grpc.health.v1 and lists its services by gRPC reflection. Stop with Ctrl-C."
-    );
+    println!("Each answers grpc.health.v1 and lists its services by gRPC reflection. Stop with Ctrl-C.");
     shutdown.cancelled().await;
     for c in running {
         c.stop().await;

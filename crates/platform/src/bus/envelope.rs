@@ -50,10 +50,7 @@ impl Envelope {
     pub fn time_rfc3339(&self) -> String {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.time_micros) * 1_000)
             .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
             .unwrap_or_default()
     }
 
@@ -72,20 +69,13 @@ mod tests {
 
     #[test]
     fn an_envelope_carries_its_case_and_round_trips_its_payload_and_time() {
-        let event = MediationConcluded {
-            case_id: "c-1".into(),
-            summary: "agreed".into(),
-            ..Default::default()
-        };
+        let event = MediationConcluded { case_id: "c-1".into(), summary: "agreed".into(), ..Default::default() };
         let env = Envelope::new("mediation", EventKind::MediationConcluded, &event);
         assert_eq!(env.case_id, "c-1");
         assert_eq!(env.event_type, "fq.v1.mediation.concluded");
         assert_eq!(env.source, "fengqiao/mediation");
         assert_eq!(env.decode::<MediationConcluded>().unwrap(), event);
-        assert_eq!(
-            Envelope::parse_time(&env.time_rfc3339()),
-            Some(env.time_micros)
-        );
+        assert_eq!(Envelope::parse_time(&env.time_rfc3339()), Some(env.time_micros));
         assert!(uuid::Uuid::parse_str(&env.id).is_ok());
     }
 }

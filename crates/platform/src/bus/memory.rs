@@ -12,9 +12,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    Acker, BusError, ConsumerSpec, Delivery, Envelope, EventBus, PendingAck, Subscription,
-};
+use super::{Acker, BusError, ConsumerSpec, Delivery, Envelope, EventBus, PendingAck, Subscription};
 use crate::config::BusSettings;
 
 /// One event waiting for one consumer group.
@@ -147,11 +145,7 @@ impl EventBus for MemoryBus {
         for group in state.groups.values() {
             if group.event_types.iter().any(|t| t == &envelope.event_type) {
                 let (done, wait) = oneshot::channel();
-                let item = Item {
-                    envelope: envelope.clone(),
-                    delivered: 1,
-                    done: Some(done),
-                };
+                let item = Item { envelope: envelope.clone(), delivered: 1, done: Some(done) };
                 if group.tx.send(item).is_ok() {
                     waits.push(wait);
                 }
@@ -174,11 +168,7 @@ impl EventBus for MemoryBus {
             let mut state = self.lock();
             let group = state.groups.entry(spec.durable.clone()).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                Group {
-                    event_types: spec.event_types.clone(),
-                    tx,
-                    rx: Arc::new(tokio::sync::Mutex::new(rx)),
-                }
+                Group { event_types: spec.event_types.clone(), tx, rx: Arc::new(tokio::sync::Mutex::new(rx)) }
             });
             group.event_types = spec.event_types.clone();
             (group.rx.clone(), group.tx.clone())
@@ -190,14 +180,8 @@ impl EventBus for MemoryBus {
             let item = guard.recv().await?;
             let envelope = item.envelope.clone();
             let delivered = item.delivered;
-            let acker = MemoryAcker {
-                item: Some(item),
-                requeue: requeue.clone(),
-            };
-            Some((
-                Ok(Delivery::new(envelope, delivered, Box::new(acker))),
-                (guard, requeue),
-            ))
+            let acker = MemoryAcker { item: Some(item), requeue: requeue.clone() };
+            Some((Ok(Delivery::new(envelope, delivered, Box::new(acker))), (guard, requeue)))
         });
         Ok(stream.boxed())
     }

@@ -95,11 +95,7 @@ impl Debug for Delivery {
 impl Delivery {
     /// A delivery acknowledged through `acker`.
     pub fn new(envelope: Envelope, delivered: u32, acker: Box<dyn Acker>) -> Self {
-        Self {
-            envelope,
-            delivered,
-            acker,
-        }
+        Self { envelope, delivered, acker }
     }
 
     /// Acknowledges it.

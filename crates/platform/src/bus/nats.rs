@@ -11,9 +11,7 @@ use std::future::IntoFuture;
 
 use futures::StreamExt;
 
-use super::{
-    Acker, BusError, ConsumerSpec, Delivery, Envelope, EventBus, PendingAck, Subscription,
-};
+use super::{Acker, BusError, ConsumerSpec, Delivery, Envelope, EventBus, PendingAck, Subscription};
 use crate::config::BusSettings;
 
 const CE_ID: &str = "ce-id";
@@ -38,10 +36,7 @@ pub struct NatsBus {
 
 impl std::fmt::Debug for NatsBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NatsBus")
-            .field("stream", &self.stream)
-            .field("prefix", &self.prefix)
-            .finish_non_exhaustive()
+        f.debug_struct("NatsBus").field("stream", &self.stream).field("prefix", &self.prefix).finish_non_exhaustive()
     }
 }
 
@@ -55,10 +50,7 @@ fn supports_filter_subjects(version: &str) -> bool {
 impl NatsBus {
     /// Connects and makes sure the stream exists.
     pub async fn connect(settings: &BusSettings) -> Result<Self, BusError> {
-        let connect_err = |reason: String| BusError::Connect {
-            url: settings.nats_url.clone(),
-            reason,
-        };
+        let connect_err = |reason: String| BusError::Connect { url: settings.nats_url.clone(), reason };
         let client = async_nats::ConnectOptions::new()
             .name("fengqiao")
             .retry_on_initial_connect()
@@ -101,10 +93,7 @@ impl NatsBus {
             .delete_stream(&self.stream)
             .await
             .map(|_| ())
-            .map_err(|e| BusError::Consumer {
-                durable: self.stream.clone(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| BusError::Consumer { durable: self.stream.clone(), reason: e.to_string() })
     }
 
     fn headers(envelope: &Envelope) -> HeaderMap {
@@ -127,32 +116,17 @@ impl NatsBus {
     /// knows, so a malformed message still reaches the handler (and, failing
     /// there, the dead-letter record) instead of stalling the consumer.
     fn envelope(&self, msg: &jetstream::Message) -> Envelope {
-        let header = |name: &str| {
-            msg.headers
-                .as_ref()
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str().to_string())
-        };
+        let header = |name: &str| msg.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_string());
         let info = msg.info().ok();
         let id = header(CE_ID)
             .or_else(|| header(async_nats::header::NATS_MESSAGE_ID.as_ref()))
-            .unwrap_or_else(|| {
-                format!(
-                    "nats-seq-{}",
-                    info.as_ref().map_or(0, |i| i.stream_sequence)
-                )
-            });
+            .unwrap_or_else(|| format!("nats-seq-{}", info.as_ref().map_or(0, |i| i.stream_sequence)));
         let subject = msg.subject.as_str();
         Envelope {
             id,
             source: header(CE_SOURCE).unwrap_or_default(),
-            event_type: subject
-                .strip_prefix(self.prefix.as_str())
-                .unwrap_or(subject)
-                .to_string(),
-            time_micros: header(CE_TIME)
-                .and_then(|t| Envelope::parse_time(&t))
-                .unwrap_or_else(crate::db::now_micros),
+            event_type: subject.strip_prefix(self.prefix.as_str()).unwrap_or(subject).to_string(),
+            time_micros: header(CE_TIME).and_then(|t| Envelope::parse_time(&t)).unwrap_or_else(crate::db::now_micros),
             case_id: header(CE_SUBJECT).unwrap_or_default(),
             traceparent: header(TRACEPARENT),
             payload: msg.payload.clone(),
@@ -169,10 +143,7 @@ impl Acker for NatsAcker {
     }
 
     async fn progress(&self) -> Result<(), BusError> {
-        self.0
-            .ack_with(AckKind::Progress)
-            .await
-            .map_err(|e| BusError::Ack(e.to_string()))
+        self.0.ack_with(AckKind::Progress).await.map_err(|e| BusError::Ack(e.to_string()))
     }
 }
 
@@ -181,34 +152,18 @@ impl EventBus for NatsBus {
     async fn publish(&self, envelope: &Envelope) -> Result<PendingAck, BusError> {
         let subject = format!("{}{}", self.prefix, envelope.event_type);
         let event_type = envelope.event_type.clone();
-        let err = move |reason: String| BusError::Publish {
-            event_type: event_type.clone(),
-            reason,
-        };
+        let err = move |reason: String| BusError::Publish { event_type: event_type.clone(), reason };
         let pending = self
             .js
             .publish_with_headers(subject, Self::headers(envelope), envelope.payload.clone())
             .await
             .map_err(|e| err(e.to_string()))?;
-        Ok(Box::pin(async move {
-            pending
-                .into_future()
-                .await
-                .map(|_| ())
-                .map_err(|e| err(e.to_string()))
-        }))
+        Ok(Box::pin(async move { pending.into_future().await.map(|_| ()).map_err(|e| err(e.to_string())) }))
     }
 
     async fn subscribe(&self, spec: &ConsumerSpec) -> Result<Subscription, BusError> {
-        let err = |reason: String| BusError::Consumer {
-            durable: spec.durable.clone(),
-            reason,
-        };
-        let subjects: Vec<String> = spec
-            .event_types
-            .iter()
-            .map(|t| format!("{}{}", self.prefix, t))
-            .collect();
+        let err = |reason: String| BusError::Consumer { durable: spec.durable.clone(), reason };
+        let subjects: Vec<String> = spec.event_types.iter().map(|t| format!("{}{}", self.prefix, t)).collect();
         let mut config = pull::Config {
             durable_name: Some(spec.durable.clone()),
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
@@ -224,11 +179,7 @@ impl EventBus for NatsBus {
             // acknowledge what this consumer does not want.
             _ => config.filter_subject = format!("{}fq.v1.>", self.prefix),
         }
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(|e| err(e.to_string()))?;
+        let stream = self.js.get_stream(&self.stream).await.map_err(|e| err(e.to_string()))?;
         let consumer: pull::Stream = stream
             .get_or_create_consumer(&spec.durable, config)
             .await
@@ -246,12 +197,7 @@ impl EventBus for NatsBus {
             async move {
                 let msg = match item {
                     Ok(msg) => msg,
-                    Err(e) => {
-                        return Some(Err(BusError::Consumer {
-                            durable,
-                            reason: e.to_string(),
-                        }))
-                    }
+                    Err(e) => return Some(Err(BusError::Consumer { durable, reason: e.to_string() })),
                 };
                 let envelope = bus.envelope(&msg);
                 if !wanted.contains(&envelope.event_type) {
@@ -260,11 +206,7 @@ impl EventBus for NatsBus {
                     return None;
                 }
                 let delivered = msg.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
-                Some(Ok(Delivery::new(
-                    envelope,
-                    delivered,
-                    Box::new(NatsAcker(msg)),
-                )))
+                Some(Ok(Delivery::new(envelope, delivered, Box::new(NatsAcker(msg)))))
             }
         });
         Ok(deliveries.boxed())

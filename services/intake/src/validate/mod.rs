@@ -18,35 +18,25 @@ fn is_name(name: &str) -> bool {
     let n = name.trim();
     let len = n.chars().count();
     (1..=50).contains(&len)
-        && n.chars().all(|c| {
-            c.is_alphabetic() || matches!(c, '·' | '•' | ' ' | '-' | '.' | '（' | '）' | '(' | ')')
-        })
+        && n.chars().all(|c| c.is_alphabetic() || matches!(c, '·' | '•' | ' ' | '-' | '.' | '（' | '）' | '(' | ')'))
 }
 
 fn today() -> time::Date {
-    time::OffsetDateTime::now_utc()
-        .to_offset(time::macros::offset!(+8))
-        .date()
+    time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8)).date()
 }
 
 /// Checks a registration; an empty list means it is acceptable.
 pub fn registration(source_agency: &str, dispute: Option<&Dispute>) -> Vec<Violation> {
     let mut v = Vec::new();
     if source_agency.trim().is_empty() {
-        v.push(Violation::new(
-            "source_agency",
-            "is required: the sending agency's id",
-        ));
+        v.push(Violation::new("source_agency", "is required: the sending agency's id"));
     }
     let Some(d) = dispute else {
         v.push(Violation::new("dispute", "is required"));
         return v;
     };
     if Source::try_from(d.source).unwrap_or(Source::Unspecified) == Source::Unspecified {
-        v.push(Violation::new(
-            "dispute.source",
-            "is required: one of the Source values other than SOURCE_UNSPECIFIED",
-        ));
+        v.push(Violation::new("dispute.source", "is required: one of the Source values other than SOURCE_UNSPECIFIED"));
     }
     let r = d.external_ref.trim();
     if r.is_empty() || r.chars().count() > MAX_EXTERNAL_REF || r.chars().any(char::is_control) {
@@ -61,11 +51,7 @@ pub fn registration(source_agency: &str, dispute: Option<&Dispute>) -> Vec<Viola
             "is required: one of the Category values other than CATEGORY_UNSPECIFIED",
         ));
     }
-    let code = d
-        .location
-        .as_ref()
-        .map(|l| l.division_code.as_str())
-        .unwrap_or("");
+    let code = d.location.as_ref().map(|l| l.division_code.as_str()).unwrap_or("");
     if fengqiao_domain::case_no::county_of(code).is_none() {
         v.push(Violation::new(
             "dispute.location.division_code",
@@ -77,15 +63,9 @@ pub fn registration(source_agency: &str, dispute: Option<&Dispute>) -> Vec<Viola
             "is not a division of the National Bureau of Statistics 2023 codes; check the digits or use the township's 9-digit code",
         ));
     }
-    let has_applicant = d
-        .parties
-        .iter()
-        .any(|p| p.role == PartyRole::Applicant as i32);
+    let has_applicant = d.parties.iter().any(|p| p.role == PartyRole::Applicant as i32);
     if !has_applicant {
-        v.push(Violation::new(
-            "dispute.parties",
-            "must include at least one party with role PARTY_ROLE_APPLICANT",
-        ));
+        v.push(Violation::new("dispute.parties", "must include at least one party with role PARTY_ROLE_APPLICANT"));
     }
     let today = today();
     for (i, p) in d.parties.iter().enumerate() {
@@ -94,10 +74,7 @@ pub fn registration(source_agency: &str, dispute: Option<&Dispute>) -> Vec<Viola
             v.push(Violation::new(field("role"), "is required"));
         }
         if !is_name(&p.name) {
-            v.push(Violation::new(
-                field("name"),
-                "is required: 1 to 50 letters, with · - . or spaces between them",
-            ));
+            v.push(Violation::new(field("name"), "is required: 1 to 50 letters, with · - . or spaces between them"));
         }
         if !p.resident_id.is_empty() {
             if let Err(problem) = resident_id::check(p.resident_id.trim(), today) {
@@ -110,66 +87,48 @@ pub fn registration(source_agency: &str, dispute: Option<&Dispute>) -> Vec<Viola
                 "must be a mainland mobile (11 digits from 13 to 19) or landline number (area code, 7 or 8 digits, optional extension)",
             ));
         }
+        for (j, c) in p.consents.iter().enumerate() {
+            if !fengqiao_domain::org::KINDS.contains(&c.recipient_kind.as_str()) {
+                v.push(Violation::new(
+                    format!("dispute.parties[{i}].consents[{j}].recipient_kind"),
+                    format!("must be one of {}", fengqiao_domain::org::KINDS.join(", ")),
+                ));
+            }
+            if c.purpose.trim().is_empty() {
+                v.push(Violation::new(
+                    format!("dispute.parties[{i}].consents[{j}].purpose"),
+                    "is required, e.g. mediation",
+                ));
+            }
+        }
         if p.address.chars().count() > 200 {
-            v.push(Violation::new(
-                field("address"),
-                "must be at most 200 characters",
-            ));
+            v.push(Violation::new(field("address"), "must be at most 200 characters"));
         }
     }
     if !(0..=MAX_AMOUNT_FEN).contains(&d.amount_fen) {
-        v.push(Violation::new(
-            "dispute.amount_fen",
-            format!("must be between 0 and {MAX_AMOUNT_FEN} fen"),
-        ));
+        v.push(Violation::new("dispute.amount_fen", format!("must be between 0 and {MAX_AMOUNT_FEN} fen")));
     }
     if d.headcount > MAX_HEADCOUNT {
-        v.push(Violation::new(
-            "dispute.headcount",
-            format!("must be at most {MAX_HEADCOUNT}"),
-        ));
+        v.push(Violation::new("dispute.headcount", format!("must be at most {MAX_HEADCOUNT}")));
     }
     for (i, a) in d.attachments.iter().enumerate() {
         let field = |f: &str| format!("dispute.attachments[{i}].{f}");
-        if a.name.trim().is_empty()
-            || a.name.chars().count() > 255
-            || a.name.chars().any(char::is_control)
-        {
-            v.push(Violation::new(
-                field("name"),
-                "is required: 1 to 255 characters without control characters",
-            ));
+        if a.name.trim().is_empty() || a.name.chars().count() > 255 || a.name.chars().any(char::is_control) {
+            v.push(Violation::new(field("name"), "is required: 1 to 255 characters without control characters"));
         }
         let (kind, sub) = a.media_type.split_once('/').unwrap_or(("", ""));
         if kind.is_empty() || sub.is_empty() || a.media_type.contains(char::is_whitespace) {
-            v.push(Violation::new(
-                field("media_type"),
-                "must be a media type such as application/pdf",
-            ));
+            v.push(Violation::new(field("media_type"), "must be a media type such as application/pdf"));
         }
-        if a.sha256.len() != 64
-            || !a
-                .sha256
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            v.push(Violation::new(
-                field("sha256"),
-                "must be 64 lower-case hexadecimal characters",
-            ));
+        if a.sha256.len() != 64 || !a.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            v.push(Violation::new(field("sha256"), "must be 64 lower-case hexadecimal characters"));
         }
     }
     if d.attachments.len() > 100 {
-        v.push(Violation::new(
-            "dispute.attachments",
-            "must hold at most 100 attachments",
-        ));
+        v.push(Violation::new("dispute.attachments", "must hold at most 100 attachments"));
     }
     if d.narrative.chars().count() > 10_000 {
-        v.push(Violation::new(
-            "dispute.narrative",
-            "must be at most 10000 characters",
-        ));
+        v.push(Violation::new("dispute.narrative", "must be at most 10000 characters"));
     }
     v
 }
@@ -180,13 +139,9 @@ mod tests {
 
     #[test]
     fn names_of_people_and_organisations_pass_and_noise_fails() {
-        for n in [
-            "张三",
-            "买买提·艾力",
-            "Anna-Lena O'Neil".replace('\'', "").as_str(),
-            "平凉市某某有限公司",
-            "李（小）明",
-        ] {
+        for n in
+            ["张三", "买买提·艾力", "Anna-Lena O'Neil".replace('\'', "").as_str(), "平凉市某某有限公司", "李（小）明"]
+        {
             assert!(is_name(n), "{n}");
         }
         for n in ["", "   ", "张三1", "<script>", &"长".repeat(51), "a\u{0}b"] {

@@ -23,10 +23,7 @@ fn is_mobile(d: &str) -> bool {
 
 fn is_landline(text: &str) -> bool {
     let (number, extension) = match text.matches('-').count() {
-        2 => text
-            .rsplit_once('-')
-            .map(|(n, e)| (n.to_string(), Some(e)))
-            .unwrap_or_default(),
+        2 => text.rsplit_once('-').map(|(n, e)| (n.to_string(), Some(e))).unwrap_or_default(),
         _ => (text.to_string(), None),
     };
     if let Some(ext) = extension {
@@ -36,11 +33,7 @@ fn is_landline(text: &str) -> bool {
     }
     // With a country code the area code loses its leading 0.
     let digits = number.replace('-', "");
-    let digits = if digits.starts_with('0') {
-        digits
-    } else {
-        format!("0{digits}")
-    };
+    let digits = if digits.starts_with('0') { digits } else { format!("0{digits}") };
     if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.as_bytes().get(1) == Some(&b'0') {
         return false;
     }
@@ -48,11 +41,7 @@ fn is_landline(text: &str) -> bool {
     if digits.starts_with("01") && !digits.starts_with("010") {
         return false;
     }
-    let area_len = if digits.starts_with("010") || digits.starts_with("02") {
-        3
-    } else {
-        4
-    };
+    let area_len = if digits.starts_with("010") || digits.starts_with("02") { 3 } else { 4 };
     let subscriber = digits.len().saturating_sub(area_len);
     digits.len() > area_len && (7..=8).contains(&subscriber) && !digits[area_len..].starts_with('0')
 }

@@ -22,7 +22,9 @@ impl IdProblem {
     pub fn description(self) -> &'static str {
         match self {
             IdProblem::Shape => "must be 18 characters: 17 digits and a final digit or X",
-            IdProblem::CheckDigit => "has a wrong check character (GB 11643, ISO 7064 MOD 11-2); check for a typing error",
+            IdProblem::CheckDigit => {
+                "has a wrong check character (GB 11643, ISO 7064 MOD 11-2); check for a typing error"
+            }
             IdProblem::BirthDate => "holds no real birth date between 1900 and today (characters 7 to 14)",
             IdProblem::Region => "starts with no known province code (characters 1 and 2)",
         }
@@ -34,11 +36,7 @@ const CHECK: &[u8; 11] = b"10X98765432";
 
 /// The check character of the first 17 digits.
 pub fn check_char(first17: &[u8]) -> u8 {
-    let sum: u32 = first17
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
+    let sum: u32 = first17.iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
     CHECK[(sum % 11) as usize]
 }
 
@@ -56,8 +54,8 @@ pub fn check(id: &str, today: Date) -> Result<(), IdProblem> {
     }
     let num = |r: std::ops::Range<usize>| id[r].parse::<u32>().unwrap_or(0);
     let month = Month::try_from(num(10..12) as u8).map_err(|_| IdProblem::BirthDate)?;
-    let birth = Date::from_calendar_date(num(6..10) as i32, month, num(12..14) as u8)
-        .map_err(|_| IdProblem::BirthDate)?;
+    let birth =
+        Date::from_calendar_date(num(6..10) as i32, month, num(12..14) as u8).map_err(|_| IdProblem::BirthDate)?;
     if birth.year() < 1900 || birth > today {
         return Err(IdProblem::BirthDate);
     }
@@ -117,11 +115,7 @@ mod tests {
             ("99080219800101123", IdProblem::Region),    // no province 99
             ("00080219800101123", IdProblem::Region),
         ] {
-            assert_eq!(
-                check(&with_check(first17), TODAY),
-                Err(problem),
-                "{first17}"
-            );
+            assert_eq!(check(&with_check(first17), TODAY), Err(problem), "{first17}");
         }
     }
 }
