@@ -67,6 +67,7 @@ pub fn registration(source_agency: &str, dispute: Option<&Dispute>) -> Vec<Viola
     if !has_applicant {
         v.push(Violation::new("dispute.parties", "must include at least one party with role PARTY_ROLE_APPLICANT"));
     }
+    v.extend(per_source(d));
     let today = today();
     for (i, p) in d.parties.iter().enumerate() {
         let field = |f: &str| format!("dispute.parties[{i}].{f}");
@@ -133,12 +134,84 @@ pub fn registration(source_agency: &str, dispute: Option<&Dispute>) -> Vec<Viola
     v
 }
 
+/// True for a court case number such as `(2026)甘0802民诉前调123号`.
+fn is_court_case_no(text: &str) -> bool {
+    let t = text.trim();
+    let Some(rest) = t.strip_prefix('(').or_else(|| t.strip_prefix('（')) else { return false };
+    let (year, rest) = rest.split_at(rest.char_indices().nth(4).map_or(rest.len(), |(i, _)| i));
+    year.len() == 4
+        && year.bytes().all(|b| b.is_ascii_digit())
+        && (rest.starts_with(')') || rest.starts_with('）'))
+        && t.ends_with('号')
+        && t.chars().count() >= 10
+}
+
+/// What each door must bring besides the common fields.
+fn per_source(d: &Dispute) -> Vec<Violation> {
+    let mut v = Vec::new();
+    match Source::try_from(d.source).unwrap_or(Source::Unspecified) {
+        Source::CourtPreLitigation | Source::CourtInLitigation if !is_court_case_no(&d.external_ref) => {
+            v.push(Violation::new(
+                "dispute.external_ref",
+                "must be the court case number, e.g. (2026)甘0802民诉前调123号",
+            ));
+        }
+        Source::Grid => {
+            let location = d.location.clone().unwrap_or_default();
+            if location.grid_id.trim().is_empty() {
+                v.push(Violation::new("dispute.location.grid_id", "is required for a grid worker's report"));
+            }
+            if location.division_code.len() != 12 {
+                v.push(Violation::new(
+                    "dispute.location.division_code",
+                    "must be the 12-digit village or community code for a grid worker's report",
+                ));
+            }
+        }
+        Source::Hotline | Source::Online => {
+            let reachable = d.parties.iter().any(|p| p.role == PartyRole::Applicant as i32 && !p.phone.is_empty());
+            if !reachable {
+                v.push(Violation::new(
+                    "dispute.parties",
+                    "an applicant's phone is required for hotline and online submissions, to reach them back",
+                ));
+            }
+        }
+        _ => {}
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_name;
+    use super::*;
+    use fengqiao_proto::fengqiao::common::v1::{Location, Party};
+
+    #[test]
+    fn each_door_brings_what_it_must() {
+        let base = |source: Source, r: &str| Dispute {
+            source: source as i32,
+            external_ref: r.into(),
+            parties: vec![Party { role: PartyRole::Applicant as i32, name: "张三".into(), ..Default::default() }],
+            location: Some(Location { division_code: "620802001".into(), ..Default::default() }),
+            ..Default::default()
+        };
+        let fields = |d: &Dispute| per_source(d).into_iter().map(|v| v.field).collect::<Vec<_>>();
+        assert!(fields(&base(Source::CourtPreLitigation, "(2026)甘0802民诉前调123号")).is_empty());
+        assert!(fields(&base(Source::CourtInLitigation, "（2026）甘0802民初456号")).is_empty());
+        assert_eq!(fields(&base(Source::CourtPreLitigation, "CASE-123")), ["dispute.external_ref"]);
+        assert_eq!(fields(&base(Source::Grid, "WG-1")), ["dispute.location.grid_id", "dispute.location.division_code"]);
+        assert_eq!(fields(&base(Source::Hotline, "12345-1")), ["dispute.parties"]);
+        let mut reachable = base(Source::Online, "WEB-1");
+        reachable.parties[0].phone = "13812345678".into();
+        assert!(fields(&reachable).is_empty());
+        assert!(fields(&base(Source::Police, "JQ-1")).is_empty());
+        assert!(fields(&base(Source::WalkIn, "CK-1")).is_empty());
+    }
 
     #[test]
     fn names_of_people_and_organisations_pass_and_noise_fails() {
+        use super::is_name;
         for n in
             ["张三", "买买提·艾力", "Anna-Lena O'Neil".replace('\'', "").as_str(), "平凉市某某有限公司", "李（小）明"]
         {
