@@ -11,6 +11,8 @@ pub enum EventKind {
     CaseReturned,
     /// `fq.v1.case.risk_changed`
     CaseRiskChanged,
+    /// `fq.v1.case.personal_data_accessed`
+    PersonalDataAccessed,
     /// `fq.v1.referral.requested`
     ReferralRequested,
     /// `fq.v1.referral.received`
@@ -39,10 +41,11 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, for subscriptions and documentation.
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         Self::CaseRegistered,
         Self::CaseReturned,
         Self::CaseRiskChanged,
+        Self::PersonalDataAccessed,
         Self::ReferralRequested,
         Self::ReferralReceived,
         Self::ReferralAccepted,
@@ -63,6 +66,7 @@ impl EventKind {
             Self::CaseRegistered => "fq.v1.case.registered",
             Self::CaseReturned => "fq.v1.case.returned",
             Self::CaseRiskChanged => "fq.v1.case.risk_changed",
+            Self::PersonalDataAccessed => "fq.v1.case.personal_data_accessed",
             Self::ReferralRequested => "fq.v1.referral.requested",
             Self::ReferralReceived => "fq.v1.referral.received",
             Self::ReferralAccepted => "fq.v1.referral.accepted",
@@ -104,6 +108,7 @@ event_payload!(
     ev::CaseRegistered,
     ev::CaseReturned,
     ev::CaseRiskChanged,
+    ev::PersonalDataAccessed,
     ev::ReferralRequested,
     ev::ReferralStateChanged,
     ev::MediationConcluded,

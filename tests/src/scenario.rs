@@ -185,6 +185,12 @@ impl Staff {
         Ok(self.client.clone().conclude_mediation(r).await?.into_inner().item.unwrap_or_default())
     }
 
+    /// The parties' contacts in full.
+    pub async fn contacts(&self, referral_id: &str) -> Result<Vec<Party>, Status> {
+        let r = GetPartyContactsRequest { referral_id: referral_id.into(), actor: self.actor() };
+        Ok(self.client.clone().get_party_contacts(r).await?.into_inner().parties)
+    }
+
     /// Accepts, starts and concludes the referral of `case_id`.
     pub async fn mediate(&self, case_id: &str, outcome: MediationOutcome) -> InboxItem {
         let item = self.referral_of(case_id).await;

@@ -149,6 +149,27 @@ async fn a_partys_refusal_to_share_with_village_committees_is_respected(mode: Mo
     system.finish().await;
 }
 
+async fn staff_see_party_contacts_only_while_their_organisation_works_on_the_case(mode: Mode) {
+    let system = System::start(mode).await.unwrap();
+    let police = AgencySession::connect(&system, POLICE).await;
+    let mut d = dispute(Source::Police, "JQ-contacts-1");
+    d.parties[0].phone = "13812345678".into();
+    d.parties[0].resident_id = "11010519491231002X".into();
+    let case_id = police.submit(d).await.unwrap().status.unwrap().case_id;
+    let staff = Staff::connect(&system, VILLAGE_ORG).await;
+    let item = staff.referral_of(&case_id).await;
+    let shown = &item.dispute.as_ref().unwrap().parties[0];
+    assert_eq!((shown.phone.as_str(), shown.resident_id.as_str()), ("138****5678", "1101**********002X"));
+    let err = staff.contacts(&item.referral_id).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "not before accepting: {err:?}");
+    let stranger = Staff::connect(&system, TOWNSHIP_ORG).await;
+    assert_eq!(stranger.contacts(&item.referral_id).await.unwrap_err().code(), Code::NotFound);
+    staff.accept(&item.referral_id).await.unwrap();
+    let parties = staff.contacts(&item.referral_id).await.unwrap();
+    assert_eq!((parties[0].phone.as_str(), parties[0].resident_id.as_str()), ("13812345678", "11010519491231002X"));
+    system.finish().await;
+}
+
 macro_rules! in_both_modes {
     ($($test:ident),* $(,)?) => {
         mod standalone {
@@ -169,4 +190,5 @@ in_both_modes!(
     revoke_before_accept_cancels_and_the_organisation_can_no_longer_accept,
     a_resubmission_returns_the_same_case,
     a_partys_refusal_to_share_with_village_committees_is_respected,
+    staff_see_party_contacts_only_while_their_organisation_works_on_the_case,
 );

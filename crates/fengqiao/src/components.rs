@@ -33,9 +33,9 @@ macro_rules! component {
 
 /// Every component, in start order: each after the components it calls.
 pub const ALL: [Component; 6] = [
+    component!(fengqiao_intake::Intake),
     component!(fengqiao_mediation::Mediation),
     component!(fengqiao_routing::Routing),
-    component!(fengqiao_intake::Intake),
     component!(fengqiao_court_linkage::CourtLinkage),
     component!(fengqiao_petition_linkage::PetitionLinkage),
     component!(fengqiao_gateway::Gateway),

@@ -50,4 +50,13 @@ impl intake_service_server::IntakeService for IntakeGrpc {
         let case = self.service.set_risk_level(&r.case_id, level, &r.reason, r.actor).await?;
         Ok(Response::new(SetRiskLevelResponse { case: Some(case) }))
     }
+
+    async fn reveal_parties(
+        &self,
+        request: Request<RevealPartiesRequest>,
+    ) -> Result<Response<RevealPartiesResponse>, Status> {
+        let r = request.into_inner();
+        let parties = self.service.reveal_parties(&r.case_id, r.requester, &r.purpose).await?;
+        Ok(Response::new(RevealPartiesResponse { parties }))
+    }
 }

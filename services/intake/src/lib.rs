@@ -34,6 +34,7 @@ impl Component for Intake {
         migration!("intake", 1, "0001_cases.sql", "cases and case numbers"),
         migration!("intake", 2, "0002_parties.sql", "parties with sealed personal data"),
         migration!("intake", 3, "0003_links_and_risk.sql", "links between cases, risk explanations"),
+        migration!("intake", 4, "0004_personal_data_access.sql", "record of personal data shown in full"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {

@@ -8,7 +8,7 @@ use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, Source};
 use fengqiao_proto::fengqiao::common::v1::{Dispute, RiskLevel};
-use fengqiao_proto::fengqiao::events::v1::{CaseRegistered, CaseRiskChanged, LinkedCase};
+use fengqiao_proto::fengqiao::events::v1::{CaseRegistered, CaseRiskChanged, LinkedCase, PersonalDataAccessed};
 use fengqiao_proto::fengqiao::intake::v1::Case;
 use fengqiao_proto::fengqiao::intake::v1::{CaseLink, LinkKind};
 use fengqiao_proto::EventKind;
@@ -182,13 +182,29 @@ impl IntakeService {
         Ok(Registered { case, created: true })
     }
 
-    /// The parties of a case with their personal data in full, for callers
-    /// entitled to it (not reachable over the API until entitlement and access
-    /// audit arrive with issues #11 and #15).
-    pub async fn reveal_parties(&self, case_id: &str) -> Result<Vec<Party>, IntakeError> {
-        let mut conn = self.db.pool().acquire().await?;
-        let case = store::find(&mut conn, case_id).await?.ok_or(IntakeError::NotFound)?;
-        let stored = store::parties(&mut conn, case_id).await?;
+    /// The parties of a case with their personal data in full, for a
+    /// requester another component found entitled; the access is recorded and
+    /// announced in the same transaction, or nothing is shown.
+    pub async fn reveal_parties(
+        &self,
+        case_id: &str,
+        requester: Option<Actor>,
+        purpose: &str,
+    ) -> Result<Vec<Party>, IntakeError> {
+        let requester = requester.unwrap_or_default();
+        let mut v = Vec::new();
+        if requester.org_id.trim().is_empty() {
+            v.push(Violation::new("requester.org_id", "is required: the organisation that will see the data"));
+        }
+        if purpose.trim().is_empty() {
+            v.push(Violation::new("purpose", "is required: why the data is needed"));
+        }
+        if !v.is_empty() {
+            return Err(IntakeError::Invalid(v));
+        }
+        let mut tx = self.db.begin().await?;
+        let case = store::find(&mut tx, case_id).await?.ok_or(IntakeError::NotFound)?;
+        let stored = store::parties(&mut tx, case_id).await?;
         let mut parties = case.dispute.unwrap_or_default().parties;
         for (party, s) in parties.iter_mut().zip(stored) {
             if let Some(sealed) = s.resident_id_sealed {
@@ -198,6 +214,15 @@ impl IntakeService {
                 party.phone = self.vault.open(&sealed)?;
             }
         }
+        store::record_access(&mut tx, case_id, &requester, purpose.trim(), now_micros()).await?;
+        let event = PersonalDataAccessed {
+            case_id: case_id.to_string(),
+            requester: Some(requester),
+            purpose: purpose.trim().into(),
+        };
+        outbox::append(&mut tx, &Envelope::new("intake", EventKind::PersonalDataAccessed, &event)).await?;
+        tx.commit().await?;
+        self.outbox.notify();
         Ok(parties)
     }
 

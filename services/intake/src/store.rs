@@ -178,3 +178,24 @@ pub async fn set_risk(
         .await?;
     Ok(())
 }
+
+/// Records that `requester` was shown the case's personal data.
+pub async fn record_access(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    requester: &fengqiao_proto::fengqiao::common::v1::Actor,
+    purpose: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO personal_data_access (case_id, org_id, person_id, purpose, accessed_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(case_id)
+    .bind(&requester.org_id)
+    .bind(&requester.person_id)
+    .bind(purpose)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

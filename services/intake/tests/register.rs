@@ -181,8 +181,23 @@ async fn personal_data_is_sealed_at_rest_masked_in_answers_and_revealed_only_on_
     for secret in [ID, PHONE, "1101051949"] {
         assert!(!stored.contains(secret), "{secret} stored in the clear");
     }
-    let revealed = intake.reveal_parties(&case.case_id).await.unwrap();
+    let requester = Some(fengqiao_proto::fengqiao::common::v1::Actor {
+        org_id: "village-620802001001".into(),
+        person_id: "mediator-3".into(),
+    });
+    assert!(matches!(intake.reveal_parties(&case.case_id, requester.clone(), "").await, Err(IntakeError::Invalid(_))));
+    let revealed = intake.reveal_parties(&case.case_id, requester, "mediation: call the parties").await.unwrap();
     assert_eq!((revealed[0].resident_id.as_str(), revealed[0].phone.as_str()), (ID, PHONE));
+    let (org, purpose): (String, String) =
+        sqlx::query_as("SELECT org_id, purpose FROM personal_data_access").fetch_one(test_db.db.pool()).await.unwrap();
+    assert_eq!((org.as_str(), purpose.as_str()), ("village-620802001001", "mediation: call the parties"));
+    let announced =
+        sqlx::query("SELECT COUNT(*) FROM fq_outbox WHERE event_type = 'fq.v1.case.personal_data_accessed'")
+            .fetch_one(test_db.db.pool())
+            .await
+            .unwrap()
+            .get::<i64, _>(0);
+    assert_eq!(announced, 1, "every reveal is announced");
     test_db.finish().await;
 }
 

@@ -16,6 +16,12 @@ pub enum MediationError {
     /// Not allowed in the referral's current state.
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// Contacts asked for while the organisation is not working on the referral.
+    #[error("party contacts are shown only while your organisation works on the referral; it is {0}")]
+    NotWorking(&'static str),
+    /// A component behind mediation failed to answer.
+    #[error("upstream: {0}")]
+    Upstream(Status),
     /// A fault of ours; logged, never sent.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -40,6 +46,11 @@ impl From<MediationError> for Status {
             MediationError::Transition(t @ TransitionError::WrongSide { .. }) => {
                 Status::permission_denied(t.to_string())
             }
+            e @ MediationError::NotWorking(_) => Status::failed_precondition(e.to_string()),
+            MediationError::Upstream(s) => match s.code() {
+                tonic::Code::NotFound | tonic::Code::InvalidArgument => s,
+                _ => Status::unavailable("intake is not answering; retry in a few seconds"),
+            },
             MediationError::Unexpected(cause) => status::unexpected(&cause),
         }
     }

@@ -82,4 +82,13 @@ impl mediation_service_server::MediationService for MediationGrpc {
         let item = self.service.cancel(request.into_inner()).await?;
         Ok(Response::new(CancelReferralResponse { item: Some(item) }))
     }
+
+    async fn get_party_contacts(
+        &self,
+        request: Request<GetPartyContactsRequest>,
+    ) -> Result<Response<GetPartyContactsResponse>, Status> {
+        let r = request.into_inner();
+        let parties = self.service.party_contacts(&r.referral_id, r.actor).await?;
+        Ok(Response::new(GetPartyContactsResponse { parties }))
+    }
 }

@@ -17,6 +17,7 @@ use fengqiao_platform::consumer::{Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
 use fengqiao_platform::{migration, ComponentRuntime};
 use fengqiao_proto::fengqiao::events::v1::ReferralRequested;
+use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_server::MediationServiceServer;
 use fengqiao_proto::EventKind;
 use sqlx::{Any, Transaction};
@@ -34,7 +35,8 @@ impl Component for Mediation {
         &[migration!("mediation", 1, "0001_referrals.sql", "referrals' receiving side")];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
-        let service = Arc::new(MediationService::new(runtime.db.clone(), runtime.outbox()));
+        let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);
+        let service = Arc::new(MediationService::new(runtime.db.clone(), runtime.outbox(), intake));
         runtime
             .consume(Consumer::new(
                 "mediation-referrals",

@@ -6,11 +6,14 @@ use fengqiao_platform::db::now_micros;
 use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
-use fengqiao_proto::fengqiao::common::v1::{Actor, MediationOutcome, ReferralState};
+use fengqiao_proto::fengqiao::common::v1::{Actor, MediationOutcome, Party, ReferralState};
 use fengqiao_proto::fengqiao::events::v1::{MediationConcluded, ReferralRequested, ReferralStateChanged};
+use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
+use fengqiao_proto::fengqiao::intake::v1::RevealPartiesRequest;
 use fengqiao_proto::fengqiao::mediation::v1::{CancelReferralRequest, InboxItem};
 use fengqiao_proto::EventKind;
 use sqlx::{Any, Transaction};
+use tonic::transport::Channel;
 
 use crate::store;
 use crate::MediationError;
@@ -44,6 +47,7 @@ impl Step {
 pub struct MediationService {
     db: Database,
     outbox: OutboxNotifier,
+    intake: IntakeServiceClient<Channel>,
 }
 
 /// One inbox page.
@@ -60,9 +64,32 @@ fn micros(item: &InboxItem) -> i64 {
 }
 
 impl MediationService {
-    /// Mediation over `db`.
-    pub fn new(db: Database, outbox: OutboxNotifier) -> Self {
-        Self { db, outbox }
+    /// Mediation over `db`, asking `intake` for contacts in full.
+    pub fn new(db: Database, outbox: OutboxNotifier, intake: IntakeServiceClient<Channel>) -> Self {
+        Self { db, outbox, intake }
+    }
+
+    /// The parties' contacts in full, for staff of the organisation working on
+    /// the referral; intake records the access.
+    pub async fn party_contacts(&self, referral_id: &str, actor: Option<Actor>) -> Result<Vec<Party>, MediationError> {
+        let actor = actor.unwrap_or_default();
+        let mut conn = self.db.pool().acquire().await?;
+        let item = store::find(&mut conn, referral_id).await?.ok_or(MediationError::NotFound)?.item;
+        drop(conn);
+        if actor.org_id.is_empty() || item.org_id != actor.org_id {
+            return Err(MediationError::NotFound);
+        }
+        let state = ReferralState::try_from(item.state).unwrap_or(ReferralState::Unspecified);
+        if !matches!(state, ReferralState::Accepted | ReferralState::InProgress | ReferralState::OnHold) {
+            return Err(MediationError::NotWorking(referral::state_name(state)));
+        }
+        let request = RevealPartiesRequest {
+            case_id: item.case_id,
+            requester: Some(actor),
+            purpose: format!("mediation of referral {referral_id}"),
+        };
+        let answer = self.intake.clone().reveal_parties(request).await.map_err(MediationError::Upstream)?;
+        Ok(answer.into_inner().parties)
     }
 
     /// Records a requested referral as RECEIVED in the caller's transaction
