@@ -30,9 +30,20 @@ impl Migration {
     }
 }
 
-/// Builds a [`Migration`] from `migrations/{sqlite,postgres}/<file>` of the calling crate.
+/// Builds a [`Migration`] from `migrations/{sqlite,postgres}/<file>` of the
+/// calling crate, or with `shared` from `migrations/shared/<file>` when both
+/// backends take the same text.
 #[macro_export]
 macro_rules! migration {
+    ($scope:expr, $version:expr, shared $file:literal, $description:expr) => {
+        $crate::migrate::Migration {
+            scope: $scope,
+            version: $version,
+            description: $description,
+            sqlite: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/shared/", $file)),
+            postgres: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/shared/", $file)),
+        }
+    };
     ($scope:expr, $version:expr, $file:literal, $description:expr) => {
         $crate::migrate::Migration {
             scope: $scope,

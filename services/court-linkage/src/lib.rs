@@ -30,7 +30,7 @@ pub struct CourtLinkage;
 impl Component for CourtLinkage {
     const NAME: &'static str = "court-linkage";
     const MIGRATIONS: &'static [Migration] =
-        &[migration!("court-linkage", 1, "0001_delegations.sql", "delegations and their results")];
+        &[migration!("court-linkage", 1, shared "0001_delegations.sql", "delegations and their results")];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);

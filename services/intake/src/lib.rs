@@ -32,9 +32,9 @@ impl Component for Intake {
     const NAME: &'static str = "intake";
     const MIGRATIONS: &'static [Migration] = &[
         migration!("intake", 1, "0001_cases.sql", "cases and case numbers"),
-        migration!("intake", 2, "0002_parties.sql", "parties with sealed personal data"),
-        migration!("intake", 3, "0003_links_and_risk.sql", "links between cases, risk explanations"),
-        migration!("intake", 4, "0004_personal_data_access.sql", "record of personal data shown in full"),
+        migration!("intake", 2, shared "0002_parties.sql", "parties with sealed personal data"),
+        migration!("intake", 3, shared "0003_links_and_risk.sql", "links between cases, risk explanations"),
+        migration!("intake", 4, shared "0004_personal_data_access.sql", "record of personal data shown in full"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {

@@ -29,7 +29,7 @@ pub struct PetitionLinkage;
 impl Component for PetitionLinkage {
     const NAME: &'static str = "petition-linkage";
     const MIGRATIONS: &'static [Migration] =
-        &[migration!("petition-linkage", 1, "0001_petitions.sql", "petition matters and their results")];
+        &[migration!("petition-linkage", 1, shared "0001_petitions.sql", "petition matters and their results")];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);
