@@ -276,6 +276,8 @@ impl AgencyService for AgencyApi {
                 referral_id: active.referral_id.clone(),
                 actor: Some(Actor { org_id: agency.agency_id.clone(), ..Default::default() }),
                 reason: r.reason.clone(),
+                // The state the agency saw, unless it names one.
+                expected_state: if r.if_state != 0 { r.if_state } else { status.referral_state },
             })
             .await
             .map_err(upstream("routing"))?

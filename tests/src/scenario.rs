@@ -77,7 +77,8 @@ impl AgencySession {
 
     /// Revokes a case's hand-off.
     pub async fn revoke(&self, case_id: &str, reason: &str) -> Result<CaseStatus, Status> {
-        let r = self.authed(RevokeReferralRequest { case_id: case_id.into(), reason: reason.into() });
+        let r =
+            self.authed(RevokeReferralRequest { case_id: case_id.into(), reason: reason.into(), ..Default::default() });
         Ok(self.client.clone().revoke_referral(r).await?.into_inner().status.unwrap_or_default())
     }
 

@@ -16,6 +16,14 @@ pub enum MediationError {
     /// Not allowed in the referral's current state.
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// The referral moved since the caller saw it.
+    #[error("the referral is {actual} now, not {expected} as you saw; look again and retry if you still want to")]
+    StateChanged {
+        /// What the caller saw.
+        expected: &'static str,
+        /// What it is.
+        actual: &'static str,
+    },
     /// Contacts asked for while the organisation is not working on the referral.
     #[error("party contacts are shown only while your organisation works on the referral; it is {0}")]
     NotWorking(&'static str),
@@ -46,7 +54,9 @@ impl From<MediationError> for Status {
             MediationError::Transition(t @ TransitionError::WrongSide { .. }) => {
                 Status::permission_denied(t.to_string())
             }
-            e @ MediationError::NotWorking(_) => Status::failed_precondition(e.to_string()),
+            e @ (MediationError::NotWorking(_) | MediationError::StateChanged { .. }) => {
+                Status::failed_precondition(e.to_string())
+            }
             MediationError::Upstream(s) => match s.code() {
                 tonic::Code::NotFound | tonic::Code::InvalidArgument => s,
                 _ => Status::unavailable("intake is not answering; retry in a few seconds"),

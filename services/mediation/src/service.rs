@@ -232,6 +232,13 @@ impl MediationService {
                 return Err(MediationError::NotFound);
             }
             let from = ReferralState::try_from(item.state).unwrap_or(ReferralState::Unspecified);
+            let expected = ReferralState::try_from(request.expected_state).unwrap_or(ReferralState::Unspecified);
+            if expected != ReferralState::Unspecified && expected != from {
+                return Err(MediationError::StateChanged {
+                    expected: referral::state_name(expected),
+                    actual: referral::state_name(from),
+                });
+            }
             item.state = referral::transition(from, Action::Cancel, Side::Sender)? as i32;
             item.reason = request.reason.clone();
             if !store::update_state(&mut tx, &item, from, now_micros()).await? {

@@ -42,7 +42,7 @@ impl routing_service_server::RoutingService for RoutingGrpc {
         request: Request<CancelReferralRequest>,
     ) -> Result<Response<CancelReferralResponse>, Status> {
         let r = request.into_inner();
-        let referral = self.service.cancel(&r.referral_id, r.actor, &r.reason).await?;
+        let referral = self.service.cancel(&r.referral_id, r.actor, &r.reason, r.expected_state).await?;
         Ok(Response::new(CancelReferralResponse { referral: Some(referral) }))
     }
 }

@@ -137,6 +137,7 @@ impl RoutingService {
         referral_id: &str,
         actor: Option<Actor>,
         reason: &str,
+        expected_state: i32,
     ) -> Result<Referral, RoutingError> {
         let sender = actor.map(|a| a.org_id).unwrap_or_default();
         let mut v = Vec::new();
@@ -167,6 +168,7 @@ impl RoutingService {
                 org_id: referral.org_id.clone(),
                 sender,
                 reason: reason.to_string(),
+                expected_state,
             })
             .await
             .map_err(RoutingError::Receiver)?

@@ -212,7 +212,10 @@ pub async fn agency(
             }
         }
         AgencyCommand::Revoke { case_id, reason } => {
-            let r = client.revoke_referral(RevokeReferralRequest { case_id, reason }).await?.into_inner();
+            let r = client
+                .revoke_referral(RevokeReferralRequest { case_id, reason, ..Default::default() })
+                .await?
+                .into_inner();
             print_status(&r.status.unwrap_or_default());
         }
     }
