@@ -26,6 +26,10 @@ pub const VILLAGE_ORG: &str = "village-620802001001";
 pub const TOWNSHIP_ORG: &str = "township-620802001";
 /// The county centre.
 pub const COUNTY_ORG: &str = "county-620802-centre";
+/// The court's mediation office (where the court's cases go by default).
+pub const COURT_OFFICE_ORG: &str = "court-620802-office";
+/// The petition mediation committee (where the bureau's matters go by default).
+pub const PETITION_COMMITTEE_ORG: &str = "petition-620802-committee";
 
 /// A dispute as an agency would send it.
 pub fn dispute(source: Source, external_ref: &str) -> Dispute {

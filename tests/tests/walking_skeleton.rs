@@ -47,15 +47,17 @@ async fn court_and_petition_disputes_return_their_results(mode: Mode) {
     let system = System::start(mode).await.unwrap();
     let court = AgencySession::connect(&system, COURT).await;
     let bureau = AgencySession::connect(&system, PETITION).await;
-    let staff = Staff::connect(&system, VILLAGE_ORG).await;
+    let court_office = Staff::connect(&system, COURT_OFFICE_ORG).await;
+    let petition_committee = Staff::connect(&system, PETITION_COMMITTEE_ORG).await;
 
     let delegated = court.submit(dispute(Source::CourtPreLitigation, "(2026)甘0802民诉前调123号")).await.unwrap();
     let court_case = delegated.status.unwrap().case_id;
     let referred = bureau.submit(dispute(Source::Petition, "XF620802-2026-0042")).await.unwrap();
     let petition_case = referred.status.unwrap().case_id;
 
-    staff.mediate(&court_case, MediationOutcome::NoAgreement).await;
-    staff.mediate(&petition_case, MediationOutcome::Agreement).await;
+    // By the default rules a court's cases go to its own office, a bureau's to its committee.
+    court_office.mediate(&court_case, MediationOutcome::NoAgreement).await;
+    petition_committee.mediate(&petition_case, MediationOutcome::Agreement).await;
     let c = court.wait_for(&court_case, "concluded", |s| s.outcome != 0).await;
     assert_eq!(
         (c.outcome, c.external_ref.as_str()),
@@ -170,6 +172,41 @@ async fn staff_see_party_contacts_only_while_their_organisation_works_on_the_cas
     system.finish().await;
 }
 
+async fn the_rules_decide_where_each_case_goes_and_say_why(mode: Mode) {
+    use fengqiao_proto::fengqiao::common::v1::Category;
+    use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
+    use fengqiao_proto::fengqiao::routing::v1::ListCaseReferralsRequest;
+    let system = System::start(mode).await.unwrap();
+    let routing = RoutingServiceClient::new(fengqiao_tests::channel(system.addr("routing")).await.unwrap());
+    let explanation = |case_id: String| {
+        let mut routing = routing.clone();
+        async move {
+            let r = routing.list_case_referrals(ListCaseReferralsRequest { case_id }).await.unwrap().into_inner();
+            (r.referrals[0].org_id.clone(), r.referrals[0].explanation.clone())
+        }
+    };
+    // A station with its own police–mediation office sends its disputes there.
+    let xijiao = AgencySession::connect(&system, "police-620802-xijiao").await;
+    let mut d = dispute(Source::Police, "JQ-xijiao-1");
+    d.location.as_mut().unwrap().division_code = "620802003001".into();
+    let case = xijiao.submit(d).await.unwrap().status.unwrap().case_id;
+    xijiao.wait_for(&case, "RECEIVED", in_state(ReferralState::Received)).await;
+    let (org, why) = explanation(case).await;
+    assert_eq!(org, "police-620802-xijiao-office");
+    assert!(why.starts_with("rule police-to-station-office"), "{why}");
+    // A station without one: a traffic accident goes to the traffic committee.
+    let police = AgencySession::connect(&system, POLICE).await;
+    let mut d = dispute(Source::Police, "JQ-traffic-1");
+    d.category = Category::TrafficAccident as i32;
+    let case = police.submit(d).await.unwrap().status.unwrap().case_id;
+    police.wait_for(&case, "RECEIVED", in_state(ReferralState::Received)).await;
+    let (org, why) = explanation(case).await;
+    assert_eq!(org, "industry-620802-traffic");
+    assert!(why.starts_with("rule category-to-industry-committee"), "{why}");
+    assert!(why.contains("rule police-to-station-office: applies, but no organisation"), "{why}");
+    system.finish().await;
+}
+
 macro_rules! in_both_modes {
     ($($test:ident),* $(,)?) => {
         mod standalone {
@@ -191,4 +228,5 @@ in_both_modes!(
     a_resubmission_returns_the_same_case,
     a_partys_refusal_to_share_with_village_committees_is_respected,
     staff_see_party_contacts_only_while_their_organisation_works_on_the_case,
+    the_rules_decide_where_each_case_goes_and_say_why,
 );

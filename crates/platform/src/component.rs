@@ -111,6 +111,20 @@ impl ComponentRuntime {
         self.relay.notifier()
     }
 
+    /// Runs background work of the component until it stops (tracked, so a
+    /// stop waits for it).
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(task);
+    }
+
+    /// The token that stops the component.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.child_token()
+    }
+
     /// Starts a consumer.
     pub async fn consume(&self, consumer: Consumer) -> anyhow::Result<RunningConsumer> {
         Ok(consumer::start(

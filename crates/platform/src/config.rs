@@ -30,6 +30,9 @@ pub struct Settings {
     pub personal_data: PersonalDataSettings,
     /// Intake's rules: related cases and risk levels (per jurisdiction).
     pub intake_rules: IntakeRules,
+    /// A TOML file of routing rules (see services/routing/rules/default.toml);
+    /// unset for the built-in defaults. Re-read when it changes.
+    pub routing_rules_file: Option<PathBuf>,
     /// Seconds a stopping process waits for in-flight calls and the outbox to drain.
     pub shutdown_grace_secs: u64,
     /// Intake's own settings.
@@ -259,6 +262,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             personal_data: PersonalDataSettings::default(),
             intake_rules: IntakeRules::default(),
+            routing_rules_file: None,
             shutdown_grace_secs: 10,
             gateway: component(50050),
             intake: component(50051),
@@ -324,7 +328,7 @@ pub enum ConfigError {
 }
 
 /// Settings that sit at the top level, set as `FENGQIAO_<NAME>`.
-const TOP_LEVEL_SCALARS: [&str; 3] = ["data_dir", "shutdown_grace_secs", "demo_data"];
+const TOP_LEVEL_SCALARS: [&str; 4] = ["data_dir", "shutdown_grace_secs", "demo_data", "routing_rules_file"];
 
 impl Settings {
     /// Reads defaults, then `file` (if given), then `FENGQIAO_…` variables

@@ -1,5 +1,5 @@
-//! The organisation directory and the choice of an organisation: the lowest
-//! level covering the dispute's place (village → township → county).
+//! The organisation directory: the demo data of Kongtong district and the
+//! organisations whose area covers a place, with their load.
 
 use sqlx::{AnyConnection, Row};
 
@@ -7,15 +7,37 @@ use sqlx::{AnyConnection, Row};
 /// 2023 division codes by scripts/gen-demo-directory.py.
 const DEMO: &str = include_str!("../seed/demo-620802.csv");
 
-/// An organisation chosen for a case.
+/// An organisation that covers a place, with its open referrals.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Choice {
-    /// The organisation.
+pub struct Org {
+    /// Its id.
     pub org_id: String,
     /// Its name.
     pub name: String,
-    /// Its level: 1 village, 2 township, 3 county.
+    /// Its kind (see `fengqiao_domain::org::KINDS`).
+    pub kind: String,
+    /// 1 village, 2 township, 3 county.
     pub level: i32,
+    /// How many open referrals it can hold.
+    pub capacity: i64,
+    /// The categories it takes ('|'-separated), for industry committees.
+    pub categories: String,
+    /// The agency it serves, for offices of a station, court or bureau.
+    pub agency_id: String,
+    /// Referrals it holds that are not finished.
+    pub open: i64,
+}
+
+impl Org {
+    /// True when it holds as many open referrals as it can.
+    pub fn full(&self) -> bool {
+        self.open >= self.capacity
+    }
+
+    /// True when it takes disputes of `category`.
+    pub fn takes(&self, category: &str) -> bool {
+        self.categories.split('|').any(|c| c == category)
+    }
 }
 
 /// Loads the demo directory unless the directory already has organisations.
@@ -28,18 +50,19 @@ pub async fn seed_demo(conn: &mut AnyConnection) -> Result<usize, sqlx::Error> {
     let mut added = 0;
     for line in DEMO.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        let [org_id, name, kind, level, division] = f.as_slice() else {
-            continue;
-        };
+        let [org_id, name, kind, level, division, capacity, categories, agency] = f.as_slice() else { continue };
         added += sqlx::query(
-            "INSERT INTO organisations (org_id, name, kind, level, division_code) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (org_id) DO NOTHING",
+            "INSERT INTO organisations (org_id, name, kind, level, division_code, capacity, categories, agency_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (org_id) DO NOTHING",
         )
         .bind(*org_id)
         .bind(*name)
         .bind(*kind)
         .bind(level.parse::<i32>().unwrap_or(3))
         .bind(*division)
+        .bind(capacity.parse::<i32>().unwrap_or(100))
+        .bind(*categories)
+        .bind(*agency)
         .execute(&mut *conn)
         .await?
         .rows_affected() as usize;
@@ -47,33 +70,32 @@ pub async fn seed_demo(conn: &mut AnyConnection) -> Result<usize, sqlx::Error> {
     Ok(added)
 }
 
-/// The lowest-level organisation above `above_level` whose area is the
-/// dispute's village, township or county.
-pub async fn choose(
-    conn: &mut AnyConnection,
-    division_code: &str,
-    above_level: i32,
-    refused_kinds: &[String],
-) -> Result<Option<Choice>, sqlx::Error> {
-    let village = division_code;
-    let township = &division_code[..division_code.len().min(9)];
-    let county = &division_code[..division_code.len().min(6)];
-    // Kinds a party refused to share their data with are never chosen.
-    let refused: Vec<String> = (0..refused_kinds.len()).map(|i| format!("${}", i + 5)).collect();
-    let not_refused =
-        if refused.is_empty() { String::new() } else { format!(" AND kind NOT IN ({})", refused.join(", ")) };
-    let sql = format!(
-        "SELECT org_id, name, level FROM organisations
-         WHERE division_code IN ($1, $2, $3) AND level > $4{not_refused}
-         ORDER BY level, org_id LIMIT 1"
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(village).bind(township).bind(county).bind(above_level);
-    for kind in refused_kinds {
-        q = q.bind(kind);
-    }
-    let row = q.fetch_optional(conn).await?;
-    row.map(|r| Ok(Choice { org_id: r.try_get("org_id")?, name: r.try_get("name")?, level: r.try_get("level")? }))
-        .transpose()
+/// Every organisation whose area contains `division_code`, with its load.
+pub async fn covering(conn: &mut AnyConnection, division_code: &str) -> Result<Vec<Org>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT o.org_id, o.name, o.kind, o.level, o.capacity, o.categories, o.agency_id,
+                (SELECT COUNT(*) FROM referrals r WHERE r.org_id = o.org_id AND r.state IN (1, 2, 3, 5, 6)) AS open
+         FROM organisations o
+         WHERE $1 LIKE o.division_code || '%'
+         ORDER BY o.level, o.org_id",
+    )
+    .bind(division_code)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Org {
+                org_id: r.try_get("org_id")?,
+                name: r.try_get("name")?,
+                kind: r.try_get("kind")?,
+                level: r.try_get("level")?,
+                capacity: i64::from(r.try_get::<i32, _>("capacity")?),
+                categories: r.try_get("categories")?,
+                agency_id: r.try_get("agency_id")?,
+                open: r.try_get("open")?,
+            })
+        })
+        .collect()
 }
 
 /// The level's name for explanations.
@@ -88,12 +110,14 @@ pub fn level_name(level: i32) -> &'static str {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_demo_directory_has_a_centre_townships_and_villages() {
+    fn the_demo_directory_has_a_centre_townships_villages_and_specialised_organisations() {
         let rows: Vec<Vec<&str>> = super::DEMO.lines().skip(1).map(|l| l.split(',').collect()).collect();
-        assert!(rows.iter().all(|r| r.len() == 5), "five columns, no commas in names");
-        let count = |level: &str| rows.iter().filter(|r| r[3] == level).count();
-        assert_eq!(count("3"), 1);
-        assert_eq!(count("2"), 21);
-        assert_eq!(count("1"), 277);
+        assert!(rows.iter().all(|r| r.len() == 8), "eight columns, no commas in names");
+        let count = |kind: &str| rows.iter().filter(|r| r[2] == kind).count();
+        assert_eq!(count("COUNTY_CENTRE"), 1);
+        assert_eq!(count("TOWNSHIP_COMMITTEE"), 21);
+        assert_eq!(count("VILLAGE_COMMITTEE"), 277);
+        assert_eq!(count("INDUSTRY_COMMITTEE"), 4);
+        assert_eq!(count("COURT_MEDIATION_OFFICE") + count("PETITION_COMMITTEE") + count("POLICE_MEDIATION_OFFICE"), 3);
     }
 }

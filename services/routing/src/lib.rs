@@ -4,9 +4,11 @@
 //! (village → township → county centre), returns the case to its sender when
 //! every level declined, and forwards a sender's revoke to the receiving side.
 
+mod decide;
 mod directory;
 mod error;
 mod grpc;
+mod rules;
 mod service;
 mod store;
 
@@ -32,8 +34,10 @@ pub struct Routing;
 #[async_trait]
 impl Component for Routing {
     const NAME: &'static str = "routing";
-    const MIGRATIONS: &'static [Migration] =
-        &[migration!("routing", 1, "0001_routing.sql", "directory, routed cases, referrals")];
+    const MIGRATIONS: &'static [Migration] = &[
+        migration!("routing", 1, "0001_routing.sql", "directory, routed cases, referrals"),
+        migration!("routing", 2, shared "0002_directory_rules.sql", "capacity, categories and agencies of organisations"),
+    ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         if runtime.settings.seed_demo() {
@@ -43,7 +47,11 @@ impl Component for Routing {
                 tracing::info!(organisations = added, "demo directory of Kongtong district (620802) loaded");
             }
         }
-        let service = Arc::new(RoutingService::new(runtime.db.clone(), runtime.settings.channel_to("mediation")?));
+        let rules =
+            Arc::new(rules::Rules::load(runtime.settings.routing_rules_file.as_deref()).map_err(anyhow::Error::msg)?);
+        runtime.spawn(watch_rules(rules.clone(), runtime.shutdown_token()));
+        let service =
+            Arc::new(RoutingService::new(runtime.db.clone(), runtime.settings.channel_to("mediation")?, rules));
         let mut kinds = vec![EventKind::CaseRegistered];
         kinds.extend(fengqiao_domain::referral::STATE_CHANGE_EVENTS);
         runtime.consume(Consumer::new("routing-cases", &kinds, Arc::new(FollowCases(service.clone())))).await?;
@@ -51,6 +59,21 @@ impl Component for Routing {
             routes: tonic::service::Routes::new(RoutingServiceServer::new(grpc::RoutingGrpc::new(service))),
             services: vec!["fengqiao.routing.v1.RoutingService"],
         })
+    }
+}
+
+/// Re-reads the rules file every two seconds; a broken file keeps the old rules.
+async fn watch_rules(rules: Arc<rules::Rules>, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+        }
+        match rules.reload_if_changed() {
+            Ok(true) => tracing::info!("routing rules reloaded"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "routing rules file is invalid; the previous rules stay in force"),
+        }
     }
 }
 

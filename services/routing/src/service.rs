@@ -1,6 +1,8 @@
 //! Routing decisions: who should act on a case, why, and what happens when
 //! they will not (escalation one level up; at the top, return to the sender).
 
+use std::sync::Arc;
+
 use fengqiao_domain::referral::{self, Action, Side};
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
@@ -18,7 +20,9 @@ use prost::Message;
 use sqlx::{Any, Transaction};
 use tonic::transport::Channel;
 
-use crate::directory::{self, Choice};
+use crate::decide::{self, Ask};
+use crate::directory::{self, Org};
+use crate::rules::{CaseFacts, Rules};
 use crate::store::{self, RoutedCase};
 use crate::RoutingError;
 
@@ -29,13 +33,14 @@ const COMPONENT: &str = "routing";
 pub struct RoutingService {
     db: Database,
     mediation: MediationServiceClient<Channel>,
+    rules: Arc<Rules>,
 }
 
 impl RoutingService {
     /// Routing over `db`; `mediation` is called for revokes. Routing writes
     /// only inside event handlers, whose runner wakes the outbox relay.
-    pub fn new(db: Database, mediation: Channel) -> Self {
-        Self { db, mediation: MediationServiceClient::new(mediation) }
+    pub fn new(db: Database, mediation: Channel, rules: Arc<Rules>) -> Self {
+        Self { db, mediation: MediationServiceClient::new(mediation), rules }
     }
 
     /// Takes on a newly registered case and refers it to the lowest level covering its place.
@@ -58,21 +63,20 @@ impl RoutingService {
             return Ok(()); // routed before
         }
         let refused = fengqiao_domain::org::refused_kinds(&dispute);
-        match directory::choose(tx, &division, 0, &refused).await? {
-            Some(choice) => {
-                let why = format!(
-                    "lowest level covering division {division}: {} committee {}{}",
-                    directory::level_name(choice.level),
-                    choice.name,
-                    consent_note(&refused)
-                );
-                refer(tx, &case, &choice, why).await?;
-            }
+        let facts = CaseFacts::new(dispute.source, dispute.category, ev.risk_level, dispute.headcount);
+        let covering = directory::covering(tx, &division).await?;
+        let ask = Ask {
+            facts: &facts,
+            source_agency: &ev.source_agency,
+            refused_kinds: &refused,
+            preferred_org_id: &dispute.preferred_org_id,
+        };
+        let decision = decide::decide(&self.rules.current(), &covering, &ask);
+        match decision.org {
+            Some(org) => refer(tx, &case, &org, decision.explanation).await?,
             None => {
-                let reason = format!(
-                    "no mediation organisation in the directory covers division {division}{}",
-                    consent_note(&refused)
-                );
+                let reason =
+                    format!("no mediation organisation can take division {division}: {}", decision.explanation);
                 return_case(tx, &case, &reason).await?;
             }
         }
@@ -98,16 +102,20 @@ impl RoutingService {
             .await?
             .ok_or_else(|| HandlerError(format!("case {} is not known to routing", referral.case_id)))?;
         let verb = if to == ReferralState::Rejected { "rejected" } else { "could not complete" };
-        match directory::choose(tx, &case.division_code, level, &refused_kinds(&case)?).await? {
-            Some(choice) => {
+        let covering = directory::covering(tx, &case.division_code).await?;
+        let refused = refused_kinds(&case)?;
+        match decide::next_level_up(&covering, level, &refused) {
+            Some(org) => {
                 let why = format!(
-                    "escalated to the {} level: {} {verb} it ({}); next: {}",
-                    directory::level_name(choice.level),
+                    "escalated to the {} level: {} {verb} it ({}); next: {} ({}/{} open)",
+                    directory::level_name(org.level),
                     referral.org_id,
                     ev.reason,
-                    choice.name
+                    org.name,
+                    org.open,
+                    org.capacity
                 );
-                refer(tx, &case, &choice, why).await?;
+                refer(tx, &case, org, why).await?;
             }
             None => {
                 let reason =
@@ -181,15 +189,6 @@ impl RoutingService {
     }
 }
 
-/// Says which kinds were skipped because a party refused them.
-fn consent_note(refused: &[String]) -> String {
-    if refused.is_empty() {
-        String::new()
-    } else {
-        format!(" (skipping {}: a party refused to share their data with them)", refused.join(", "))
-    }
-}
-
 /// The kinds of organisation the case's parties refused.
 fn refused_kinds(case: &RoutedCase) -> Result<Vec<String>, HandlerError> {
     Ok(fengqiao_domain::org::refused_kinds(&Dispute::decode(case.dispute.as_slice())?))
@@ -199,7 +198,7 @@ fn refused_kinds(case: &RoutedCase) -> Result<Vec<String>, HandlerError> {
 async fn refer(
     tx: &mut Transaction<'static, Any>,
     case: &RoutedCase,
-    choice: &Choice,
+    choice: &Org,
     explanation: String,
 ) -> Result<(), HandlerError> {
     let at = now_micros();
