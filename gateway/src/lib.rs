@@ -29,8 +29,10 @@ pub struct Gateway;
 #[async_trait]
 impl Component for Gateway {
     const NAME: &'static str = "gateway";
-    const MIGRATIONS: &'static [Migration] =
-        &[migration!("gateway", 1, "0001_gateway.sql", "agencies, case status and its log")];
+    const MIGRATIONS: &'static [Migration] = &[
+        migration!("gateway", 1, "0001_gateway.sql", "agencies, case status and its log"),
+        migration!("gateway", 2, shared "0002_current_referral.sql", "the referral a status follows"),
+    ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let settings = &runtime.settings;

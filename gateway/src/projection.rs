@@ -48,15 +48,21 @@ impl EventHandler for StatusProjection {
         match progress {
             Progress::Registered(_) => {}
             Progress::Requested(e) => {
+                store::follow(tx, &e.case_id, &e.referral_id).await?;
                 status.referral_state = ReferralState::Requested as i32;
                 status.org_id = e.org_id;
                 status.reason.clear();
+            }
+            Progress::Moved(e) if store::current_referral(tx, &e.case_id).await? != e.referral_id => {
+                // A move of an earlier referral (e.g. cancelled by a re-route) arriving late.
+                return Ok(());
             }
             Progress::Moved(e) => {
                 status.referral_state = e.to_state;
                 status.org_id = e.org_id;
                 status.reason = e.reason;
             }
+            Progress::Concluded(e) if store::current_referral(tx, &e.case_id).await? != e.referral_id => return Ok(()),
             Progress::Concluded(e) => status.outcome = e.outcome,
             Progress::Returned(e) => {
                 status.returned_to_sender = true;

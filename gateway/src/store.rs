@@ -95,6 +95,25 @@ pub async fn status(conn: &mut AnyConnection, case_id: &str) -> Result<Option<(S
     row.map(|r| Ok((r.try_get("agency_id")?, status_from(&r)?))).transpose()
 }
 
+/// The referral a case's status follows.
+pub async fn current_referral(conn: &mut AnyConnection, case_id: &str) -> Result<String, sqlx::Error> {
+    let id: Option<String> = sqlx::query_scalar("SELECT referral_id FROM case_status WHERE case_id = $1")
+        .bind(case_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(id.unwrap_or_default())
+}
+
+/// Makes `referral_id` the referral a case's status follows.
+pub async fn follow(conn: &mut AnyConnection, case_id: &str, referral_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE case_status SET referral_id = $1 WHERE case_id = $2")
+        .bind(referral_id)
+        .bind(case_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Writes a case's new status and appends it to its agency's log.
 pub async fn save(conn: &mut AnyConnection, agency_id: &str, s: &CaseStatus, at: i64) -> Result<i64, sqlx::Error> {
     sqlx::query(

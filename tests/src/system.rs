@@ -74,13 +74,10 @@ impl System {
                 ("FENGQIAO_PERSONAL_DATA__KEY".into(), random_key()),
                 ("FENGQIAO_PERSONAL_DATA__HASH_KEY".into(), random_key()),
             ]);
-            for c in COMPONENTS {
-                env.push((env_key(c, "LISTEN"), format!("127.0.0.1:{}", free_port())));
-            }
-        } else {
-            for c in COMPONENTS {
-                env.push((env_key(c, "LISTEN"), "127.0.0.1:0".into()));
-            }
+        }
+        // Fixed free ports, so command-line clients run with the same settings find every component.
+        for c in COMPONENTS {
+            env.push((env_key(c, "LISTEN"), format!("127.0.0.1:{}", free_port())));
         }
         let mut system =
             Self { mode, addresses: BTreeMap::new(), dir, env, processes: BTreeMap::new(), pg_database, settings };
@@ -132,6 +129,11 @@ impl System {
         let out = cmd.output().expect("fengqiao token");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Runs `fengqiao <args>` against this system, as an operator would.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.command().args(args).output().expect("fengqiao runs")
     }
 
     /// Kills `component`'s process with SIGKILL (distributed mode).

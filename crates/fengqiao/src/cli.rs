@@ -66,6 +66,25 @@ pub enum Command {
         #[command(subcommand)]
         command: commands::OrgCommand,
     },
+    /// Lists or imports the organisation directory (through routing's API).
+    Directory {
+        #[command(subcommand)]
+        command: commands::DirectoryCommand,
+    },
+    /// Moves a case to another organisation on staff's decision, with the reason.
+    Reroute {
+        /// The case id.
+        case_id: String,
+        /// The organisation to send it to.
+        #[arg(long)]
+        to: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Who decides, e.g. county-620802-centre.
+        #[arg(long)]
+        by: String,
+    },
     /// Applies database migrations, for every component or one, and exits.
     Migrate {
         /// Only this component.
@@ -90,6 +109,8 @@ pub async fn run() -> ExitCode {
         Command::Token { agency, distributed } => commands::token(settings, &agency, !distributed),
         Command::Agency { agency, token, command } => commands::agency(settings, &agency, token, command).await,
         Command::Org { org, command } => commands::org(settings, &org, command).await,
+        Command::Directory { command } => commands::directory(settings, command).await,
+        Command::Reroute { case_id, to, reason, by } => commands::reroute(settings, &case_id, &to, &reason, &by).await,
         Command::Migrate { component } => commands::migrate(settings, component.as_deref()).await,
     };
     match result {

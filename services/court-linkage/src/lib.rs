@@ -29,8 +29,10 @@ pub struct CourtLinkage;
 #[async_trait]
 impl Component for CourtLinkage {
     const NAME: &'static str = "court-linkage";
-    const MIGRATIONS: &'static [Migration] =
-        &[migration!("court-linkage", 1, shared "0001_delegations.sql", "delegations and their results")];
+    const MIGRATIONS: &'static [Migration] = &[
+        migration!("court-linkage", 1, shared "0001_delegations.sql", "delegations and their results"),
+        migration!("court-linkage", 2, shared "0002_current_referral.sql", "the referral a record follows"),
+    ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);

@@ -139,9 +139,11 @@ impl CourtService {
                 };
                 store::upsert(tx, &delegation, false, at).await?;
             }
-            Progress::Requested(e) => store::set_state(tx, &e.case_id, ReferralState::Requested as i32, at).await?,
-            Progress::Moved(e) => store::set_state(tx, &e.case_id, e.to_state, at).await?,
-            Progress::Concluded(e) => store::set_outcome(tx, &e.case_id, e.outcome, at).await?,
+            Progress::Requested(e) => {
+                store::follow(tx, &e.case_id, &e.referral_id, ReferralState::Requested as i32, at).await?
+            }
+            Progress::Moved(e) => store::set_state(tx, &e.case_id, &e.referral_id, e.to_state, at).await?,
+            Progress::Concluded(e) => store::set_outcome(tx, &e.case_id, &e.referral_id, e.outcome, at).await?,
             Progress::Returned(_) => {}
         }
         Ok(())

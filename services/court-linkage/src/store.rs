@@ -62,9 +62,16 @@ pub async fn upsert(conn: &mut AnyConnection, d: &Delegation, from_court: bool, 
     Ok(())
 }
 
-/// Sets the state of the case's current referral.
-pub async fn set_state(conn: &mut AnyConnection, case_id: &str, state: i32, at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE delegations SET referral_state = $1, updated_at = $2 WHERE case_id = $3")
+/// Follows a newly requested referral of the case.
+pub async fn follow(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    referral_id: &str,
+    state: i32,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE delegations SET referral_id = $1, referral_state = $2, updated_at = $3 WHERE case_id = $4")
+        .bind(referral_id)
         .bind(state)
         .bind(at)
         .bind(case_id)
@@ -73,12 +80,37 @@ pub async fn set_state(conn: &mut AnyConnection, case_id: &str, state: i32, at: 
     Ok(())
 }
 
-/// Sets the outcome.
-pub async fn set_outcome(conn: &mut AnyConnection, case_id: &str, outcome: i32, at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE delegations SET outcome = $1, updated_at = $2 WHERE case_id = $3")
+/// Sets the state of the case's current referral (moves of earlier ones are ignored).
+pub async fn set_state(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    referral_id: &str,
+    state: i32,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE delegations SET referral_state = $1, updated_at = $2 WHERE case_id = $3 AND referral_id = $4")
+        .bind(state)
+        .bind(at)
+        .bind(case_id)
+        .bind(referral_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets the outcome of the case's current referral.
+pub async fn set_outcome(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    referral_id: &str,
+    outcome: i32,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE delegations SET outcome = $1, updated_at = $2 WHERE case_id = $3 AND referral_id = $4")
         .bind(outcome)
         .bind(at)
         .bind(case_id)
+        .bind(referral_id)
         .execute(conn)
         .await?;
     Ok(())

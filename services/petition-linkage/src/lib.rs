@@ -28,8 +28,10 @@ pub struct PetitionLinkage;
 #[async_trait]
 impl Component for PetitionLinkage {
     const NAME: &'static str = "petition-linkage";
-    const MIGRATIONS: &'static [Migration] =
-        &[migration!("petition-linkage", 1, shared "0001_petitions.sql", "petition matters and their results")];
+    const MIGRATIONS: &'static [Migration] = &[
+        migration!("petition-linkage", 1, shared "0001_petitions.sql", "petition matters and their results"),
+        migration!("petition-linkage", 2, shared "0002_current_referral.sql", "the referral a record follows"),
+    ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);

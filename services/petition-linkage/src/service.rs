@@ -63,11 +63,24 @@ async fn set(
     conn: &mut AnyConnection,
     column: &'static str,
     case_id: &str,
+    referral_id: &str,
     value: i32,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    let sql = format!("UPDATE petitions SET {column} = $1, updated_at = $2 WHERE case_id = $3");
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).bind(at).bind(case_id).execute(conn).await?;
+    // Only the referral the record follows: moves of earlier ones arriving late are ignored.
+    let sql = format!("UPDATE petitions SET {column} = $1, updated_at = $2 WHERE case_id = $3 AND referral_id = $4");
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).bind(at).bind(case_id).bind(referral_id).execute(conn).await?;
+    Ok(())
+}
+
+async fn follow(conn: &mut AnyConnection, case_id: &str, referral_id: &str, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE petitions SET referral_id = $1, referral_state = $2, updated_at = $3 WHERE case_id = $4")
+        .bind(referral_id)
+        .bind(ReferralState::Requested as i32)
+        .bind(at)
+        .bind(case_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -172,11 +185,9 @@ impl PetitionService {
                 };
                 insert(tx, &petition, at).await?;
             }
-            Progress::Requested(e) => {
-                set(tx, "referral_state", &e.case_id, ReferralState::Requested as i32, at).await?
-            }
-            Progress::Moved(e) => set(tx, "referral_state", &e.case_id, e.to_state, at).await?,
-            Progress::Concluded(e) => set(tx, "outcome", &e.case_id, e.outcome, at).await?,
+            Progress::Requested(e) => follow(tx, &e.case_id, &e.referral_id, at).await?,
+            Progress::Moved(e) => set(tx, "referral_state", &e.case_id, &e.referral_id, e.to_state, at).await?,
+            Progress::Concluded(e) => set(tx, "outcome", &e.case_id, &e.referral_id, e.outcome, at).await?,
             Progress::Returned(_) => {}
         }
         Ok(())

@@ -27,6 +27,12 @@ impl From<sqlx::Error> for RoutingError {
     }
 }
 
+impl From<fengqiao_platform::consumer::HandlerError> for RoutingError {
+    fn from(e: fengqiao_platform::consumer::HandlerError) -> Self {
+        Self::Unexpected(anyhow::anyhow!(e.0))
+    }
+}
+
 impl From<RoutingError> for Status {
     fn from(e: RoutingError) -> Self {
         match e {

@@ -45,4 +45,31 @@ impl routing_service_server::RoutingService for RoutingGrpc {
         let referral = self.service.cancel(&r.referral_id, r.actor, &r.reason, r.expected_state).await?;
         Ok(Response::new(CancelReferralResponse { referral: Some(referral) }))
     }
+
+    async fn reroute_case(
+        &self,
+        request: Request<RerouteCaseRequest>,
+    ) -> Result<Response<RerouteCaseResponse>, Status> {
+        let r = request.into_inner();
+        let referral = self.service.reroute(&r.case_id, &r.org_id, &r.reason, r.actor).await?;
+        Ok(Response::new(RerouteCaseResponse { referral: Some(referral) }))
+    }
+
+    async fn list_organisations(
+        &self,
+        request: Request<ListOrganisationsRequest>,
+    ) -> Result<Response<ListOrganisationsResponse>, Status> {
+        let r = request.into_inner();
+        let (organisations, next_page_token) =
+            self.service.organisations(&r.division_prefix, &r.kind, r.page_size, &r.page_token).await?;
+        Ok(Response::new(ListOrganisationsResponse { organisations, next_page_token }))
+    }
+
+    async fn upsert_organisation(
+        &self,
+        request: Request<UpsertOrganisationRequest>,
+    ) -> Result<Response<UpsertOrganisationResponse>, Status> {
+        let (organisation, created) = self.service.upsert_organisation(request.into_inner().organisation).await?;
+        Ok(Response::new(UpsertOrganisationResponse { organisation: Some(organisation), created }))
+    }
 }

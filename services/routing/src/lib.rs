@@ -8,6 +8,7 @@ mod decide;
 mod directory;
 mod error;
 mod grpc;
+mod organisations;
 mod rules;
 mod service;
 mod store;
@@ -26,6 +27,7 @@ use fengqiao_proto::EventKind;
 use sqlx::{Any, Transaction};
 
 pub use error::RoutingError;
+pub use organisations::validate as validate_organisation;
 pub use service::RoutingService;
 
 /// The routing component.
@@ -50,8 +52,12 @@ impl Component for Routing {
         let rules =
             Arc::new(rules::Rules::load(runtime.settings.routing_rules_file.as_deref()).map_err(anyhow::Error::msg)?);
         runtime.spawn(watch_rules(rules.clone(), runtime.shutdown_token()));
-        let service =
-            Arc::new(RoutingService::new(runtime.db.clone(), runtime.settings.channel_to("mediation")?, rules));
+        let service = Arc::new(RoutingService::new(
+            runtime.db.clone(),
+            runtime.outbox(),
+            runtime.settings.channel_to("mediation")?,
+            rules,
+        ));
         let mut kinds = vec![EventKind::CaseRegistered];
         kinds.extend(fengqiao_domain::referral::STATE_CHANGE_EVENTS);
         runtime.consume(Consumer::new("routing-cases", &kinds, Arc::new(FollowCases(service.clone())))).await?;

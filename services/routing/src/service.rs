@@ -7,14 +7,14 @@ use fengqiao_domain::referral::{self, Action, Side};
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
 use fengqiao_platform::db::now_micros;
-use fengqiao_platform::outbox;
+use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, ReferralState};
 use fengqiao_proto::fengqiao::events::v1::{CaseRegistered, CaseReturned, ReferralRequested, ReferralStateChanged};
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::CancelReferralRequest;
-use fengqiao_proto::fengqiao::routing::v1::Referral;
+use fengqiao_proto::fengqiao::routing::v1::{Organisation, Referral};
 use fengqiao_proto::EventKind;
 use prost::Message;
 use sqlx::{Any, Transaction};
@@ -22,6 +22,7 @@ use tonic::transport::Channel;
 
 use crate::decide::{self, Ask};
 use crate::directory::{self, Org};
+use crate::organisations;
 use crate::rules::{CaseFacts, Rules};
 use crate::store::{self, RoutedCase};
 use crate::RoutingError;
@@ -32,15 +33,125 @@ const COMPONENT: &str = "routing";
 #[derive(Clone)]
 pub struct RoutingService {
     db: Database,
+    outbox: OutboxNotifier,
     mediation: MediationServiceClient<Channel>,
     rules: Arc<Rules>,
 }
 
 impl RoutingService {
-    /// Routing over `db`; `mediation` is called for revokes. Routing writes
-    /// only inside event handlers, whose runner wakes the outbox relay.
-    pub fn new(db: Database, mediation: Channel, rules: Arc<Rules>) -> Self {
-        Self { db, mediation: MediationServiceClient::new(mediation), rules }
+    /// Routing over `db`; `mediation` is called for revokes and re-routes.
+    pub fn new(db: Database, outbox: OutboxNotifier, mediation: Channel, rules: Arc<Rules>) -> Self {
+        Self { db, outbox, mediation: MediationServiceClient::new(mediation), rules }
+    }
+
+    /// Moves a case to `org_id` on staff's decision: the open referral, if
+    /// any, is cancelled (only before work starts), then a new one requested.
+    pub async fn reroute(
+        &self,
+        case_id: &str,
+        org_id: &str,
+        reason: &str,
+        actor: Option<Actor>,
+    ) -> Result<Referral, RoutingError> {
+        let actor = actor.unwrap_or_default();
+        let mut v = Vec::new();
+        if reason.trim().is_empty() {
+            v.push(Violation::new("reason", "is required: why the case moves"));
+        }
+        if actor.org_id.trim().is_empty() {
+            v.push(Violation::new("actor.org_id", "is required: who decides"));
+        }
+        if !v.is_empty() {
+            return Err(RoutingError::Invalid(v));
+        }
+        let mut conn = self.db.pool().acquire().await?;
+        let case = store::find_case(&mut conn, case_id).await?.ok_or(RoutingError::NotFound)?;
+        let target = directory::covering(&mut conn, &case.division_code).await?;
+        let org = match target.into_iter().find(|o| o.org_id == org_id) {
+            Some(org) => org,
+            None => {
+                let known = organisations::find(&mut conn, org_id).await?;
+                return Err(RoutingError::Invalid(vec![Violation::new(
+                    "org_id",
+                    if known.is_some() { "does not cover the place of the case" } else { "is not in the directory" },
+                )]));
+            }
+        };
+        if refused_kinds(&case)?.contains(&org.kind) {
+            return Err(RoutingError::Receiver(tonic::Status::failed_precondition(format!(
+                "a party refused to share their data with {} organisations",
+                org.kind
+            ))));
+        }
+        let open =
+            store::case_referrals(&mut conn, case_id).await?.into_iter().rev().find(|r| {
+                !referral::is_terminal(ReferralState::try_from(r.state).unwrap_or(ReferralState::Unspecified))
+            });
+        drop(conn);
+        if let Some(open) = open {
+            self.mediation
+                .clone()
+                .cancel_referral(CancelReferralRequest {
+                    referral_id: open.referral_id.clone(),
+                    case_id: case_id.to_string(),
+                    org_id: open.org_id.clone(),
+                    sender: open.sender.clone(),
+                    reason: format!("re-routed by {}: {}", actor.org_id, reason.trim()),
+                    expected_state: open.state,
+                })
+                .await
+                .map_err(RoutingError::Receiver)?;
+        }
+        let why = format!(
+            "re-routed by {}{}: {}; to {} ({}/{} open)",
+            actor.org_id,
+            if actor.person_id.is_empty() { String::new() } else { format!(" ({})", actor.person_id) },
+            reason.trim(),
+            org.name,
+            org.open,
+            org.capacity
+        );
+        let mut tx = self.db.begin().await?;
+        let referral = refer(&mut tx, &case, &org, why).await?;
+        tx.commit().await?;
+        self.outbox.notify();
+        Ok(referral)
+    }
+
+    /// Adds or replaces an organisation.
+    pub async fn upsert_organisation(&self, o: Option<Organisation>) -> Result<(Organisation, bool), RoutingError> {
+        let o = o.unwrap_or_default();
+        let v = organisations::validate(&o);
+        if !v.is_empty() {
+            return Err(RoutingError::Invalid(v));
+        }
+        let mut conn = self.db.pool().acquire().await?;
+        let created = organisations::upsert(&mut conn, &o).await?;
+        let stored = organisations::find(&mut conn, &o.org_id).await?.ok_or(RoutingError::NotFound)?;
+        Ok((stored, created))
+    }
+
+    /// A page of the directory.
+    pub async fn organisations(
+        &self,
+        division_prefix: &str,
+        kind: &str,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<(Vec<Organisation>, String), RoutingError> {
+        let limit = match page_size {
+            0 => 100,
+            n => n.min(1000),
+        } as usize;
+        let mut conn = self.db.pool().acquire().await?;
+        let mut page = organisations::list(&mut conn, division_prefix, kind, page_token, limit as i64 + 1).await?;
+        let next = if page.len() > limit {
+            page.truncate(limit);
+            page.last().map(|o| o.org_id.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok((page, next))
     }
 
     /// Takes on a newly registered case and refers it to the lowest level covering its place.
@@ -73,7 +184,9 @@ impl RoutingService {
         };
         let decision = decide::decide(&self.rules.current(), &covering, &ask);
         match decision.org {
-            Some(org) => refer(tx, &case, &org, decision.explanation).await?,
+            Some(org) => {
+                refer(tx, &case, &org, decision.explanation).await?;
+            }
             None => {
                 let reason =
                     format!("no mediation organisation can take division {division}: {}", decision.explanation);
@@ -200,7 +313,7 @@ async fn refer(
     case: &RoutedCase,
     choice: &Org,
     explanation: String,
-) -> Result<(), HandlerError> {
+) -> Result<Referral, HandlerError> {
     let at = now_micros();
     let referral = Referral {
         referral_id: uuid::Uuid::now_v7().to_string(),
@@ -224,7 +337,7 @@ async fn refer(
     };
     outbox::append(tx, &Envelope::new(COMPONENT, EventKind::ReferralRequested, &event)).await?;
     tracing::info!(case_id = %case.case_id, referral_id = %referral.referral_id, org_id = %choice.org_id, "referral requested");
-    Ok(())
+    Ok(referral)
 }
 
 /// Returns the case to its sender, with its event.

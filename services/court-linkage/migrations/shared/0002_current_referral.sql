@@ -1,0 +1,3 @@
+-- The referral the record follows: moves of an earlier referral (one
+-- cancelled by a re-route, say) arriving late must not overwrite it.
+ALTER TABLE delegations ADD COLUMN referral_id TEXT NOT NULL DEFAULT '';
