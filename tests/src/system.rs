@@ -53,6 +53,11 @@ fn env_key(component: &str, key: &str) -> String {
 impl System {
     /// Starts a system in `mode`.
     pub async fn start(mode: Mode) -> anyhow::Result<Self> {
+        Self::start_with(mode, &[]).await
+    }
+
+    /// Starts a system in `mode` with extra settings (environment variables).
+    pub async fn start_with(mode: Mode, extra: &[(&str, &str)]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let mut settings = testing::settings();
         let mut env: Vec<(String, String)> = vec![
@@ -79,6 +84,7 @@ impl System {
         for c in COMPONENTS {
             env.push((env_key(c, "LISTEN"), format!("127.0.0.1:{}", free_port())));
         }
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut system =
             Self { mode, addresses: BTreeMap::new(), dir, env, processes: BTreeMap::new(), pg_database, settings };
         match mode {

@@ -207,6 +207,28 @@ async fn the_rules_decide_where_each_case_goes_and_say_why(mode: Mode) {
     system.finish().await;
 }
 
+async fn a_referral_not_accepted_in_time_moves_up_a_level(mode: Mode) {
+    let system = System::start_with(mode, &[("FENGQIAO_ROUTING_ACCEPTANCE_TIMEOUT_SECS", "3")]).await.unwrap();
+    let police = AgencySession::connect(&system, POLICE).await;
+    let case_id = police.submit(dispute(Source::Police, "JQ-timeout-1")).await.unwrap().status.unwrap().case_id;
+    police.wait_for(&case_id, "RECEIVED", in_state(ReferralState::Received)).await;
+    // Nobody at the village accepts; after the timeout the township has it.
+    let s = police.wait_for(&case_id, "at the township", |s| s.org_id == TOWNSHIP_ORG).await;
+    assert_ne!(s.referral_state, ReferralState::Cancelled as i32);
+    let village = Staff::connect(&system, VILLAGE_ORG).await;
+    let old = village.referral_of(&case_id).await;
+    assert_eq!(old.state, ReferralState::Cancelled as i32);
+    assert!(old.reason.contains("not accepted within"), "{}", old.reason);
+    // An accepted referral is never timed out.
+    let township = Staff::connect(&system, TOWNSHIP_ORG).await;
+    let item = township.referral_of(&case_id).await;
+    township.accept(&item.referral_id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let s = police.status(&case_id).await.unwrap();
+    assert_eq!((s.org_id.as_str(), s.referral_state), (TOWNSHIP_ORG, ReferralState::Accepted as i32));
+    system.finish().await;
+}
+
 macro_rules! in_both_modes {
     ($($test:ident),* $(,)?) => {
         mod standalone {
@@ -229,4 +251,5 @@ in_both_modes!(
     a_partys_refusal_to_share_with_village_committees_is_respected,
     staff_see_party_contacts_only_while_their_organisation_works_on_the_case,
     the_rules_decide_where_each_case_goes_and_say_why,
+    a_referral_not_accepted_in_time_moves_up_a_level,
 );

@@ -33,6 +33,9 @@ pub struct Settings {
     /// A TOML file of routing rules (see services/routing/rules/default.toml);
     /// unset for the built-in defaults. Re-read when it changes.
     pub routing_rules_file: Option<PathBuf>,
+    /// Seconds an organisation has to accept a referral before routing
+    /// cancels it and escalates the case one level up.
+    pub routing_acceptance_timeout_secs: u64,
     /// Seconds a stopping process waits for in-flight calls and the outbox to drain.
     pub shutdown_grace_secs: u64,
     /// Intake's own settings.
@@ -263,6 +266,7 @@ impl Default for Settings {
             personal_data: PersonalDataSettings::default(),
             intake_rules: IntakeRules::default(),
             routing_rules_file: None,
+            routing_acceptance_timeout_secs: 86_400,
             shutdown_grace_secs: 10,
             gateway: component(50050),
             intake: component(50051),
@@ -328,7 +332,8 @@ pub enum ConfigError {
 }
 
 /// Settings that sit at the top level, set as `FENGQIAO_<NAME>`.
-const TOP_LEVEL_SCALARS: [&str; 4] = ["data_dir", "shutdown_grace_secs", "demo_data", "routing_rules_file"];
+const TOP_LEVEL_SCALARS: [&str; 5] =
+    ["data_dir", "shutdown_grace_secs", "demo_data", "routing_rules_file", "routing_acceptance_timeout_secs"];
 
 impl Settings {
     /// Reads defaults, then `file` (if given), then `FENGQIAO_…` variables
@@ -419,6 +424,9 @@ impl Settings {
                     problem: format!("`{c}` is no category; use names such as LABOUR or MEDICAL"),
                 });
             }
+        }
+        if self.routing_acceptance_timeout_secs == 0 {
+            return Err(invalid("routing_acceptance_timeout_secs", "must be at least 1 second"));
         }
         if self.outbox.batch_size == 0 || self.outbox.batch_size > 10_000 {
             return Err(invalid("outbox.batch_size", "must be between 1 and 10000"));

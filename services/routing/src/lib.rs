@@ -39,6 +39,7 @@ impl Component for Routing {
     const MIGRATIONS: &'static [Migration] = &[
         migration!("routing", 1, "0001_routing.sql", "directory, routed cases, referrals"),
         migration!("routing", 2, shared "0002_directory_rules.sql", "capacity, categories and agencies of organisations"),
+        migration!("routing", 3, shared "0003_acceptance_timeout.sql", "acceptance timeouts"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -58,6 +59,8 @@ impl Component for Routing {
             runtime.settings.channel_to("mediation")?,
             rules,
         ));
+        let timeout = std::time::Duration::from_secs(runtime.settings.routing_acceptance_timeout_secs);
+        runtime.spawn(sweep_acceptance_timeouts(service.clone(), timeout, runtime.shutdown_token()));
         let mut kinds = vec![EventKind::CaseRegistered];
         kinds.extend(fengqiao_domain::referral::STATE_CHANGE_EVENTS);
         runtime.consume(Consumer::new("routing-cases", &kinds, Arc::new(FollowCases(service.clone())))).await?;
@@ -65,6 +68,25 @@ impl Component for Routing {
             routes: tonic::service::Routes::new(RoutingServiceServer::new(grpc::RoutingGrpc::new(service))),
             services: vec!["fengqiao.routing.v1.RoutingService"],
         })
+    }
+}
+
+/// Gives up on referrals not accepted in time, every second: each is
+/// cancelled at the receiving side (if it is still unaccepted) and the
+/// cancellation escalates the case.
+async fn sweep_acceptance_timeouts(
+    service: Arc<RoutingService>,
+    timeout: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        if let Err(e) = service.time_out_unaccepted(timeout).await {
+            tracing::warn!(error = %e, "acceptance timeout sweep failed; retrying");
+        }
     }
 }
 

@@ -118,6 +118,40 @@ impl RoutingService {
         Ok(referral)
     }
 
+    /// Cancels, at the receiving side, referrals not accepted within
+    /// `timeout`; the cancellation event then escalates each case. Safe with
+    /// several replicas: the cancel names the state it expects, so one wins.
+    pub async fn time_out_unaccepted(&self, timeout: std::time::Duration) -> Result<usize, RoutingError> {
+        let before = now_micros() - timeout.as_micros() as i64;
+        let mut conn = self.db.pool().acquire().await?;
+        let waiting = store::unaccepted_since(&mut conn, before, 50).await?;
+        let mut given_up = 0;
+        for r in waiting {
+            store::set_timed_out(&mut conn, &r.referral_id, true).await?;
+            let hours = timeout.as_secs_f64() / 3600.0;
+            let answer = self
+                .mediation
+                .clone()
+                .cancel_referral(CancelReferralRequest {
+                    referral_id: r.referral_id.clone(),
+                    case_id: r.case_id.clone(),
+                    org_id: r.org_id.clone(),
+                    sender: r.sender.clone(),
+                    reason: format!("not accepted within {hours:.1} h; moved up a level"),
+                    expected_state: r.state,
+                })
+                .await;
+            // The flag stays: the cancellation's event escalates the case; if the
+            // organisation accepted meanwhile, its acceptance clears the flag.
+            match answer {
+                Ok(_) => given_up += 1,
+                Err(status) if status.code() == tonic::Code::FailedPrecondition => {}
+                Err(status) => return Err(RoutingError::Receiver(status)),
+            }
+        }
+        Ok(given_up)
+    }
+
     /// Adds or replaces an organisation.
     pub async fn upsert_organisation(&self, o: Option<Organisation>) -> Result<(Organisation, bool), RoutingError> {
         let o = o.unwrap_or_default();
@@ -208,13 +242,21 @@ impl RoutingService {
         };
         store::set_state(tx, &ev.referral_id, ev.to_state, &ev.reason, now_micros()).await?;
         let to = ReferralState::try_from(ev.to_state).unwrap_or(ReferralState::Unspecified);
-        if !matches!(to, ReferralState::Rejected | ReferralState::Failed) {
+        if to == ReferralState::Accepted {
+            store::set_timed_out(tx, &ev.referral_id, false).await?;
+        }
+        let gave_up = to == ReferralState::Cancelled && store::timed_out(tx, &ev.referral_id).await?;
+        if !matches!(to, ReferralState::Rejected | ReferralState::Failed) && !gave_up {
             return Ok(());
         }
         let case = store::find_case(tx, &referral.case_id)
             .await?
             .ok_or_else(|| HandlerError(format!("case {} is not known to routing", referral.case_id)))?;
-        let verb = if to == ReferralState::Rejected { "rejected" } else { "could not complete" };
+        let verb = match to {
+            ReferralState::Rejected => "rejected",
+            ReferralState::Cancelled => "did not accept in time",
+            _ => "could not complete",
+        };
         let covering = directory::covering(tx, &case.division_code).await?;
         let refused = refused_kinds(&case)?;
         match decide::next_level_up(&covering, level, &refused) {

@@ -155,3 +155,38 @@ pub async fn set_state(
         .await?;
     Ok(())
 }
+
+/// Referrals waiting for acceptance (REQUESTED or RECEIVED) since before `before`.
+pub async fn unaccepted_since(conn: &mut AnyConnection, before: i64, limit: i64) -> Result<Vec<Referral>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM referrals WHERE state IN (1, 2) AND created_at < $1
+         ORDER BY created_at LIMIT $2"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(before)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(|r| referral_from(r).map(|(referral, _)| referral))
+        .collect()
+}
+
+/// Marks (or clears) a referral as given up on for want of acceptance.
+pub async fn set_timed_out(conn: &mut AnyConnection, referral_id: &str, timed_out: bool) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE referrals SET timed_out = $1 WHERE referral_id = $2")
+        .bind(i32::from(timed_out))
+        .bind(referral_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// True when routing gave up on this referral for want of acceptance.
+pub async fn timed_out(conn: &mut AnyConnection, referral_id: &str) -> Result<bool, sqlx::Error> {
+    let flag: Option<i32> = sqlx::query_scalar("SELECT timed_out FROM referrals WHERE referral_id = $1")
+        .bind(referral_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(flag == Some(1))
+}
