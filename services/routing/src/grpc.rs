@@ -5,18 +5,25 @@ use std::sync::Arc;
 use fengqiao_proto::fengqiao::routing::v1::*;
 use tonic::{Request, Response, Status};
 
-use crate::RoutingService;
+use fengqiao_platform::db::now_micros;
+
+use crate::{RoutingService, Summons};
 
 /// Serves [`RoutingService`] over gRPC.
 pub struct RoutingGrpc {
     service: Arc<RoutingService>,
+    summons: Summons,
 }
 
 impl RoutingGrpc {
-    /// Wraps `service`.
-    pub fn new(service: Arc<RoutingService>) -> Self {
-        Self { service }
+    /// Wraps `service` and the joint summons.
+    pub fn new(service: Arc<RoutingService>, summons: Summons) -> Self {
+        Self { service, summons }
     }
+}
+
+fn micros(t: Option<prost_types::Timestamp>, default: i64) -> i64 {
+    t.map_or(default, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000)
 }
 
 #[tonic::async_trait]
@@ -71,5 +78,44 @@ impl routing_service_server::RoutingService for RoutingGrpc {
     ) -> Result<Response<UpsertOrganisationResponse>, Status> {
         let (organisation, created) = self.service.upsert_organisation(request.into_inner().organisation).await?;
         Ok(Response::new(UpsertOrganisationResponse { organisation: Some(organisation), created }))
+    }
+
+    async fn summon_departments(
+        &self,
+        request: Request<SummonDepartmentsRequest>,
+    ) -> Result<Response<SummonDepartmentsResponse>, Status> {
+        let r = request.into_inner();
+        let requests = self
+            .summons
+            .summon(&r.case_id, &r.departments, &r.request, r.response_hours, r.actor, now_micros())
+            .await?;
+        Ok(Response::new(SummonDepartmentsResponse { requests }))
+    }
+
+    async fn respond_to_summons(
+        &self,
+        request: Request<RespondToSummonsRequest>,
+    ) -> Result<Response<RespondToSummonsResponse>, Status> {
+        let r = request.into_inner();
+        let answered = self.summons.respond(&r.assistance_id, &r.department, &r.response, now_micros()).await?;
+        Ok(Response::new(RespondToSummonsResponse { request: Some(answered) }))
+    }
+
+    async fn list_case_summons(
+        &self,
+        request: Request<ListCaseSummonsRequest>,
+    ) -> Result<Response<ListCaseSummonsResponse>, Status> {
+        let requests = self.summons.of_case(&request.into_inner().case_id, now_micros()).await?;
+        Ok(Response::new(ListCaseSummonsResponse { requests }))
+    }
+
+    async fn get_summons_response_rates(
+        &self,
+        request: Request<GetSummonsResponseRatesRequest>,
+    ) -> Result<Response<GetSummonsResponseRatesResponse>, Status> {
+        let r = request.into_inner();
+        let now = now_micros();
+        let rates = self.summons.response_rates(micros(r.from, 0), micros(r.to, now + 1), now).await?;
+        Ok(Response::new(GetSummonsResponseRatesResponse { rates }))
     }
 }

@@ -12,6 +12,7 @@ mod organisations;
 mod rules;
 mod service;
 mod store;
+mod summons;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ use sqlx::{Any, Transaction};
 pub use error::RoutingError;
 pub use organisations::validate as validate_organisation;
 pub use service::RoutingService;
+pub use summons::Summons;
 
 /// The routing component.
 pub struct Routing;
@@ -40,6 +42,7 @@ impl Component for Routing {
         migration!("routing", 1, "0001_routing.sql", "directory, routed cases, referrals"),
         migration!("routing", 2, shared "0002_directory_rules.sql", "capacity, categories and agencies of organisations"),
         migration!("routing", 3, shared "0003_acceptance_timeout.sql", "acceptance timeouts"),
+        migration!("routing", 4, shared "0004_joint_summons.sql", "joint summons"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -65,7 +68,10 @@ impl Component for Routing {
         kinds.extend(fengqiao_domain::referral::STATE_CHANGE_EVENTS);
         runtime.consume(Consumer::new("routing-cases", &kinds, Arc::new(FollowCases(service.clone())))).await?;
         Ok(Api {
-            routes: tonic::service::Routes::new(RoutingServiceServer::new(grpc::RoutingGrpc::new(service))),
+            routes: tonic::service::Routes::new(RoutingServiceServer::new(grpc::RoutingGrpc::new(
+                service,
+                summons::Summons::new(runtime.db.clone()),
+            ))),
             services: vec!["fengqiao.routing.v1.RoutingService"],
         })
     }
