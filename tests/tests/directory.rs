@@ -66,3 +66,46 @@ async fn staff_reroute_a_case_with_a_reason_and_the_old_referral_is_cancelled() 
     assert!(String::from_utf8_lossy(&bad.stderr).contains("org_id: is not in the directory"));
     system.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_applicants_choice_of_mediator_is_honoured_while_they_take_cases() {
+    use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
+    use fengqiao_proto::fengqiao::routing::v1::{ListCaseReferralsRequest, Mediator, UpsertMediatorRequest};
+    let system = System::start(Mode::Standalone).await.unwrap();
+    let mut routing = RoutingServiceClient::new(fengqiao_tests::channel(system.addr("routing")).await.unwrap());
+    let mediator = |id: &str, org: &str, available: bool| UpsertMediatorRequest {
+        mediator: Some(Mediator {
+            mediator_id: id.into(),
+            org_id: org.into(),
+            name: "马老师".into(),
+            specialties: vec!["NEIGHBOURHOOD".into()],
+            available,
+        }),
+    };
+    let err = routing.upsert_mediator(mediator("m-x", "no-such-org", true)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    routing.upsert_mediator(mediator("mediator-620802-0001", TOWNSHIP_ORG, true)).await.unwrap();
+    routing.upsert_mediator(mediator("mediator-620802-0002", TOWNSHIP_ORG, false)).await.unwrap();
+
+    let police = AgencySession::connect(&system, POLICE).await;
+    let mut d = dispute(Source::Police, "JQ-choice-1");
+    d.preferred_mediator_id = "mediator-620802-0001".into();
+    let case = police.submit(d).await.unwrap().status.unwrap().case_id;
+    let township = Staff::connect(&system, TOWNSHIP_ORG).await;
+    assert_eq!(township.referral_of(&case).await.mediator_id, "mediator-620802-0001");
+    let r = routing.list_case_referrals(ListCaseReferralsRequest { case_id: case }).await.unwrap().into_inner();
+    assert!(
+        r.referrals[0].explanation.starts_with("the applicant's choice of mediator 马老师"),
+        "{}",
+        r.referrals[0].explanation
+    );
+
+    let mut d = dispute(Source::Police, "JQ-choice-2");
+    d.preferred_mediator_id = "mediator-620802-0002".into();
+    let case = police.submit(d).await.unwrap().status.unwrap().case_id;
+    let s = police.wait_for(&case, "RECEIVED", in_state(ReferralState::Received)).await;
+    assert_eq!(s.org_id, VILLAGE_ORG, "an unavailable mediator is not honoured");
+    let r = routing.list_case_referrals(ListCaseReferralsRequest { case_id: case }).await.unwrap().into_inner();
+    assert!(r.referrals[0].explanation.contains("is not taking new cases"), "{}", r.referrals[0].explanation);
+    system.finish().await;
+}

@@ -31,8 +31,10 @@ pub struct Mediation;
 #[async_trait]
 impl Component for Mediation {
     const NAME: &'static str = "mediation";
-    const MIGRATIONS: &'static [Migration] =
-        &[migration!("mediation", 1, "0001_referrals.sql", "referrals' receiving side")];
+    const MIGRATIONS: &'static [Migration] = &[
+        migration!("mediation", 1, "0001_referrals.sql", "referrals' receiving side"),
+        migration!("mediation", 2, shared "0002_mediator.sql", "the mediator a referral names"),
+    ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);

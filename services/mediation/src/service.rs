@@ -108,6 +108,7 @@ impl MediationService {
             state: ReferralState::Received as i32,
             dispute: requested.dispute.clone(),
             risk_level: requested.risk_level,
+            mediator_id: requested.mediator_id.clone(),
             ..Default::default()
         };
         if store::insert(tx, &item, now_micros()).await? {

@@ -14,7 +14,7 @@ pub struct Stored {
 }
 
 const COLUMNS: &str = "referral_id, case_id, case_no, org_id, sender, state, dispute, risk_level, \
-                       outcome, summary, reason, received_at";
+                       outcome, summary, reason, received_at, mediator_id";
 
 fn from_row(row: &AnyRow) -> Result<Stored, sqlx::Error> {
     let dispute: Option<Vec<u8>> = row.try_get("dispute")?;
@@ -34,6 +34,7 @@ fn from_row(row: &AnyRow) -> Result<Stored, sqlx::Error> {
             summary: row.try_get("summary")?,
             reason: row.try_get("reason")?,
             received_at: Some(fengqiao_platform::db::timestamp(row.try_get("received_at")?)),
+            mediator_id: row.try_get("mediator_id")?,
         },
     })
 }
@@ -55,8 +56,8 @@ pub async fn find(conn: &mut AnyConnection, referral_id: &str) -> Result<Option<
 pub async fn insert(conn: &mut AnyConnection, item: &InboxItem, at: i64) -> Result<bool, sqlx::Error> {
     let n = sqlx::query(
         "INSERT INTO referrals (referral_id, case_id, case_no, org_id, sender, state, dispute, risk_level,
-             outcome, summary, reason, received_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+             outcome, summary, reason, received_at, updated_at, mediator_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)
          ON CONFLICT (referral_id) DO NOTHING",
     )
     .bind(&item.referral_id)
@@ -71,6 +72,7 @@ pub async fn insert(conn: &mut AnyConnection, item: &InboxItem, at: i64) -> Resu
     .bind(&item.summary)
     .bind(&item.reason)
     .bind(at)
+    .bind(&item.mediator_id)
     .execute(conn)
     .await?
     .rows_affected();

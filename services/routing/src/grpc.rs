@@ -118,4 +118,20 @@ impl routing_service_server::RoutingService for RoutingGrpc {
         let rates = self.summons.response_rates(micros(r.from, 0), micros(r.to, now + 1), now).await?;
         Ok(Response::new(GetSummonsResponseRatesResponse { rates }))
     }
+
+    async fn upsert_mediator(
+        &self,
+        request: Request<UpsertMediatorRequest>,
+    ) -> Result<Response<UpsertMediatorResponse>, Status> {
+        let mediator = self.service.upsert_mediator(request.into_inner().mediator).await?;
+        Ok(Response::new(UpsertMediatorResponse { mediator: Some(mediator) }))
+    }
+
+    async fn list_mediators(
+        &self,
+        request: Request<ListMediatorsRequest>,
+    ) -> Result<Response<ListMediatorsResponse>, Status> {
+        let mediators = self.service.mediators(&request.into_inner().org_id).await?;
+        Ok(Response::new(ListMediatorsResponse { mediators }))
+    }
 }

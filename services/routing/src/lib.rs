@@ -8,6 +8,7 @@ mod decide;
 mod directory;
 mod error;
 mod grpc;
+mod mediators;
 mod organisations;
 mod rules;
 mod service;
@@ -43,6 +44,7 @@ impl Component for Routing {
         migration!("routing", 2, shared "0002_directory_rules.sql", "capacity, categories and agencies of organisations"),
         migration!("routing", 3, shared "0003_acceptance_timeout.sql", "acceptance timeouts"),
         migration!("routing", 4, shared "0004_joint_summons.sql", "joint summons"),
+        migration!("routing", 5, shared "0005_mediators.sql", "mediators, contacts, named mediators"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {

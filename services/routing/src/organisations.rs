@@ -55,6 +55,9 @@ pub fn validate(o: &Organisation) -> Vec<Violation> {
             ));
         }
     }
+    if o.contact.chars().count() > 200 {
+        v.push(Violation::new("organisation.contact", "must be at most 200 characters"));
+    }
     if AGENCY_KINDS.contains(&o.kind.as_str()) && o.agency_id.trim().is_empty() {
         v.push(Violation::new("organisation.agency_id", "is required for an office that serves one agency"));
     }
@@ -73,10 +76,12 @@ fn from_row(r: &AnyRow) -> Result<Organisation, sqlx::Error> {
         categories: categories.split('|').filter(|c| !c.is_empty()).map(str::to_string).collect(),
         agency_id: r.try_get("agency_id")?,
         open_referrals: r.try_get("open")?,
+        contact: r.try_get("contact")?,
     })
 }
 
-const SELECT: &str = "SELECT o.org_id, o.name, o.kind, o.level, o.division_code, o.capacity, o.categories, o.agency_id,
+const SELECT: &str =
+    "SELECT o.org_id, o.name, o.kind, o.level, o.division_code, o.capacity, o.categories, o.agency_id, o.contact,
     (SELECT COUNT(*) FROM referrals r WHERE r.org_id = o.org_id AND r.state IN (1, 2, 3, 5, 6)) AS open
     FROM organisations o";
 
@@ -90,11 +95,11 @@ pub async fn find(conn: &mut AnyConnection, org_id: &str) -> Result<Option<Organ
 pub async fn upsert(conn: &mut AnyConnection, o: &Organisation) -> Result<bool, sqlx::Error> {
     let existed = find(&mut *conn, &o.org_id).await?.is_some();
     sqlx::query(
-        "INSERT INTO organisations (org_id, name, kind, level, division_code, capacity, categories, agency_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "INSERT INTO organisations (org_id, name, kind, level, division_code, capacity, categories, agency_id, contact)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (org_id) DO UPDATE SET name = excluded.name, kind = excluded.kind, level = excluded.level,
              division_code = excluded.division_code, capacity = excluded.capacity,
-             categories = excluded.categories, agency_id = excluded.agency_id",
+             categories = excluded.categories, agency_id = excluded.agency_id, contact = excluded.contact",
     )
     .bind(&o.org_id)
     .bind(o.name.trim())
@@ -104,6 +109,7 @@ pub async fn upsert(conn: &mut AnyConnection, o: &Organisation) -> Result<bool, 
     .bind(o.capacity)
     .bind(o.categories.join("|"))
     .bind(o.agency_id.trim())
+    .bind(o.contact.trim())
     .execute(conn)
     .await?;
     Ok(!existed)

@@ -14,7 +14,7 @@ use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, ReferralState};
 use fengqiao_proto::fengqiao::events::v1::{CaseRegistered, CaseReturned, ReferralRequested, ReferralStateChanged};
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::CancelReferralRequest;
-use fengqiao_proto::fengqiao::routing::v1::{Organisation, Referral};
+use fengqiao_proto::fengqiao::routing::v1::{Mediator, Organisation, Referral};
 use fengqiao_proto::EventKind;
 use prost::Message;
 use sqlx::{Any, Transaction};
@@ -22,10 +22,10 @@ use tonic::transport::Channel;
 
 use crate::decide::{self, Ask};
 use crate::directory::{self, Org};
-use crate::organisations;
 use crate::rules::{CaseFacts, Rules};
 use crate::store::{self, RoutedCase};
 use crate::RoutingError;
+use crate::{mediators, organisations};
 
 const COMPONENT: &str = "routing";
 
@@ -112,7 +112,7 @@ impl RoutingService {
             org.capacity
         );
         let mut tx = self.db.begin().await?;
-        let referral = refer(&mut tx, &case, &org, why).await?;
+        let referral = refer(&mut tx, &case, &org, why, "").await?;
         tx.commit().await?;
         self.outbox.notify();
         Ok(referral)
@@ -210,16 +210,27 @@ impl RoutingService {
         let refused = fengqiao_domain::org::refused_kinds(&dispute);
         let facts = CaseFacts::new(dispute.source, dispute.category, ev.risk_level, dispute.headcount);
         let covering = directory::covering(tx, &division).await?;
+        // The applicant's choice of mediator stands for a choice of their organisation.
+        let (preferred_org, mediator, mediator_note) = self.preferred(tx, &dispute).await?;
         let ask = Ask {
             facts: &facts,
             source_agency: &ev.source_agency,
             refused_kinds: &refused,
-            preferred_org_id: &dispute.preferred_org_id,
+            preferred_org_id: &preferred_org,
         };
         let decision = decide::decide(&self.rules.current(), &covering, &ask);
         match decision.org {
             Some(org) => {
-                refer(tx, &case, &org, decision.explanation).await?;
+                let honoured = mediator.as_ref().filter(|m| m.org_id == org.org_id);
+                let mut explanation = decision.explanation;
+                if let Some(m) = honoured {
+                    explanation =
+                        format!("the applicant's choice of mediator {} ({}); {explanation}", m.name, m.mediator_id);
+                } else if let Some(note) = mediator_note {
+                    explanation = format!("{explanation}; {note}");
+                }
+                let mediator_id = honoured.map(|m| m.mediator_id.as_str()).unwrap_or("");
+                refer(tx, &case, &org, explanation, mediator_id).await?;
             }
             None => {
                 let reason =
@@ -228,6 +239,53 @@ impl RoutingService {
             }
         }
         Ok(())
+    }
+
+    /// The organisation to prefer, the chosen mediator if they take cases,
+    /// and why a chosen mediator was not honoured.
+    async fn preferred(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        dispute: &Dispute,
+    ) -> Result<(String, Option<Mediator>, Option<String>), HandlerError> {
+        let id = dispute.preferred_mediator_id.trim();
+        if id.is_empty() {
+            return Ok((dispute.preferred_org_id.clone(), None, None));
+        }
+        Ok(match mediators::find(tx, id).await? {
+            Some(m) if m.available => (m.org_id.clone(), Some(m), None),
+            Some(m) => (
+                dispute.preferred_org_id.clone(),
+                None,
+                Some(format!("the applicant's choice of mediator {} is not taking new cases", m.mediator_id)),
+            ),
+            None => (
+                dispute.preferred_org_id.clone(),
+                None,
+                Some(format!("the applicant's choice of mediator {id} is not in the directory")),
+            ),
+        })
+    }
+
+    /// Adds or replaces a mediator of an existing organisation.
+    pub async fn upsert_mediator(&self, m: Option<Mediator>) -> Result<Mediator, RoutingError> {
+        let m = m.unwrap_or_default();
+        let v = mediators::validate(&m);
+        if !v.is_empty() {
+            return Err(RoutingError::Invalid(v));
+        }
+        let mut conn = self.db.pool().acquire().await?;
+        if organisations::find(&mut conn, &m.org_id).await?.is_none() {
+            return Err(RoutingError::Invalid(vec![Violation::new("mediator.org_id", "is not in the directory")]));
+        }
+        mediators::upsert(&mut conn, &m).await?;
+        mediators::find(&mut conn, &m.mediator_id).await?.ok_or(RoutingError::NotFound)
+    }
+
+    /// An organisation's mediators.
+    pub async fn mediators(&self, org_id: &str) -> Result<Vec<Mediator>, RoutingError> {
+        let mut conn = self.db.pool().acquire().await?;
+        Ok(mediators::of_org(&mut conn, org_id).await?)
     }
 
     /// Applies a move the receiving side announced; a rejection or failure
@@ -270,7 +328,7 @@ impl RoutingService {
                     org.open,
                     org.capacity
                 );
-                refer(tx, &case, org, why).await?;
+                refer(tx, &case, org, why, "").await?;
             }
             None => {
                 let reason =
@@ -355,6 +413,7 @@ async fn refer(
     case: &RoutedCase,
     choice: &Org,
     explanation: String,
+    mediator_id: &str,
 ) -> Result<Referral, HandlerError> {
     let at = now_micros();
     let referral = Referral {
@@ -364,6 +423,7 @@ async fn refer(
         sender: case.source_agency.clone(),
         state: ReferralState::Requested as i32,
         explanation,
+        mediator_id: mediator_id.to_string(),
         ..Default::default()
     };
     store::insert_referral(tx, &referral, choice.level, at).await?;
@@ -376,6 +436,7 @@ async fn refer(
         dispute: Some(Dispute::decode(case.dispute.as_slice())?),
         case_no: case.case_no.clone(),
         risk_level: case.risk_level,
+        mediator_id: mediator_id.to_string(),
     };
     outbox::append(tx, &Envelope::new(COMPONENT, EventKind::ReferralRequested, &event)).await?;
     tracing::info!(case_id = %case.case_id, referral_id = %referral.referral_id, org_id = %choice.org_id, "referral requested");

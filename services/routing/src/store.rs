@@ -71,7 +71,8 @@ pub async fn mark_returned(conn: &mut AnyConnection, case_id: &str, reason: &str
     Ok(())
 }
 
-const COLUMNS: &str = "referral_id, case_id, org_id, level, sender, state, explanation, reason, created_at, updated_at";
+const COLUMNS: &str =
+    "referral_id, case_id, org_id, level, sender, state, explanation, reason, created_at, updated_at, mediator_id";
 
 fn referral_from(r: &AnyRow) -> Result<(Referral, i32), sqlx::Error> {
     let ts = |c: &str| r.try_get::<i64, _>(c).map(fengqiao_platform::db::timestamp);
@@ -86,6 +87,7 @@ fn referral_from(r: &AnyRow) -> Result<(Referral, i32), sqlx::Error> {
             reason: r.try_get("reason")?,
             created_at: Some(ts("created_at")?),
             updated_at: Some(ts("updated_at")?),
+            mediator_id: r.try_get("mediator_id")?,
         },
         r.try_get::<i32, _>("level")?,
     ))
@@ -94,8 +96,9 @@ fn referral_from(r: &AnyRow) -> Result<(Referral, i32), sqlx::Error> {
 /// Records a new referral at `level`.
 pub async fn insert_referral(conn: &mut AnyConnection, r: &Referral, level: i32, at: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO referrals (referral_id, case_id, org_id, level, sender, state, explanation, reason, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        "INSERT INTO referrals (referral_id, case_id, org_id, level, sender, state, explanation, reason, created_at,
+             updated_at, mediator_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
     )
     .bind(&r.referral_id)
     .bind(&r.case_id)
@@ -106,6 +109,7 @@ pub async fn insert_referral(conn: &mut AnyConnection, r: &Referral, level: i32,
     .bind(&r.explanation)
     .bind(&r.reason)
     .bind(at)
+    .bind(&r.mediator_id)
     .execute(conn)
     .await?;
     Ok(())

@@ -24,7 +24,7 @@ pub enum DirectoryCommand {
         kind: String,
     },
     /// Imports organisations from CSV (header: org_id,name,kind,level,division_code,
-    /// capacity,categories,agency_id; categories separated by '|') or from a JSON
+    /// capacity,categories,agency_id[,contact]; categories separated by '|') or from a JSON
     /// array of objects with those fields. Valid rows are added or replaced;
     /// rejected rows are reported with their line and reasons.
     Import {
@@ -50,6 +50,8 @@ struct Row {
     categories: Vec<String>,
     #[serde(default)]
     agency_id: String,
+    #[serde(default)]
+    contact: String,
 }
 
 fn default_capacity() -> i32 {
@@ -68,6 +70,7 @@ impl From<Row> for Organisation {
             categories: r.categories,
             agency_id: r.agency_id,
             open_referrals: 0,
+            contact: r.contact,
         }
     }
 }
@@ -87,24 +90,33 @@ fn read_rows(file: &Path) -> anyhow::Result<Vec<(usize, Result<Organisation, Str
     let mut lines = text.lines().enumerate();
     let header: Vec<&str> = lines.next().map(|(_, h)| h.split(',').map(str::trim).collect()).unwrap_or_default();
     let expected = ["org_id", "name", "kind", "level", "division_code", "capacity", "categories", "agency_id"];
-    anyhow::ensure!(header == expected, "{}: the first line must be {}", file.display(), expected.join(","));
+    let with_contact = header.len() == 9 && header[8] == "contact";
+    anyhow::ensure!(
+        header[..header.len().min(8)] == expected && (header.len() == 8 || with_contact),
+        "{}: the first line must be {}[,contact]",
+        file.display(),
+        expected.join(",")
+    );
     Ok(lines
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, line)| {
             let f: Vec<&str> = line.split(',').map(str::trim).collect();
             let row = match f.as_slice() {
-                [id, name, kind, level, division, capacity, categories, agency] => Ok(Organisation {
-                    org_id: id.to_string(),
-                    name: name.to_string(),
-                    kind: kind.to_string(),
-                    level: level.parse().unwrap_or(0),
-                    division_code: division.to_string(),
-                    capacity: capacity.parse().unwrap_or(0),
-                    categories: categories.split('|').filter(|c| !c.is_empty()).map(str::to_string).collect(),
-                    agency_id: agency.to_string(),
-                    open_referrals: 0,
-                }),
-                _ => Err(format!("{} fields, 8 expected (no commas inside fields)", f.len())),
+                [id, name, kind, level, division, capacity, categories, agency, rest @ ..] if rest.len() <= 1 => {
+                    Ok(Organisation {
+                        org_id: id.to_string(),
+                        name: name.to_string(),
+                        kind: kind.to_string(),
+                        level: level.parse().unwrap_or(0),
+                        division_code: division.to_string(),
+                        capacity: capacity.parse().unwrap_or(0),
+                        categories: categories.split('|').filter(|c| !c.is_empty()).map(str::to_string).collect(),
+                        agency_id: agency.to_string(),
+                        open_referrals: 0,
+                        contact: rest.first().map(|c| c.to_string()).unwrap_or_default(),
+                    })
+                }
+                _ => Err(format!("{} fields, 8 or 9 expected (no commas inside fields)", f.len())),
             };
             (i + 1, row)
         })
