@@ -1,7 +1,9 @@
 //! Domain rules more than one component applies, written once: the referral
 //! state machine (DESIGN.md §3.2) and the case number.
 
+pub mod calendar;
 pub mod case_no;
 pub mod org;
+pub mod period;
 pub mod referral;
 pub mod result;
