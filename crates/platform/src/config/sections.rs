@@ -1,0 +1,229 @@
+//! The sections of the settings and their defaults.
+
+use std::net::SocketAddr;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::serialize_secret;
+
+/// Where the database is.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host:port/db` for distributed mode; empty for a
+    /// SQLite file per component under `data_dir`. Treated as a secret.
+    #[serde(serialize_with = "serialize_secret")]
+    pub url: SecretString,
+    /// Connections per component pool.
+    pub max_connections: u32,
+}
+
+/// Which bus and how it delivers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusSettings {
+    /// `nats://host:port` for NATS JetStream; empty for the in-process bus.
+    pub nats_url: String,
+    /// The JetStream stream name.
+    pub stream: String,
+    /// Prefix before every subject (`<prefix>fq.v1.…`); empty in production,
+    /// set per test so tests never share a stream.
+    pub subject_prefix: String,
+    /// Deliveries of one event before it is parked in the dead-letter record.
+    pub max_deliveries: u32,
+    /// Wait before the first retry, in milliseconds; doubled each retry.
+    pub retry_backoff_ms: u64,
+    /// The longest wait between retries, in milliseconds.
+    pub retry_backoff_max_ms: u64,
+    /// Seconds the broker waits for an acknowledgement before redelivering.
+    pub ack_wait_secs: u64,
+    /// Seconds within which a republished event id is dropped as a duplicate.
+    pub duplicate_window_secs: u64,
+    /// Events handled at once per consumer; events of one case are handled in order.
+    pub consumer_lanes: usize,
+}
+
+/// Log format.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+/// Logs and traces.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// `json` or `pretty`.
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `info,fengqiao_platform=debug`.
+    pub log_filter: String,
+    /// OTLP/gRPC endpoint of an OpenTelemetry collector (e.g.
+    /// `http://127.0.0.1:4317`); empty to export no traces.
+    pub otlp_endpoint: String,
+}
+
+/// Agency authentication.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// The key that signs development tokens (`fengqiao token <agency>`); at
+    /// least 32 characters. Empty in standalone mode: a random key is kept in
+    /// `<data_dir>/dev-token-secret`. Treated as a secret.
+    #[serde(serialize_with = "serialize_secret")]
+    pub dev_token_secret: SecretString,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self { dev_token_secret: SecretString::from(String::new()) }
+    }
+}
+
+/// Keys that protect personal data (resident ids, phone numbers) at rest.
+/// Empty in standalone mode: keys are generated once into `data_dir`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersonalDataSettings {
+    /// 32 random bytes, base64: the AES-256-GCM key new values are sealed with.
+    #[serde(serialize_with = "serialize_secret")]
+    pub key: SecretString,
+    /// The id stored with every value `key` seals, so keys can rotate.
+    pub key_id: String,
+    /// Earlier keys still needed to open old values: `id=base64,id=base64`.
+    #[serde(serialize_with = "serialize_secret")]
+    pub previous_keys: SecretString,
+    /// 32 random bytes, base64: the HMAC-SHA-256 key of the hashes that find
+    /// the same person across cases without decrypting anything.
+    #[serde(serialize_with = "serialize_secret")]
+    pub hash_key: SecretString,
+}
+
+impl Default for PersonalDataSettings {
+    fn default() -> Self {
+        Self {
+            key: SecretString::from(String::new()),
+            key_id: "k1".into(),
+            previous_keys: SecretString::from(String::new()),
+            hash_key: SecretString::from(String::new()),
+        }
+    }
+}
+
+/// Intake's rules, configurable per jurisdiction.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeRules {
+    /// Days within which a case of the same party, with the same place or
+    /// kind of dispute, is linked as related.
+    pub related_window_days: u32,
+    /// People involved from which a dispute is a group dispute (ORANGE).
+    pub group_headcount: u32,
+    /// Words in the narrative that make a case RED: threats of violence or
+    /// self-harm, mass incidents, petitions to Beijing.
+    pub red_keywords: Vec<String>,
+    /// The amount in dispute, in fen, from which a case is YELLOW.
+    pub large_amount_fen: i64,
+    /// Categories that are YELLOW by nature (Category names without the prefix).
+    pub heightened_categories: Vec<String>,
+}
+
+impl Default for IntakeRules {
+    fn default() -> Self {
+        let words = [
+            "杀",
+            "砍",
+            "同归于尽",
+            "报复",
+            "自杀",
+            "跳楼",
+            "喝农药",
+            "放火",
+            "炸",
+            "进京",
+            "赴京",
+            "北京上访",
+            "聚集",
+            "堵路",
+            "围堵",
+        ];
+        Self {
+            related_window_days: 30,
+            group_headcount: 5,
+            red_keywords: words.iter().map(|w| w.to_string()).collect(),
+            large_amount_fen: 100_000_000,
+            heightened_categories: ["EXPROPRIATION", "LABOUR", "MEDICAL"].iter().map(|c| c.to_string()).collect(),
+        }
+    }
+}
+
+/// The outbox relay.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxSettings {
+    /// Events published per pass.
+    pub batch_size: u32,
+    /// Milliseconds between polls when nothing signals new events.
+    pub poll_interval_ms: u64,
+}
+
+/// One component's own settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentSettings {
+    /// Address its gRPC server listens on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// URL other components use to call it (e.g. `http://intake:50051`);
+    /// empty means `http://<listen>`.
+    #[serde(default)]
+    pub endpoint: String,
+}
+
+impl ComponentSettings {
+    /// The URL to call it at.
+    pub fn endpoint(&self) -> String {
+        if self.endpoint.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.endpoint.clone()
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: SecretString::from(String::new()), max_connections: 8 }
+    }
+}
+
+impl Default for BusSettings {
+    fn default() -> Self {
+        Self {
+            nats_url: String::new(),
+            stream: "FENGQIAO".into(),
+            subject_prefix: String::new(),
+            max_deliveries: 5,
+            retry_backoff_ms: 200,
+            retry_backoff_max_ms: 5_000,
+            ack_wait_secs: 30,
+            duplicate_window_secs: 120,
+            consumer_lanes: 16,
+        }
+    }
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self { log_format: LogFormat::Pretty, log_filter: "info".into(), otlp_endpoint: String::new() }
+    }
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self { batch_size: 256, poll_interval_ms: 200 }
+    }
+}
