@@ -35,13 +35,15 @@ pub enum EventKind {
     ReferralCancelled,
     /// `fq.v1.mediation.concluded`
     MediationConcluded,
+    /// `fq.v1.clock.breached`
+    ClockBreached,
     /// `fq.v1.ops.event_dead_lettered`
     EventDeadLettered,
 }
 
 impl EventKind {
     /// Every kind, for subscriptions and documentation.
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 17] = [
         Self::CaseRegistered,
         Self::CaseReturned,
         Self::CaseRiskChanged,
@@ -57,6 +59,7 @@ impl EventKind {
         Self::ReferralFailed,
         Self::ReferralCancelled,
         Self::MediationConcluded,
+        Self::ClockBreached,
         Self::EventDeadLettered,
     ];
 
@@ -78,6 +81,7 @@ impl EventKind {
             Self::ReferralFailed => "fq.v1.referral.failed",
             Self::ReferralCancelled => "fq.v1.referral.cancelled",
             Self::MediationConcluded => "fq.v1.mediation.concluded",
+            Self::ClockBreached => "fq.v1.clock.breached",
             Self::EventDeadLettered => "fq.v1.ops.event_dead_lettered",
         }
     }
@@ -112,6 +116,7 @@ event_payload!(
     ev::ReferralRequested,
     ev::ReferralStateChanged,
     ev::MediationConcluded,
+    ev::ClockBreached,
     ev::EventDeadLettered,
 );
 

@@ -229,6 +229,52 @@ async fn a_referral_not_accepted_in_time_moves_up_a_level(mode: Mode) {
     system.finish().await;
 }
 
+async fn clocks_start_and_end_as_the_referral_moves(mode: Mode) {
+    use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
+    use fengqiao_proto::fengqiao::routing::v1::{ClockState, ListCaseClocksRequest};
+    let system = System::start(mode).await.unwrap();
+    let routing = RoutingServiceClient::new(fengqiao_tests::channel(system.addr("routing")).await.unwrap());
+    let clocks = |case_id: &str| {
+        let mut routing = routing.clone();
+        let case_id = case_id.to_string();
+        async move {
+            let r = routing.list_case_clocks(ListCaseClocksRequest { case_id }).await.unwrap().into_inner();
+            r.clocks.into_iter().map(|c| (c.kind, c.state)).collect::<Vec<_>>()
+        }
+    };
+    let police = AgencySession::connect(&system, POLICE).await;
+    let case_id = police.submit(dispute(Source::Police, "JQ-clocks-1")).await.unwrap().status.unwrap().case_id;
+    police.wait_for(&case_id, "RECEIVED", in_state(ReferralState::Received)).await;
+    let running = ClockState::Running as i32;
+    let met = ClockState::Met as i32;
+    let mut seen = clocks(&case_id).await;
+    seen.sort();
+    assert_eq!(seen, [("POLICE_FEEDBACK".to_string(), running), ("RISK_RESPONSE".to_string(), running)]);
+    let staff = Staff::connect(&system, VILLAGE_ORG).await;
+    let item = staff.referral_of(&case_id).await;
+    staff.accept(&item.referral_id).await.unwrap();
+    let expected = [
+        ("PEOPLES_MEDIATION".to_string(), running),
+        ("POLICE_FEEDBACK".to_string(), met),
+        ("RISK_RESPONSE".to_string(), met),
+    ];
+    let accepted = fengqiao_platform::testing::eventually(Duration::from_secs(15), || async {
+        let mut seen = clocks(&case_id).await;
+        seen.sort();
+        seen == expected
+    })
+    .await;
+    assert!(accepted, "acceptance meets the response clocks and starts mediation's: {:?}", clocks(&case_id).await);
+    staff.start(&item.referral_id).await.unwrap();
+    staff.conclude(&item.referral_id, MediationOutcome::Agreement).await.unwrap();
+    let all_met = fengqiao_platform::testing::eventually(Duration::from_secs(15), || async {
+        clocks(&case_id).await.iter().all(|(_, state)| *state == met)
+    })
+    .await;
+    assert!(all_met, "every clock met: {:?}", clocks(&case_id).await);
+    system.finish().await;
+}
+
 macro_rules! in_both_modes {
     ($($test:ident),* $(,)?) => {
         mod standalone {
@@ -252,4 +298,5 @@ in_both_modes!(
     staff_see_party_contacts_only_while_their_organisation_works_on_the_case,
     the_rules_decide_where_each_case_goes_and_say_why,
     a_referral_not_accepted_in_time_moves_up_a_level,
+    clocks_start_and_end_as_the_referral_moves,
 );

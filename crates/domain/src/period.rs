@@ -28,6 +28,25 @@ pub enum Period {
     Months(u32),
 }
 
+impl Period {
+    /// Reads `same_day` or `unit:n` (`hours`, `days`, `working_days`, `months`).
+    pub fn parse(text: &str) -> Result<Period, String> {
+        if text == "same_day" {
+            return Ok(Period::SameDay);
+        }
+        let err = || format!("`{text}` is no period; write same_day, or hours:N, days:N, working_days:N, months:N");
+        let (unit, n) = text.split_once(':').ok_or_else(err)?;
+        let n: u32 = n.parse().ok().filter(|n| (1..=3650).contains(n)).ok_or_else(err)?;
+        Ok(match unit {
+            "hours" => Period::Hours(n),
+            "days" => Period::Days(n),
+            "working_days" => Period::WorkingDays(n),
+            "months" => Period::Months(n),
+            _ => return Err(err()),
+        })
+    }
+}
+
 fn start_of(date: Date) -> OffsetDateTime {
     PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_offset(LOCAL).to_offset(UtcOffset::UTC)
 }
@@ -159,6 +178,16 @@ mod tests {
             let got = ends_at(local(start), period, &cal);
             assert_eq!(got, local(expected), "{period:?} from {start}: {why}");
             assert_eq!(got.offset(), UtcOffset::UTC, "instants are UTC");
+        }
+    }
+
+    #[test]
+    fn periods_are_read_from_configuration() {
+        assert_eq!(Period::parse("months:1"), Ok(Period::Months(1)));
+        assert_eq!(Period::parse("working_days:5"), Ok(Period::WorkingDays(5)));
+        assert_eq!(Period::parse("same_day"), Ok(Period::SameDay));
+        for bad in ["days", "days:0", "weeks:2", "days:x", ""] {
+            assert!(Period::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -134,4 +134,12 @@ impl routing_service_server::RoutingService for RoutingGrpc {
         let mediators = self.service.mediators(&request.into_inner().org_id).await?;
         Ok(Response::new(ListMediatorsResponse { mediators }))
     }
+
+    async fn list_case_clocks(
+        &self,
+        request: Request<ListCaseClocksRequest>,
+    ) -> Result<Response<ListCaseClocksResponse>, Status> {
+        let clocks = self.service.clocks(&request.into_inner().case_id).await?;
+        Ok(Response::new(ListCaseClocksResponse { clocks }))
+    }
 }

@@ -4,6 +4,7 @@
 //! (village → township → county centre), returns the case to its sender when
 //! every level declined, and forwards a sender's revoke to the receiving side.
 
+pub mod clocks;
 mod decide;
 mod directory;
 mod error;
@@ -45,6 +46,7 @@ impl Component for Routing {
         migration!("routing", 3, shared "0003_acceptance_timeout.sql", "acceptance timeouts"),
         migration!("routing", 4, shared "0004_joint_summons.sql", "joint summons"),
         migration!("routing", 5, shared "0005_mediators.sql", "mediators, contacts, named mediators"),
+        migration!("routing", 6, shared "0006_clocks.sql", "clocks of cases"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -63,7 +65,9 @@ impl Component for Routing {
             runtime.outbox(),
             runtime.settings.channel_to("mediation")?,
             rules,
+            clocks::Regimes::new(runtime.settings.clocks.clone()).map_err(anyhow::Error::msg)?,
         ));
+        runtime.spawn(breach_due_clocks(service.clone(), runtime.shutdown_token()));
         let timeout = std::time::Duration::from_secs(runtime.settings.routing_acceptance_timeout_secs);
         runtime.spawn(sweep_acceptance_timeouts(service.clone(), timeout, runtime.shutdown_token()));
         let mut kinds = vec![EventKind::CaseRegistered];
@@ -94,6 +98,19 @@ async fn sweep_acceptance_timeouts(
         }
         if let Err(e) = service.time_out_unaccepted(timeout).await {
             tracing::warn!(error = %e, "acceptance timeout sweep failed; retrying");
+        }
+    }
+}
+
+/// Breaches due clocks every second (each once, across replicas).
+async fn breach_due_clocks(service: Arc<RoutingService>, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        if let Err(e) = service.breach_due_clocks().await {
+            tracing::warn!(error = %e, "clock sweep failed; retrying");
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use fengqiao_domain::calendar::Calendar;
 use fengqiao_domain::referral::{self, Action, Side};
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
@@ -10,16 +11,18 @@ use fengqiao_platform::db::now_micros;
 use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
-use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, ReferralState};
+use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, ReferralState, Source};
 use fengqiao_proto::fengqiao::events::v1::{CaseRegistered, CaseReturned, ReferralRequested, ReferralStateChanged};
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::CancelReferralRequest;
+use fengqiao_proto::fengqiao::routing::v1::{Clock, ClockState};
 use fengqiao_proto::fengqiao::routing::v1::{Mediator, Organisation, Referral};
 use fengqiao_proto::EventKind;
 use prost::Message;
 use sqlx::{Any, Transaction};
 use tonic::transport::Channel;
 
+use crate::clocks::{self, Kind as ClockKind, Regimes};
 use crate::decide::{self, Ask};
 use crate::directory::{self, Org};
 use crate::rules::{CaseFacts, Rules};
@@ -36,12 +39,42 @@ pub struct RoutingService {
     outbox: OutboxNotifier,
     mediation: MediationServiceClient<Channel>,
     rules: Arc<Rules>,
+    regimes: Regimes,
+    calendar: Arc<Calendar>,
 }
+
+/// The clock of mediation for a case from `source`.
+fn mediation_clock(source: i32) -> ClockKind {
+    match Source::try_from(source) {
+        Ok(Source::CourtPreLitigation) => ClockKind::PreLitigation,
+        Ok(Source::CourtInLitigation) => ClockKind::InLitigation,
+        _ => ClockKind::PeoplesMediation,
+    }
+}
+
+const MEDIATION_CLOCKS: [ClockKind; 3] =
+    [ClockKind::PeoplesMediation, ClockKind::PreLitigation, ClockKind::InLitigation];
 
 impl RoutingService {
     /// Routing over `db`; `mediation` is called for revokes and re-routes.
-    pub fn new(db: Database, outbox: OutboxNotifier, mediation: Channel, rules: Arc<Rules>) -> Self {
-        Self { db, outbox, mediation: MediationServiceClient::new(mediation), rules }
+    pub fn new(db: Database, outbox: OutboxNotifier, mediation: Channel, rules: Arc<Rules>, regimes: Regimes) -> Self {
+        let calendar = Arc::new(Calendar::national());
+        Self { db, outbox, mediation: MediationServiceClient::new(mediation), rules, regimes, calendar }
+    }
+
+    /// A case's clocks.
+    pub async fn clocks(&self, case_id: &str) -> Result<Vec<Clock>, RoutingError> {
+        let mut conn = self.db.pool().acquire().await?;
+        Ok(clocks::of_case(&mut conn, case_id).await?)
+    }
+
+    /// Breaches the clocks due by now, each once.
+    pub async fn breach_due_clocks(&self) -> Result<usize, RoutingError> {
+        let n = clocks::breach_due(&self.db, now_micros()).await?;
+        if n > 0 {
+            self.outbox.notify();
+        }
+        Ok(n)
     }
 
     /// Moves a case to `org_id` on staff's decision: the open referral, if
@@ -209,6 +242,13 @@ impl RoutingService {
         }
         let refused = fengqiao_domain::org::refused_kinds(&dispute);
         let facts = CaseFacts::new(dispute.source, dispute.category, ev.risk_level, dispute.headcount);
+        let now = now_micros();
+        let risk_period = self.regimes.period(ClockKind::RiskResponse, &facts.risk);
+        clocks::start(tx, &case.case_id, ClockKind::RiskResponse, risk_period, &self.calendar, now).await?;
+        if dispute.source == Source::Police as i32 {
+            let feedback = self.regimes.period(ClockKind::PoliceFeedback, "");
+            clocks::start(tx, &case.case_id, ClockKind::PoliceFeedback, feedback, &self.calendar, now).await?;
+        }
         let covering = directory::covering(tx, &division).await?;
         // The applicant's choice of mediator stands for a choice of their organisation.
         let (preferred_org, mediator, mediator_note) = self.preferred(tx, &dispute).await?;
@@ -237,6 +277,43 @@ impl RoutingService {
                     format!("no mediation organisation can take division {division}: {}", decision.explanation);
                 return_case(tx, &case, &reason).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Starts, pauses, resumes and ends the case's clocks as its referral moves.
+    async fn follow_clocks(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        case_id: &str,
+        to: ReferralState,
+    ) -> Result<(), HandlerError> {
+        let now = now_micros();
+        match to {
+            ReferralState::Accepted => {
+                clocks::end(tx, case_id, &[ClockKind::RiskResponse, ClockKind::PoliceFeedback], ClockState::Met, now)
+                    .await?;
+                let case = store::find_case(tx, case_id)
+                    .await?
+                    .ok_or_else(|| HandlerError(format!("case {case_id} unknown")))?;
+                let kind = mediation_clock(Dispute::decode(case.dispute.as_slice())?.source);
+                clocks::start(tx, case_id, kind, self.regimes.period(kind, ""), &self.calendar, now).await?;
+            }
+            ReferralState::OnHold => {
+                for kind in MEDIATION_CLOCKS {
+                    clocks::pause(tx, case_id, kind, now).await?;
+                }
+            }
+            ReferralState::InProgress => {
+                for kind in MEDIATION_CLOCKS {
+                    clocks::resume(tx, case_id, kind, now).await?;
+                }
+            }
+            ReferralState::Completed => clocks::end(tx, case_id, &MEDIATION_CLOCKS, ClockState::Met, now).await?,
+            ReferralState::Rejected | ReferralState::Failed | ReferralState::Cancelled => {
+                clocks::end(tx, case_id, &MEDIATION_CLOCKS, ClockState::Stopped, now).await?
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -300,6 +377,7 @@ impl RoutingService {
         };
         store::set_state(tx, &ev.referral_id, ev.to_state, &ev.reason, now_micros()).await?;
         let to = ReferralState::try_from(ev.to_state).unwrap_or(ReferralState::Unspecified);
+        self.follow_clocks(tx, &referral.case_id, to).await?;
         if to == ReferralState::Accepted {
             store::set_timed_out(tx, &ev.referral_id, false).await?;
         }

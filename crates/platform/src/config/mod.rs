@@ -40,6 +40,8 @@ pub struct Settings {
     /// Seconds an organisation has to accept a referral before routing
     /// cancels it and escalates the case one level up.
     pub routing_acceptance_timeout_secs: u64,
+    /// The periods of the clocks.
+    pub clocks: ClockRegimes,
     /// Seconds a stopping process waits for in-flight calls and the outbox to drain.
     pub shutdown_grace_secs: u64,
     /// Intake's own settings.
@@ -84,6 +86,7 @@ impl Default for Settings {
             intake_rules: IntakeRules::default(),
             routing_rules_file: None,
             routing_acceptance_timeout_secs: 86_400,
+            clocks: ClockRegimes::default(),
             shutdown_grace_secs: 10,
             gateway: component(50050),
             intake: component(50051),

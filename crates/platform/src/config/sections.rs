@@ -227,3 +227,41 @@ impl Default for OutboxSettings {
         Self { batch_size: 256, poll_interval_ms: 200 }
     }
 }
+
+/// The periods of the clocks (DESIGN.md §3.4), per jurisdiction: `unit:n` with
+/// unit `hours`, `days`, `working_days` or `months`, or `same_day`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClockRegimes {
+    /// People's mediation, from acceptance to conclusion (人民调解工作若干规定).
+    pub peoples_mediation: String,
+    /// Pre-litigation delegated mediation.
+    pub pre_litigation: String,
+    /// In-litigation entrusted mediation (ordinary procedure).
+    pub in_litigation: String,
+    /// Feedback to a police station after its hand-off.
+    pub police_feedback: String,
+    /// Response to a RED case.
+    pub risk_red: String,
+    /// Response to an ORANGE case.
+    pub risk_orange: String,
+    /// Response to a YELLOW case.
+    pub risk_yellow: String,
+    /// Response to a BLUE case.
+    pub risk_blue: String,
+}
+
+impl Default for ClockRegimes {
+    fn default() -> Self {
+        Self {
+            peoples_mediation: "months:1".into(),
+            pre_litigation: "days:30".into(),
+            in_litigation: "days:15".into(),
+            police_feedback: "hours:24".into(),
+            risk_red: "same_day".into(),
+            risk_orange: "days:1".into(),
+            risk_yellow: "days:2".into(),
+            risk_blue: "days:3".into(),
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The clocks of a case: started, paused, resumed and ended by the events
+//! routing follows; breached exactly once by a sweep, whatever the number of
+//! routing replicas (a conditional update decides who announces it).
+
+use fengqiao_domain::calendar::Calendar;
+use fengqiao_domain::period::{ends_at, Period};
+use fengqiao_platform::bus::Envelope;
+use fengqiao_platform::config::ClockRegimes;
+use fengqiao_platform::db::timestamp;
+use fengqiao_platform::outbox;
+use fengqiao_platform::Database;
+use fengqiao_proto::fengqiao::events::v1::ClockBreached;
+use fengqiao_proto::fengqiao::routing::v1::{Clock, ClockState};
+use fengqiao_proto::EventKind;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use time::OffsetDateTime;
+
+/// What a clock times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// From acceptance to conclusion, people's mediation.
+    PeoplesMediation,
+    /// From acceptance to conclusion, pre-litigation delegation.
+    PreLitigation,
+    /// From acceptance to conclusion, in-litigation entrustment.
+    InLitigation,
+    /// From registration to an organisation's acceptance, for a police hand-off.
+    PoliceFeedback,
+    /// From registration to an organisation's acceptance, by risk colour.
+    RiskResponse,
+}
+
+impl Kind {
+    /// Its name in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::PeoplesMediation => "PEOPLES_MEDIATION",
+            Kind::PreLitigation => "PRE_LITIGATION",
+            Kind::InLitigation => "IN_LITIGATION",
+            Kind::PoliceFeedback => "POLICE_FEEDBACK",
+            Kind::RiskResponse => "RISK_RESPONSE",
+        }
+    }
+}
+
+/// The configured periods, read once and checked at start.
+#[derive(Debug, Clone)]
+pub struct Regimes {
+    raw: ClockRegimes,
+}
+
+impl Regimes {
+    /// Checks every period; the error names the key.
+    pub fn new(raw: ClockRegimes) -> Result<Self, String> {
+        for (key, text) in [
+            ("peoples_mediation", &raw.peoples_mediation),
+            ("pre_litigation", &raw.pre_litigation),
+            ("in_litigation", &raw.in_litigation),
+            ("police_feedback", &raw.police_feedback),
+            ("risk_red", &raw.risk_red),
+            ("risk_orange", &raw.risk_orange),
+            ("risk_yellow", &raw.risk_yellow),
+            ("risk_blue", &raw.risk_blue),
+        ] {
+            Period::parse(text).map_err(|e| format!("configuration key `clocks.{key}`: {e}"))?;
+        }
+        Ok(Self { raw })
+    }
+
+    /// The period text of a kind (for risk, of a colour: RED, ORANGE, YELLOW, BLUE).
+    pub fn period(&self, kind: Kind, risk: &str) -> &str {
+        match kind {
+            Kind::PeoplesMediation => &self.raw.peoples_mediation,
+            Kind::PreLitigation => &self.raw.pre_litigation,
+            Kind::InLitigation => &self.raw.in_litigation,
+            Kind::PoliceFeedback => &self.raw.police_feedback,
+            Kind::RiskResponse => match risk {
+                "RED" => &self.raw.risk_red,
+                "ORANGE" => &self.raw.risk_orange,
+                "YELLOW" => &self.raw.risk_yellow,
+                _ => &self.raw.risk_blue,
+            },
+        }
+    }
+}
+
+fn instant(micros: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).expect("instants in range")
+}
+
+fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000) as i64
+}
+
+/// Starts a clock of `kind` for a case at `now`.
+pub async fn start(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    kind: Kind,
+    period_text: &str,
+    calendar: &Calendar,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let period = Period::parse(period_text).map_err(sqlx::Error::Protocol)?;
+    let due = micros(ends_at(instant(now), period, calendar));
+    sqlx::query(
+        "INSERT INTO clocks (clock_id, case_id, kind, period, started_at, due_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(case_id)
+    .bind(kind.name())
+    .bind(period_text)
+    .bind(now)
+    .bind(due)
+    .bind(ClockState::Running as i32)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Ends the case's running or paused clocks of `kinds` as `state` (MET or STOPPED).
+pub async fn end(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    kinds: &[Kind],
+    state: ClockState,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    for kind in kinds {
+        sqlx::query(
+            "UPDATE clocks SET state = $1, ended_at = $2 WHERE case_id = $3 AND kind = $4 AND state IN ($5, $6)",
+        )
+        .bind(state as i32)
+        .bind(now)
+        .bind(case_id)
+        .bind(kind.name())
+        .bind(ClockState::Running as i32)
+        .bind(ClockState::Paused as i32)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Pauses the case's running clocks of `kind`.
+pub async fn pause(conn: &mut AnyConnection, case_id: &str, kind: Kind, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE clocks SET state = $1, paused_at = $2 WHERE case_id = $3 AND kind = $4 AND state = $5")
+        .bind(ClockState::Paused as i32)
+        .bind(now)
+        .bind(case_id)
+        .bind(kind.name())
+        .bind(ClockState::Running as i32)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Resumes the case's paused clocks of `kind`; the time paused moves the deadline.
+pub async fn resume(conn: &mut AnyConnection, case_id: &str, kind: Kind, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE clocks SET state = $1, due_at = due_at + ($2 - paused_at), paused_at = NULL
+         WHERE case_id = $3 AND kind = $4 AND state = $5",
+    )
+    .bind(ClockState::Running as i32)
+    .bind(now)
+    .bind(case_id)
+    .bind(kind.name())
+    .bind(ClockState::Paused as i32)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn from_row(r: &AnyRow) -> Result<Clock, sqlx::Error> {
+    Ok(Clock {
+        clock_id: r.try_get("clock_id")?,
+        case_id: r.try_get("case_id")?,
+        kind: r.try_get("kind")?,
+        period: r.try_get("period")?,
+        started_at: Some(timestamp(r.try_get("started_at")?)),
+        due_at: Some(timestamp(r.try_get("due_at")?)),
+        state: r.try_get("state")?,
+        ended_at: r.try_get::<Option<i64>, _>("ended_at")?.map(timestamp),
+    })
+}
+
+/// A case's clocks, oldest first.
+pub async fn of_case(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<Clock>, sqlx::Error> {
+    sqlx::query(
+        "SELECT clock_id, case_id, kind, period, started_at, due_at, state, ended_at FROM clocks
+         WHERE case_id = $1 ORDER BY started_at, kind",
+    )
+    .bind(case_id)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Breaches every running clock due by `now`, each once: the clock and its
+/// `fq.v1.clock.breached` event commit together, and only the transaction
+/// that flips `fired` announces it. Returns how many this call breached.
+pub async fn breach_due(db: &Database, now: i64) -> Result<usize, sqlx::Error> {
+    let due: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT clock_id, case_id, kind, due_at FROM clocks WHERE state = $1 AND due_at <= $2 AND fired = 0
+         ORDER BY due_at LIMIT 200",
+    )
+    .bind(ClockState::Running as i32)
+    .bind(now)
+    .fetch_all(db.pool())
+    .await?;
+    let mut breached = 0;
+    for (clock_id, case_id, kind, due_at) in due {
+        let mut tx = db.begin().await?;
+        let won = sqlx::query(
+            "UPDATE clocks SET fired = 1, state = $1, ended_at = $2 WHERE clock_id = $3 AND fired = 0 AND state = $4",
+        )
+        .bind(ClockState::Breached as i32)
+        .bind(now)
+        .bind(&clock_id)
+        .bind(ClockState::Running as i32)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if won {
+            let event = ClockBreached { case_id, clock_id, kind, due_at: Some(timestamp(due_at)) };
+            outbox::append(&mut tx, &Envelope::new("routing", EventKind::ClockBreached, &event)).await?;
+            breached += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(breached)
+}
