@@ -8,9 +8,11 @@ use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::config::ClockRegimes;
 use fengqiao_platform::db::timestamp;
 use fengqiao_platform::outbox;
+use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
+use fengqiao_proto::fengqiao::common::v1::Actor;
 use fengqiao_proto::fengqiao::events::v1::ClockBreached;
-use fengqiao_proto::fengqiao::routing::v1::{Clock, ClockState};
+use fengqiao_proto::fengqiao::routing::v1::{Clock, ClockExtension, ClockState};
 use fengqiao_proto::EventKind;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -182,21 +184,144 @@ fn from_row(r: &AnyRow) -> Result<Clock, sqlx::Error> {
         due_at: Some(timestamp(r.try_get("due_at")?)),
         state: r.try_get("state")?,
         ended_at: r.try_get::<Option<i64>, _>("ended_at")?.map(timestamp),
+        extensions: Vec::new(),
     })
 }
 
-/// A case's clocks, oldest first.
-pub async fn of_case(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<Clock>, sqlx::Error> {
+/// The extensions of a clock, oldest first.
+async fn extensions(conn: &mut AnyConnection, clock_id: &str) -> Result<Vec<ClockExtension>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT period, consented_by, reason, actor_org, actor_person, extended_at FROM clock_extensions
+         WHERE clock_id = $1 ORDER BY extended_at",
+    )
+    .bind(clock_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let consented: String = r.try_get("consented_by")?;
+            Ok(ClockExtension {
+                period: r.try_get("period")?,
+                consented_by: consented.split('|').map(str::to_string).collect(),
+                reason: r.try_get("reason")?,
+                actor: Some(Actor { org_id: r.try_get("actor_org")?, person_id: r.try_get("actor_person")? }),
+                extended_at: Some(timestamp(r.try_get("extended_at")?)),
+            })
+        })
+        .collect()
+}
+
+/// Why an extension cannot be recorded.
+#[derive(Debug)]
+pub enum ExtendError {
+    /// Bad input.
+    Invalid(Vec<Violation>),
+    /// No such clock.
+    NotFound,
+    /// The clock has ended.
+    Ended,
+    /// The database failed.
+    Sql(sqlx::Error),
+}
+
+impl From<sqlx::Error> for ExtendError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+/// Extends a running or paused clock by `period`, counted from its old last
+/// day, recording who consented and why.
+#[allow(clippy::too_many_arguments)]
+pub async fn extend(
+    db: &Database,
+    clock_id: &str,
+    period_text: &str,
+    consented_by: &[String],
+    reason: &str,
+    actor: Option<Actor>,
+    calendar: &Calendar,
+    now: i64,
+) -> Result<Clock, ExtendError> {
+    let actor = actor.unwrap_or_default();
+    let mut v = Vec::new();
+    let period = Period::parse(period_text);
+    if let Err(e) = &period {
+        v.push(Violation::new("period", e.clone()));
+    }
+    if period == Ok(Period::SameDay) {
+        v.push(Violation::new("period", "an extension is hours:N, days:N, working_days:N or months:N"));
+    }
+    if consented_by.is_empty() || consented_by.iter().any(|c| c.trim().is_empty() || c.contains('|')) {
+        v.push(Violation::new("consented_by", "must name who consented, at least one"));
+    }
+    if reason.trim().is_empty() {
+        v.push(Violation::new("reason", "is required"));
+    }
+    if actor.org_id.trim().is_empty() {
+        v.push(Violation::new("actor.org_id", "is required: who records the extension"));
+    }
+    if !v.is_empty() {
+        return Err(ExtendError::Invalid(v));
+    }
+    let period = period.expect("checked");
+    let mut tx = db.begin().await?;
+    let row: Option<(i64, i32)> = sqlx::query_as("SELECT due_at, state FROM clocks WHERE clock_id = $1")
+        .bind(clock_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let (due, state) = row.ok_or(ExtendError::NotFound)?;
+    if state != ClockState::Running as i32 && state != ClockState::Paused as i32 {
+        return Err(ExtendError::Ended);
+    }
+    // The old deadline is the end of the old last day; count on from that day.
+    let new_due = micros(ends_at(instant(due - 1), period, calendar));
+    sqlx::query("UPDATE clocks SET due_at = $1 WHERE clock_id = $2")
+        .bind(new_due)
+        .bind(clock_id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
+        "INSERT INTO clock_extensions (clock_id, period, consented_by, reason, actor_org, actor_person, extended_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(clock_id)
+    .bind(period_text)
+    .bind(consented_by.iter().map(|c| c.trim()).collect::<Vec<_>>().join("|"))
+    .bind(reason.trim())
+    .bind(&actor.org_id)
+    .bind(&actor.person_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let mut conn = db.pool().acquire().await?;
+    let case_id: String = sqlx::query_scalar("SELECT case_id FROM clocks WHERE clock_id = $1")
+        .bind(clock_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let clock = of_case(&mut conn, &case_id)
+        .await?
+        .into_iter()
+        .find(|c| c.clock_id == clock_id)
+        .ok_or(ExtendError::NotFound)?;
+    Ok(clock)
+}
+
+/// A case's clocks, oldest first, with their extensions.
+pub async fn of_case(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<Clock>, sqlx::Error> {
+    let rows = sqlx::query(
         "SELECT clock_id, case_id, kind, period, started_at, due_at, state, ended_at FROM clocks
          WHERE case_id = $1 ORDER BY started_at, kind",
     )
     .bind(case_id)
-    .fetch_all(conn)
-    .await?
-    .iter()
-    .map(from_row)
-    .collect()
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut clocks = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    for clock in &mut clocks {
+        clock.extensions = extensions(&mut *conn, &clock.clock_id).await?;
+    }
+    Ok(clocks)
 }
 
 /// Breaches every running clock due by `now`, each once: the clock and its

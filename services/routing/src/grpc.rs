@@ -142,4 +142,13 @@ impl routing_service_server::RoutingService for RoutingGrpc {
         let clocks = self.service.clocks(&request.into_inner().case_id).await?;
         Ok(Response::new(ListCaseClocksResponse { clocks }))
     }
+
+    async fn extend_clock(
+        &self,
+        request: Request<ExtendClockRequest>,
+    ) -> Result<Response<ExtendClockResponse>, Status> {
+        let r = request.into_inner();
+        let clock = self.service.extend_clock(&r.clock_id, &r.period, &r.consented_by, &r.reason, r.actor).await?;
+        Ok(Response::new(ExtendClockResponse { clock: Some(clock) }))
+    }
 }

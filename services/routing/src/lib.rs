@@ -47,6 +47,7 @@ impl Component for Routing {
         migration!("routing", 4, shared "0004_joint_summons.sql", "joint summons"),
         migration!("routing", 5, shared "0005_mediators.sql", "mediators, contacts, named mediators"),
         migration!("routing", 6, shared "0006_clocks.sql", "clocks of cases"),
+        migration!("routing", 7, shared "0007_clock_extensions.sql", "consented clock extensions"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {

@@ -68,6 +68,27 @@ impl RoutingService {
         Ok(clocks::of_case(&mut conn, case_id).await?)
     }
 
+    /// Extends a clock with the consent it needs.
+    pub async fn extend_clock(
+        &self,
+        clock_id: &str,
+        period: &str,
+        consented_by: &[String],
+        reason: &str,
+        actor: Option<Actor>,
+    ) -> Result<Clock, RoutingError> {
+        clocks::extend(&self.db, clock_id, period, consented_by, reason, actor, &self.calendar, now_micros())
+            .await
+            .map_err(|e| match e {
+                clocks::ExtendError::Invalid(v) => RoutingError::Invalid(v),
+                clocks::ExtendError::NotFound => RoutingError::NotFound,
+                clocks::ExtendError::Ended => RoutingError::Receiver(tonic::Status::failed_precondition(
+                    "the clock has ended; only a running or paused clock is extended",
+                )),
+                clocks::ExtendError::Sql(e) => e.into(),
+            })
+    }
+
     /// Breaches the clocks due by now, each once.
     pub async fn breach_due_clocks(&self) -> Result<usize, RoutingError> {
         let n = clocks::breach_due(&self.db, now_micros()).await?;

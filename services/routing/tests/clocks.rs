@@ -56,6 +56,26 @@ async fn a_due_clock_is_breached_once_across_replicas(backend: Backend) {
     assert_eq!(after.due_at.unwrap().seconds - before, 2 * 86_400, "two days paused, two days later");
     assert_eq!(after.state, ClockState::Running as i32);
     drop(conn);
+
+    // A consented extension moves the deadline on from the old last day, and is recorded.
+    let mut conn = test_db.db.pool().acquire().await.unwrap();
+    clocks::start(&mut conn, "case-ext", Kind::PreLitigation, "days:30", &calendar, T0).await.unwrap();
+    let clock = clocks::of_case(&mut conn, "case-ext").await.unwrap().remove(0);
+    drop(conn);
+    let consent = vec!["applicant".to_string(), "respondent".to_string()];
+    let actor = Some(fengqiao_proto::fengqiao::common::v1::Actor {
+        org_id: "court-620802-office".into(),
+        person_id: "m-1".into(),
+    });
+    let bad = clocks::extend(&test_db.db, &clock.clock_id, "days:10", &[], "", actor.clone(), &calendar, T0).await;
+    assert!(matches!(bad, Err(clocks::ExtendError::Invalid(v)) if v.len() == 2));
+    let extended =
+        clocks::extend(&test_db.db, &clock.clock_id, "days:30", &consent, "双方同意延长", actor, &calendar, T0 + DAY)
+            .await
+            .unwrap();
+    assert_eq!(extended.due_at.unwrap().seconds - clock.due_at.unwrap().seconds, 30 * 86_400, "{extended:?}");
+    assert_eq!(extended.extensions.len(), 1);
+    assert_eq!(extended.extensions[0].consented_by, consent);
     test_db.finish().await;
 }
 
