@@ -37,13 +37,15 @@ pub enum EventKind {
     MediationConcluded,
     /// `fq.v1.clock.breached`
     ClockBreached,
+    /// `fq.v1.clock.missing`
+    ClockMissing,
     /// `fq.v1.ops.event_dead_lettered`
     EventDeadLettered,
 }
 
 impl EventKind {
     /// Every kind, for subscriptions and documentation.
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 18] = [
         Self::CaseRegistered,
         Self::CaseReturned,
         Self::CaseRiskChanged,
@@ -60,6 +62,7 @@ impl EventKind {
         Self::ReferralCancelled,
         Self::MediationConcluded,
         Self::ClockBreached,
+        Self::ClockMissing,
         Self::EventDeadLettered,
     ];
 
@@ -82,6 +85,7 @@ impl EventKind {
             Self::ReferralCancelled => "fq.v1.referral.cancelled",
             Self::MediationConcluded => "fq.v1.mediation.concluded",
             Self::ClockBreached => "fq.v1.clock.breached",
+            Self::ClockMissing => "fq.v1.clock.missing",
             Self::EventDeadLettered => "fq.v1.ops.event_dead_lettered",
         }
     }
@@ -117,6 +121,7 @@ event_payload!(
     ev::ReferralStateChanged,
     ev::MediationConcluded,
     ev::ClockBreached,
+    ev::ClockMissing,
     ev::EventDeadLettered,
 );
 

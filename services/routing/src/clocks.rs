@@ -11,7 +11,7 @@ use fengqiao_platform::outbox;
 use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::Actor;
-use fengqiao_proto::fengqiao::events::v1::ClockBreached;
+use fengqiao_proto::fengqiao::events::v1::{ClockBreached, ClockMissing};
 use fengqiao_proto::fengqiao::routing::v1::{Clock, ClockExtension, ClockState};
 use fengqiao_proto::EventKind;
 use sqlx::any::AnyRow;
@@ -358,4 +358,43 @@ pub async fn breach_due(db: &Database, now: i64) -> Result<usize, sqlx::Error> {
         tx.commit().await?;
     }
     Ok(breached)
+}
+
+/// Raises `fq.v1.clock.missing` once for each referral being worked on
+/// (ACCEPTED, IN_PROGRESS, ON_HOLD) whose case has no running or paused
+/// mediation clock. Returns how many alarms this call raised.
+pub async fn alarm_missing(db: &Database, now: i64) -> Result<usize, sqlx::Error> {
+    let missing: Vec<(String, String)> = sqlx::query_as(
+        "SELECT r.referral_id, r.case_id FROM referrals r
+         WHERE r.state IN (3, 5, 6)
+           AND NOT EXISTS (SELECT 1 FROM clocks c WHERE c.case_id = r.case_id
+                           AND c.kind IN ('PEOPLES_MEDIATION', 'PRE_LITIGATION', 'IN_LITIGATION') AND c.state IN ($1, $2))
+           AND NOT EXISTS (SELECT 1 FROM missing_clock_alarms a WHERE a.referral_id = r.referral_id)
+         LIMIT 200",
+    )
+    .bind(ClockState::Running as i32)
+    .bind(ClockState::Paused as i32)
+    .fetch_all(db.pool())
+    .await?;
+    let mut raised = 0;
+    for (referral_id, case_id) in missing {
+        let mut tx = db.begin().await?;
+        let first = sqlx::query(
+            "INSERT INTO missing_clock_alarms (referral_id, raised_at) VALUES ($1, $2) ON CONFLICT (referral_id) DO NOTHING",
+        )
+        .bind(&referral_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if first {
+            let event = ClockMissing { case_id, referral_id, kind: "MEDIATION".into() };
+            outbox::append(&mut tx, &Envelope::new("routing", EventKind::ClockMissing, &event)).await?;
+            tracing::error!(alarm = "clock_missing", "a referral is worked on without its mediation clock");
+            raised += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(raised)
 }

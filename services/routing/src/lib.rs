@@ -48,6 +48,7 @@ impl Component for Routing {
         migration!("routing", 5, shared "0005_mediators.sql", "mediators, contacts, named mediators"),
         migration!("routing", 6, shared "0006_clocks.sql", "clocks of cases"),
         migration!("routing", 7, shared "0007_clock_extensions.sql", "consented clock extensions"),
+        migration!("routing", 8, shared "0008_missing_clock_alarms.sql", "alarms for missing clocks"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -103,8 +104,10 @@ async fn sweep_acceptance_timeouts(
     }
 }
 
-/// Breaches due clocks every second (each once, across replicas).
+/// Breaches due clocks every second (each once, across replicas) and, every
+/// thirty seconds, raises an alarm for cases worked on without their clock.
 async fn breach_due_clocks(service: Arc<RoutingService>, shutdown: tokio_util::sync::CancellationToken) {
+    let mut tick: u64 = 0;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -112,6 +115,12 @@ async fn breach_due_clocks(service: Arc<RoutingService>, shutdown: tokio_util::s
         }
         if let Err(e) = service.breach_due_clocks().await {
             tracing::warn!(error = %e, "clock sweep failed; retrying");
+        }
+        tick += 1;
+        if tick.is_multiple_of(30) {
+            if let Err(e) = service.alarm_missing_clocks().await {
+                tracing::warn!(error = %e, "missing-clock sweep failed; retrying");
+            }
         }
     }
 }

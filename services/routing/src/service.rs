@@ -89,6 +89,15 @@ impl RoutingService {
             })
     }
 
+    /// Raises an alarm, once each, for referrals worked on without their clock.
+    pub async fn alarm_missing_clocks(&self) -> Result<usize, RoutingError> {
+        let n = clocks::alarm_missing(&self.db, now_micros()).await?;
+        if n > 0 {
+            self.outbox.notify();
+        }
+        Ok(n)
+    }
+
     /// Breaches the clocks due by now, each once.
     pub async fn breach_due_clocks(&self) -> Result<usize, RoutingError> {
         let n = clocks::breach_due(&self.db, now_micros()).await?;

@@ -79,10 +79,46 @@ async fn a_due_clock_is_breached_once_across_replicas(backend: Backend) {
     test_db.finish().await;
 }
 
+async fn a_case_worked_on_without_its_clock_raises_one_alarm(backend: Backend) {
+    let test_db = TestDatabase::new(backend, "routing").await.unwrap();
+    let mut all = PLATFORM_MIGRATIONS.to_vec();
+    all.extend_from_slice(Routing::MIGRATIONS);
+    migrate::run(&test_db.db, &all).await.unwrap();
+    for (referral, case, state) in [("r-1", "case-1", 3), ("r-2", "case-2", 5), ("r-3", "case-3", 2)] {
+        sqlx::query(
+            "INSERT INTO referrals (referral_id, case_id, org_id, level, sender, state, explanation, reason, created_at, updated_at)
+             VALUES ($1, $2, 'village-1', 1, 'police-1', $3, '', '', 0, 0)",
+        )
+        .bind(referral)
+        .bind(case)
+        .bind(state)
+        .execute(test_db.db.pool())
+        .await
+        .unwrap();
+    }
+    // case-2's mediation clock runs; case-1's was never started; case-3 is not accepted yet.
+    let mut conn = test_db.db.pool().acquire().await.unwrap();
+    clocks::start(&mut conn, "case-2", Kind::PeoplesMediation, "months:1", &Calendar::national(), T0).await.unwrap();
+    drop(conn);
+    assert_eq!(clocks::alarm_missing(&test_db.db, T0).await.unwrap(), 1);
+    assert_eq!(clocks::alarm_missing(&test_db.db, T0 + DAY).await.unwrap(), 0, "raised once");
+    let case: String = sqlx::query_scalar("SELECT case_id FROM fq_outbox WHERE event_type = 'fq.v1.clock.missing'")
+        .fetch_one(test_db.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(case, "case-1");
+    test_db.finish().await;
+}
+
 mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_due_clock_is_breached_once_across_replicas() {
         super::a_due_clock_is_breached_once_across_replicas(fengqiao_platform::Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_case_worked_on_without_its_clock_raises_one_alarm() {
+        super::a_case_worked_on_without_its_clock_raises_one_alarm(fengqiao_platform::Backend::Sqlite).await;
     }
 }
 
@@ -90,5 +126,10 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_due_clock_is_breached_once_across_replicas() {
         super::a_due_clock_is_breached_once_across_replicas(fengqiao_platform::Backend::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_case_worked_on_without_its_clock_raises_one_alarm() {
+        super::a_case_worked_on_without_its_clock_raises_one_alarm(fengqiao_platform::Backend::Postgres).await;
     }
 }
