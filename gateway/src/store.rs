@@ -71,12 +71,16 @@ fn status_from(r: &AnyRow) -> Result<CaseStatus, sqlx::Error> {
     })
 }
 
-/// Records that `agency_id` owns a case (no change if it is recorded).
+/// Records that `agency_id` owns a case; a later call only fills in a case
+/// number the first did not know (a court's or bureau's submission learns it
+/// from the case's registration event).
 pub async fn own(conn: &mut AnyConnection, agency_id: &str, s: &CaseStatus, at: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO case_status (case_id, agency_id, case_no, external_ref, referral_state, org_id, outcome, reason,
              returned, updated_at)
-         VALUES ($1, $2, $3, $4, 0, '', 0, '', 0, $5) ON CONFLICT (case_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, 0, '', 0, '', 0, $5)
+         ON CONFLICT (case_id) DO UPDATE SET
+             case_no = CASE WHEN case_status.case_no = '' THEN excluded.case_no ELSE case_status.case_no END",
     )
     .bind(&s.case_id)
     .bind(agency_id)

@@ -63,7 +63,9 @@ async fn court_and_petition_disputes_return_their_results(mode: Mode) {
         (c.outcome, c.external_ref.as_str()),
         (MediationOutcome::NoAgreement as i32, "(2026)甘0802民诉前调123号")
     );
+    assert!(c.case_no.starts_with("620802-20"), "the court sees the case number: {c:?}");
     let p = bureau.wait_for(&petition_case, "concluded", |s| s.outcome != 0).await;
+    assert!(p.case_no.starts_with("620802-20"), "the bureau sees the case number: {p:?}");
     assert_eq!(p.outcome, MediationOutcome::Agreement as i32);
 
     // A court cannot submit as the police, and neither sees the other's case.
