@@ -29,6 +29,14 @@ pub fn binary() -> PathBuf {
     bin
 }
 
+/// `n` distinct free ports on 127.0.0.1: every listener is held until all
+/// are chosen, so no two are the same.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    listeners.iter().map(|l| l.local_addr().expect("bound").port()).collect()
+}
+
 /// A `fengqiao` command in `dir`, with no FENGQIAO_* variable inherited.
 pub fn command(dir: &Path) -> Command {
     let mut cmd = Command::new(binary());

@@ -3,7 +3,7 @@
 //! PostgreSQL database, a fresh JetStream stream), with crash and restart.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::Command;
 
 use fengqiao_platform::testing;
@@ -42,10 +42,6 @@ fn random_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn env_key(component: &str, key: &str) -> String {
     format!("FENGQIAO_{}__{key}", component.replace('-', "_").to_uppercase())
 }
@@ -81,8 +77,8 @@ impl System {
             ]);
         }
         // Fixed free ports, so command-line clients run with the same settings find every component.
-        for c in COMPONENTS {
-            env.push((env_key(c, "LISTEN"), format!("127.0.0.1:{}", free_port())));
+        for (c, port) in COMPONENTS.iter().zip(crate::free_ports(COMPONENTS.len())) {
+            env.push((env_key(c, "LISTEN"), format!("127.0.0.1:{port}")));
         }
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut system =

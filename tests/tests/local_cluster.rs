@@ -1,15 +1,23 @@
 //! deploy/local/up.sh and down.sh start and stop the distributed stack.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 
 use fengqiao_platform::testing;
-use fengqiao_tests::{binary, health, system::COMPONENTS};
+use fengqiao_tests::{binary, free_ports, health, system::COMPONENTS};
 use tonic_health::pb::health_check_response::ServingStatus;
 
 fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/local").join(name)
+}
+
+/// Runs down.sh when dropped, so a failing test leaves no process behind.
+struct StopOnDrop(PathBuf);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(script("down.sh")).env("FENGQIAO_RUN_DIR", &self.0).output();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,7 +26,6 @@ async fn local_scripts_start_every_component_on_postgres_and_nats_and_stop_them(
     let (url, db_name) = testing::create_postgres_database().await.unwrap();
     let mut settings = testing::settings();
     settings.bus.nats_url = testing::nats_url();
-    let mut ports = Vec::new();
     let mut cmd = Command::new("bash");
     cmd.arg(script("up.sh"))
         .env("FENGQIAO_BIN", binary())
@@ -28,11 +35,12 @@ async fn local_scripts_start_every_component_on_postgres_and_nats_and_stop_them(
         .env("FENGQIAO_BUS__STREAM", &settings.bus.stream)
         .env("FENGQIAO_BUS__SUBJECT_PREFIX", &settings.bus.subject_prefix)
         .env("FENGQIAO_TELEMETRY__LOG_FILTER", "warn");
-    for c in COMPONENTS {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        ports.push(port);
+    let ports = free_ports(COMPONENTS.len());
+    for (c, port) in COMPONENTS.iter().zip(&ports) {
         cmd.env(format!("FENGQIAO_{}__LISTEN", c.replace('-', "_").to_uppercase()), format!("127.0.0.1:{port}"));
     }
+    // Whatever happens below, the processes up.sh started are stopped.
+    let _down = StopOnDrop(run_dir.path().to_path_buf());
     let up = cmd.output().unwrap();
     assert!(
         up.status.success(),

@@ -1,10 +1,9 @@
 //! The README's walkthrough works verbatim against a running standalone fengqiao.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fengqiao_tests::{binary, command, system::COMPONENTS, Process};
+use fengqiao_tests::{binary, command, free_ports, system::COMPONENTS, Process};
 
 fn walkthrough() -> String {
     let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
@@ -20,8 +19,8 @@ async fn the_readme_walkthrough_runs_as_written() {
     let dir = tempfile::tempdir().unwrap();
     let listen: Vec<(String, String)> = COMPONENTS
         .iter()
-        .map(|c| {
-            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        .zip(free_ports(COMPONENTS.len()))
+        .map(|(c, port)| {
             (format!("FENGQIAO_{}__LISTEN", c.replace('-', "_").to_uppercase()), format!("127.0.0.1:{port}"))
         })
         .collect();
