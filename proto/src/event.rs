@@ -41,11 +41,21 @@ pub enum EventKind {
     ClockMissing,
     /// `fq.v1.ops.event_dead_lettered`
     EventDeadLettered,
+    /// `fq.v1.clock.warning`
+    ClockWarning,
+    /// `fq.v1.alarm.raised`
+    AlarmRaised,
+    /// `fq.v1.supervision.owner_assigned`
+    CaseOwnerAssigned,
+    /// `fq.v1.supervision.notice_issued`
+    SupervisionNoticeIssued,
+    /// `fq.v1.ops.event_replayed`
+    EventReplayed,
 }
 
 impl EventKind {
     /// Every kind, for subscriptions and documentation.
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 23] = [
         Self::CaseRegistered,
         Self::CaseReturned,
         Self::CaseRiskChanged,
@@ -64,6 +74,11 @@ impl EventKind {
         Self::ClockBreached,
         Self::ClockMissing,
         Self::EventDeadLettered,
+        Self::ClockWarning,
+        Self::AlarmRaised,
+        Self::CaseOwnerAssigned,
+        Self::SupervisionNoticeIssued,
+        Self::EventReplayed,
     ];
 
     /// The subject, which is also the CloudEvents `type`.
@@ -87,6 +102,11 @@ impl EventKind {
             Self::ClockBreached => "fq.v1.clock.breached",
             Self::ClockMissing => "fq.v1.clock.missing",
             Self::EventDeadLettered => "fq.v1.ops.event_dead_lettered",
+            Self::ClockWarning => "fq.v1.clock.warning",
+            Self::AlarmRaised => "fq.v1.alarm.raised",
+            Self::CaseOwnerAssigned => "fq.v1.supervision.owner_assigned",
+            Self::SupervisionNoticeIssued => "fq.v1.supervision.notice_issued",
+            Self::EventReplayed => "fq.v1.ops.event_replayed",
         }
     }
 
@@ -123,6 +143,11 @@ event_payload!(
     ev::ClockBreached,
     ev::ClockMissing,
     ev::EventDeadLettered,
+    ev::ClockWarning,
+    ev::AlarmRaised,
+    ev::CaseOwnerAssigned,
+    ev::SupervisionNoticeIssued,
+    ev::EventReplayed,
 );
 
 #[cfg(test)]

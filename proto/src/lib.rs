@@ -58,6 +58,13 @@ pub mod fengqiao {
             include!(concat!(env!("OUT_DIR"), "/fengqiao.petition.v1.rs"));
         }
     }
+    /// Alarms, leader ownership, supervision notices and figures.
+    pub mod supervision {
+        /// Version 1.
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/fengqiao.supervision.v1.rs"));
+        }
+    }
     /// The agency-facing gateway's API.
     pub mod gateway {
         /// Version 1.

@@ -116,6 +116,24 @@ impl System {
         Ok(())
     }
 
+    /// Starts one more process of `component` on its own port, sharing the
+    /// database and stream (distributed mode): a replica.
+    pub fn add_replica(&mut self, component: &str) -> anyhow::Result<()> {
+        let port = crate::free_ports(1)[0];
+        let mut cmd = self.command();
+        cmd.env(env_key(component, "LISTEN"), format!("127.0.0.1:{port}"));
+        cmd.args(["serve", component]);
+        let process = crate::Process::start(cmd, 1)?;
+        let n = self.processes.keys().filter(|k| k.starts_with(component)).count();
+        self.processes.insert(format!("{component}#{}", n + 1), process);
+        Ok(())
+    }
+
+    /// The PostgreSQL URL of this system's database (distributed mode).
+    pub fn database_url(&self) -> Option<String> {
+        self.env.iter().find(|(k, _)| k == "FENGQIAO_DATABASE__URL").map(|(_, v)| v.clone())
+    }
+
     /// Where `component` listens.
     pub fn addr(&self, component: &str) -> SocketAddr {
         self.addresses[component]

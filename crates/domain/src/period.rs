@@ -18,6 +18,9 @@ pub const LOCAL: UtcOffset = time::macros::offset!(+8);
 pub enum Period {
     /// Before local midnight of the day it starts ("same day").
     SameDay,
+    /// Exact seconds from the start: for drills and tests of the timers, not
+    /// for legal periods.
+    Seconds(u32),
     /// Whole hours, from the end of the starting hour.
     Hours(u32),
     /// Calendar days.
@@ -29,7 +32,7 @@ pub enum Period {
 }
 
 impl Period {
-    /// Reads `same_day` or `unit:n` (`hours`, `days`, `working_days`, `months`).
+    /// Reads `same_day` or `unit:n` (`seconds`, `hours`, `days`, `working_days`, `months`).
     pub fn parse(text: &str) -> Result<Period, String> {
         if text == "same_day" {
             return Ok(Period::SameDay);
@@ -38,6 +41,7 @@ impl Period {
         let (unit, n) = text.split_once(':').ok_or_else(err)?;
         let n: u32 = n.parse().ok().filter(|n| (1..=3650).contains(n)).ok_or_else(err)?;
         Ok(match unit {
+            "seconds" => Period::Seconds(n),
             "hours" => Period::Hours(n),
             "days" => Period::Days(n),
             "working_days" => Period::WorkingDays(n),
@@ -74,6 +78,7 @@ pub fn ends_at(start: OffsetDateTime, period: Period, calendar: &Calendar) -> Of
     let next = |d: Date| d.next_day().expect("dates far from the end of time");
     let last_day = match period {
         Period::SameDay => day,
+        Period::Seconds(n) => return (start + Duration::seconds(i64::from(n))).to_offset(UtcOffset::UTC),
         Period::Hours(n) => {
             let hour_start = local.replace_time(Time::from_hms(local.hour(), 0, 0).expect("valid"));
             return (hour_start + Duration::hours(1 + i64::from(n))).to_offset(UtcOffset::UTC);
@@ -186,6 +191,10 @@ mod tests {
         assert_eq!(Period::parse("months:1"), Ok(Period::Months(1)));
         assert_eq!(Period::parse("working_days:5"), Ok(Period::WorkingDays(5)));
         assert_eq!(Period::parse("same_day"), Ok(Period::SameDay));
+        assert_eq!(Period::parse("seconds:3"), Ok(Period::Seconds(3)));
+        let start = time::macros::datetime!(2026-10-01 23:59:58 +08:00);
+        let cal = Calendar::national();
+        assert_eq!(ends_at(start, Period::Seconds(3), &cal), time::macros::datetime!(2026-10-01 16:00:01 UTC));
         for bad in ["days", "days:0", "weeks:2", "days:x", ""] {
             assert!(Period::parse(bad).is_err(), "{bad}");
         }

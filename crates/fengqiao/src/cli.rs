@@ -85,6 +85,17 @@ pub enum Command {
         #[arg(long)]
         by: String,
     },
+    /// Alarms, the county's figures, and re-driving stuck cases (through routing's API).
+    Supervision {
+        #[command(subcommand)]
+        command: commands::SupervisionCommand,
+    },
+    /// Events parked in the dead-letter records: list them, replay them once fixed
+    /// (reads each component's database directly, like `migrate`).
+    Dlq {
+        #[command(subcommand)]
+        command: commands::DlqCommand,
+    },
     /// Applies database migrations, for every component or one, and exits.
     Migrate {
         /// Only this component.
@@ -111,6 +122,8 @@ pub async fn run() -> ExitCode {
         Command::Org { org, command } => commands::org(settings, &org, command).await,
         Command::Directory { command } => commands::directory(settings, command).await,
         Command::Reroute { case_id, to, reason, by } => commands::reroute(settings, &case_id, &to, &reason, &by).await,
+        Command::Supervision { command } => commands::supervision(settings, command).await,
+        Command::Dlq { command } => commands::dlq(settings, command).await,
         Command::Migrate { component } => commands::migrate(settings, component.as_deref()).await,
     };
     match result {

@@ -21,8 +21,10 @@ use crate::migrate::{self, Migration, MigrationReport};
 use crate::outbox::{OutboxNotifier, OutboxRelay};
 
 /// The platform's own tables in every component: outbox, inbox, dead letters.
-pub const PLATFORM_MIGRATIONS: &[Migration] =
-    &[crate::migration!("platform", 1, "0001_outbox_inbox.sql", "outbox, inbox and dead-letter record")];
+pub const PLATFORM_MIGRATIONS: &[Migration] = &[
+    crate::migration!("platform", 1, "0001_outbox_inbox.sql", "outbox, inbox and dead-letter record"),
+    crate::migration!("platform", 2, shared "0002_dead_letter_replay.sql", "replay requests for parked events"),
+];
 
 /// What a component adds to the runtime every component shares.
 #[async_trait]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fengqiao_proto::fengqiao::events::v1::EventDeadLettered;
+use fengqiao_proto::fengqiao::events::v1::{EventDeadLettered, EventReplayed};
 use fengqiao_proto::EventKind;
 use futures::StreamExt;
 use sqlx::{Any, Transaction};
@@ -140,6 +140,19 @@ pub async fn start(
         });
         lanes.push(tx);
     }
+    let replayer = runner.clone();
+    let stop_replays = shutdown.clone();
+    tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop_replays.cancelled() => break,
+                _ = tokio::time::sleep(REPLAY_POLL) => {}
+            }
+            if let Err(e) = replayer.replay_requested().await {
+                tracing::warn!(error = %e, "cannot read replay requests; retrying");
+            }
+        }
+    });
     let name = consumer.name;
     tasks.spawn(
         async move {
@@ -179,7 +192,74 @@ fn lane_of(case_id: &str, lanes: usize) -> usize {
     (h.finish() % lanes as u64) as usize
 }
 
+/// How often a consumer looks for replay requests of its parked events.
+const REPLAY_POLL: Duration = Duration::from_secs(2);
+
 impl Runner {
+    /// Replays the parked events an operator asked for; one that fails again
+    /// stays parked with its new error, and needs a new request.
+    async fn replay_requested(&self) -> Result<(), sqlx::Error> {
+        for env in crate::dead_letter::requested(&self.db, &self.name).await? {
+            match self.replay(&env).await {
+                Ok(true) => {
+                    tracing::info!(event_id = %env.id, event_type = %env.event_type, consumer = %self.name, "parked event replayed")
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    sqlx::query(
+                        "UPDATE fq_dead_letter SET replay_requested_at = NULL, attempts = attempts + 1, last_error = $1
+                         WHERE consumer = $2 AND event_id = $3",
+                    )
+                    .bind(&e.0)
+                    .bind(&*self.name)
+                    .bind(&env.id)
+                    .execute(self.db.pool())
+                    .await?;
+                    tracing::error!(
+                        alarm = "event_dead_lettered",
+                        event_id = %env.id,
+                        error = %e,
+                        "replay of a parked event failed; it stays parked: fix the cause, then replay again"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The handler's effect, the record marked replayed and
+    /// `fq.v1.ops.event_replayed`, in one transaction; false when another
+    /// replica replayed it first.
+    async fn replay(&self, env: &Envelope) -> Result<bool, HandlerError> {
+        let mut tx = self.db.begin().await?;
+        self.handler.handle(&mut tx, env).await?;
+        let marked = sqlx::query(
+            "UPDATE fq_dead_letter SET replayed_at = $1, replay_requested_at = NULL
+             WHERE consumer = $2 AND event_id = $3 AND replayed_at IS NULL",
+        )
+        .bind(now_micros())
+        .bind(&*self.name)
+        .bind(&env.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if marked == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let replayed = EventReplayed {
+            case_id: env.case_id.clone(),
+            event_id: env.id.clone(),
+            event_subject: env.event_type.clone(),
+            consumer: self.name.to_string(),
+        };
+        let component = self.db.component().to_string();
+        outbox::append(&mut tx, &Envelope::new(&component, EventKind::EventReplayed, &replayed)).await?;
+        tx.commit().await?;
+        self.outbox.notify();
+        Ok(true)
+    }
+
     fn backoff(&self, attempt: u32) -> Duration {
         let base = self.settings.retry_backoff_ms.saturating_mul(1 << attempt.min(16).saturating_sub(1));
         Duration::from_millis(base.min(self.settings.retry_backoff_max_ms))

@@ -7,6 +7,7 @@ pub mod component;
 pub mod config;
 pub mod consumer;
 pub mod db;
+pub mod dead_letter;
 pub mod grpc;
 pub mod grpc_trace;
 pub mod migrate;

@@ -2,13 +2,14 @@
 //! in-process bus and NATS JetStream: test names read
 //! `<database>_<bus>::<what is proven>`.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use fengqiao_platform::bus::{Envelope, EventBus};
 use fengqiao_platform::consumer::{self, Consumer, ConsumerStats, EventHandler, HandlerError};
+use fengqiao_platform::dead_letter;
 use fengqiao_platform::migrate::{self, Migration};
 use fengqiao_platform::outbox::{self, OutboxRelay};
 use fengqiao_platform::testing::{self, BusKind, TestDatabase};
@@ -29,17 +30,21 @@ const TEST_TABLES: &[Migration] = &[Migration {
     postgres: "CREATE TABLE effects (applied BIGSERIAL PRIMARY KEY, case_id TEXT NOT NULL, event_id TEXT NOT NULL, seq BIGINT NOT NULL)",
 }];
 
-/// Records each event as a row; fails every time on a `poison` payload.
-struct RecordEffects;
+/// Records each event as a row; fails every time on a `poison` payload
+/// until the test says the cause is fixed (then records it as seq -1).
+struct RecordEffects {
+    fixed: Arc<AtomicBool>,
+}
 
 #[async_trait]
 impl EventHandler for RecordEffects {
     async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
         let payload: MediationConcluded = event.decode()?;
-        if payload.summary == "poison" {
-            return Err(HandlerError("poison payload refused by the test handler".into()));
-        }
-        let seq: i64 = payload.summary.parse().map_err(|_| HandlerError("bad seq".into()))?;
+        let seq: i64 = match payload.summary.as_str() {
+            "poison" if self.fixed.load(Ordering::SeqCst) => -1,
+            "poison" => return Err(HandlerError("poison payload refused by the test handler".into())),
+            seq => seq.parse().map_err(|_| HandlerError("bad seq".into()))?,
+        };
         sqlx::query("INSERT INTO effects (case_id, event_id, seq) VALUES ($1, $2, $3)")
             .bind(&event.case_id)
             .bind(&event.id)
@@ -56,6 +61,7 @@ struct Harness {
     bus: Arc<dyn EventBus>,
     relay: OutboxRelay,
     stats: Arc<ConsumerStats>,
+    fixed: Arc<AtomicBool>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -73,8 +79,10 @@ impl Harness {
         let relay = OutboxRelay::new(test_db.db.clone(), bus.clone(), settings.outbox.clone());
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
+        let fixed = Arc::new(AtomicBool::new(false));
+        let handler = Arc::new(RecordEffects { fixed: fixed.clone() });
         let running = consumer::start(
-            Consumer::new("suite-effects", &[EventKind::MediationConcluded], Arc::new(RecordEffects)),
+            Consumer::new("suite-effects", &[EventKind::MediationConcluded], handler),
             test_db.db.clone(),
             bus.clone(),
             &settings.bus,
@@ -84,7 +92,7 @@ impl Harness {
         )
         .await
         .expect("consumer");
-        Self { test_db, settings, bus, relay, stats: running.stats, tasks, shutdown }
+        Self { test_db, settings, bus, relay, stats: running.stats, fixed, tasks, shutdown }
     }
 
     fn db(&self) -> &Database {
@@ -206,6 +214,34 @@ async fn poison_event_is_dead_lettered_after_max_deliveries_and_the_rest_go_on(b
     h.finish().await;
 }
 
+async fn parked_event_replays_once_after_the_fix_and_a_failed_replay_stays_parked(backend: Backend, bus: BusKind) {
+    let h = Harness::start(backend, bus, |s| s.bus.max_deliveries = 2).await;
+    h.run_relay();
+    let poison = h.produce("case-a", "poison", true).await;
+    assert!(testing::eventually(WAIT, || async { h.count("SELECT COUNT(*) FROM fq_dead_letter").await == 1 }).await);
+
+    // Replayed before the fix: it fails again and stays parked, with the request used up.
+    assert_eq!(dead_letter::request_replay(h.db(), None).await.unwrap(), 1);
+    let used_up = || async {
+        let parked = dead_letter::list(h.db()).await.unwrap();
+        parked[0].replay_requested_at.is_none() && parked[0].attempts == 3
+    };
+    assert!(testing::eventually(WAIT, used_up).await, "{:?}", dead_letter::list(h.db()).await);
+    assert_eq!(h.effects().await, 0);
+
+    // Fixed, then replayed: applied once, marked, announced.
+    h.fixed.store(true, Ordering::SeqCst);
+    assert_eq!(dead_letter::request_replay(h.db(), Some(&poison.id)).await.unwrap(), 1);
+    h.wait_effects(1).await;
+    let parked = dead_letter::list(h.db()).await.unwrap();
+    assert!(parked[0].replayed_at.is_some(), "{parked:?}");
+    assert_eq!(h.count("SELECT COUNT(*) FROM fq_outbox WHERE event_type = 'fq.v1.ops.event_replayed'").await, 1);
+    assert_eq!(dead_letter::request_replay(h.db(), None).await.unwrap(), 0, "nothing left to replay");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(h.effects().await, 1, "replayed once");
+    h.finish().await;
+}
+
 async fn events_of_one_case_are_applied_in_publish_order(backend: Backend, bus: BusKind) {
     let h = Harness::start(backend, bus, |_| {}).await;
     let (cases, per_case) = (8, 25);
@@ -249,6 +285,11 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn poison_event_is_dead_lettered_after_max_deliveries_and_the_rest_go_on() {
                 super::poison_event_is_dead_lettered_after_max_deliveries_and_the_rest_go_on($backend, $bus).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn parked_event_replays_once_after_the_fix_and_a_failed_replay_stays_parked() {
+                super::parked_event_replays_once_after_the_fix_and_a_failed_replay_stays_parked($backend, $bus).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,9 @@ pub enum RoutingError {
     /// No such referral for this caller.
     #[error("referral not found")]
     NotFound,
+    /// The request is well formed but the state forbids it; the message says what to do.
+    #[error("precondition: {0}")]
+    Precondition(String),
     /// The receiving side answered with this status (e.g. FAILED_PRECONDITION
     /// when work has started); passed on as it is.
     #[error("mediation answered: {0}")]
@@ -37,7 +40,8 @@ impl From<RoutingError> for Status {
     fn from(e: RoutingError) -> Self {
         match e {
             RoutingError::Invalid(v) => status::invalid_argument(&v),
-            RoutingError::NotFound => Status::not_found("no such referral among the caller's cases"),
+            RoutingError::NotFound => Status::not_found("no such referral, case, clock or notice among the caller's"),
+            RoutingError::Precondition(why) => Status::failed_precondition(why),
             RoutingError::Receiver(s) => match s.code() {
                 Code::FailedPrecondition | Code::InvalidArgument | Code::NotFound => s,
                 _ => Status::unavailable("the mediation service did not answer; retry in a few seconds"),

@@ -4,6 +4,7 @@
 //! (village → township → county centre), returns the case to its sender when
 //! every level declined, and forwards a sender's revoke to the receiving side.
 
+mod alarms;
 pub mod clocks;
 mod decide;
 mod directory;
@@ -15,6 +16,7 @@ mod rules;
 mod service;
 mod store;
 mod summons;
+pub mod supervision;
 
 use std::sync::Arc;
 
@@ -24,8 +26,11 @@ use fengqiao_platform::component::{Api, Component};
 use fengqiao_platform::consumer::{Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
 use fengqiao_platform::{migration, ComponentRuntime};
-use fengqiao_proto::fengqiao::events::v1::{CaseRegistered, ReferralStateChanged};
+use fengqiao_proto::fengqiao::events::v1::{
+    CaseRegistered, CaseRiskChanged, EventDeadLettered, EventReplayed, MediationConcluded, ReferralStateChanged,
+};
 use fengqiao_proto::fengqiao::routing::v1::routing_service_server::RoutingServiceServer;
+use fengqiao_proto::fengqiao::supervision::v1::supervision_service_server::SupervisionServiceServer;
 use fengqiao_proto::EventKind;
 use sqlx::{Any, Transaction};
 
@@ -49,6 +54,7 @@ impl Component for Routing {
         migration!("routing", 6, shared "0006_clocks.sql", "clocks of cases"),
         migration!("routing", 7, shared "0007_clock_extensions.sql", "consented clock extensions"),
         migration!("routing", 8, shared "0008_missing_clock_alarms.sql", "alarms for missing clocks"),
+        migration!("routing", 9, shared "0009_supervision.sql", "alarms, warnings, leader owners, notices, figures"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -62,25 +68,41 @@ impl Component for Routing {
         let rules =
             Arc::new(rules::Rules::load(runtime.settings.routing_rules_file.as_deref()).map_err(anyhow::Error::msg)?);
         runtime.spawn(watch_rules(rules.clone(), runtime.shutdown_token()));
+        let regimes = clocks::Regimes::new(runtime.settings.clocks.clone()).map_err(anyhow::Error::msg)?;
         let service = Arc::new(RoutingService::new(
             runtime.db.clone(),
             runtime.outbox(),
             runtime.settings.channel_to("mediation")?,
             rules,
-            clocks::Regimes::new(runtime.settings.clocks.clone()).map_err(anyhow::Error::msg)?,
+            regimes.clone(),
         ));
-        runtime.spawn(breach_due_clocks(service.clone(), runtime.shutdown_token()));
+        let supervision = Arc::new(supervision::Supervision::new(
+            runtime.db.clone(),
+            runtime.outbox(),
+            regimes,
+            runtime.settings.supervision.clone(),
+        ));
+        runtime.spawn(breach_due_clocks(service.clone(), supervision.clone(), runtime.shutdown_token()));
         let timeout = std::time::Duration::from_secs(runtime.settings.routing_acceptance_timeout_secs);
         runtime.spawn(sweep_acceptance_timeouts(service.clone(), timeout, runtime.shutdown_token()));
-        let mut kinds = vec![EventKind::CaseRegistered];
+        let mut kinds = vec![
+            EventKind::CaseRegistered,
+            EventKind::CaseRiskChanged,
+            EventKind::MediationConcluded,
+            EventKind::EventDeadLettered,
+            EventKind::EventReplayed,
+        ];
         kinds.extend(fengqiao_domain::referral::STATE_CHANGE_EVENTS);
-        runtime.consume(Consumer::new("routing-cases", &kinds, Arc::new(FollowCases(service.clone())))).await?;
+        let follow = FollowCases { routing: service.clone(), supervision: supervision.clone() };
+        runtime.consume(Consumer::new("routing-cases", &kinds, Arc::new(follow))).await?;
+        let routes = tonic::service::Routes::new(RoutingServiceServer::new(grpc::RoutingGrpc::new(
+            service,
+            summons::Summons::new(runtime.db.clone()),
+        )))
+        .add_service(SupervisionServiceServer::new(supervision::SupervisionGrpc(supervision)));
         Ok(Api {
-            routes: tonic::service::Routes::new(RoutingServiceServer::new(grpc::RoutingGrpc::new(
-                service,
-                summons::Summons::new(runtime.db.clone()),
-            ))),
-            services: vec!["fengqiao.routing.v1.RoutingService"],
+            routes,
+            services: vec!["fengqiao.routing.v1.RoutingService", "fengqiao.supervision.v1.SupervisionService"],
         })
     }
 }
@@ -104,22 +126,30 @@ async fn sweep_acceptance_timeouts(
     }
 }
 
-/// Breaches due clocks every second (each once, across replicas) and, every
-/// thirty seconds, raises an alarm for cases worked on without their clock.
-async fn breach_due_clocks(service: Arc<RoutingService>, shutdown: tokio_util::sync::CancellationToken) {
+/// Breaches and warns of due clocks every quarter second (each once, across
+/// replicas, within a second of due) and, every thirty seconds, raises alarms
+/// for cases worked on without their clock and for cases that have not moved.
+async fn breach_due_clocks(
+    service: Arc<RoutingService>,
+    supervision: Arc<supervision::Supervision>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     let mut tick: u64 = 0;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
         }
         if let Err(e) = service.breach_due_clocks().await {
             tracing::warn!(error = %e, "clock sweep failed; retrying");
         }
         tick += 1;
-        if tick.is_multiple_of(30) {
+        if tick.is_multiple_of(120) {
             if let Err(e) = service.alarm_missing_clocks().await {
                 tracing::warn!(error = %e, "missing-clock sweep failed; retrying");
+            }
+            if let Err(e) = supervision.sweep_stuck(fengqiao_platform::db::now_micros()).await {
+                tracing::warn!(error = %e, "stuck-case sweep failed; retrying");
             }
         }
     }
@@ -140,15 +170,46 @@ async fn watch_rules(rules: Arc<rules::Rules>, shutdown: tokio_util::sync::Cance
     }
 }
 
-/// Routes new cases and follows their referrals.
-struct FollowCases(Arc<RoutingService>);
+/// Routes new cases, follows their referrals, risk and conclusions, and
+/// collects dead-letter alarms from every component.
+struct FollowCases {
+    routing: Arc<RoutingService>,
+    supervision: Arc<supervision::Supervision>,
+}
 
 #[async_trait]
 impl EventHandler for FollowCases {
     async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
         match event.kind() {
-            Some(EventKind::CaseRegistered) => self.0.on_case_registered(tx, &event.decode::<CaseRegistered>()?).await,
-            Some(_) => self.0.on_referral_changed(tx, &event.decode::<ReferralStateChanged>()?).await,
+            Some(EventKind::CaseRegistered) => {
+                let ev = event.decode::<CaseRegistered>()?;
+                // The facts first: routing the case records its organisation in them.
+                supervision::facts::registered(tx, &ev, event.time_micros).await?;
+                self.routing.on_case_registered(tx, &ev).await?;
+                let division = ev.dispute.as_ref().and_then(|d| d.location.as_ref()).map(|l| l.division_code.clone());
+                self.supervision.on_risk(tx, &ev.case_id, &division.unwrap_or_default(), ev.risk_level).await?;
+                Ok(())
+            }
+            Some(EventKind::CaseRiskChanged) => {
+                let ev = event.decode::<CaseRiskChanged>()?;
+                let division = self.routing.on_risk_changed(tx, &ev).await?;
+                Ok(self.supervision.on_risk(tx, &ev.case_id, &division, ev.to_level).await?)
+            }
+            Some(EventKind::MediationConcluded) => {
+                Ok(supervision::facts::concluded(tx, &event.decode::<MediationConcluded>()?, event.time_micros).await?)
+            }
+            Some(EventKind::EventDeadLettered) => {
+                Ok(self.supervision.on_dead_lettered(tx, &event.decode::<EventDeadLettered>()?).await?)
+            }
+            Some(EventKind::EventReplayed) => {
+                Ok(self.supervision.on_replayed(tx, &event.decode::<EventReplayed>()?).await?)
+            }
+            Some(_) => {
+                let ev = event.decode::<ReferralStateChanged>()?;
+                self.routing.on_referral_changed(tx, &ev).await?;
+                let to = fengqiao_proto::fengqiao::common::v1::ReferralState::try_from(ev.to_state).unwrap_or_default();
+                Ok(self.supervision.on_referral_moved(tx, &ev.referral_id, to).await?)
+            }
             None => Err(HandlerError(format!("unknown event type {}", event.event_type))),
         }
     }

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use fengqiao_domain::calendar::Calendar;
 use fengqiao_domain::referral::{self, Action, Side};
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
@@ -12,7 +11,9 @@ use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, ReferralState, Source};
-use fengqiao_proto::fengqiao::events::v1::{CaseRegistered, CaseReturned, ReferralRequested, ReferralStateChanged};
+use fengqiao_proto::fengqiao::events::v1::{
+    CaseRegistered, CaseReturned, CaseRiskChanged, ReferralRequested, ReferralStateChanged,
+};
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::CancelReferralRequest;
 use fengqiao_proto::fengqiao::routing::v1::{Clock, ClockState};
@@ -40,7 +41,6 @@ pub struct RoutingService {
     mediation: MediationServiceClient<Channel>,
     rules: Arc<Rules>,
     regimes: Regimes,
-    calendar: Arc<Calendar>,
 }
 
 /// The clock of mediation for a case from `source`.
@@ -58,8 +58,7 @@ const MEDIATION_CLOCKS: [ClockKind; 3] =
 impl RoutingService {
     /// Routing over `db`; `mediation` is called for revokes and re-routes.
     pub fn new(db: Database, outbox: OutboxNotifier, mediation: Channel, rules: Arc<Rules>, regimes: Regimes) -> Self {
-        let calendar = Arc::new(Calendar::national());
-        Self { db, outbox, mediation: MediationServiceClient::new(mediation), rules, regimes, calendar }
+        Self { db, outbox, mediation: MediationServiceClient::new(mediation), rules, regimes }
     }
 
     /// A case's clocks.
@@ -77,7 +76,7 @@ impl RoutingService {
         reason: &str,
         actor: Option<Actor>,
     ) -> Result<Clock, RoutingError> {
-        clocks::extend(&self.db, clock_id, period, consented_by, reason, actor, &self.calendar, now_micros())
+        clocks::extend(&self.db, clock_id, period, consented_by, reason, actor, self.regimes.timing(), now_micros())
             .await
             .map_err(|e| match e {
                 clocks::ExtendError::Invalid(v) => RoutingError::Invalid(v),
@@ -98,9 +97,10 @@ impl RoutingService {
         Ok(n)
     }
 
-    /// Breaches the clocks due by now, each once.
+    /// Breaches the clocks due by now and warns of those nearly due, each once.
     pub async fn breach_due_clocks(&self) -> Result<usize, RoutingError> {
-        let n = clocks::breach_due(&self.db, now_micros()).await?;
+        let now = now_micros();
+        let n = clocks::breach_due(&self.db, now).await? + clocks::warn_due(&self.db, now).await?;
         if n > 0 {
             self.outbox.notify();
         }
@@ -273,11 +273,12 @@ impl RoutingService {
         let refused = fengqiao_domain::org::refused_kinds(&dispute);
         let facts = CaseFacts::new(dispute.source, dispute.category, ev.risk_level, dispute.headcount);
         let now = now_micros();
-        let risk_period = self.regimes.period(ClockKind::RiskResponse, &facts.risk);
-        clocks::start(tx, &case.case_id, ClockKind::RiskResponse, risk_period, &self.calendar, now).await?;
+        let timing = self.regimes.timing();
+        let risk_period = self.regimes.period(ClockKind::RiskResponse, &facts.risk, &division);
+        clocks::start(tx, &case.case_id, ClockKind::RiskResponse, risk_period, timing, now).await?;
         if dispute.source == Source::Police as i32 {
-            let feedback = self.regimes.period(ClockKind::PoliceFeedback, "");
-            clocks::start(tx, &case.case_id, ClockKind::PoliceFeedback, feedback, &self.calendar, now).await?;
+            let feedback = self.regimes.period(ClockKind::PoliceFeedback, "", &division);
+            clocks::start(tx, &case.case_id, ClockKind::PoliceFeedback, feedback, timing, now).await?;
         }
         let covering = directory::covering(tx, &division).await?;
         // The applicant's choice of mediator stands for a choice of their organisation.
@@ -311,6 +312,31 @@ impl RoutingService {
         Ok(())
     }
 
+    /// Follows a change of the case's risk level: a running risk-response
+    /// clock restarts with the new colour's period. Returns the case's place.
+    pub async fn on_risk_changed(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        ev: &CaseRiskChanged,
+    ) -> Result<String, HandlerError> {
+        let Some(case) = store::find_case(tx, &ev.case_id).await? else {
+            return Err(HandlerError(format!("case {} is not known to routing yet", ev.case_id)));
+        };
+        store::set_risk(tx, &ev.case_id, ev.to_level).await?;
+        let running = clocks::of_case(tx, &ev.case_id)
+            .await?
+            .into_iter()
+            .any(|c| c.kind == ClockKind::RiskResponse.name() && c.state == ClockState::Running as i32);
+        if running {
+            let now = now_micros();
+            clocks::end(tx, &ev.case_id, &[ClockKind::RiskResponse], ClockState::Stopped, now).await?;
+            let colour = CaseFacts::new(0, 0, ev.to_level, 0).risk;
+            let period = self.regimes.period(ClockKind::RiskResponse, &colour, &case.division_code);
+            clocks::start(tx, &ev.case_id, ClockKind::RiskResponse, period, self.regimes.timing(), now).await?;
+        }
+        Ok(case.division_code)
+    }
+
     /// Starts, pauses, resumes and ends the case's clocks as its referral moves.
     async fn follow_clocks(
         &self,
@@ -327,7 +353,8 @@ impl RoutingService {
                     .await?
                     .ok_or_else(|| HandlerError(format!("case {case_id} unknown")))?;
                 let kind = mediation_clock(Dispute::decode(case.dispute.as_slice())?.source);
-                clocks::start(tx, case_id, kind, self.regimes.period(kind, ""), &self.calendar, now).await?;
+                let period = self.regimes.period(kind, "", &case.division_code);
+                clocks::start(tx, case_id, kind, period, self.regimes.timing(), now).await?;
             }
             ReferralState::OnHold => {
                 for kind in MEDIATION_CLOCKS {
@@ -535,6 +562,7 @@ async fn refer(
         ..Default::default()
     };
     store::insert_referral(tx, &referral, choice.level, at).await?;
+    crate::supervision::facts::referred(tx, &case.case_id, &choice.org_id, choice.level).await?;
     let event = ReferralRequested {
         case_id: case.case_id.clone(),
         referral_id: referral.referral_id.clone(),

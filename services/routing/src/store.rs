@@ -21,6 +21,16 @@ pub struct RoutedCase {
     pub dispute: Vec<u8>,
 }
 
+/// Records a case's new risk level.
+pub async fn set_risk(conn: &mut AnyConnection, case_id: &str, risk_level: i32) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE routed_cases SET risk_level = $1 WHERE case_id = $2")
+        .bind(risk_level)
+        .bind(case_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Records a case; false when it was recorded before (a redelivery).
 pub async fn insert_case(conn: &mut AnyConnection, c: &RoutedCase, at: i64) -> Result<bool, sqlx::Error> {
     let n = sqlx::query(

@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use fengqiao_domain::calendar::Calendar;
 use fengqiao_platform::component::{Component, PLATFORM_MIGRATIONS};
 use fengqiao_platform::testing::TestDatabase;
 use fengqiao_platform::{migrate, Backend};
 use fengqiao_proto::fengqiao::routing::v1::ClockState;
-use fengqiao_routing::clocks::{self, Kind};
+use fengqiao_routing::clocks::{self, Kind, Timing};
 use fengqiao_routing::Routing;
 use sqlx::Row;
 
@@ -20,14 +19,14 @@ async fn a_due_clock_is_breached_once_across_replicas(backend: Backend) {
     let mut all = PLATFORM_MIGRATIONS.to_vec();
     all.extend_from_slice(Routing::MIGRATIONS);
     migrate::run(&test_db.db, &all).await.unwrap();
-    let calendar = Calendar::national();
+    let timing = Timing::national();
     let mut conn = test_db.db.pool().acquire().await.unwrap();
     for i in 0..20 {
-        clocks::start(&mut conn, &format!("case-{i}"), Kind::RiskResponse, "days:3", &calendar, T0).await.unwrap();
+        clocks::start(&mut conn, &format!("case-{i}"), Kind::RiskResponse, "days:3", &timing, T0).await.unwrap();
     }
-    clocks::start(&mut conn, "case-met", Kind::RiskResponse, "days:3", &calendar, T0).await.unwrap();
+    clocks::start(&mut conn, "case-met", Kind::RiskResponse, "days:3", &timing, T0).await.unwrap();
     clocks::end(&mut conn, "case-met", &[Kind::RiskResponse], ClockState::Met, T0 + DAY).await.unwrap();
-    clocks::start(&mut conn, "case-paused", Kind::PeoplesMediation, "days:3", &calendar, T0).await.unwrap();
+    clocks::start(&mut conn, "case-paused", Kind::PeoplesMediation, "days:3", &timing, T0).await.unwrap();
     clocks::pause(&mut conn, "case-paused", Kind::PeoplesMediation, T0 + DAY).await.unwrap();
     drop(conn);
 
@@ -59,7 +58,7 @@ async fn a_due_clock_is_breached_once_across_replicas(backend: Backend) {
 
     // A consented extension moves the deadline on from the old last day, and is recorded.
     let mut conn = test_db.db.pool().acquire().await.unwrap();
-    clocks::start(&mut conn, "case-ext", Kind::PreLitigation, "days:30", &calendar, T0).await.unwrap();
+    clocks::start(&mut conn, "case-ext", Kind::PreLitigation, "days:30", &timing, T0).await.unwrap();
     let clock = clocks::of_case(&mut conn, "case-ext").await.unwrap().remove(0);
     drop(conn);
     let consent = vec!["applicant".to_string(), "respondent".to_string()];
@@ -67,10 +66,10 @@ async fn a_due_clock_is_breached_once_across_replicas(backend: Backend) {
         org_id: "court-620802-office".into(),
         person_id: "m-1".into(),
     });
-    let bad = clocks::extend(&test_db.db, &clock.clock_id, "days:10", &[], "", actor.clone(), &calendar, T0).await;
+    let bad = clocks::extend(&test_db.db, &clock.clock_id, "days:10", &[], "", actor.clone(), &timing, T0).await;
     assert!(matches!(bad, Err(clocks::ExtendError::Invalid(v)) if v.len() == 2));
     let extended =
-        clocks::extend(&test_db.db, &clock.clock_id, "days:30", &consent, "双方同意延长", actor, &calendar, T0 + DAY)
+        clocks::extend(&test_db.db, &clock.clock_id, "days:30", &consent, "双方同意延长", actor, &timing, T0 + DAY)
             .await
             .unwrap();
     assert_eq!(extended.due_at.unwrap().seconds - clock.due_at.unwrap().seconds, 30 * 86_400, "{extended:?}");
@@ -98,7 +97,7 @@ async fn a_case_worked_on_without_its_clock_raises_one_alarm(backend: Backend) {
     }
     // case-2's mediation clock runs; case-1's was never started; case-3 is not accepted yet.
     let mut conn = test_db.db.pool().acquire().await.unwrap();
-    clocks::start(&mut conn, "case-2", Kind::PeoplesMediation, "months:1", &Calendar::national(), T0).await.unwrap();
+    clocks::start(&mut conn, "case-2", Kind::PeoplesMediation, "months:1", &Timing::national(), T0).await.unwrap();
     drop(conn);
     assert_eq!(clocks::alarm_missing(&test_db.db, T0).await.unwrap(), 1);
     assert_eq!(clocks::alarm_missing(&test_db.db, T0 + DAY).await.unwrap(), 0, "raised once");

@@ -123,13 +123,17 @@ fn read_rows(file: &Path) -> anyhow::Result<Vec<(usize, Result<Organisation, Str
         .collect())
 }
 
-async fn client(settings: &Settings) -> anyhow::Result<RoutingServiceClient<Channel>> {
+/// A channel to the routing component, with an error that says what to do.
+pub async fn routing_channel(settings: &Settings) -> anyhow::Result<Channel> {
     let url = settings.routing.endpoint();
-    let channel = tonic::transport::Endpoint::from_shared(url.clone())?
+    tonic::transport::Endpoint::from_shared(url.clone())?
         .connect()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot reach routing at {url}: {e}; is fengqiao running?"))?;
-    Ok(RoutingServiceClient::new(channel))
+        .map_err(|e| anyhow::anyhow!("cannot reach routing at {url}: {e}; is fengqiao running?"))
+}
+
+async fn client(settings: &Settings) -> anyhow::Result<RoutingServiceClient<Channel>> {
+    Ok(RoutingServiceClient::new(routing_channel(settings).await?))
 }
 
 /// Runs a directory command.

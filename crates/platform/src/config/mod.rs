@@ -42,6 +42,8 @@ pub struct Settings {
     pub routing_acceptance_timeout_secs: u64,
     /// The periods of the clocks.
     pub clocks: ClockRegimes,
+    /// Supervision sweeps and automatic leader ownership.
+    pub supervision: SupervisionSettings,
     /// Seconds a stopping process waits for in-flight calls and the outbox to drain.
     pub shutdown_grace_secs: u64,
     /// Intake's own settings.
@@ -87,6 +89,7 @@ impl Default for Settings {
             routing_rules_file: None,
             routing_acceptance_timeout_secs: 86_400,
             clocks: ClockRegimes::default(),
+            supervision: SupervisionSettings::default(),
             shutdown_grace_secs: 10,
             gateway: component(50050),
             intake: component(50051),

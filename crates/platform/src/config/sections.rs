@@ -228,8 +228,9 @@ impl Default for OutboxSettings {
     }
 }
 
-/// The periods of the clocks (DESIGN.md §3.4), per jurisdiction: `unit:n` with
-/// unit `hours`, `days`, `working_days` or `months`, or `same_day`.
+/// The periods of the clocks (DESIGN.md §3.4): `unit:n` with unit `seconds`
+/// (drills only), `hours`, `days`, `working_days` or `months`, or `same_day`.
+/// Each applies everywhere unless `jurisdictions` overrides it for a division.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClockRegimes {
@@ -239,6 +240,22 @@ pub struct ClockRegimes {
     pub pre_litigation: String,
     /// In-litigation entrusted mediation (ordinary procedure).
     pub in_litigation: String,
+    /// In-litigation entrusted mediation (simplified procedure).
+    pub in_litigation_simplified: String,
+    /// The parties' joint application for judicial confirmation, from the agreement taking effect.
+    pub confirmation_application: String,
+    /// The court's acceptance of a confirmation application.
+    pub confirmation_acceptance: String,
+    /// The court's decision on an accepted confirmation application.
+    pub confirmation_decision: String,
+    /// A petition bureau's decision on accepting a petition.
+    pub petition_acceptance: String,
+    /// Handling an accepted petition.
+    pub petition_handling: String,
+    /// A petitioner's request for review (复查) or second review (复核).
+    pub petition_review_request: String,
+    /// Answering a review request.
+    pub petition_review_answer: String,
     /// Feedback to a police station after its hand-off.
     pub police_feedback: String,
     /// Response to a RED case.
@@ -249,6 +266,19 @@ pub struct ClockRegimes {
     pub risk_yellow: String,
     /// Response to a BLUE case.
     pub risk_blue: String,
+    /// A leader's acknowledgement of a case they were made owner of (包案).
+    pub owner_acknowledgement: String,
+    /// An organisation's response to a supervision notice (督办), unless the notice says otherwise.
+    pub supervision_response: String,
+    /// A running clock warns once when this share of its span (percent) is left.
+    pub warning_percent: u32,
+    /// Overrides per jurisdiction: a division-code prefix (e.g. `620802`) to
+    /// the keys above that differ there; the longest matching prefix wins.
+    pub jurisdictions: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// Holiday calendar files (CSV as in `data/calendars`) read at start on top
+    /// of the built-in national calendar: a new year's calendar or a local change
+    /// needs no release.
+    pub calendar_files: Vec<String>,
 }
 
 impl Default for ClockRegimes {
@@ -257,11 +287,42 @@ impl Default for ClockRegimes {
             peoples_mediation: "months:1".into(),
             pre_litigation: "days:30".into(),
             in_litigation: "days:15".into(),
+            in_litigation_simplified: "days:7".into(),
+            confirmation_application: "days:30".into(),
+            confirmation_acceptance: "days:3".into(),
+            confirmation_decision: "days:15".into(),
+            petition_acceptance: "days:15".into(),
+            petition_handling: "days:60".into(),
+            petition_review_request: "days:30".into(),
+            petition_review_answer: "days:30".into(),
             police_feedback: "hours:24".into(),
             risk_red: "same_day".into(),
             risk_orange: "days:1".into(),
             risk_yellow: "days:2".into(),
             risk_blue: "days:3".into(),
+            owner_acknowledgement: "days:1".into(),
+            supervision_response: "days:3".into(),
+            warning_percent: 20,
+            jurisdictions: Default::default(),
+            calendar_files: Vec::new(),
         }
+    }
+}
+
+/// Supervision sweeps and automatic leader ownership.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisionSettings {
+    /// A referral with no state change for this long (seconds) raises a STUCK_CASE alarm.
+    pub stuck_after_secs: u64,
+    /// Leaders who own RED cases automatically: a division-code prefix to a
+    /// leader's staff id; the longest matching prefix wins. Without one, a RED
+    /// case raises RED_UNOWNED until a supervisor assigns an owner.
+    pub red_case_owners: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for SupervisionSettings {
+    fn default() -> Self {
+        Self { stuck_after_secs: 7 * 24 * 3600, red_case_owners: Default::default() }
     }
 }

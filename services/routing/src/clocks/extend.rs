@@ -1,0 +1,130 @@
+//! Consented extensions of a running or paused clock.
+
+use fengqiao_domain::period::{ends_at, Period};
+use fengqiao_platform::db::timestamp;
+use fengqiao_platform::status::Violation;
+use fengqiao_platform::Database;
+use fengqiao_proto::fengqiao::common::v1::Actor;
+use fengqiao_proto::fengqiao::routing::v1::{Clock, ClockExtension, ClockState};
+use sqlx::{AnyConnection, Row};
+
+use super::{instant, micros, Timing};
+
+/// The extensions of a clock, oldest first.
+pub(super) async fn extensions(conn: &mut AnyConnection, clock_id: &str) -> Result<Vec<ClockExtension>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT period, consented_by, reason, actor_org, actor_person, extended_at FROM clock_extensions
+         WHERE clock_id = $1 ORDER BY extended_at",
+    )
+    .bind(clock_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let consented: String = r.try_get("consented_by")?;
+            Ok(ClockExtension {
+                period: r.try_get("period")?,
+                consented_by: consented.split('|').map(str::to_string).collect(),
+                reason: r.try_get("reason")?,
+                actor: Some(Actor { org_id: r.try_get("actor_org")?, person_id: r.try_get("actor_person")? }),
+                extended_at: Some(timestamp(r.try_get("extended_at")?)),
+            })
+        })
+        .collect()
+}
+
+/// Why an extension cannot be recorded.
+#[derive(Debug)]
+pub enum ExtendError {
+    /// Bad input.
+    Invalid(Vec<Violation>),
+    /// No such clock.
+    NotFound,
+    /// The clock has ended.
+    Ended,
+    /// The database failed.
+    Sql(sqlx::Error),
+}
+
+impl From<sqlx::Error> for ExtendError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+/// Extends a running or paused clock by `period`, counted from its old last
+/// day, recording who consented and why.
+#[allow(clippy::too_many_arguments)]
+pub async fn extend(
+    db: &Database,
+    clock_id: &str,
+    period_text: &str,
+    consented_by: &[String],
+    reason: &str,
+    actor: Option<Actor>,
+    timing: &Timing,
+    now: i64,
+) -> Result<Clock, ExtendError> {
+    let actor = actor.unwrap_or_default();
+    let mut v = Vec::new();
+    let period = Period::parse(period_text);
+    if let Err(e) = &period {
+        v.push(Violation::new("period", e.clone()));
+    }
+    if period == Ok(Period::SameDay) {
+        v.push(Violation::new("period", "an extension is hours:N, days:N, working_days:N or months:N"));
+    }
+    if consented_by.is_empty() || consented_by.iter().any(|c| c.trim().is_empty() || c.contains('|')) {
+        v.push(Violation::new("consented_by", "must name who consented, at least one"));
+    }
+    if reason.trim().is_empty() {
+        v.push(Violation::new("reason", "is required"));
+    }
+    if actor.org_id.trim().is_empty() {
+        v.push(Violation::new("actor.org_id", "is required: who records the extension"));
+    }
+    if !v.is_empty() {
+        return Err(ExtendError::Invalid(v));
+    }
+    let period = period.expect("checked");
+    let mut tx = db.begin().await?;
+    let row: Option<(i64, i32, i64)> =
+        sqlx::query_as("SELECT due_at, state, started_at FROM clocks WHERE clock_id = $1")
+            .bind(clock_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (due, state, started) = row.ok_or(ExtendError::NotFound)?;
+    if state != ClockState::Running as i32 && state != ClockState::Paused as i32 {
+        return Err(ExtendError::Ended);
+    }
+    // The old deadline is the end of the old last day; count on from that day.
+    let new_due = micros(ends_at(instant(due - 1), period, &timing.calendar));
+    // A new deadline gets its own warning.
+    sqlx::query("UPDATE clocks SET due_at = $1, warn_at = $2, warned = 0 WHERE clock_id = $3")
+        .bind(new_due)
+        .bind(timing.warn_at(started, new_due))
+        .bind(clock_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE alarms SET cleared_at = $1 WHERE kind = 'WARNING' AND subject_id = $2 AND cleared_at IS NULL")
+        .bind(now)
+        .bind(clock_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO clock_extensions (clock_id, period, consented_by, reason, actor_org, actor_person, extended_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(clock_id)
+    .bind(period_text)
+    .bind(consented_by.iter().map(|c| c.trim()).collect::<Vec<_>>().join("|"))
+    .bind(reason.trim())
+    .bind(&actor.org_id)
+    .bind(&actor.person_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let mut conn = db.pool().acquire().await?;
+    super::find(&mut conn, clock_id).await?.ok_or(ExtendError::NotFound)
+}

@@ -1,0 +1,213 @@
+//! The clocks of a case: started, paused, resumed and ended by the events
+//! routing follows; warned and breached exactly once by sweeps, whatever the
+//! number of routing replicas (a conditional update decides who announces it).
+
+mod extend;
+mod regimes;
+mod sweep;
+
+use fengqiao_domain::calendar::Calendar;
+use fengqiao_domain::period::{ends_at, Period};
+use fengqiao_platform::db::timestamp;
+use fengqiao_proto::fengqiao::routing::v1::{Clock, ClockState};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use time::OffsetDateTime;
+
+pub use extend::{extend, ExtendError};
+pub use regimes::{Kind, Regimes};
+pub use sweep::{alarm_missing, breach_due, warn_due};
+
+/// What clocks are counted with: the holiday calendar and the warning share.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// Rest days and make-up working days.
+    pub calendar: Calendar,
+    /// A clock warns when this share of its span (percent) is left; 0 never.
+    pub warn_percent: u32,
+}
+
+impl Timing {
+    /// The national calendar, warning at the last fifth.
+    pub fn national() -> Self {
+        Self { calendar: Calendar::national(), warn_percent: 20 }
+    }
+
+    /// When a clock spanning `started..due` warns.
+    fn warn_at(&self, started: i64, due: i64) -> Option<i64> {
+        (self.warn_percent > 0).then(|| due - (due - started) / 100 * i64::from(self.warn_percent))
+    }
+}
+
+pub(crate) fn instant(micros: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).expect("instants in range")
+}
+
+pub(crate) fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000) as i64
+}
+
+/// Starts a clock of `kind` for a case at `now`; returns its id.
+pub async fn start(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    kind: Kind,
+    period_text: &str,
+    timing: &Timing,
+    now: i64,
+) -> Result<String, sqlx::Error> {
+    let period = Period::parse(period_text).map_err(sqlx::Error::Protocol)?;
+    let due = micros(ends_at(instant(now), period, &timing.calendar));
+    let clock_id = uuid::Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO clocks (clock_id, case_id, kind, period, started_at, due_at, state, warn_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&clock_id)
+    .bind(case_id)
+    .bind(kind.name())
+    .bind(period_text)
+    .bind(now)
+    .bind(due)
+    .bind(ClockState::Running as i32)
+    .bind(timing.warn_at(now, due))
+    .execute(conn)
+    .await?;
+    Ok(clock_id)
+}
+
+/// Ends the case's running or paused clocks of `kinds` as `state` (MET or
+/// STOPPED) and clears their warning and overdue alarms.
+pub async fn end(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    kinds: &[Kind],
+    state: ClockState,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    for kind in kinds {
+        sqlx::query(
+            "UPDATE clocks SET state = $1, ended_at = $2 WHERE case_id = $3 AND kind = $4 AND state IN ($5, $6)",
+        )
+        .bind(state as i32)
+        .bind(now)
+        .bind(case_id)
+        .bind(kind.name())
+        .bind(ClockState::Running as i32)
+        .bind(ClockState::Paused as i32)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "UPDATE alarms SET cleared_at = $1 WHERE cleared_at IS NULL AND kind IN ('OVERDUE', 'WARNING')
+             AND subject_id IN (SELECT clock_id FROM clocks WHERE case_id = $2 AND kind = $3)",
+        )
+        .bind(now)
+        .bind(case_id)
+        .bind(kind.name())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Ends one running or paused clock as `state` (MET or STOPPED) and clears
+/// its alarms; false when it had ended.
+pub async fn end_one(
+    conn: &mut AnyConnection,
+    clock_id: &str,
+    state: ClockState,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let met = sqlx::query("UPDATE clocks SET state = $1, ended_at = $2 WHERE clock_id = $3 AND state IN ($4, $5)")
+        .bind(state as i32)
+        .bind(now)
+        .bind(clock_id)
+        .bind(ClockState::Running as i32)
+        .bind(ClockState::Paused as i32)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        == 1;
+    sqlx::query(
+        "UPDATE alarms SET cleared_at = $1 WHERE cleared_at IS NULL AND kind IN ('OVERDUE', 'WARNING') AND subject_id = $2",
+    )
+    .bind(now)
+    .bind(clock_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(met)
+}
+
+/// Pauses the case's running clocks of `kind`.
+pub async fn pause(conn: &mut AnyConnection, case_id: &str, kind: Kind, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE clocks SET state = $1, paused_at = $2 WHERE case_id = $3 AND kind = $4 AND state = $5")
+        .bind(ClockState::Paused as i32)
+        .bind(now)
+        .bind(case_id)
+        .bind(kind.name())
+        .bind(ClockState::Running as i32)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Resumes the case's paused clocks of `kind`; the time paused moves the
+/// deadline and the warning.
+pub async fn resume(conn: &mut AnyConnection, case_id: &str, kind: Kind, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE clocks SET state = $1, due_at = due_at + ($2 - paused_at), warn_at = warn_at + ($2 - paused_at),
+         paused_at = NULL WHERE case_id = $3 AND kind = $4 AND state = $5",
+    )
+    .bind(ClockState::Running as i32)
+    .bind(now)
+    .bind(case_id)
+    .bind(kind.name())
+    .bind(ClockState::Paused as i32)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn from_row(r: &AnyRow) -> Result<Clock, sqlx::Error> {
+    Ok(Clock {
+        clock_id: r.try_get("clock_id")?,
+        case_id: r.try_get("case_id")?,
+        kind: r.try_get("kind")?,
+        period: r.try_get("period")?,
+        started_at: Some(timestamp(r.try_get("started_at")?)),
+        due_at: Some(timestamp(r.try_get("due_at")?)),
+        state: r.try_get("state")?,
+        ended_at: r.try_get::<Option<i64>, _>("ended_at")?.map(timestamp),
+        extensions: Vec::new(),
+    })
+}
+
+/// A case's clocks, oldest first, with their extensions.
+pub async fn of_case(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<Clock>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT clock_id, case_id, kind, period, started_at, due_at, state, ended_at FROM clocks
+         WHERE case_id = $1 ORDER BY started_at, kind",
+    )
+    .bind(case_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut clocks = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    for clock in &mut clocks {
+        clock.extensions = extend::extensions(&mut *conn, &clock.clock_id).await?;
+    }
+    Ok(clocks)
+}
+
+/// One clock with its extensions.
+pub async fn find(conn: &mut AnyConnection, clock_id: &str) -> Result<Option<Clock>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT clock_id, case_id, kind, period, started_at, due_at, state, ended_at FROM clocks WHERE clock_id = $1",
+    )
+    .bind(clock_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut clock = from_row(&row)?;
+    clock.extensions = extend::extensions(&mut *conn, clock_id).await?;
+    Ok(Some(clock))
+}
