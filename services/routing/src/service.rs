@@ -563,20 +563,31 @@ async fn refer(
     };
     store::insert_referral(tx, &referral, choice.level, at).await?;
     crate::supervision::facts::referred(tx, &case.case_id, &choice.org_id, choice.level).await?;
+    announce_request(tx, case, &referral).await?;
+    tracing::info!(case_id = %case.case_id, referral_id = %referral.referral_id, org_id = %choice.org_id, "referral requested");
+    Ok(referral)
+}
+
+/// Announces `referral` of `case` to its organisation (`fq.v1.referral.requested`);
+/// the receiving side takes a referral id once, so announcing again is safe.
+pub(crate) async fn announce_request(
+    tx: &mut Transaction<'static, Any>,
+    case: &RoutedCase,
+    referral: &Referral,
+) -> Result<(), HandlerError> {
     let event = ReferralRequested {
         case_id: case.case_id.clone(),
         referral_id: referral.referral_id.clone(),
-        org_id: choice.org_id.clone(),
-        sender: case.source_agency.clone(),
+        org_id: referral.org_id.clone(),
+        sender: referral.sender.clone(),
         explanation: referral.explanation.clone(),
         dispute: Some(Dispute::decode(case.dispute.as_slice())?),
         case_no: case.case_no.clone(),
         risk_level: case.risk_level,
-        mediator_id: mediator_id.to_string(),
+        mediator_id: referral.mediator_id.clone(),
     };
     outbox::append(tx, &Envelope::new(COMPONENT, EventKind::ReferralRequested, &event)).await?;
-    tracing::info!(case_id = %case.case_id, referral_id = %referral.referral_id, org_id = %choice.org_id, "referral requested");
-    Ok(referral)
+    Ok(())
 }
 
 /// Returns the case to its sender, with its event.

@@ -4,6 +4,7 @@
 use clap::Subcommand;
 use fengqiao_platform::{component, dead_letter, Settings};
 
+use super::local_time;
 use crate::components;
 
 /// Dead-letter commands.
@@ -27,12 +28,6 @@ pub enum DlqCommand {
     },
 }
 
-fn micros_text(micros: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .map(|t| t.to_offset(fengqiao_domain::period::LOCAL).to_string())
-        .unwrap_or_default()
-}
-
 /// Runs a dead-letter command.
 pub async fn dlq(settings: Settings, command: DlqCommand) -> anyhow::Result<()> {
     let only = match &command {
@@ -45,7 +40,7 @@ pub async fn dlq(settings: Settings, command: DlqCommand) -> anyhow::Result<()> 
             DlqCommand::List { .. } => {
                 for p in dead_letter::list(&db).await? {
                     let state = match (p.replayed_at, p.replay_requested_at) {
-                        (Some(at), _) => format!("replayed {}", micros_text(at)),
+                        (Some(at), _) => format!("replayed {}", local_time(at / 1_000_000)),
                         (None, Some(_)) => "replay requested".to_string(),
                         (None, None) => "parked".to_string(),
                     };
@@ -57,7 +52,7 @@ pub async fn dlq(settings: Settings, command: DlqCommand) -> anyhow::Result<()> 
                         p.event_type,
                         p.case_id,
                         p.attempts,
-                        micros_text(p.parked_at),
+                        local_time(p.parked_at / 1_000_000),
                         state,
                         p.last_error
                     );

@@ -17,3 +17,12 @@ pub use serve::serve;
 pub use standalone::standalone;
 pub use supervision::{supervision, SupervisionCommand};
 pub use token::token;
+
+/// An instant (seconds since the epoch) as local time (Asia/Shanghai), for people reading a terminal.
+pub(crate) fn local_time(seconds: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.to_offset(fengqiao_domain::period::LOCAL).format(format).ok())
+        .unwrap_or_default()
+}

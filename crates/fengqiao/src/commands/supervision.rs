@@ -8,6 +8,7 @@ use fengqiao_proto::fengqiao::supervision::v1::supervision_service_client::Super
 use fengqiao_proto::fengqiao::supervision::v1::*;
 
 use super::directory::routing_channel;
+use super::local_time;
 
 /// Supervision commands.
 #[derive(Debug, Subcommand)]
@@ -57,7 +58,7 @@ pub async fn supervision(settings: Settings, command: SupervisionCommand) -> any
                     .await?
                     .into_inner();
                 for a in page.alarms {
-                    let raised = a.raised_at.map(|t| t.seconds).unwrap_or_default();
+                    let raised = local_time(a.raised_at.map(|t| t.seconds).unwrap_or_default());
                     let cleared = if a.cleared_at.is_some() { " (cleared)" } else { "" };
                     println!(
                         "{:<13} case {} {} raised {raised}{cleared}: {}",

@@ -54,7 +54,7 @@ impl ReportPeriod {
 /// An assistance request: department, due, answered, and its case's township and organisation.
 type SummonsRow = (String, i64, Option<i64>, Option<String>, Option<String>);
 
-type FactRow = (String, String, String, String, i32, i64, Option<i64>, i32, i32, i32, Option<i64>);
+type FactRow = (String, String, String, i32, i64, Option<i64>, i32, i32, i32, Option<i64>);
 
 fn ratio(n: u32, d: u32) -> f64 {
     if d == 0 {
@@ -84,7 +84,7 @@ pub async fn compute(
     dimension: Dimension,
 ) -> Result<(Vec<UnitFigures>, UnitFigures), sqlx::Error> {
     let facts: Vec<FactRow> = sqlx::query_as(
-        "SELECT case_id, township, source_agency, org_id, org_level, registered_at, concluded_at, outcome, on_time, refiled,
+        "SELECT township, source_agency, org_id, org_level, registered_at, concluded_at, outcome, on_time, refiled,
                 reflowed_at FROM case_figures
          WHERE (registered_at >= $1 AND registered_at < $2) OR (concluded_at >= $1 AND concluded_at < $2)
             OR (reflowed_at >= $1 AND reflowed_at < $2)",
@@ -95,9 +95,7 @@ pub async fn compute(
     .await?;
     let mut units: BTreeMap<String, UnitFigures> = BTreeMap::new();
     let mut total = UnitFigures { unit_id: "total".into(), unit_name: "total".into(), ..Default::default() };
-    for (_case_id, township, agency, org, level, registered_at, concluded_at, outcome, on_time, refiled, reflowed_at) in
-        facts
-    {
+    for (township, agency, org, level, registered_at, concluded_at, outcome, on_time, refiled, reflowed_at) in facts {
         let unit = match dimension {
             Dimension::Township => township,
             Dimension::Department => agency,

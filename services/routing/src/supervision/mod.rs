@@ -15,14 +15,13 @@ use fengqiao_platform::db::now_micros;
 use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
-use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, ReferralState, RiskLevel};
+use fengqiao_proto::fengqiao::common::v1::{Actor, ReferralState, RiskLevel};
 use fengqiao_proto::fengqiao::events::v1::{
-    CaseOwnerAssigned, EventDeadLettered, EventReplayed, ReferralRequested, SupervisionNoticeIssued,
+    CaseOwnerAssigned, EventDeadLettered, EventReplayed, SupervisionNoticeIssued,
 };
 use fengqiao_proto::fengqiao::routing::v1::ClockState;
 use fengqiao_proto::fengqiao::supervision::v1::{Alarm, CaseOwner, Dimension, SupervisionNotice, UnitFigures};
 use fengqiao_proto::EventKind;
-use prost::Message;
 use sqlx::{Any, Transaction};
 
 use crate::alarms::{self, AlarmKind, Filter};
@@ -287,18 +286,7 @@ impl Supervision {
                 state.as_str_name()
             )));
         }
-        let event = ReferralRequested {
-            case_id: case.case_id.clone(),
-            referral_id: referral.referral_id.clone(),
-            org_id: referral.org_id.clone(),
-            sender: referral.sender.clone(),
-            explanation: referral.explanation.clone(),
-            dispute: Some(Dispute::decode(case.dispute.as_slice()).map_err(|e| anyhow::anyhow!(e))?),
-            case_no: case.case_no.clone(),
-            risk_level: case.risk_level,
-            mediator_id: referral.mediator_id.clone(),
-        };
-        outbox::append(&mut tx, &Envelope::new("routing", EventKind::ReferralRequested, &event)).await?;
+        crate::service::announce_request(&mut tx, &case, &referral).await?;
         tx.commit().await?;
         self.outbox.notify();
         tracing::info!(case_id, referral_id = %referral.referral_id, by = %actor.org_id, "stuck referral re-driven");
