@@ -51,11 +51,13 @@ pub enum EventKind {
     SupervisionNoticeIssued,
     /// `fq.v1.ops.event_replayed`
     EventReplayed,
+    /// `fq.v1.clock.scheduled`
+    ClockScheduled,
 }
 
 impl EventKind {
     /// Every kind, for subscriptions and documentation.
-    pub const ALL: [EventKind; 23] = [
+    pub const ALL: [EventKind; 24] = [
         Self::CaseRegistered,
         Self::CaseReturned,
         Self::CaseRiskChanged,
@@ -79,6 +81,7 @@ impl EventKind {
         Self::CaseOwnerAssigned,
         Self::SupervisionNoticeIssued,
         Self::EventReplayed,
+        Self::ClockScheduled,
     ];
 
     /// The subject, which is also the CloudEvents `type`.
@@ -107,6 +110,7 @@ impl EventKind {
             Self::CaseOwnerAssigned => "fq.v1.supervision.owner_assigned",
             Self::SupervisionNoticeIssued => "fq.v1.supervision.notice_issued",
             Self::EventReplayed => "fq.v1.ops.event_replayed",
+            Self::ClockScheduled => "fq.v1.clock.scheduled",
         }
     }
 
@@ -148,6 +152,7 @@ event_payload!(
     ev::CaseOwnerAssigned,
     ev::SupervisionNoticeIssued,
     ev::EventReplayed,
+    ev::ClockScheduled,
 );
 
 #[cfg(test)]

@@ -179,15 +179,20 @@ impl Staff {
         Ok(self.client.clone().start_mediation(r).await?.into_inner().item.unwrap_or_default())
     }
 
-    /// Concludes with `outcome`.
+    /// Concludes with `outcome` and the details it needs (see [`conclusion`]).
     pub async fn conclude(&self, referral_id: &str, outcome: MediationOutcome) -> Result<InboxItem, Status> {
-        let r = ConcludeMediationRequest {
-            referral_id: referral_id.into(),
-            actor: self.actor(),
-            outcome: outcome as i32,
-            summary: "双方达成一致".into(),
-        };
+        let r = ConcludeMediationRequest { actor: self.actor(), ..conclusion(referral_id, outcome) };
         Ok(self.client.clone().conclude_mediation(r).await?.into_inner().item.unwrap_or_default())
+    }
+
+    /// The mediation API as this organisation's staff.
+    pub fn client(&self) -> MediationServiceClient<Channel> {
+        self.client.clone()
+    }
+
+    /// This organisation's staff member, as an actor.
+    pub fn me(&self) -> Option<Actor> {
+        self.actor()
     }
 
     /// The parties' contacts in full.
@@ -203,4 +208,36 @@ impl Staff {
         self.start(&item.referral_id).await.unwrap();
         self.conclude(&item.referral_id, outcome).await.unwrap()
     }
+}
+
+/// A conclusion with `outcome` and valid details for a two-party case: a
+/// written agreement signed by both, performed within 30 days; the routes
+/// told; the respondent's refusal; why it was withdrawn or terminated.
+pub fn conclusion(referral_id: &str, outcome: MediationOutcome) -> ConcludeMediationRequest {
+    let deadline =
+        time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8)).date() + time::Duration::days(30);
+    let mut r = ConcludeMediationRequest {
+        referral_id: referral_id.into(),
+        outcome: outcome as i32,
+        summary: "双方达成一致".into(),
+        ..Default::default()
+    };
+    match outcome {
+        MediationOutcome::Agreement => {
+            r.agreement = Some(AgreementTerms {
+                form: AgreementForm::Written as i32,
+                terms: vec!["李四承担修缮费用".into(), "双方互不追究".into()],
+                amount_fen: 120_000,
+                performance_deadline: deadline.to_string(),
+                signatures: vec![
+                    Signature { party_number: 1, signed_at: None },
+                    Signature { party_number: 2, signed_at: None },
+                ],
+            })
+        }
+        MediationOutcome::NoAgreement => r.routes_told = vec![OtherRoute::Litigation as i32],
+        MediationOutcome::PartyRefused => r.refusing_party_number = 2,
+        _ => r.summary = "申请人撤回申请".into(),
+    }
+    r
 }

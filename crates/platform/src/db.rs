@@ -190,6 +190,11 @@ pub fn timestamp(micros: i64) -> prost_types::Timestamp {
     }
 }
 
+/// A protobuf timestamp as a stored instant (microseconds since the epoch).
+pub fn micros_of(t: &prost_types::Timestamp) -> i64 {
+    t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000
+}
+
 /// The calendar year in Asia/Shanghai (UTC+8, no daylight saving) at `micros`.
 pub fn local_year(micros: i64) -> i32 {
     let utc = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)

@@ -27,6 +27,9 @@ pub enum MediationError {
     /// Contacts asked for while the organisation is not working on the referral.
     #[error("party contacts are shown only while your organisation works on the referral; it is {0}")]
     NotWorking(&'static str),
+    /// Not allowed now; the message says why and what to do.
+    #[error("{0}")]
+    Precondition(String),
     /// A component behind mediation failed to answer.
     #[error("upstream: {0}")]
     Upstream(Status),
@@ -38,6 +41,13 @@ pub enum MediationError {
 impl From<sqlx::Error> for MediationError {
     fn from(e: sqlx::Error) -> Self {
         Self::Unexpected(e.into())
+    }
+}
+
+impl MediationError {
+    /// Bad input in one field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![Violation::new(field, message)])
     }
 }
 
@@ -54,12 +64,12 @@ impl From<MediationError> for Status {
             MediationError::Transition(t @ TransitionError::WrongSide { .. }) => {
                 Status::permission_denied(t.to_string())
             }
-            e @ (MediationError::NotWorking(_) | MediationError::StateChanged { .. }) => {
-                Status::failed_precondition(e.to_string())
-            }
+            e @ (MediationError::NotWorking(_)
+            | MediationError::StateChanged { .. }
+            | MediationError::Precondition(_)) => Status::failed_precondition(e.to_string()),
             MediationError::Upstream(s) => match s.code() {
                 tonic::Code::NotFound | tonic::Code::InvalidArgument => s,
-                _ => Status::unavailable("intake is not answering; retry in a few seconds"),
+                _ => Status::unavailable("intake or routing is not answering; retry in a few seconds"),
             },
             MediationError::Unexpected(cause) => status::unexpected(&cause),
         }

@@ -1,12 +1,24 @@
 //! Mediation: an organisation's work on the referrals it receives — the
-//! inbox, acceptance or rejection, the mediation and its outcome. It owns the
-//! receiving side of every referral: a revoke racing an accept is decided here,
-//! in one transaction.
+//! inbox, acceptance or rejection, mediators and joint mediation, sessions, the
+//! outcome and its agreement, performance, return visits, the case file, the
+//! per-case subsidy and the work figures. It owns the receiving side of every
+//! referral: a revoke racing an accept is decided here, in one transaction.
 
+mod access;
+mod aftercare;
+mod agreement;
+mod assign;
+mod case_file;
+mod conclude;
 mod error;
 mod grpc;
+mod peers;
 mod service;
+mod sessions;
+mod statement;
+mod stats;
 mod store;
+mod work;
 
 use std::sync::Arc;
 
@@ -16,14 +28,18 @@ use fengqiao_platform::component::{Api, Component};
 use fengqiao_platform::consumer::{Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
 use fengqiao_platform::{migration, ComponentRuntime};
-use fengqiao_proto::fengqiao::events::v1::ReferralRequested;
+use fengqiao_proto::fengqiao::events::v1::{ClockScheduled, ReferralRequested};
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_server::MediationServiceServer;
+use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
 use fengqiao_proto::EventKind;
 use sqlx::{Any, Transaction};
 
 pub use error::MediationError;
-pub use service::{InboxPage, MediationService, Step};
+pub use peers::{GrpcPeers, Peers};
+pub use service::{InboxPage, MediationService, Now, Step};
+pub use statement::to_csv as statement_csv;
+pub use store::InboxFilter;
 
 /// The mediation component.
 pub struct Mediation;
@@ -34,15 +50,21 @@ impl Component for Mediation {
     const MIGRATIONS: &'static [Migration] = &[
         migration!("mediation", 1, "0001_referrals.sql", "referrals' receiving side"),
         migration!("mediation", 2, shared "0002_mediator.sql", "the mediator a referral names"),
+        migration!("mediation", 3, shared "0003_casework.sql", "mediators, joint mediation, sessions, visits, case files"),
+        migration!("mediation", 4, "0004_conclusions.sql", "conclusions with their agreement and performance"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
-        let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);
-        let service = Arc::new(MediationService::new(runtime.db.clone(), runtime.outbox(), intake));
+        let peers = GrpcPeers {
+            intake: IntakeServiceClient::new(runtime.settings.channel_to("intake")?),
+            routing: RoutingServiceClient::new(runtime.settings.channel_to("routing")?),
+        };
+        let subsidy = runtime.settings.subsidy.clone();
+        let service = Arc::new(MediationService::new(runtime.db.clone(), runtime.outbox(), Arc::new(peers), subsidy));
         runtime
             .consume(Consumer::new(
                 "mediation-referrals",
-                &[EventKind::ReferralRequested],
+                &[EventKind::ReferralRequested, EventKind::ClockScheduled],
                 Arc::new(ReceiveReferrals(service.clone())),
             ))
             .await?;
@@ -53,12 +75,24 @@ impl Component for Mediation {
     }
 }
 
-/// Puts each requested referral in its organisation's inbox.
+/// The mediation clocks whose deadline the inbox shows and filters by.
+const MEDIATION_CLOCKS: [&str; 4] =
+    ["PEOPLES_MEDIATION", "PRE_LITIGATION", "IN_LITIGATION", "IN_LITIGATION_SIMPLIFIED"];
+
+/// Puts each requested referral in its organisation's inbox, and keeps the
+/// deadline of the mediation clock routing runs for it.
 struct ReceiveReferrals(Arc<MediationService>);
 
 #[async_trait]
 impl EventHandler for ReceiveReferrals {
     async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
+        if event.kind() == Some(EventKind::ClockScheduled) {
+            let scheduled: ClockScheduled = event.decode()?;
+            if let (true, Some(due)) = (MEDIATION_CLOCKS.contains(&scheduled.kind.as_str()), &scheduled.due_at) {
+                store::set_clock_due(tx, &scheduled.case_id, fengqiao_platform::db::micros_of(due)).await?;
+            }
+            return Ok(());
+        }
         let requested: ReferralRequested = event.decode()?;
         self.0.receive(tx, &requested).await?;
         Ok(())

@@ -1,21 +1,22 @@
 //! The organisation's work on its referrals: the domain behind mediation's API.
 
+use std::sync::Arc;
+
 use fengqiao_domain::referral::{self, Action, Side};
 use fengqiao_platform::bus::Envelope;
+use fengqiao_platform::config::SubsidySettings;
 use fengqiao_platform::db::now_micros;
 use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, MediationOutcome, Party, ReferralState};
 use fengqiao_proto::fengqiao::events::v1::{MediationConcluded, ReferralRequested, ReferralStateChanged};
-use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
-use fengqiao_proto::fengqiao::intake::v1::RevealPartiesRequest;
 use fengqiao_proto::fengqiao::mediation::v1::{CancelReferralRequest, InboxItem};
 use fengqiao_proto::EventKind;
 use sqlx::{Any, Transaction};
-use tonic::transport::Channel;
 
-use crate::store;
+use crate::peers::Peers;
+use crate::store::{self, InboxFilter};
 use crate::MediationError;
 
 const COMPONENT: &str = "mediation";
@@ -33,21 +34,35 @@ pub struct Step {
     pub outcome: MediationOutcome,
     /// A summary of the outcome, to complete.
     pub summary: String,
+    /// The details of the outcome, checked, to complete.
+    pub conclusion: Option<crate::conclude::Conclusion>,
 }
 
 impl Step {
     /// A step with no reason or outcome.
     pub fn new(action: Action, actor: Actor) -> Self {
-        Self { action, actor, reason: String::new(), outcome: MediationOutcome::Unspecified, summary: String::new() }
+        Self {
+            action,
+            actor,
+            reason: String::new(),
+            outcome: MediationOutcome::Unspecified,
+            summary: String::new(),
+            conclusion: None,
+        }
     }
 }
+
+/// The time now, in microseconds (the real clock, or a test's).
+pub type Now = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// An organisation's inbox and mediations.
 #[derive(Clone)]
 pub struct MediationService {
-    db: Database,
-    outbox: OutboxNotifier,
-    intake: IntakeServiceClient<Channel>,
+    pub(crate) db: Database,
+    pub(crate) outbox: OutboxNotifier,
+    pub(crate) peers: Arc<dyn Peers>,
+    pub(crate) subsidy: SubsidySettings,
+    now: Now,
 }
 
 /// One inbox page.
@@ -60,13 +75,24 @@ pub struct InboxPage {
 }
 
 fn micros(item: &InboxItem) -> i64 {
-    item.received_at.as_ref().map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000)
+    item.received_at.as_ref().map_or(0, fengqiao_platform::db::micros_of)
 }
 
 impl MediationService {
-    /// Mediation over `db`, asking `intake` for contacts in full.
-    pub fn new(db: Database, outbox: OutboxNotifier, intake: IntakeServiceClient<Channel>) -> Self {
-        Self { db, outbox, intake }
+    /// Mediation over `db`, asking `peers` for mediators and contacts in full,
+    /// paying subsidies by `subsidy`.
+    pub fn new(db: Database, outbox: OutboxNotifier, peers: Arc<dyn Peers>, subsidy: SubsidySettings) -> Self {
+        Self { db, outbox, peers, subsidy, now: Arc::new(now_micros) }
+    }
+
+    /// The same, reading the time from `now` (tests that replay a past month).
+    pub fn with_clock(self, now: Now) -> Self {
+        Self { now, ..self }
+    }
+
+    /// The time now, in microseconds.
+    pub(crate) fn now(&self) -> i64 {
+        (self.now)()
     }
 
     /// The parties' contacts in full, for staff of the organisation working on
@@ -83,13 +109,8 @@ impl MediationService {
         if !matches!(state, ReferralState::Accepted | ReferralState::InProgress | ReferralState::OnHold) {
             return Err(MediationError::NotWorking(referral::state_name(state)));
         }
-        let request = RevealPartiesRequest {
-            case_id: item.case_id,
-            requester: Some(actor),
-            purpose: format!("mediation of referral {referral_id}"),
-        };
-        let answer = self.intake.clone().reveal_parties(request).await.map_err(MediationError::Upstream)?;
-        Ok(answer.into_inner().parties)
+        let purpose = format!("mediation of referral {referral_id}");
+        self.peers.parties(&item.case_id, &actor, purpose).await.map_err(MediationError::Upstream)
     }
 
     /// Records a requested referral as RECEIVED in the caller's transaction
@@ -111,9 +132,9 @@ impl MediationService {
             mediator_id: requested.mediator_id.clone(),
             ..Default::default()
         };
-        if store::insert(tx, &item, now_micros()).await? {
+        if store::insert(tx, &item, self.now()).await? {
             let actor = Actor { org_id: item.org_id.clone(), ..Default::default() };
-            announce(tx, &item, ReferralState::Requested, Action::Receive, &actor).await?;
+            announce(tx, &item, ReferralState::Requested, Action::Receive, &actor, false).await?;
         }
         Ok(())
     }
@@ -122,7 +143,7 @@ impl MediationService {
     pub async fn inbox(
         &self,
         org_id: &str,
-        states: &[i32],
+        filter: &InboxFilter,
         page_size: u32,
         page_token: &str,
     ) -> Result<InboxPage, MediationError> {
@@ -146,7 +167,7 @@ impl MediationService {
             n => n.min(500),
         };
         let mut conn = self.db.pool().acquire().await?;
-        let rows = store::inbox(&mut conn, org_id, states, after, i64::from(limit) + 1).await?;
+        let rows = store::inbox(&mut conn, org_id, filter, after, i64::from(limit) + 1).await?;
         let mut items: Vec<InboxItem> = rows.into_iter().map(|s| s.item).collect();
         let next_page_token = if items.len() > limit as usize {
             items.truncate(limit as usize);
@@ -178,10 +199,20 @@ impl MediationService {
                 item.outcome = step.outcome as i32;
                 item.summary = step.summary.clone();
             }
-            if !store::update_state(&mut tx, &item, from, now_micros()).await? {
+            // A conclusion is dated when its document was rendered.
+            let now = step.conclusion.as_ref().map_or_else(|| self.now(), |c| c.at);
+            if !store::update_state(&mut tx, &item, from, now).await? {
                 continue; // a concurrent change won; look again
             }
-            announce(&mut tx, &item, from, step.action, &step.actor).await?;
+            if step.action == Action::Accept && !item.mediator_id.is_empty() {
+                // The applicant's choice (挂号), honoured by routing, leads.
+                crate::assign::assign_chosen(&mut tx, &mut item, &step.actor, now).await?;
+            }
+            if let Some(conclusion) = &step.conclusion {
+                crate::conclude::record(&mut tx, &item, conclusion, now).await?;
+            }
+            let returned = step.conclusion.as_ref().is_some_and(|c| c.return_to_source);
+            announce(&mut tx, &item, from, step.action, &step.actor, returned).await?;
             tx.commit().await?;
             self.outbox.notify();
             return Ok(item);
@@ -220,10 +251,10 @@ impl MediationService {
                     reason: request.reason.clone(),
                     ..Default::default()
                 };
-                if !store::insert(&mut tx, &item, now_micros()).await? {
+                if !store::insert(&mut tx, &item, self.now()).await? {
                     continue; // it arrived meanwhile
                 }
-                announce(&mut tx, &item, ReferralState::Requested, Action::Cancel, &actor).await?;
+                announce(&mut tx, &item, ReferralState::Requested, Action::Cancel, &actor, false).await?;
                 tx.commit().await?;
                 self.outbox.notify();
                 return Ok(item);
@@ -242,10 +273,10 @@ impl MediationService {
             }
             item.state = referral::transition(from, Action::Cancel, Side::Sender)? as i32;
             item.reason = request.reason.clone();
-            if !store::update_state(&mut tx, &item, from, now_micros()).await? {
+            if !store::update_state(&mut tx, &item, from, self.now()).await? {
                 continue;
             }
-            announce(&mut tx, &item, from, Action::Cancel, &actor).await?;
+            announce(&mut tx, &item, from, Action::Cancel, &actor, false).await?;
             tx.commit().await?;
             self.outbox.notify();
             return Ok(item);
@@ -282,6 +313,7 @@ async fn announce(
     from: ReferralState,
     action: Action,
     actor: &Actor,
+    return_to_source: bool,
 ) -> Result<(), sqlx::Error> {
     let changed = ReferralStateChanged {
         case_id: item.case_id.clone(),
@@ -300,6 +332,7 @@ async fn announce(
             org_id: item.org_id.clone(),
             outcome: item.outcome,
             summary: item.summary.clone(),
+            return_to_source,
         };
         outbox::append(tx, &Envelope::new(COMPONENT, EventKind::MediationConcluded, &concluded)).await?;
     }

@@ -1,7 +1,7 @@
 //! Mediation's referrals table.
 
 use fengqiao_proto::fengqiao::common::v1::{Dispute, ReferralState};
-use fengqiao_proto::fengqiao::mediation::v1::InboxItem;
+use fengqiao_proto::fengqiao::mediation::v1::{InboxItem, JointState};
 use prost::Message;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -11,10 +11,15 @@ use sqlx::{AnyConnection, Row};
 pub struct Stored {
     /// What the API shows.
     pub item: InboxItem,
+    /// When its mediation concluded.
+    pub concluded_at: Option<i64>,
+    /// A difficulty tier staff set (0: the rules decide), and why.
+    pub tier_override: (u32, String),
 }
 
 const COLUMNS: &str = "referral_id, case_id, case_no, org_id, sender, state, dispute, risk_level, \
-                       outcome, summary, reason, received_at, mediator_id";
+                       outcome, summary, reason, received_at, mediator_id, lead_mediator_id, clock_due_at, \
+                       concluded_at, tier_override, tier_reason";
 
 fn from_row(row: &AnyRow) -> Result<Stored, sqlx::Error> {
     let dispute: Option<Vec<u8>> = row.try_get("dispute")?;
@@ -35,7 +40,11 @@ fn from_row(row: &AnyRow) -> Result<Stored, sqlx::Error> {
             reason: row.try_get("reason")?,
             received_at: Some(fengqiao_platform::db::timestamp(row.try_get("received_at")?)),
             mediator_id: row.try_get("mediator_id")?,
+            lead_mediator_id: row.try_get("lead_mediator_id")?,
+            clock_due_at: row.try_get::<Option<i64>, _>("clock_due_at")?.map(fengqiao_platform::db::timestamp),
         },
+        concluded_at: row.try_get("concluded_at")?,
+        tier_override: (row.try_get::<i32, _>("tier_override")? as u32, row.try_get("tier_reason")?),
     })
 }
 
@@ -56,8 +65,8 @@ pub async fn find(conn: &mut AnyConnection, referral_id: &str) -> Result<Option<
 pub async fn insert(conn: &mut AnyConnection, item: &InboxItem, at: i64) -> Result<bool, sqlx::Error> {
     let n = sqlx::query(
         "INSERT INTO referrals (referral_id, case_id, case_no, org_id, sender, state, dispute, risk_level,
-             outcome, summary, reason, received_at, updated_at, mediator_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)
+             outcome, summary, reason, received_at, updated_at, mediator_id, source)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)
          ON CONFLICT (referral_id) DO NOTHING",
     )
     .bind(&item.referral_id)
@@ -73,6 +82,7 @@ pub async fn insert(conn: &mut AnyConnection, item: &InboxItem, at: i64) -> Resu
     .bind(&item.reason)
     .bind(at)
     .bind(&item.mediator_id)
+    .bind(item.dispute.as_ref().map_or(0, |d| d.source))
     .execute(conn)
     .await?
     .rows_affected();
@@ -88,7 +98,8 @@ pub async fn update_state(
     at: i64,
 ) -> Result<bool, sqlx::Error> {
     let n = sqlx::query(
-        "UPDATE referrals SET state = $1, outcome = $2, summary = $3, reason = $4, updated_at = $5
+        "UPDATE referrals SET state = $1, outcome = $2, summary = $3, reason = $4, updated_at = $5,
+             concluded_at = CASE WHEN $1 = $8 THEN $5 ELSE concluded_at END
          WHERE referral_id = $6 AND state = $7",
     )
     .bind(item.state)
@@ -98,38 +109,100 @@ pub async fn update_state(
     .bind(at)
     .bind(&item.referral_id)
     .bind(from as i32)
+    .bind(ReferralState::Completed as i32)
     .execute(conn)
     .await?
     .rows_affected();
     Ok(n == 1)
 }
 
-/// One page of an organisation's inbox, newest first, after the keyset `after`.
+/// What an inbox page is narrowed to.
+#[derive(Debug, Default)]
+pub struct InboxFilter {
+    /// States; any when empty.
+    pub states: Vec<i32>,
+    /// Risk levels; any when empty.
+    pub risk_levels: Vec<i32>,
+    /// Case sources; any when empty.
+    pub sources: Vec<i32>,
+    /// Mediation clock due before this instant.
+    pub due_before: Option<i64>,
+    /// Led by this mediator.
+    pub lead_mediator_id: Option<String>,
+}
+
+/// Numbered placeholders for a query built from optional parts.
+struct Placeholders(usize);
+
+impl Placeholders {
+    fn next(&mut self) -> String {
+        self.0 += 1;
+        format!("${}", self.0)
+    }
+
+    fn list(&mut self, n: usize) -> String {
+        (0..n).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// One page of an organisation's inbox (its referrals and the joint mediations
+/// it was invited to and did not decline), newest first, after the keyset `after`.
 pub async fn inbox(
     conn: &mut AnyConnection,
     org_id: &str,
-    states: &[i32],
+    filter: &InboxFilter,
     after: Option<(i64, String)>,
     limit: i64,
 ) -> Result<Vec<Stored>, sqlx::Error> {
-    let mut sql = format!("SELECT {COLUMNS} FROM referrals WHERE org_id = $1");
-    let mut n = 1;
+    let mut p = Placeholders(1);
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM referrals WHERE (org_id = $1 OR referral_id IN
+            (SELECT referral_id FROM joint_organisations WHERE org_id = $1 AND state <> {}))",
+        JointState::Declined as i32
+    );
     if after.is_some() {
-        sql.push_str(" AND (received_at < $2 OR (received_at = $2 AND referral_id < $3))");
-        n = 3;
+        let (at, id) = (p.next(), p.next());
+        sql.push_str(&format!(" AND (received_at < {at} OR (received_at = {at} AND referral_id < {id}))"));
     }
-    if !states.is_empty() {
-        let list: Vec<String> = (0..states.len()).map(|i| format!("${}", n + 1 + i)).collect();
-        sql.push_str(&format!(" AND state IN ({})", list.join(", ")));
-        n += states.len();
+    for (column, values) in
+        [("state", &filter.states), ("risk_level", &filter.risk_levels), ("source", &filter.sources)]
+    {
+        if !values.is_empty() {
+            sql.push_str(&format!(" AND {column} IN ({})", p.list(values.len())));
+        }
     }
-    sql.push_str(&format!(" ORDER BY received_at DESC, referral_id DESC LIMIT ${}", n + 1));
+    if filter.due_before.is_some() {
+        sql.push_str(&format!(" AND clock_due_at < {}", p.next()));
+    }
+    if filter.lead_mediator_id.is_some() {
+        sql.push_str(&format!(" AND lead_mediator_id = {}", p.next()));
+    }
+    sql.push_str(&format!(" ORDER BY received_at DESC, referral_id DESC LIMIT {}", p.next()));
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id);
     if let Some((at, id)) = after {
         q = q.bind(at).bind(id);
     }
-    for s in states {
-        q = q.bind(*s);
+    for value in filter.states.iter().chain(&filter.risk_levels).chain(&filter.sources) {
+        q = q.bind(*value);
+    }
+    if let Some(due) = filter.due_before {
+        q = q.bind(due);
+    }
+    if let Some(mediator) = &filter.lead_mediator_id {
+        q = q.bind(mediator.clone());
     }
     q.bind(limit).fetch_all(conn).await?.iter().map(from_row).collect()
+}
+
+/// Keeps the latest due of a case's mediation clock on its referrals being worked on.
+pub async fn set_clock_due(conn: &mut AnyConnection, case_id: &str, due: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE referrals SET clock_due_at = $1 WHERE case_id = $2 AND state IN ($3, $4, $5)")
+        .bind(due)
+        .bind(case_id)
+        .bind(ReferralState::Accepted as i32)
+        .bind(ReferralState::InProgress as i32)
+        .bind(ReferralState::OnHold as i32)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use fengqiao_domain::referral::Action;
-use fengqiao_mediation::{Mediation, MediationError, MediationService, Step};
+use fengqiao_mediation::{GrpcPeers, Mediation, MediationError, MediationService, Step};
 use fengqiao_platform::component::{Component, PLATFORM_MIGRATIONS};
 use fengqiao_platform::outbox::OutboxNotifier;
 use fengqiao_platform::testing::TestDatabase;
@@ -14,6 +14,7 @@ use fengqiao_proto::fengqiao::common::v1::{Actor, ReferralState};
 use fengqiao_proto::fengqiao::events::v1::ReferralRequested;
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::CancelReferralRequest;
+use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
 use sqlx::Row;
 
 const ORG: &str = "village-620802001001";
@@ -24,9 +25,16 @@ async fn revoke_racing_accept_has_one_winner(backend: Backend) {
     let mut all = PLATFORM_MIGRATIONS.to_vec();
     all.extend_from_slice(Mediation::MIGRATIONS);
     migrate::run(&test_db.db, &all).await.unwrap();
-    // Contacts are not asked for here; intake is never called.
-    let intake = IntakeServiceClient::new(tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy());
-    let service = Arc::new(MediationService::new(test_db.db.clone(), OutboxNotifier::default(), intake));
+    // Contacts and mediators are not asked for here; intake and routing are never called.
+    let nowhere = || tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
+    let peers =
+        GrpcPeers { intake: IntakeServiceClient::new(nowhere()), routing: RoutingServiceClient::new(nowhere()) };
+    let service = Arc::new(MediationService::new(
+        test_db.db.clone(),
+        OutboxNotifier::default(),
+        Arc::new(peers),
+        Default::default(),
+    ));
 
     let n = 200;
     for i in 0..n {

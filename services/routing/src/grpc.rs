@@ -23,7 +23,7 @@ impl RoutingGrpc {
 }
 
 fn micros(t: Option<prost_types::Timestamp>, default: i64) -> i64 {
-    t.map_or(default, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000)
+    t.map_or(default, |t| fengqiao_platform::db::micros_of(&t))
 }
 
 #[tonic::async_trait]

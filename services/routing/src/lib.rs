@@ -196,7 +196,9 @@ impl EventHandler for FollowCases {
                 Ok(self.supervision.on_risk(tx, &ev.case_id, &division, ev.to_level).await?)
             }
             Some(EventKind::MediationConcluded) => {
-                Ok(supervision::facts::concluded(tx, &event.decode::<MediationConcluded>()?, event.time_micros).await?)
+                let ev = event.decode::<MediationConcluded>()?;
+                supervision::facts::concluded(tx, &ev, event.time_micros).await?;
+                self.routing.on_concluded(tx, &ev).await
             }
             Some(EventKind::EventDeadLettered) => {
                 Ok(self.supervision.on_dead_lettered(tx, &event.decode::<EventDeadLettered>()?).await?)

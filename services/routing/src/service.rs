@@ -10,9 +10,9 @@ use fengqiao_platform::db::now_micros;
 use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
-use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, ReferralState, Source};
+use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, MediationOutcome, ReferralState, Source};
 use fengqiao_proto::fengqiao::events::v1::{
-    CaseRegistered, CaseReturned, CaseRiskChanged, ReferralRequested, ReferralStateChanged,
+    CaseRegistered, CaseReturned, CaseRiskChanged, MediationConcluded, ReferralRequested, ReferralStateChanged,
 };
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::CancelReferralRequest;
@@ -588,6 +588,25 @@ pub(crate) async fn announce_request(
     };
     outbox::append(tx, &Envelope::new(COMPONENT, EventKind::ReferralRequested, &event)).await?;
     Ok(())
+}
+
+impl RoutingService {
+    /// Returns a case whose mediation was terminated to its sender when the
+    /// organisation asked (e.g. it turned criminal and goes back to the police).
+    pub async fn on_concluded(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        ev: &MediationConcluded,
+    ) -> Result<(), HandlerError> {
+        if ev.outcome != MediationOutcome::Terminated as i32 || !ev.return_to_source {
+            return Ok(());
+        }
+        let case = store::find_case(tx, &ev.case_id)
+            .await?
+            .ok_or_else(|| HandlerError(format!("case {} unknown", ev.case_id)))?;
+        let reason = format!("mediation terminated by {}: {}", ev.org_id, ev.summary);
+        return_case(tx, &case, &reason).await
+    }
 }
 
 /// Returns the case to its sender, with its event.

@@ -11,6 +11,8 @@ use fengqiao_proto::fengqiao::mediation::v1::*;
 use tonic::transport::Channel;
 use tonic::Request;
 
+use super::casework::{self, ConcludeArgs};
+
 /// What an agency system does.
 #[derive(Debug, Subcommand)]
 pub enum AgencyCommand {
@@ -85,16 +87,32 @@ pub enum OrgCommand {
         /// The referral id.
         referral_id: String,
     },
-    /// Concludes mediation.
-    Conclude {
+    /// Concludes mediation with its outcome's details.
+    Conclude(ConcludeArgs),
+    /// Prints the record of a referral's work: sessions, performance, visits, case file, subsidy.
+    Work {
         /// The referral id.
         referral_id: String,
-        /// agreement, no-agreement, party-refused, withdrawn or terminated.
+    },
+    /// Prints the agreement document (its SHA-256 on stderr).
+    Agreement {
+        /// The referral id.
+        referral_id: String,
+    },
+    /// Prints the organisation's subsidy statement (以案定补) for a month.
+    Statement {
+        /// The month, e.g. 2026-11.
         #[arg(long)]
-        outcome: String,
-        /// A summary, without personal data.
-        #[arg(long, default_value = "")]
-        summary: String,
+        month: String,
+        /// As CSV.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Prints the organisation's and its mediators' figures for a month or quarter.
+    Stats {
+        /// A month (2026-11) or a quarter (2026-Q4).
+        #[arg(long)]
+        period: String,
     },
 }
 
@@ -253,19 +271,11 @@ pub async fn org(settings: Settings, org: &str, command: OrgCommand) -> anyhow::
         OrgCommand::Start { referral_id } => {
             client.start_mediation(StartMediationRequest { referral_id, actor }).await?.into_inner().item
         }
-        OrgCommand::Conclude { referral_id, outcome, summary } => {
-            let outcome = enum_value(
-                "MEDIATION_OUTCOME",
-                &outcome,
-                |n| MediationOutcome::from_str_name(n).map(|v| v as i32),
-                "outcome",
-            )?;
-            client
-                .conclude_mediation(ConcludeMediationRequest { referral_id, actor, outcome, summary })
-                .await?
-                .into_inner()
-                .item
-        }
+        OrgCommand::Conclude(args) => casework::conclude(&mut client, actor, args).await?,
+        OrgCommand::Work { referral_id } => return casework::work(&mut client, actor, referral_id).await,
+        OrgCommand::Agreement { referral_id } => return casework::agreement(&mut client, actor, referral_id).await,
+        OrgCommand::Statement { month, csv } => return casework::statement(&mut client, org, month, csv).await,
+        OrgCommand::Stats { period } => return casework::stats(&mut client, org, period).await,
     };
     print_item(&item.unwrap_or_default());
     Ok(())

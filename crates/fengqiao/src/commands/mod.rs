@@ -1,5 +1,6 @@
 //! The commands.
 
+mod casework;
 mod client;
 mod directory;
 mod dlq;

@@ -44,6 +44,8 @@ pub struct Settings {
     pub clocks: ClockRegimes,
     /// Supervision sweeps and automatic leader ownership.
     pub supervision: SupervisionSettings,
+    /// Per-case subsidy amounts (以案定补).
+    pub subsidy: SubsidySettings,
     /// Seconds a stopping process waits for in-flight calls and the outbox to drain.
     pub shutdown_grace_secs: u64,
     /// Intake's own settings.
@@ -90,6 +92,7 @@ impl Default for Settings {
             routing_acceptance_timeout_secs: 86_400,
             clocks: ClockRegimes::default(),
             supervision: SupervisionSettings::default(),
+            subsidy: SubsidySettings::default(),
             shutdown_grace_secs: 10,
             gateway: component(50050),
             intake: component(50051),
@@ -186,6 +189,13 @@ impl Settings {
                 "bus.ack_wait_secs",
                 "must be longer than bus.retry_backoff_max_ms, or the broker redelivers events still being retried",
             ));
+        }
+        let subsidy = &self.subsidy;
+        if subsidy.tiers_fen.iter().chain(subsidy.jurisdictions.values().flatten()).any(|a| *a < 0) {
+            return Err(invalid("subsidy", "amounts are fen, 0 or more"));
+        }
+        if subsidy.jurisdictions.keys().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(invalid("subsidy.jurisdictions", "keys are division-code prefixes such as 620802"));
         }
         let secret = self.auth.dev_token_secret.expose_secret();
         if !secret.is_empty() && secret.len() < 32 {
@@ -302,6 +312,25 @@ mod tests {
             assert_eq!(s.bus.max_deliveries, 7);
             assert_eq!(s.intake.listen.port(), 6001);
             assert_eq!(s.routing.listen.port(), 50052);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn subsidy_amounts_come_from_the_longest_matching_jurisdiction() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "fq.toml",
+                "[subsidy.jurisdictions]\n620802 = [1, 2, 3, 4]\n620802001 = [10, 20, 30, 40]\n",
+            )?;
+            jail.set_env("FENGQIAO_SUBSIDY__TIERS_FEN", "[100, 200, 300, 400]");
+            let s = Settings::load(Some(Path::new("fq.toml"))).expect("valid");
+            assert_eq!(s.subsidy.amount_fen(4, "620802001001"), 40);
+            assert_eq!(s.subsidy.amount_fen(2, "620802002001"), 2);
+            assert_eq!(s.subsidy.amount_fen(1, "620803001001"), 100);
+            jail.set_env("FENGQIAO_SUBSIDY__TIERS_FEN", "[100, -200, 300, 400]");
+            let e = Settings::load(Some(Path::new("fq.toml"))).unwrap_err().to_string();
+            assert!(e.contains("subsidy"), "{e}");
             Ok(())
         });
     }

@@ -326,3 +326,34 @@ impl Default for SupervisionSettings {
         Self { stuck_after_secs: 7 * 24 * 3600, red_case_owners: Default::default() }
     }
 }
+
+/// Per-case subsidy amounts (以案定补) by difficulty tier, in fen.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubsidySettings {
+    /// Amounts of tiers 1 (simple) to 4 (major and difficult), in fen.
+    pub tiers_fen: [i64; 4],
+    /// Overrides per jurisdiction: a division-code prefix (e.g. `620802`) to its
+    /// four amounts; the longest matching prefix wins.
+    pub jurisdictions: std::collections::BTreeMap<String, [i64; 4]>,
+}
+
+impl Default for SubsidySettings {
+    fn default() -> Self {
+        Self { tiers_fen: [5_000, 20_000, 50_000, 100_000], jurisdictions: Default::default() }
+    }
+}
+
+impl SubsidySettings {
+    /// The amount of `tier` (1–4) for a case in `division`.
+    pub fn amount_fen(&self, tier: u32, division: &str) -> i64 {
+        let amounts = self
+            .jurisdictions
+            .iter()
+            .filter(|(prefix, _)| division.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or(&self.tiers_fen, |(_, a)| a);
+        let index = tier.clamp(1, 4) as usize - 1;
+        amounts[index]
+    }
+}

@@ -88,12 +88,12 @@ pub async fn extend(
     }
     let period = period.expect("checked");
     let mut tx = db.begin().await?;
-    let row: Option<(i64, i32, i64)> =
-        sqlx::query_as("SELECT due_at, state, started_at FROM clocks WHERE clock_id = $1")
+    let row: Option<(i64, i32, i64, String, String)> =
+        sqlx::query_as("SELECT due_at, state, started_at, case_id, kind FROM clocks WHERE clock_id = $1")
             .bind(clock_id)
             .fetch_optional(&mut *tx)
             .await?;
-    let (due, state, started) = row.ok_or(ExtendError::NotFound)?;
+    let (due, state, started, case_id, kind) = row.ok_or(ExtendError::NotFound)?;
     if state != ClockState::Running as i32 && state != ClockState::Paused as i32 {
         return Err(ExtendError::Ended);
     }
@@ -124,6 +124,7 @@ pub async fn extend(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    super::announce_due(&mut tx, &case_id, clock_id, &kind, new_due).await?;
     tx.commit().await?;
     let mut conn = db.pool().acquire().await?;
     super::find(&mut conn, clock_id).await?.ok_or(ExtendError::NotFound)

@@ -8,8 +8,12 @@ mod sweep;
 
 use fengqiao_domain::calendar::Calendar;
 use fengqiao_domain::period::{ends_at, Period};
+use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::db::timestamp;
+use fengqiao_platform::outbox;
+use fengqiao_proto::fengqiao::events::v1::ClockScheduled;
 use fengqiao_proto::fengqiao::routing::v1::{Clock, ClockState};
+use fengqiao_proto::EventKind;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
@@ -71,9 +75,27 @@ pub async fn start(
     .bind(due)
     .bind(ClockState::Running as i32)
     .bind(timing.warn_at(now, due))
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    announce_due(conn, case_id, &clock_id, kind.name(), due).await?;
     Ok(clock_id)
+}
+
+/// Announces a clock's (new) deadline: `fq.v1.clock.scheduled`.
+async fn announce_due(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    clock_id: &str,
+    kind: &str,
+    due: i64,
+) -> Result<(), sqlx::Error> {
+    let event = ClockScheduled {
+        case_id: case_id.to_string(),
+        clock_id: clock_id.to_string(),
+        kind: kind.to_string(),
+        due_at: Some(timestamp(due)),
+    };
+    outbox::append(conn, &Envelope::new("routing", EventKind::ClockScheduled, &event)).await
 }
 
 /// Ends the case's running or paused clocks of `kinds` as `state` (MET or
@@ -152,8 +174,20 @@ pub async fn pause(conn: &mut AnyConnection, case_id: &str, kind: Kind, now: i64
 }
 
 /// Resumes the case's paused clocks of `kind`; the time paused moves the
-/// deadline and the warning.
+/// deadline and the warning, which is announced.
 pub async fn resume(conn: &mut AnyConnection, case_id: &str, kind: Kind, now: i64) -> Result<(), sqlx::Error> {
+    let paused: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT clock_id, due_at + ($1 - paused_at) FROM clocks WHERE case_id = $2 AND kind = $3 AND state = $4",
+    )
+    .bind(now)
+    .bind(case_id)
+    .bind(kind.name())
+    .bind(ClockState::Paused as i32)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (clock_id, due) in &paused {
+        announce_due(conn, case_id, clock_id, kind.name(), *due).await?;
+    }
     sqlx::query(
         "UPDATE clocks SET state = $1, due_at = due_at + ($2 - paused_at), warn_at = warn_at + ($2 - paused_at),
          paused_at = NULL WHERE case_id = $3 AND kind = $4 AND state = $5",

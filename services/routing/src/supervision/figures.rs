@@ -3,53 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use fengqiao_domain::period::LOCAL;
+use fengqiao_domain::csv;
+pub use fengqiao_domain::report_period::ReportPeriod;
 use fengqiao_proto::fengqiao::common::v1::MediationOutcome;
 use fengqiao_proto::fengqiao::supervision::v1::{Dimension, UnitFigures};
 use sqlx::AnyConnection;
-use time::{Date, Month, PrimitiveDateTime, Time};
-
-/// A reporting period: `[start, end)` in microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReportPeriod {
-    /// Its first instant.
-    pub start: i64,
-    /// The first instant after it.
-    pub end: i64,
-}
-
-fn local_midnight(year: i32, month: u8) -> Option<i64> {
-    let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, 1).ok()?;
-    let t = PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_offset(LOCAL);
-    Some((t.unix_timestamp_nanos() / 1_000) as i64)
-}
-
-impl ReportPeriod {
-    /// Reads `2026-10` (a month) or `2026-Q4` (a quarter), local time.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let err = || format!("`{text}` is no period; write a month as 2026-10 or a quarter as 2026-Q4");
-        let (year, rest) = text.split_once('-').ok_or_else(err)?;
-        let year: i32 = year.parse().ok().filter(|y| (2000..=2100).contains(y)).ok_or_else(err)?;
-        let (first, months) = match rest.strip_prefix('Q') {
-            Some(q) => {
-                let q: u8 = q.parse().ok().filter(|q| (1..=4).contains(q)).ok_or_else(err)?;
-                (3 * (q - 1) + 1, 3)
-            }
-            None if rest.len() == 2 => (rest.parse().ok().filter(|m| (1..=12).contains(m)).ok_or_else(err)?, 1),
-            None => return Err(err()),
-        };
-        let next = first + months;
-        let (end_year, end_month) = if next > 12 { (year + 1, next - 12) } else { (year, next) };
-        Ok(Self {
-            start: local_midnight(year, first).ok_or_else(err)?,
-            end: local_midnight(end_year, end_month).ok_or_else(err)?,
-        })
-    }
-
-    fn holds(&self, t: Option<i64>) -> bool {
-        t.is_some_and(|t| self.start <= t && t < self.end)
-    }
-}
 
 /// An assistance request: department, due, answered, and its case's township and organisation.
 type SummonsRow = (String, i64, Option<i64>, Option<String>, Option<String>);
@@ -187,14 +145,6 @@ fn percent(r: f64) -> String {
     format!("{:.1}", r * 100.0)
 }
 
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
 /// The figures as CSV: a header, one row per unit, then the total.
 pub fn to_csv(rows: &[UnitFigures], total: &UnitFigures) -> String {
     let mut out = String::from(
@@ -207,8 +157,8 @@ pub fn to_csv(rows: &[UnitFigures], total: &UnitFigures) -> String {
         let rank = if u.rank == 0 { String::new() } else { u.rank.to_string() };
         let fields = [
             rank,
-            csv_field(&u.unit_id),
-            csv_field(&u.unit_name),
+            csv::field(&u.unit_id),
+            csv::field(&u.unit_name),
             u.registered.to_string(),
             u.concluded.to_string(),
             u.agreements.to_string(),
