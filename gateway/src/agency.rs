@@ -12,7 +12,7 @@ use fengqiao_platform::status::{self, Violation};
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, ReferralState, Source};
 use fengqiao_proto::fengqiao::court::v1::court_linkage_service_client::CourtLinkageServiceClient;
-use fengqiao_proto::fengqiao::court::v1::{DelegationKind, SubmitDelegationRequest};
+use fengqiao_proto::fengqiao::court::v1::{DelegationKind, GetDelegationOfCaseRequest, SubmitDelegationRequest};
 use fengqiao_proto::fengqiao::gateway::v1::agency_service_server::AgencyService;
 use fengqiao_proto::fengqiao::gateway::v1::*;
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
@@ -106,9 +106,14 @@ impl AgencyApi {
             "court" => {
                 let kind = if source == Source::CourtPreLitigation {
                     DelegationKind::PreLitigation
+                } else if dispute.simplified_procedure {
+                    DelegationKind::InLitigationSimplified
                 } else {
                     DelegationKind::InLitigationOrdinary
                 };
+                // A court designates from its roster through the applicant's-choice fields.
+                let (designated_org_id, designated_mediator_id) =
+                    (dispute.preferred_org_id.clone(), dispute.preferred_mediator_id.clone());
                 let d = self
                     .court
                     .clone()
@@ -118,6 +123,8 @@ impl AgencyApi {
                         kind: kind as i32,
                         judge: String::new(),
                         dispute: Some(dispute),
+                        designated_org_id,
+                        designated_mediator_id,
                     })
                     .await
                     .map_err(upstream("court-linkage"))?
@@ -287,6 +294,25 @@ impl AgencyService for AgencyApi {
         status.referral_state = answer.state;
         status.reason = answer.reason;
         Ok(Response::new(RevokeReferralResponse { status: Some(status) }))
+    }
+
+    async fn get_court_result(
+        &self,
+        request: Request<GetCourtResultRequest>,
+    ) -> Result<Response<GetCourtResultResponse>, Status> {
+        let agency = self.authenticate(&request).await?;
+        let case_id = request.into_inner().case_id;
+        // Another agency's case, or a case not delegated by a court, is not found.
+        self.owned_status(&agency, &case_id).await?;
+        let delegation = self
+            .court
+            .clone()
+            .get_delegation_of_case(GetDelegationOfCaseRequest { case_id, court_id: agency.agency_id.clone() })
+            .await
+            .map_err(upstream("court-linkage"))?
+            .into_inner()
+            .delegation;
+        Ok(Response::new(GetCourtResultResponse { delegation }))
     }
 }
 

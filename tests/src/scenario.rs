@@ -79,6 +79,12 @@ impl AgencySession {
         Ok(self.client.clone().get_status(r).await?.into_inner().status.unwrap_or_default())
     }
 
+    /// A court's delegation of a case with its result.
+    pub async fn court_result(&self, case_id: &str) -> Result<fengqiao_proto::fengqiao::court::v1::Delegation, Status> {
+        let r = self.authed(GetCourtResultRequest { case_id: case_id.into() });
+        Ok(self.client.clone().get_court_result(r).await?.into_inner().delegation.unwrap_or_default())
+    }
+
     /// Revokes a case's hand-off.
     pub async fn revoke(&self, case_id: &str, reason: &str) -> Result<CaseStatus, Status> {
         let r =

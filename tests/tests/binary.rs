@@ -11,7 +11,16 @@ const COMPONENTS: [&str; 6] = ["gateway", "intake", "routing", "mediation", "cou
 #[tokio::test]
 async fn standalone_with_no_configuration_answers_health_and_lists_services_by_reflection() {
     let dir = tempfile::tempdir().unwrap();
-    // No configuration at all: the default ports and ./fengqiao-data.
+    // No configuration at all: the default ports and ./fengqiao-data. The
+    // kernel may lend a default port (inside its ephemeral range) to another
+    // test's outgoing connection for a moment: wait until all are free.
+    let free = || (50050..=50055).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+    for _ in 0..100 {
+        if free() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut process = Process::start(command(dir.path()), COMPONENTS.len()).unwrap();
     for name in COMPONENTS {
         let addr = process.addresses[name];

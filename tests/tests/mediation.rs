@@ -189,6 +189,8 @@ async fn an_agreement_is_rendered_performed_visited_and_paid(mode: Mode) {
     assert_eq!(client.get_agreement_document(again).await.unwrap().into_inner().document.unwrap(), doc);
     let police = AgencySession::connect(&system, POLICE).await;
     police.wait_for(&case_id, "AGREEMENT", |s| s.outcome == MediationOutcome::Agreement as i32).await;
+    let due_soon = inbox(&staff, VILLAGE_ORG, |r| r.due_before = Some(in_days(40))).await;
+    assert!(due_soon.iter().all(|i| i.referral_id != id), "a concluded referral is no longer due");
 
     // Not paid until performed, visited and complete — and it says what is missing.
     let w = work(&staff, &id).await;

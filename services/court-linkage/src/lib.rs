@@ -4,6 +4,7 @@
 //! outcome are kept on the delegation for the court. Judicial confirmation and
 //! the court's clocks arrive with issue #9.
 
+mod results;
 mod service;
 mod store;
 
@@ -32,6 +33,7 @@ impl Component for CourtLinkage {
     const MIGRATIONS: &'static [Migration] = &[
         migration!("court-linkage", 1, shared "0001_delegations.sql", "delegations and their results"),
         migration!("court-linkage", 2, shared "0002_current_referral.sql", "the referral a record follows"),
+        migration!("court-linkage", 3, shared "0003_results_and_roster.sql", "results for the court, the court's roster"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -40,7 +42,7 @@ impl Component for CourtLinkage {
         runtime
             .consume(Consumer::new(
                 "court-linkage-results",
-                &fengqiao_domain::result::tracked_events(),
+                &[fengqiao_domain::result::tracked_events(), vec![fengqiao_proto::EventKind::ClockBreached]].concat(),
                 Arc::new(TrackResults(service.clone())),
             ))
             .await?;
@@ -79,5 +81,27 @@ impl court_linkage_service_server::CourtLinkageService for CourtGrpc {
     ) -> Result<Response<GetDelegationResponse>, Status> {
         let delegation = self.0.get(&request.into_inner().delegation_id).await?;
         Ok(Response::new(GetDelegationResponse { delegation: Some(delegation) }))
+    }
+
+    async fn get_delegation_of_case(
+        &self,
+        request: Request<GetDelegationOfCaseRequest>,
+    ) -> Result<Response<GetDelegationOfCaseResponse>, Status> {
+        let r = request.into_inner();
+        let delegation = self.0.of_case(&r.case_id, &r.court_id).await?;
+        Ok(Response::new(GetDelegationOfCaseResponse { delegation: Some(delegation) }))
+    }
+
+    async fn upsert_roster_member(
+        &self,
+        request: Request<UpsertRosterMemberRequest>,
+    ) -> Result<Response<UpsertRosterMemberResponse>, Status> {
+        let member = self.0.upsert_member(request.into_inner().member.unwrap_or_default()).await?;
+        Ok(Response::new(UpsertRosterMemberResponse { member: Some(member) }))
+    }
+
+    async fn list_roster(&self, request: Request<ListRosterRequest>) -> Result<Response<ListRosterResponse>, Status> {
+        let members = self.0.roster(&request.into_inner().court_id).await?;
+        Ok(Response::new(ListRosterResponse { members }))
     }
 }

@@ -55,8 +55,8 @@ fn check_agreement(terms: &AgreementTerms, parties: u32, now: i64, v: &mut Vec<V
     if form == AgreementForm::Unspecified {
         v.push(Violation::new("agreement.form", "is required: WRITTEN or ORAL"));
     }
-    if terms.terms.is_empty() || terms.terms.iter().any(|t| t.trim().is_empty()) {
-        v.push(Violation::new("agreement.terms", "list each obligation, none empty"));
+    if terms.terms.is_empty() || terms.terms.iter().any(|t| t.trim().is_empty() || t.contains(['\n', '\r'])) {
+        v.push(Violation::new("agreement.terms", "list each obligation, none empty, each on one line"));
     }
     if terms.amount_fen < 0 {
         v.push(Violation::new("agreement.amount_fen", "cannot be negative"));

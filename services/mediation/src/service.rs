@@ -134,7 +134,7 @@ impl MediationService {
         };
         if store::insert(tx, &item, self.now()).await? {
             let actor = Actor { org_id: item.org_id.clone(), ..Default::default() };
-            announce(tx, &item, ReferralState::Requested, Action::Receive, &actor, false).await?;
+            announce(tx, &item, ReferralState::Requested, Action::Receive, &actor, None).await?;
         }
         Ok(())
     }
@@ -211,8 +211,7 @@ impl MediationService {
             if let Some(conclusion) = &step.conclusion {
                 crate::conclude::record(&mut tx, &item, conclusion, now).await?;
             }
-            let returned = step.conclusion.as_ref().is_some_and(|c| c.return_to_source);
-            announce(&mut tx, &item, from, step.action, &step.actor, returned).await?;
+            announce(&mut tx, &item, from, step.action, &step.actor, step.conclusion.as_ref()).await?;
             tx.commit().await?;
             self.outbox.notify();
             return Ok(item);
@@ -254,7 +253,7 @@ impl MediationService {
                 if !store::insert(&mut tx, &item, self.now()).await? {
                     continue; // it arrived meanwhile
                 }
-                announce(&mut tx, &item, ReferralState::Requested, Action::Cancel, &actor, false).await?;
+                announce(&mut tx, &item, ReferralState::Requested, Action::Cancel, &actor, None).await?;
                 tx.commit().await?;
                 self.outbox.notify();
                 return Ok(item);
@@ -276,7 +275,7 @@ impl MediationService {
             if !store::update_state(&mut tx, &item, from, self.now()).await? {
                 continue;
             }
-            announce(&mut tx, &item, from, Action::Cancel, &actor, false).await?;
+            announce(&mut tx, &item, from, Action::Cancel, &actor, None).await?;
             tx.commit().await?;
             self.outbox.notify();
             return Ok(item);
@@ -313,7 +312,7 @@ async fn announce(
     from: ReferralState,
     action: Action,
     actor: &Actor,
-    return_to_source: bool,
+    conclusion: Option<&crate::conclude::Conclusion>,
 ) -> Result<(), sqlx::Error> {
     let changed = ReferralStateChanged {
         case_id: item.case_id.clone(),
@@ -326,13 +325,18 @@ async fn announce(
     };
     outbox::append(tx, &Envelope::new(COMPONENT, action.event_kind(), &changed)).await?;
     if action == Action::Complete {
+        let terms = conclusion.and_then(|c| c.agreement.as_ref());
         let concluded = MediationConcluded {
             case_id: item.case_id.clone(),
             referral_id: item.referral_id.clone(),
             org_id: item.org_id.clone(),
             outcome: item.outcome,
             summary: item.summary.clone(),
-            return_to_source,
+            return_to_source: conclusion.is_some_and(|c| c.return_to_source),
+            agreement_sha256: conclusion.and_then(|c| c.document.as_ref()).map(|d| d.2.clone()).unwrap_or_default(),
+            agreement_terms: terms.map(|t| t.terms.clone()).unwrap_or_default(),
+            agreement_amount_fen: terms.map_or(0, |t| t.amount_fen),
+            performance_deadline: terms.map(|t| t.performance_deadline.clone()).unwrap_or_default(),
         };
         outbox::append(tx, &Envelope::new(COMPONENT, EventKind::MediationConcluded, &concluded)).await?;
     }

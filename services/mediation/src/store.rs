@@ -172,7 +172,14 @@ pub async fn inbox(
         }
     }
     if filter.due_before.is_some() {
-        sql.push_str(&format!(" AND clock_due_at < {}", p.next()));
+        // Only referrals still worked on: a concluded one keeps its last deadline for the record.
+        sql.push_str(&format!(
+            " AND clock_due_at < {} AND state IN ({}, {}, {})",
+            p.next(),
+            ReferralState::Accepted as i32,
+            ReferralState::InProgress as i32,
+            ReferralState::OnHold as i32
+        ));
     }
     if filter.lead_mediator_id.is_some() {
         sql.push_str(&format!(" AND lead_mediator_id = {}", p.next()));

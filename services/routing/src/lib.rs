@@ -55,6 +55,7 @@ impl Component for Routing {
         migration!("routing", 7, shared "0007_clock_extensions.sql", "consented clock extensions"),
         migration!("routing", 8, shared "0008_missing_clock_alarms.sql", "alarms for missing clocks"),
         migration!("routing", 9, shared "0009_supervision.sql", "alarms, warnings, leader owners, notices, figures"),
+        migration!("routing", 10, shared "0010_extended_from.sql", "the first deadline of an extended clock"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {

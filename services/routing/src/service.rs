@@ -44,16 +44,17 @@ pub struct RoutingService {
 }
 
 /// The clock of mediation for a case from `source`.
-fn mediation_clock(source: i32) -> ClockKind {
-    match Source::try_from(source) {
+fn mediation_clock(dispute: &Dispute) -> ClockKind {
+    match Source::try_from(dispute.source) {
         Ok(Source::CourtPreLitigation) => ClockKind::PreLitigation,
+        Ok(Source::CourtInLitigation) if dispute.simplified_procedure => ClockKind::InLitigationSimplified,
         Ok(Source::CourtInLitigation) => ClockKind::InLitigation,
         _ => ClockKind::PeoplesMediation,
     }
 }
 
-const MEDIATION_CLOCKS: [ClockKind; 3] =
-    [ClockKind::PeoplesMediation, ClockKind::PreLitigation, ClockKind::InLitigation];
+const MEDIATION_CLOCKS: [ClockKind; 4] =
+    [ClockKind::PeoplesMediation, ClockKind::PreLitigation, ClockKind::InLitigation, ClockKind::InLitigationSimplified];
 
 impl RoutingService {
     /// Routing over `db`; `mediation` is called for revokes and re-routes.
@@ -352,7 +353,7 @@ impl RoutingService {
                 let case = store::find_case(tx, case_id)
                     .await?
                     .ok_or_else(|| HandlerError(format!("case {case_id} unknown")))?;
-                let kind = mediation_clock(Dispute::decode(case.dispute.as_slice())?.source);
+                let kind = mediation_clock(&Dispute::decode(case.dispute.as_slice())?);
                 let period = self.regimes.period(kind, "", &case.division_code);
                 clocks::start(tx, case_id, kind, period, self.regimes.timing(), now).await?;
             }

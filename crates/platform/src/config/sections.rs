@@ -270,6 +270,9 @@ pub struct ClockRegimes {
     pub owner_acknowledgement: String,
     /// An organisation's response to a supervision notice (督办), unless the notice says otherwise.
     pub supervision_response: String,
+    /// How far both parties' consent may extend pre-litigation mediation, in all,
+    /// counted from its first deadline (local rules: 30 days more at most).
+    pub pre_litigation_extension_cap: String,
     /// A running clock warns once when this share of its span (percent) is left.
     pub warning_percent: u32,
     /// Overrides per jurisdiction: a division-code prefix (e.g. `620802`) to
@@ -302,6 +305,7 @@ impl Default for ClockRegimes {
             risk_blue: "days:3".into(),
             owner_acknowledgement: "days:1".into(),
             supervision_response: "days:3".into(),
+            pre_litigation_extension_cap: "days:30".into(),
             warning_percent: 20,
             jurisdictions: Default::default(),
             calendar_files: Vec::new(),

@@ -112,6 +112,9 @@ pub fn registration(source_agency: &str, dispute: Option<&Dispute>) -> Vec<Viola
     if d.headcount > MAX_HEADCOUNT {
         v.push(Violation::new("dispute.headcount", format!("must be at most {MAX_HEADCOUNT}")));
     }
+    if d.simplified_procedure && d.source != Source::CourtInLitigation as i32 {
+        v.push(Violation::new("dispute.simplified_procedure", "is set only for SOURCE_COURT_IN_LITIGATION"));
+    }
     for (i, a) in d.attachments.iter().enumerate() {
         let field = |f: &str| format!("dispute.attachments[{i}].{f}");
         if a.name.trim().is_empty() || a.name.chars().count() > 255 || a.name.chars().any(char::is_control) {

@@ -8,7 +8,7 @@ use fengqiao_proto::fengqiao::common::v1::Actor;
 use fengqiao_proto::fengqiao::routing::v1::{Clock, ClockExtension, ClockState};
 use sqlx::{AnyConnection, Row};
 
-use super::{instant, micros, Timing};
+use super::{instant, micros, Kind, Timing};
 
 /// The extensions of a clock, oldest first.
 pub(super) async fn extensions(conn: &mut AnyConnection, clock_id: &str) -> Result<Vec<ClockExtension>, sqlx::Error> {
@@ -52,6 +52,42 @@ impl From<sqlx::Error> for ExtendError {
     }
 }
 
+/// Pre-litigation mediation is extended only with both parties' consent, and
+/// in all no further than the cap from its first deadline.
+fn pre_litigation_rule(
+    consented_by: &[String],
+    first_due: i64,
+    new_due: i64,
+    timing: &Timing,
+) -> Result<(), ExtendError> {
+    let mut v = Vec::new();
+    let mut named: Vec<&str> = consented_by.iter().map(|c| c.trim()).collect();
+    named.sort_unstable();
+    named.dedup();
+    if named.len() < 2 {
+        v.push(Violation::new(
+            "consented_by",
+            "pre-litigation mediation is extended only with both parties' consent: name each party who consented",
+        ));
+    }
+    let cap = micros(ends_at(instant(first_due - 1), timing.pre_litigation_cap, &timing.calendar));
+    if new_due > cap {
+        v.push(Violation::new(
+            "period",
+            format!(
+                "extends pre-litigation mediation beyond its cap ({:?} from the first deadline, \
+                 clocks.pre_litigation_extension_cap); the court proceeds to filing instead",
+                timing.pre_litigation_cap
+            ),
+        ));
+    }
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(ExtendError::Invalid(v))
+    }
+}
+
 /// Extends a running or paused clock by `period`, counted from its old last
 /// day, recording who consented and why.
 #[allow(clippy::too_many_arguments)]
@@ -88,21 +124,27 @@ pub async fn extend(
     }
     let period = period.expect("checked");
     let mut tx = db.begin().await?;
-    let row: Option<(i64, i32, i64, String, String)> =
-        sqlx::query_as("SELECT due_at, state, started_at, case_id, kind FROM clocks WHERE clock_id = $1")
-            .bind(clock_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let (due, state, started, case_id, kind) = row.ok_or(ExtendError::NotFound)?;
+    let row: Option<(i64, i32, i64, String, String, Option<i64>)> = sqlx::query_as(
+        "SELECT due_at, state, started_at, case_id, kind, extended_from FROM clocks WHERE clock_id = $1",
+    )
+    .bind(clock_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (due, state, started, case_id, kind, extended_from) = row.ok_or(ExtendError::NotFound)?;
     if state != ClockState::Running as i32 && state != ClockState::Paused as i32 {
         return Err(ExtendError::Ended);
     }
     // The old deadline is the end of the old last day; count on from that day.
     let new_due = micros(ends_at(instant(due - 1), period, &timing.calendar));
+    let first_due = extended_from.unwrap_or(due);
+    if kind == Kind::PreLitigation.name() {
+        pre_litigation_rule(consented_by, first_due, new_due, timing)?;
+    }
     // A new deadline gets its own warning.
-    sqlx::query("UPDATE clocks SET due_at = $1, warn_at = $2, warned = 0 WHERE clock_id = $3")
+    sqlx::query("UPDATE clocks SET due_at = $1, warn_at = $2, warned = 0, extended_from = $3 WHERE clock_id = $4")
         .bind(new_due)
         .bind(timing.warn_at(started, new_due))
+        .bind(first_due)
         .bind(clock_id)
         .execute(&mut *tx)
         .await?;

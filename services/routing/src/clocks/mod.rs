@@ -29,12 +29,14 @@ pub struct Timing {
     pub calendar: Calendar,
     /// A clock warns when this share of its span (percent) is left; 0 never.
     pub warn_percent: u32,
+    /// How far consent may extend a pre-litigation clock in all, from its first deadline.
+    pub pre_litigation_cap: Period,
 }
 
 impl Timing {
     /// The national calendar, warning at the last fifth.
     pub fn national() -> Self {
-        Self { calendar: Calendar::national(), warn_percent: 20 }
+        Self { calendar: Calendar::national(), warn_percent: 20, pre_litigation_cap: Period::Days(30) }
     }
 
     /// When a clock spanning `started..due` warns.

@@ -15,8 +15,10 @@ pub enum Kind {
     PeoplesMediation,
     /// From acceptance to conclusion, pre-litigation delegation.
     PreLitigation,
-    /// From acceptance to conclusion, in-litigation entrustment.
+    /// From acceptance to conclusion, in-litigation entrustment (ordinary procedure).
     InLitigation,
+    /// From acceptance to conclusion, in-litigation entrustment (simplified procedure).
+    InLitigationSimplified,
     /// From registration to an organisation's acceptance, for a police hand-off.
     PoliceFeedback,
     /// From registration to an organisation's acceptance, by risk colour.
@@ -34,6 +36,7 @@ impl Kind {
             Kind::PeoplesMediation => "PEOPLES_MEDIATION",
             Kind::PreLitigation => "PRE_LITIGATION",
             Kind::InLitigation => "IN_LITIGATION",
+            Kind::InLitigationSimplified => "IN_LITIGATION_SIMPLIFIED",
             Kind::PoliceFeedback => "POLICE_FEEDBACK",
             Kind::RiskResponse => "RISK_RESPONSE",
             Kind::OwnerAcknowledgement => "OWNER_ACKNOWLEDGEMENT",
@@ -47,6 +50,7 @@ impl Kind {
             Kind::PeoplesMediation => "peoples_mediation",
             Kind::PreLitigation => "pre_litigation",
             Kind::InLitigation => "in_litigation",
+            Kind::InLitigationSimplified => "in_litigation_simplified",
             Kind::PoliceFeedback => "police_feedback",
             Kind::OwnerAcknowledgement => "owner_acknowledgement",
             Kind::SupervisionResponse => "supervision_response",
@@ -124,7 +128,10 @@ impl Regimes {
                 .map_err(|e| format!("configuration key `clocks.calendar_files`: cannot read {file}: {e}"))?;
             calendar.add(&csv).map_err(|e| format!("configuration key `clocks.calendar_files`: {file}: {e}"))?;
         }
-        Ok(Self { base, overrides, timing: Timing { calendar, warn_percent: raw.warning_percent } })
+        let pre_litigation_cap = Period::parse(&raw.pre_litigation_extension_cap)
+            .map_err(|e| format!("configuration key `clocks.pre_litigation_extension_cap`: {e}"))?;
+        let timing = Timing { calendar, warn_percent: raw.warning_percent, pre_litigation_cap };
+        Ok(Self { base, overrides, timing })
     }
 
     /// The period text of a kind for a case in `division` (for risk, of a
