@@ -12,7 +12,9 @@ use fengqiao_platform::status::{self, Violation};
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, ReferralState, Source};
 use fengqiao_proto::fengqiao::court::v1::court_linkage_service_client::CourtLinkageServiceClient;
-use fengqiao_proto::fengqiao::court::v1::{DelegationKind, GetDelegationOfCaseRequest, SubmitDelegationRequest};
+use fengqiao_proto::fengqiao::court::v1::{
+    self as court, DelegationKind, GetDelegationOfCaseRequest, SubmitDelegationRequest,
+};
 use fengqiao_proto::fengqiao::gateway::v1::agency_service_server::AgencyService;
 use fengqiao_proto::fengqiao::gateway::v1::*;
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
@@ -313,6 +315,70 @@ impl AgencyService for AgencyApi {
             .into_inner()
             .delegation;
         Ok(Response::new(GetCourtResultResponse { delegation }))
+    }
+
+    async fn list_confirmations(
+        &self,
+        request: Request<ListConfirmationsRequest>,
+    ) -> Result<Response<ListConfirmationsResponse>, Status> {
+        let agency = self.authenticate(&request).await?;
+        let r = court::ListConfirmationsRequest { court_id: agency.agency_id.clone() };
+        let applications = self
+            .court
+            .clone()
+            .list_confirmations(r)
+            .await
+            .map_err(upstream("court-linkage"))?
+            .into_inner()
+            .applications;
+        Ok(Response::new(ListConfirmationsResponse { applications }))
+    }
+
+    async fn accept_confirmation(
+        &self,
+        request: Request<AcceptConfirmationRequest>,
+    ) -> Result<Response<AcceptConfirmationResponse>, Status> {
+        let agency = self.authenticate(&request).await?;
+        let r = request.into_inner();
+        let r = court::AcceptConfirmationRequest {
+            application_id: r.application_id,
+            court_id: agency.agency_id.clone(),
+            court_case_no: r.court_case_no,
+        };
+        let answer = self.court.clone().accept_confirmation(r).await.map_err(upstream("court-linkage"))?;
+        Ok(Response::new(AcceptConfirmationResponse { application: answer.into_inner().application }))
+    }
+
+    async fn extend_confirmation_decision(
+        &self,
+        request: Request<ExtendConfirmationDecisionRequest>,
+    ) -> Result<Response<ExtendConfirmationDecisionResponse>, Status> {
+        let agency = self.authenticate(&request).await?;
+        let r = request.into_inner();
+        let r = court::ExtendConfirmationDecisionRequest {
+            application_id: r.application_id,
+            court_id: agency.agency_id.clone(),
+            approved_by: r.approved_by,
+            reason: r.reason,
+        };
+        let answer = self.court.clone().extend_confirmation_decision(r).await.map_err(upstream("court-linkage"))?;
+        Ok(Response::new(ExtendConfirmationDecisionResponse { application: answer.into_inner().application }))
+    }
+
+    async fn decide_confirmation(
+        &self,
+        request: Request<DecideConfirmationRequest>,
+    ) -> Result<Response<DecideConfirmationResponse>, Status> {
+        let agency = self.authenticate(&request).await?;
+        let r = request.into_inner();
+        let r = court::DecideConfirmationRequest {
+            application_id: r.application_id,
+            court_id: agency.agency_id.clone(),
+            valid: r.valid,
+            reason: r.reason,
+        };
+        let answer = self.court.clone().decide_confirmation(r).await.map_err(upstream("court-linkage"))?;
+        Ok(Response::new(DecideConfirmationResponse { application: answer.into_inner().application }))
     }
 }
 

@@ -53,11 +53,17 @@ pub enum EventKind {
     EventReplayed,
     /// `fq.v1.clock.scheduled`
     ClockScheduled,
+    /// `fq.v1.confirmation.requested`
+    ConfirmationRequested,
+    /// `fq.v1.confirmation.accepted`
+    ConfirmationAccepted,
+    /// `fq.v1.confirmation.decided`
+    ConfirmationDecided,
 }
 
 impl EventKind {
     /// Every kind, for subscriptions and documentation.
-    pub const ALL: [EventKind; 24] = [
+    pub const ALL: [EventKind; 27] = [
         Self::CaseRegistered,
         Self::CaseReturned,
         Self::CaseRiskChanged,
@@ -82,6 +88,9 @@ impl EventKind {
         Self::SupervisionNoticeIssued,
         Self::EventReplayed,
         Self::ClockScheduled,
+        Self::ConfirmationRequested,
+        Self::ConfirmationAccepted,
+        Self::ConfirmationDecided,
     ];
 
     /// The subject, which is also the CloudEvents `type`.
@@ -111,6 +120,9 @@ impl EventKind {
             Self::SupervisionNoticeIssued => "fq.v1.supervision.notice_issued",
             Self::EventReplayed => "fq.v1.ops.event_replayed",
             Self::ClockScheduled => "fq.v1.clock.scheduled",
+            Self::ConfirmationRequested => "fq.v1.confirmation.requested",
+            Self::ConfirmationAccepted => "fq.v1.confirmation.accepted",
+            Self::ConfirmationDecided => "fq.v1.confirmation.decided",
         }
     }
 
@@ -153,6 +165,9 @@ event_payload!(
     ev::SupervisionNoticeIssued,
     ev::EventReplayed,
     ev::ClockScheduled,
+    ev::ConfirmationRequested,
+    ev::ConfirmationAccepted,
+    ev::ConfirmationDecided,
 );
 
 #[cfg(test)]

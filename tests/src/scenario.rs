@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use fengqiao_proto::fengqiao::common::v1::*;
+use fengqiao_proto::fengqiao::court::v1::ConfirmationApplication;
 use fengqiao_proto::fengqiao::gateway::v1::agency_service_client::AgencyServiceClient;
 use fengqiao_proto::fengqiao::gateway::v1::*;
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
@@ -83,6 +84,40 @@ impl AgencySession {
     pub async fn court_result(&self, case_id: &str) -> Result<fengqiao_proto::fengqiao::court::v1::Delegation, Status> {
         let r = self.authed(GetCourtResultRequest { case_id: case_id.into() });
         Ok(self.client.clone().get_court_result(r).await?.into_inner().delegation.unwrap_or_default())
+    }
+
+    /// A court's judicial-confirmation applications.
+    pub async fn confirmations(&self) -> Result<Vec<ConfirmationApplication>, Status> {
+        let r = self.authed(ListConfirmationsRequest {});
+        Ok(self.client.clone().list_confirmations(r).await?.into_inner().applications)
+    }
+
+    /// A court accepts a confirmation application.
+    pub async fn accept_confirmation(&self, id: &str, court_case_no: &str) -> Result<ConfirmationApplication, Status> {
+        let r =
+            self.authed(AcceptConfirmationRequest { application_id: id.into(), court_case_no: court_case_no.into() });
+        Ok(self.client.clone().accept_confirmation(r).await?.into_inner().application.unwrap_or_default())
+    }
+
+    /// A court extends its decision period.
+    pub async fn extend_confirmation(&self, id: &str, approved_by: &str) -> Result<ConfirmationApplication, Status> {
+        let r = self.authed(ExtendConfirmationDecisionRequest {
+            application_id: id.into(),
+            approved_by: approved_by.into(),
+            reason: "案情复杂，需进一步审查".into(),
+        });
+        Ok(self.client.clone().extend_confirmation_decision(r).await?.into_inner().application.unwrap_or_default())
+    }
+
+    /// A court rules on a confirmation application.
+    pub async fn decide_confirmation(
+        &self,
+        id: &str,
+        valid: bool,
+        reason: &str,
+    ) -> Result<ConfirmationApplication, Status> {
+        let r = self.authed(DecideConfirmationRequest { application_id: id.into(), valid, reason: reason.into() });
+        Ok(self.client.clone().decide_confirmation(r).await?.into_inner().application.unwrap_or_default())
     }
 
     /// Revokes a case's hand-off.

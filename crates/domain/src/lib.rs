@@ -4,6 +4,7 @@
 pub mod calendar;
 pub mod case_file;
 pub mod case_no;
+pub mod confirmation;
 pub mod court_case_no;
 pub mod csv;
 pub mod org;

@@ -4,6 +4,7 @@
 //! outcome are kept on the delegation for the court. Judicial confirmation and
 //! the court's clocks arrive with issue #9.
 
+mod confirmations;
 mod results;
 mod service;
 mod store;
@@ -19,9 +20,12 @@ use fengqiao_platform::{migration, ComponentRuntime};
 use fengqiao_proto::fengqiao::court::v1::court_linkage_service_server::{self, CourtLinkageServiceServer};
 use fengqiao_proto::fengqiao::court::v1::*;
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
+use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
+use fengqiao_proto::EventKind;
 use sqlx::{Any, Transaction};
 use tonic::{Request, Response, Status};
 
+use confirmations::Confirmations;
 pub use service::CourtService;
 
 /// The court-linkage component.
@@ -34,36 +38,51 @@ impl Component for CourtLinkage {
         migration!("court-linkage", 1, shared "0001_delegations.sql", "delegations and their results"),
         migration!("court-linkage", 2, shared "0002_current_referral.sql", "the referral a record follows"),
         migration!("court-linkage", 3, shared "0003_results_and_roster.sql", "results for the court, the court's roster"),
+        migration!("court-linkage", 4, shared "0004_confirmations.sql", "judicial confirmation applications"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);
         let service = Arc::new(CourtService::new(runtime.db.clone(), intake));
+        let mut courts = runtime.settings.confirmation_courts.clone();
+        if courts.is_empty() && runtime.settings.seed_demo() {
+            // The demo district's basic court confirms its agreements.
+            courts.insert("620802".into(), "court-620802".into());
+        }
+        let routing = RoutingServiceClient::new(runtime.settings.channel_to("routing")?);
+        let confirmations = Arc::new(Confirmations::new(runtime.db.clone(), runtime.outbox(), routing, courts));
         runtime
             .consume(Consumer::new(
                 "court-linkage-results",
-                &[fengqiao_domain::result::tracked_events(), vec![fengqiao_proto::EventKind::ClockBreached]].concat(),
-                Arc::new(TrackResults(service.clone())),
+                &[
+                    fengqiao_domain::result::tracked_events(),
+                    vec![EventKind::ClockBreached, EventKind::ConfirmationRequested],
+                ]
+                .concat(),
+                Arc::new(TrackResults(service.clone(), confirmations.clone())),
             ))
             .await?;
         Ok(Api {
-            routes: tonic::service::Routes::new(CourtLinkageServiceServer::new(CourtGrpc(service))),
+            routes: tonic::service::Routes::new(CourtLinkageServiceServer::new(CourtGrpc(service, confirmations))),
             services: vec!["fengqiao.court.v1.CourtLinkageService"],
         })
     }
 }
 
-struct TrackResults(Arc<CourtService>);
+struct TrackResults(Arc<CourtService>, Arc<Confirmations>);
 
 #[async_trait]
 impl EventHandler for TrackResults {
     async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
+        if event.kind() == Some(EventKind::ConfirmationRequested) {
+            return self.1.on_requested(tx, &event.decode()?).await;
+        }
         self.0.on_event(tx, event).await
     }
 }
 
 /// The gRPC adapter: translation only.
-struct CourtGrpc(Arc<CourtService>);
+struct CourtGrpc(Arc<CourtService>, Arc<Confirmations>);
 
 #[tonic::async_trait]
 impl court_linkage_service_server::CourtLinkageService for CourtGrpc {
@@ -103,5 +122,40 @@ impl court_linkage_service_server::CourtLinkageService for CourtGrpc {
     async fn list_roster(&self, request: Request<ListRosterRequest>) -> Result<Response<ListRosterResponse>, Status> {
         let members = self.0.roster(&request.into_inner().court_id).await?;
         Ok(Response::new(ListRosterResponse { members }))
+    }
+
+    async fn list_confirmations(
+        &self,
+        request: Request<ListConfirmationsRequest>,
+    ) -> Result<Response<ListConfirmationsResponse>, Status> {
+        let applications = self.1.list(&request.into_inner().court_id).await?;
+        Ok(Response::new(ListConfirmationsResponse { applications }))
+    }
+
+    async fn accept_confirmation(
+        &self,
+        request: Request<AcceptConfirmationRequest>,
+    ) -> Result<Response<AcceptConfirmationResponse>, Status> {
+        let r = request.into_inner();
+        let application = self.1.accept(&r.application_id, &r.court_id, &r.court_case_no).await?;
+        Ok(Response::new(AcceptConfirmationResponse { application: Some(application) }))
+    }
+
+    async fn extend_confirmation_decision(
+        &self,
+        request: Request<ExtendConfirmationDecisionRequest>,
+    ) -> Result<Response<ExtendConfirmationDecisionResponse>, Status> {
+        let r = request.into_inner();
+        let application = self.1.extend(&r.application_id, &r.court_id, &r.approved_by, &r.reason).await?;
+        Ok(Response::new(ExtendConfirmationDecisionResponse { application: Some(application) }))
+    }
+
+    async fn decide_confirmation(
+        &self,
+        request: Request<DecideConfirmationRequest>,
+    ) -> Result<Response<DecideConfirmationResponse>, Status> {
+        let r = request.into_inner();
+        let application = self.1.decide(&r.application_id, &r.court_id, r.valid, &r.reason).await?;
+        Ok(Response::new(DecideConfirmationResponse { application: Some(application) }))
     }
 }

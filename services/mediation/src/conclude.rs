@@ -36,6 +36,8 @@ pub struct Conclusion {
     pub return_to_source: bool,
     /// When it concluded (microseconds).
     pub at: i64,
+    /// The parties who apply jointly for judicial confirmation at signing (empty: none).
+    pub confirmation_consents: Vec<u32>,
 }
 
 /// A local date `YYYY-MM-DD`.
@@ -125,6 +127,16 @@ fn check(r: &ConcludeMediationRequest, outcome: MediationOutcome, parties: u32, 
     if r.return_to_source && outcome != MediationOutcome::Terminated {
         v.push(only("return_to_source", "TERMINATED"));
     }
+    match (&r.agreement, r.confirmation_consents.is_empty()) {
+        (_, true) => {}
+        (Some(terms), false) if outcome == MediationOutcome::Agreement => v.extend(crate::confirmation::check(
+            &r.confirmation_consents,
+            r.concerns_personal_status,
+            &terms.terms,
+            parties,
+        )),
+        _ => v.push(only("confirmation_consents", "AGREEMENT")),
+    }
     v
 }
 
@@ -150,12 +162,15 @@ pub(crate) async fn record(
     .bind(c.refusing_party as i32)
     .bind(template)
     .bind(text)
-    .bind(hash)
+    .bind(&hash)
     .bind(deadline)
     .bind(performance as i32)
     .bind(now)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    if !c.confirmation_consents.is_empty() {
+        crate::confirmation::request(conn, item, &c.confirmation_consents, &hash).await?;
+    }
     Ok(())
 }
 
@@ -175,13 +190,18 @@ pub(crate) struct Concluded {
     pub performance_note: String,
     pub performance_recorded_at: Option<i64>,
     pub concluded_at: i64,
+    pub confirmation_state: i32,
+    pub confirmation_consents: Vec<u32>,
+    pub confirmation_court: String,
+    pub confirmation_reason: String,
 }
 
 /// The conclusion of a referral, if concluded.
 pub(crate) async fn find(conn: &mut AnyConnection, referral_id: &str) -> Result<Option<Concluded>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT outcome, agreement, routes_told, refusing_party, template_id, document, sha256, performance_deadline,
-             performance_state, performed_at, performance_note, performance_recorded_at, concluded_at
+             performance_state, performed_at, performance_note, performance_recorded_at, concluded_at,
+             confirmation_state, confirmation_consents, confirmation_court, confirmation_reason
          FROM conclusions WHERE referral_id = $1",
     )
     .bind(referral_id)
@@ -208,6 +228,14 @@ pub(crate) async fn find(conn: &mut AnyConnection, referral_id: &str) -> Result<
         performance_note: r.try_get("performance_note")?,
         performance_recorded_at: r.try_get("performance_recorded_at")?,
         concluded_at: r.try_get("concluded_at")?,
+        confirmation_state: r.try_get("confirmation_state")?,
+        confirmation_consents: r
+            .try_get::<String, _>("confirmation_consents")?
+            .split(',')
+            .filter_map(|n| n.parse().ok())
+            .collect(),
+        confirmation_court: r.try_get("confirmation_court")?,
+        confirmation_reason: r.try_get("confirmation_reason")?,
     }))
 }
 
@@ -262,6 +290,7 @@ impl MediationService {
             document: document.clone(),
             return_to_source: r.return_to_source,
             at: now,
+            confirmation_consents: r.confirmation_consents.clone(),
         };
         let step = Step {
             outcome,

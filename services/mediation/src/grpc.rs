@@ -207,4 +207,12 @@ impl mediation_service_server::MediationService for MediationGrpc {
         let (organisation, mediators) = self.service.statistics(&r.org_id, &r.period).await?;
         Ok(Response::new(GetWorkStatisticsResponse { organisation: Some(organisation), mediators }))
     }
+
+    async fn apply_for_confirmation(
+        &self,
+        request: Request<ApplyForConfirmationRequest>,
+    ) -> Result<Response<ApplyForConfirmationResponse>, Status> {
+        let confirmation = self.service.apply_for_confirmation(request.into_inner()).await?;
+        Ok(Response::new(ApplyForConfirmationResponse { confirmation: Some(confirmation) }))
+    }
 }

@@ -10,6 +10,7 @@ mod agreement;
 mod assign;
 mod case_file;
 mod conclude;
+mod confirmation;
 mod error;
 mod grpc;
 mod peers;
@@ -52,6 +53,7 @@ impl Component for Mediation {
         migration!("mediation", 2, shared "0002_mediator.sql", "the mediator a referral names"),
         migration!("mediation", 3, shared "0003_casework.sql", "mediators, joint mediation, sessions, visits, case files"),
         migration!("mediation", 4, "0004_conclusions.sql", "conclusions with their agreement and performance"),
+        migration!("mediation", 5, shared "0005_confirmation.sql", "judicial confirmation of agreements"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -60,11 +62,21 @@ impl Component for Mediation {
             routing: RoutingServiceClient::new(runtime.settings.channel_to("routing")?),
         };
         let subsidy = runtime.settings.subsidy.clone();
-        let service = Arc::new(MediationService::new(runtime.db.clone(), runtime.outbox(), Arc::new(peers), subsidy));
+        let window = fengqiao_domain::period::Period::parse(&runtime.settings.clocks.confirmation_application)
+            .map_err(|e| anyhow::anyhow!("configuration key `clocks.confirmation_application`: {e}"))?;
+        let service = Arc::new(
+            MediationService::new(runtime.db.clone(), runtime.outbox(), Arc::new(peers), subsidy)
+                .with_confirmation_window(window),
+        );
         runtime
             .consume(Consumer::new(
                 "mediation-referrals",
-                &[EventKind::ReferralRequested, EventKind::ClockScheduled],
+                &[
+                    EventKind::ReferralRequested,
+                    EventKind::ClockScheduled,
+                    EventKind::ConfirmationAccepted,
+                    EventKind::ConfirmationDecided,
+                ],
                 Arc::new(ReceiveReferrals(service.clone())),
             ))
             .await?;
@@ -86,6 +98,9 @@ struct ReceiveReferrals(Arc<MediationService>);
 #[async_trait]
 impl EventHandler for ReceiveReferrals {
     async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
+        if matches!(event.kind(), Some(EventKind::ConfirmationAccepted | EventKind::ConfirmationDecided)) {
+            return confirmation::follow(tx, event).await;
+        }
         if event.kind() == Some(EventKind::ClockScheduled) {
             let scheduled: ClockScheduled = event.decode()?;
             if let (true, Some(due)) = (MEDIATION_CLOCKS.contains(&scheduled.kind.as_str()), &scheduled.due_at) {

@@ -62,6 +62,7 @@ pub struct MediationService {
     pub(crate) outbox: OutboxNotifier,
     pub(crate) peers: Arc<dyn Peers>,
     pub(crate) subsidy: SubsidySettings,
+    pub(crate) confirmation_window: fengqiao_domain::period::Period,
     now: Now,
 }
 
@@ -82,7 +83,20 @@ impl MediationService {
     /// Mediation over `db`, asking `peers` for mediators and contacts in full,
     /// paying subsidies by `subsidy`.
     pub fn new(db: Database, outbox: OutboxNotifier, peers: Arc<dyn Peers>, subsidy: SubsidySettings) -> Self {
-        Self { db, outbox, peers, subsidy, now: Arc::new(now_micros) }
+        Self {
+            db,
+            outbox,
+            peers,
+            subsidy,
+            confirmation_window: fengqiao_domain::period::Period::Days(30),
+            now: Arc::new(now_micros),
+        }
+    }
+
+    /// The same, with the parties' window to apply for judicial confirmation
+    /// (`clocks.confirmation_application`).
+    pub fn with_confirmation_window(self, confirmation_window: fengqiao_domain::period::Period) -> Self {
+        Self { confirmation_window, ..self }
     }
 
     /// The same, reading the time from `now` (tests that replay a past month).

@@ -54,8 +54,10 @@ impl MediationService {
             eligible: payable.is_ok(),
             why_not: payable.err().unwrap_or_default().to_string(),
         };
+        let confirmation = concluded.as_ref().and_then(|c| crate::confirmation::view(c, self.confirmation_window));
         let concluded = concluded.unwrap_or_default();
         Ok(CaseWork {
+            confirmation,
             mediators,
             joint_organisations: joint,
             sessions,

@@ -92,6 +92,9 @@ impl Component for Routing {
             EventKind::MediationConcluded,
             EventKind::EventDeadLettered,
             EventKind::EventReplayed,
+            EventKind::ConfirmationRequested,
+            EventKind::ConfirmationAccepted,
+            EventKind::ConfirmationDecided,
         ];
         kinds.extend(fengqiao_domain::referral::STATE_CHANGE_EVENTS);
         let follow = FollowCases { routing: service.clone(), supervision: supervision.clone() };
@@ -201,6 +204,11 @@ impl EventHandler for FollowCases {
                 supervision::facts::concluded(tx, &ev, event.time_micros).await?;
                 self.routing.on_concluded(tx, &ev).await
             }
+            Some(
+                kind @ (EventKind::ConfirmationRequested
+                | EventKind::ConfirmationAccepted
+                | EventKind::ConfirmationDecided),
+            ) => self.routing.on_confirmation(tx, kind, &event.case_id).await,
             Some(EventKind::EventDeadLettered) => {
                 Ok(self.supervision.on_dead_lettered(tx, &event.decode::<EventDeadLettered>()?).await?)
             }

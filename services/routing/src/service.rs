@@ -592,6 +592,35 @@ pub(crate) async fn announce_request(
 }
 
 impl RoutingService {
+    /// Times the court on a judicial-confirmation application: acceptance
+    /// within `clocks.confirmation_acceptance` of the application, a ruling
+    /// within `clocks.confirmation_decision` of the acceptance.
+    pub async fn on_confirmation(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        kind: EventKind,
+        case_id: &str,
+    ) -> Result<(), HandlerError> {
+        let now = now_micros();
+        let (end, start) = match kind {
+            EventKind::ConfirmationRequested => (None, Some(ClockKind::ConfirmationAcceptance)),
+            EventKind::ConfirmationAccepted => {
+                (Some(ClockKind::ConfirmationAcceptance), Some(ClockKind::ConfirmationDecision))
+            }
+            _ => (Some(ClockKind::ConfirmationDecision), None),
+        };
+        if let Some(end) = end {
+            clocks::end(tx, case_id, &[end], ClockState::Met, now).await?;
+        }
+        if let Some(start) = start {
+            let case =
+                store::find_case(tx, case_id).await?.ok_or_else(|| HandlerError(format!("case {case_id} unknown")))?;
+            let period = self.regimes.period(start, "", &case.division_code);
+            clocks::start(tx, case_id, start, period, self.regimes.timing(), now).await?;
+        }
+        Ok(())
+    }
+
     /// Returns a case whose mediation was terminated to its sender when the
     /// organisation asked (e.g. it turned criminal and goes back to the police).
     pub async fn on_concluded(

@@ -46,6 +46,10 @@ pub struct Settings {
     pub supervision: SupervisionSettings,
     /// Per-case subsidy amounts (以案定补).
     pub subsidy: SubsidySettings,
+    /// The court that judicially confirms agreements of cases no court delegated:
+    /// a division-code prefix to the court's agency id (the basic court of the
+    /// place, 人民调解法 art. 33); the longest matching prefix wins.
+    pub confirmation_courts: std::collections::BTreeMap<String, String>,
     /// Seconds a stopping process waits for in-flight calls and the outbox to drain.
     pub shutdown_grace_secs: u64,
     /// Intake's own settings.
@@ -93,6 +97,7 @@ impl Default for Settings {
             clocks: ClockRegimes::default(),
             supervision: SupervisionSettings::default(),
             subsidy: SubsidySettings::default(),
+            confirmation_courts: Default::default(),
             shutdown_grace_secs: 10,
             gateway: component(50050),
             intake: component(50051),

@@ -27,6 +27,10 @@ pub enum Kind {
     OwnerAcknowledgement,
     /// From a supervision notice to the organisation's response.
     SupervisionResponse,
+    /// From a joint application for judicial confirmation to the court's acceptance.
+    ConfirmationAcceptance,
+    /// From the court's acceptance of a confirmation application to its ruling.
+    ConfirmationDecision,
 }
 
 impl Kind {
@@ -41,6 +45,8 @@ impl Kind {
             Kind::RiskResponse => "RISK_RESPONSE",
             Kind::OwnerAcknowledgement => "OWNER_ACKNOWLEDGEMENT",
             Kind::SupervisionResponse => "SUPERVISION_RESPONSE",
+            Kind::ConfirmationAcceptance => "CONFIRMATION_ACCEPTANCE",
+            Kind::ConfirmationDecision => "CONFIRMATION_DECISION",
         }
     }
 
@@ -54,6 +60,8 @@ impl Kind {
             Kind::PoliceFeedback => "police_feedback",
             Kind::OwnerAcknowledgement => "owner_acknowledgement",
             Kind::SupervisionResponse => "supervision_response",
+            Kind::ConfirmationAcceptance => "confirmation_acceptance",
+            Kind::ConfirmationDecision => "confirmation_decision",
             Kind::RiskResponse => match risk {
                 "RED" => "risk_red",
                 "ORANGE" => "risk_orange",
@@ -154,6 +162,28 @@ impl Regimes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_courts_confirmation_clocks_skip_past_national_day() {
+        use fengqiao_domain::period::{ends_at, LOCAL};
+        let regimes = Regimes::new(ClockRegimes::default()).unwrap();
+        let due = |kind: Kind, from: time::OffsetDateTime| {
+            let period = Period::parse(regimes.period(kind, "", "620802001001")).unwrap();
+            (ends_at(from, period, &regimes.timing().calendar) - time::Duration::microseconds(1))
+                .to_offset(LOCAL)
+                .date()
+        };
+        // Applied on 30 September: the third day, 3 October, is a holiday; the
+        // court accepts by the first working day after the break.
+        let applied = time::macros::datetime!(2026-09-30 10:00 +8);
+        assert_eq!(due(Kind::ConfirmationAcceptance, applied), time::macros::date!(2026 - 10 - 08));
+        // Accepted on 18 September: the fifteenth day, 3 October, is a holiday too.
+        let accepted = time::macros::datetime!(2026-09-18 16:00 +8);
+        assert_eq!(due(Kind::ConfirmationDecision, accepted), time::macros::date!(2026 - 10 - 08));
+        // Accepted on 8 October: 15 days end on 23 October, a Friday.
+        let accepted = time::macros::datetime!(2026-10-08 09:00 +8);
+        assert_eq!(due(Kind::ConfirmationDecision, accepted), time::macros::date!(2026 - 10 - 23));
+    }
 
     #[test]
     fn a_jurisdiction_overrides_a_period_by_its_longest_prefix() {
