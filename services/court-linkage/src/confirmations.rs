@@ -178,13 +178,7 @@ impl Confirmations {
             court_id: court_id.to_string(),
             referral_id: app.referral_id.clone(),
         };
-        outbox::append(&mut tx, &Envelope::new("court-linkage", EventKind::ConfirmationAccepted, &event))
-            .await
-            .map_err(status::database)?;
-        let app = Self::find(&mut tx, id, court_id).await?;
-        tx.commit().await.map_err(status::database)?;
-        self.outbox.notify();
-        Ok(app)
+        self.announce(tx, EventKind::ConfirmationAccepted, &event, id, court_id).await
     }
 
     /// Extends the court's decision period once, with approval.
@@ -276,9 +270,19 @@ impl Confirmations {
             valid,
             reason: reason.trim().to_string(),
         };
-        outbox::append(&mut tx, &Envelope::new("court-linkage", EventKind::ConfirmationDecided, &event))
-            .await
-            .map_err(status::database)?;
+        self.announce(tx, EventKind::ConfirmationDecided, &event, id, court_id).await
+    }
+
+    /// Announces a step in its transaction, commits, and answers the application.
+    async fn announce<E: fengqiao_proto::Event>(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        kind: EventKind,
+        event: &E,
+        id: &str,
+        court_id: &str,
+    ) -> Result<ConfirmationApplication, Status> {
+        outbox::append(&mut tx, &Envelope::new("court-linkage", kind, event)).await.map_err(status::database)?;
         let app = Self::find(&mut tx, id, court_id).await?;
         tx.commit().await.map_err(status::database)?;
         self.outbox.notify();
