@@ -10,7 +10,7 @@ use fengqiao_domain::referral::is_terminal;
 use fengqiao_platform::db::now_micros;
 use fengqiao_platform::status::{self, Violation};
 use fengqiao_platform::Database;
-use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, ReferralState, Source};
+use fengqiao_proto::fengqiao::common::v1::{Actor, ReferralState, Source};
 use fengqiao_proto::fengqiao::court::v1::court_linkage_service_client::CourtLinkageServiceClient;
 use fengqiao_proto::fengqiao::court::v1::{
     self as court, DelegationKind, GetDelegationOfCaseRequest, SubmitDelegationRequest,
@@ -20,7 +20,7 @@ use fengqiao_proto::fengqiao::gateway::v1::*;
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use fengqiao_proto::fengqiao::intake::v1::RegisterCaseRequest;
 use fengqiao_proto::fengqiao::petition::v1::petition_linkage_service_client::PetitionLinkageServiceClient;
-use fengqiao_proto::fengqiao::petition::v1::SubmitPetitionRequest;
+use fengqiao_proto::fengqiao::petition::v1::{self as petition, SubmitPetitionRequest};
 use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
 use fengqiao_proto::fengqiao::routing::v1::{CancelReferralRequest, ListCaseReferralsRequest};
 use secrecy::SecretString;
@@ -88,7 +88,12 @@ impl AgencyApi {
     }
 
     /// Hands `dispute` to the component that speaks the agency's process; returns (case id, case no).
-    async fn hand_over(&self, agency: &Agency, dispute: Dispute) -> Result<(String, String, bool), Status> {
+    async fn hand_over(&self, agency: &Agency, r: SubmitDisputeRequest) -> Result<(String, String, bool), Status> {
+        let dispute = r.dispute.unwrap_or_default();
+        if agency.kind != "petition" && !(r.previous_handling.is_empty() && r.leader_id.is_empty()) {
+            let field = if r.leader_id.is_empty() { "previous_handling" } else { "leader_id" };
+            return Err(status::invalid_argument(&[Violation::new(field, "is given only by a petition bureau")]));
+        }
         let source = Source::try_from(dispute.source).unwrap_or(Source::Unspecified);
         let allowed: &[Source] = match agency.kind.as_str() {
             "police" => &[Source::Police],
@@ -143,6 +148,8 @@ impl AgencyApi {
                         bureau_id: agency.agency_id.clone(),
                         matter_no: external_ref,
                         dispute: Some(dispute),
+                        previous_handling: r.previous_handling,
+                        leader_id: r.leader_id,
                     })
                     .await
                     .map_err(upstream("petition-linkage"))?
@@ -178,12 +185,15 @@ impl AgencyService for AgencyApi {
         request: Request<SubmitDisputeRequest>,
     ) -> Result<Response<SubmitDisputeResponse>, Status> {
         let agency = self.authenticate(&request).await?;
-        let dispute = request
-            .into_inner()
+        let r = request.into_inner();
+        let external_ref = r
             .dispute
-            .ok_or_else(|| status::invalid_argument(&[Violation::new("dispute", "is required")]))?;
-        let external_ref = dispute.external_ref.trim().to_string();
-        let (case_id, case_no, created) = self.hand_over(&agency, dispute).await?;
+            .as_ref()
+            .ok_or_else(|| status::invalid_argument(&[Violation::new("dispute", "is required")]))?
+            .external_ref
+            .trim()
+            .to_string();
+        let (case_id, case_no, created) = self.hand_over(&agency, r).await?;
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         let first = CaseStatus { case_id: case_id.clone(), case_no, external_ref, ..Default::default() };
         store::own(&mut conn, &agency.agency_id, &first, now_micros()).await.map_err(status::database)?;
@@ -379,6 +389,57 @@ impl AgencyService for AgencyApi {
         };
         let answer = self.court.clone().decide_confirmation(r).await.map_err(upstream("court-linkage"))?;
         Ok(Response::new(DecideConfirmationResponse { application: answer.into_inner().application }))
+    }
+
+    async fn get_petition_result(
+        &self,
+        request: Request<GetPetitionResultRequest>,
+    ) -> Result<Response<GetPetitionResultResponse>, Status> {
+        let agency = self.authenticate(&request).await?;
+        let case_id = request.into_inner().case_id;
+        self.owned_status(&agency, &case_id).await?;
+        let r = petition::GetPetitionOfCaseRequest { case_id, bureau_id: agency.agency_id.clone() };
+        let answer = self.petition.clone().get_petition_of_case(r).await.map_err(upstream("petition-linkage"))?;
+        Ok(Response::new(GetPetitionResultResponse { petition: answer.into_inner().petition }))
+    }
+
+    async fn record_petition_satisfaction(
+        &self,
+        request: Request<RecordPetitionSatisfactionRequest>,
+    ) -> Result<Response<RecordPetitionSatisfactionResponse>, Status> {
+        let agency = self.authenticate(&request).await?;
+        let r = request.into_inner();
+        self.owned_status(&agency, &r.case_id).await?;
+        let r = petition::RecordSatisfactionRequest {
+            case_id: r.case_id,
+            bureau_id: agency.agency_id.clone(),
+            satisfaction: r.satisfaction,
+        };
+        let answer = self.petition.clone().record_satisfaction(r).await.map_err(upstream("petition-linkage"))?;
+        Ok(Response::new(RecordPetitionSatisfactionResponse { petition: answer.into_inner().petition }))
+    }
+
+    async fn get_petition_rates(
+        &self,
+        request: Request<GetPetitionRatesRequest>,
+    ) -> Result<Response<GetPetitionRatesResponse>, Status> {
+        let agency = self.authenticate(&request).await?;
+        let r = petition::GetPetitionRatesRequest {
+            bureau_id: agency.agency_id.clone(),
+            period: request.into_inner().period,
+        };
+        let answer = self.petition.clone().get_petition_rates(r).await.map_err(upstream("petition-linkage"))?;
+        Ok(Response::new(GetPetitionRatesResponse { rates: answer.into_inner().rates }))
+    }
+
+    async fn list_petition_backlog(
+        &self,
+        request: Request<ListPetitionBacklogRequest>,
+    ) -> Result<Response<ListPetitionBacklogResponse>, Status> {
+        let agency = self.authenticate(&request).await?;
+        let r = petition::ListBacklogRequest { bureau_id: agency.agency_id.clone() };
+        let answer = self.petition.clone().list_backlog(r).await.map_err(upstream("petition-linkage"))?;
+        Ok(Response::new(ListPetitionBacklogResponse { items: answer.into_inner().items }))
     }
 }
 

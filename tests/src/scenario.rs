@@ -70,7 +70,12 @@ impl AgencySession {
 
     /// Submits a dispute.
     pub async fn submit(&self, dispute: Dispute) -> Result<SubmitDisputeResponse, Status> {
-        let r = self.authed(SubmitDisputeRequest { dispute: Some(dispute) });
+        self.submit_with(SubmitDisputeRequest { dispute: Some(dispute), ..Default::default() }).await
+    }
+
+    /// Submits a request as given (a bureau's previous handling and leader, say).
+    pub async fn submit_with(&self, request: SubmitDisputeRequest) -> Result<SubmitDisputeResponse, Status> {
+        let r = self.authed(request);
         Ok(self.client.clone().submit_dispute(r).await?.into_inner())
     }
 
@@ -84,6 +89,36 @@ impl AgencySession {
     pub async fn court_result(&self, case_id: &str) -> Result<fengqiao_proto::fengqiao::court::v1::Delegation, Status> {
         let r = self.authed(GetCourtResultRequest { case_id: case_id.into() });
         Ok(self.client.clone().get_court_result(r).await?.into_inner().delegation.unwrap_or_default())
+    }
+
+    /// A bureau's matter of a case with its result.
+    pub async fn petition_result(
+        &self,
+        case_id: &str,
+    ) -> Result<fengqiao_proto::fengqiao::petition::v1::Petition, Status> {
+        let r = self.authed(GetPetitionResultRequest { case_id: case_id.into() });
+        Ok(self.client.clone().get_petition_result(r).await?.into_inner().petition.unwrap_or_default())
+    }
+
+    /// A bureau records the petitioner's satisfaction.
+    pub async fn petition_satisfaction(&self, case_id: &str, satisfaction: u32) -> Result<(), Status> {
+        let r = self.authed(RecordPetitionSatisfactionRequest { case_id: case_id.into(), satisfaction });
+        self.client.clone().record_petition_satisfaction(r).await.map(|_| ())
+    }
+
+    /// A bureau's three rates.
+    pub async fn petition_rates(
+        &self,
+        period: &str,
+    ) -> Result<fengqiao_proto::fengqiao::petition::v1::PetitionRates, Status> {
+        let r = self.authed(GetPetitionRatesRequest { period: period.into() });
+        Ok(self.client.clone().get_petition_rates(r).await?.into_inner().rates.unwrap_or_default())
+    }
+
+    /// A bureau's backlog.
+    pub async fn petition_backlog(&self) -> Result<Vec<fengqiao_proto::fengqiao::petition::v1::BacklogItem>, Status> {
+        let r = self.authed(ListPetitionBacklogRequest {});
+        Ok(self.client.clone().list_petition_backlog(r).await?.into_inner().items)
     }
 
     /// A court's judicial-confirmation applications.
@@ -281,4 +316,29 @@ pub fn conclusion(referral_id: &str, outcome: MediationOutcome) -> ConcludeMedia
         _ => r.summary = "申请人撤回申请".into(),
     }
     r
+}
+
+/// The case's clock of `kind` (in `state`, if given), waiting up to 10 s for it.
+pub async fn clock_of(
+    system: &System,
+    case_id: &str,
+    kind: &str,
+    state: Option<fengqiao_proto::fengqiao::routing::v1::ClockState>,
+) -> fengqiao_proto::fengqiao::routing::v1::Clock {
+    use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
+    use fengqiao_proto::fengqiao::routing::v1::ListCaseClocksRequest;
+    let mut routing = RoutingServiceClient::new(crate::channel(system.addr("routing")).await.unwrap());
+    for _ in 0..100 {
+        let clocks = routing.list_case_clocks(ListCaseClocksRequest { case_id: case_id.into() }).await.unwrap();
+        let found = clocks
+            .into_inner()
+            .clocks
+            .into_iter()
+            .find(|c| c.kind == kind && state.is_none_or(|s| c.state == s as i32));
+        if let Some(c) = found {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {kind} clock ({state:?}) for case {case_id}");
 }

@@ -9,23 +9,10 @@ use std::time::Duration;
 use fengqiao_proto::fengqiao::common::v1::*;
 use fengqiao_proto::fengqiao::court::v1::{ConfirmationApplication, ConfirmationState};
 use fengqiao_proto::fengqiao::mediation::v1::*;
-use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
-use fengqiao_proto::fengqiao::routing::v1::{Clock, ClockState, ListCaseClocksRequest};
+use fengqiao_proto::fengqiao::routing::v1::ClockState;
 use fengqiao_tests::scenario::*;
 use fengqiao_tests::system::{Mode, System};
 use tonic::Code;
-
-async fn clock(system: &System, case_id: &str, kind: &str, state: ClockState) -> Clock {
-    let mut routing = RoutingServiceClient::new(fengqiao_tests::channel(system.addr("routing")).await.unwrap());
-    for _ in 0..100 {
-        let clocks = routing.list_case_clocks(ListCaseClocksRequest { case_id: case_id.into() }).await.unwrap();
-        if let Some(c) = clocks.into_inner().clocks.into_iter().find(|c| c.kind == kind && c.state == state as i32) {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no {kind} clock in {state:?} for case {case_id}");
-}
 
 async fn application_of(court: &AgencySession, case_id: &str) -> ConfirmationApplication {
     for _ in 0..100 {
@@ -71,7 +58,10 @@ async fn applied_at_signing_the_court_accepts_extends_once_and_confirms(mode: Mo
 
     let app = application_of(&court, &case_id).await;
     assert_eq!((app.state, app.agreement_sha256.as_str()), (ConfirmationState::Applied as i32, doc.sha256.as_str()));
-    assert_eq!(clock(&system, &case_id, "CONFIRMATION_ACCEPTANCE", ClockState::Running).await.period, "days:3");
+    assert_eq!(
+        clock_of(&system, &case_id, "CONFIRMATION_ACCEPTANCE", Some(ClockState::Running)).await.period,
+        "days:3"
+    );
     let police = AgencySession::connect(&system, POLICE).await;
     assert!(police.confirmations().await.unwrap().is_empty(), "only the court sees it");
     assert_eq!(
@@ -83,14 +73,14 @@ async fn applied_at_signing_the_court_accepts_extends_once_and_confirms(mode: Mo
     assert_eq!(err.code(), Code::InvalidArgument, "a confirmation case is numbered 民特");
     let accepted = court.accept_confirmation(&app.application_id, "(2026)甘0802民特12号").await.unwrap();
     assert_eq!(accepted.state, ConfirmationState::Accepted as i32);
-    clock(&system, &case_id, "CONFIRMATION_ACCEPTANCE", ClockState::Met).await;
-    let decision = clock(&system, &case_id, "CONFIRMATION_DECISION", ClockState::Running).await;
+    clock_of(&system, &case_id, "CONFIRMATION_ACCEPTANCE", Some(ClockState::Met)).await;
+    let decision = clock_of(&system, &case_id, "CONFIRMATION_DECISION", Some(ClockState::Running)).await;
     assert_eq!(decision.period, "days:15");
     confirmation_of(&office, &id, ConfirmationState::Accepted).await;
 
     assert_eq!(court.extend_confirmation(&app.application_id, "").await.unwrap_err().code(), Code::InvalidArgument);
     assert!(court.extend_confirmation(&app.application_id, "院长王五").await.unwrap().extended);
-    let extended = clock(&system, &case_id, "CONFIRMATION_DECISION", ClockState::Running).await;
+    let extended = clock_of(&system, &case_id, "CONFIRMATION_DECISION", Some(ClockState::Running)).await;
     let days = (extended.due_at.unwrap().seconds - decision.due_at.unwrap().seconds) / 86_400;
     assert!((10..=13).contains(&days), "ten more days (to a working day): {days}");
     assert_eq!(
@@ -104,7 +94,7 @@ async fn applied_at_signing_the_court_accepts_extends_once_and_confirms(mode: Mo
     );
     let ruled = court.decide_confirmation(&app.application_id, true, "").await.unwrap();
     assert_eq!(ruled.state, ConfirmationState::Valid as i32);
-    clock(&system, &case_id, "CONFIRMATION_DECISION", ClockState::Met).await;
+    clock_of(&system, &case_id, "CONFIRMATION_DECISION", Some(ClockState::Met)).await;
     let seen = confirmation_of(&office, &id, ConfirmationState::Valid).await;
     assert_eq!(seen.court_id, COURT);
     assert_eq!(

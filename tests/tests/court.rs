@@ -12,7 +12,7 @@ use fengqiao_proto::fengqiao::court::v1::{
     CourtResult, Delegation, RosterKind, RosterMember, UpsertRosterMemberRequest,
 };
 use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
-use fengqiao_proto::fengqiao::routing::v1::{Clock, ExtendClockRequest, ListCaseClocksRequest};
+use fengqiao_proto::fengqiao::routing::v1::ExtendClockRequest;
 use fengqiao_tests::scenario::*;
 use fengqiao_tests::system::{Mode, System};
 use tonic::Code;
@@ -36,21 +36,6 @@ async fn result_when(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the court never saw {what} for case {case_id}");
-}
-
-async fn clocks(system: &System, case_id: &str) -> Vec<Clock> {
-    let mut routing = RoutingServiceClient::new(fengqiao_tests::channel(system.addr("routing")).await.unwrap());
-    routing.list_case_clocks(ListCaseClocksRequest { case_id: case_id.into() }).await.unwrap().into_inner().clocks
-}
-
-async fn clock_of(system: &System, case_id: &str, kind: &str) -> Clock {
-    for _ in 0..100 {
-        if let Some(c) = clocks(system, case_id).await.into_iter().find(|c| c.kind == kind) {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no {kind} clock for case {case_id}");
 }
 
 async fn a_delegation_returns_its_agreement_or_its_reason_for_filing(mode: Mode) {
@@ -134,7 +119,7 @@ async fn court_numbers_procedure_and_roster_are_checked(mode: Mode) {
     let office = Staff::connect(&system, COURT_OFFICE_ORG).await;
     let item = office.referral_of(&case).await;
     office.accept(&item.referral_id).await.unwrap();
-    assert_eq!(clock_of(&system, &case, "IN_LITIGATION_SIMPLIFIED").await.period, "days:7");
+    assert_eq!(clock_of(&system, &case, "IN_LITIGATION_SIMPLIFIED", None).await.period, "days:7");
 
     // The roster: a designation must be on it, and is honoured.
     let mut linkage =
@@ -166,7 +151,7 @@ async fn pre_litigation_extension_needs_both_parties_and_stays_under_its_cap(mod
     let case = case.status.unwrap().case_id;
     let item = office.referral_of(&case).await;
     office.accept(&item.referral_id).await.unwrap();
-    let clock = clock_of(&system, &case, "PRE_LITIGATION").await;
+    let clock = clock_of(&system, &case, "PRE_LITIGATION", None).await;
     let mut routing = RoutingServiceClient::new(fengqiao_tests::channel(system.addr("routing")).await.unwrap());
     let extend = |period: &str, consented: &[&str]| ExtendClockRequest {
         clock_id: clock.clock_id.clone(),

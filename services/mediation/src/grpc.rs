@@ -215,4 +215,25 @@ impl mediation_service_server::MediationService for MediationGrpc {
         let confirmation = self.service.apply_for_confirmation(request.into_inner()).await?;
         Ok(Response::new(ApplyForConfirmationResponse { confirmation: Some(confirmation) }))
     }
+
+    async fn hold_mediation(
+        &self,
+        request: Request<HoldMediationRequest>,
+    ) -> Result<Response<HoldMediationResponse>, Status> {
+        let r = request.into_inner();
+        if r.reason.trim().is_empty() {
+            return Err(crate::MediationError::invalid("reason", "is required: why mediation pauses").into());
+        }
+        let step = Step { reason: r.reason, ..Step::new(Action::Hold, r.actor.unwrap_or_default()) };
+        Ok(Response::new(HoldMediationResponse { item: self.step(&r.referral_id, step).await? }))
+    }
+
+    async fn resume_mediation(
+        &self,
+        request: Request<ResumeMediationRequest>,
+    ) -> Result<Response<ResumeMediationResponse>, Status> {
+        let r = request.into_inner();
+        let item = self.step(&r.referral_id, Step::new(Action::Resume, r.actor.unwrap_or_default())).await?;
+        Ok(Response::new(ResumeMediationResponse { item }))
+    }
 }

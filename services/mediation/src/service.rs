@@ -206,7 +206,7 @@ impl MediationService {
             let from = ReferralState::try_from(item.state).unwrap_or(ReferralState::Unspecified);
             let to = referral::transition(from, step.action, Side::Receiver)?;
             item.state = to as i32;
-            if step.action.needs_reason() {
+            if step.action.needs_reason() || step.action == Action::Hold {
                 item.reason = step.reason.clone();
             }
             if step.action == Action::Complete {

@@ -4,6 +4,7 @@
 //! outcome are kept on the record for the bureau. Statutory clocks, leader
 //! ownership and satisfaction arrive with issue #10.
 
+mod rates;
 mod service;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use fengqiao_platform::{migration, ComponentRuntime};
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use fengqiao_proto::fengqiao::petition::v1::petition_linkage_service_server::{self, PetitionLinkageServiceServer};
 use fengqiao_proto::fengqiao::petition::v1::*;
+use fengqiao_proto::fengqiao::supervision::v1::supervision_service_client::SupervisionServiceClient;
 use sqlx::{Any, Transaction};
 use tonic::{Request, Response, Status};
 
@@ -31,15 +33,17 @@ impl Component for PetitionLinkage {
     const MIGRATIONS: &'static [Migration] = &[
         migration!("petition-linkage", 1, shared "0001_petitions.sql", "petition matters and their results"),
         migration!("petition-linkage", 2, shared "0002_current_referral.sql", "the referral a record follows"),
+        migration!("petition-linkage", 3, shared "0003_petition_process.sql", "deadlines, reply, owner, repeats, satisfaction"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);
-        let service = Arc::new(PetitionService::new(runtime.db.clone(), intake));
+        let supervision = SupervisionServiceClient::new(runtime.settings.channel_to("routing")?);
+        let service = Arc::new(PetitionService::new(runtime.db.clone(), intake, supervision));
         runtime
             .consume(Consumer::new(
                 "petition-linkage-results",
-                &fengqiao_domain::result::tracked_events(),
+                &[fengqiao_domain::result::tracked_events(), vec![fengqiao_proto::EventKind::ClockScheduled]].concat(),
                 Arc::new(TrackResults(service.clone())),
             ))
             .await?;
@@ -78,5 +82,40 @@ impl petition_linkage_service_server::PetitionLinkageService for PetitionGrpc {
     ) -> Result<Response<GetPetitionResponse>, Status> {
         let petition = self.0.get(&request.into_inner().petition_id).await?;
         Ok(Response::new(GetPetitionResponse { petition: Some(petition) }))
+    }
+
+    async fn get_petition_of_case(
+        &self,
+        request: Request<GetPetitionOfCaseRequest>,
+    ) -> Result<Response<GetPetitionOfCaseResponse>, Status> {
+        let r = request.into_inner();
+        let petition = self.0.of_case(&r.case_id, &r.bureau_id).await?;
+        Ok(Response::new(GetPetitionOfCaseResponse { petition: Some(petition) }))
+    }
+
+    async fn record_satisfaction(
+        &self,
+        request: Request<RecordSatisfactionRequest>,
+    ) -> Result<Response<RecordSatisfactionResponse>, Status> {
+        let r = request.into_inner();
+        let petition = self.0.record_satisfaction(&r.case_id, &r.bureau_id, r.satisfaction).await?;
+        Ok(Response::new(RecordSatisfactionResponse { petition: Some(petition) }))
+    }
+
+    async fn get_petition_rates(
+        &self,
+        request: Request<GetPetitionRatesRequest>,
+    ) -> Result<Response<GetPetitionRatesResponse>, Status> {
+        let r = request.into_inner();
+        let rates = self.0.rates(&r.bureau_id, &r.period).await?;
+        Ok(Response::new(GetPetitionRatesResponse { rates: Some(rates) }))
+    }
+
+    async fn list_backlog(
+        &self,
+        request: Request<ListBacklogRequest>,
+    ) -> Result<Response<ListBacklogResponse>, Status> {
+        let items = self.0.backlog(&request.into_inner().bureau_id).await?;
+        Ok(Response::new(ListBacklogResponse { items }))
     }
 }

@@ -3,22 +3,40 @@
 use fengqiao_domain::result::Progress;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
-use fengqiao_platform::db::now_micros;
+use fengqiao_platform::db::{micros_of, now_micros, timestamp};
 use fengqiao_platform::status::{self, Violation};
 use fengqiao_platform::Database;
-use fengqiao_proto::fengqiao::common::v1::{ReferralState, Source};
+use fengqiao_proto::fengqiao::common::v1::{Actor, ReferralState, Source};
+use fengqiao_proto::fengqiao::events::v1::ClockScheduled;
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use fengqiao_proto::fengqiao::intake::v1::RegisterCaseRequest;
 use fengqiao_proto::fengqiao::petition::v1::{Petition, SubmitPetitionRequest};
+use fengqiao_proto::fengqiao::supervision::v1::supervision_service_client::SupervisionServiceClient;
+use fengqiao_proto::fengqiao::supervision::v1::AssignCaseOwnerRequest;
+use fengqiao_proto::EventKind;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 use tonic::transport::Channel;
 use tonic::Status;
 
-const COLUMNS: &str = "petition_id, bureau_id, matter_no, case_id, referral_state, outcome, satisfaction";
+pub(crate) const COLUMNS: &str = "petition_id, bureau_id, matter_no, case_id, referral_state, outcome, satisfaction, \
+     previous_handling, leader_id, repeat_of_case_id, created_at, acceptance_due, accepted_at, handling_due, \
+     extension_reason, reply, concluded_at, evaluated_at";
 
-fn from_row(r: &AnyRow) -> Result<Petition, sqlx::Error> {
+pub(crate) fn from_row(r: &AnyRow) -> Result<Petition, sqlx::Error> {
+    let at = |c: &str| r.try_get::<Option<i64>, _>(c).map(|t| t.map(timestamp));
     Ok(Petition {
+        previous_handling: r.try_get("previous_handling")?,
+        leader_id: r.try_get("leader_id")?,
+        repeat_of_case_id: r.try_get("repeat_of_case_id")?,
+        registered_at: at("created_at")?,
+        acceptance_due: at("acceptance_due")?,
+        accepted_at: at("accepted_at")?,
+        handling_due: at("handling_due")?,
+        extension_reason: r.try_get("extension_reason")?,
+        reply: r.try_get("reply")?,
+        concluded_at: at("concluded_at")?,
+        evaluated_at: at("evaluated_at")?,
         petition_id: r.try_get("petition_id")?,
         bureau_id: r.try_get("bureau_id")?,
         matter_no: r.try_get("matter_no")?,
@@ -87,14 +105,53 @@ async fn follow(conn: &mut AnyConnection, case_id: &str, referral_id: &str, at: 
 /// Petition linkage over its database, registering through intake.
 #[derive(Clone)]
 pub struct PetitionService {
-    db: Database,
+    pub(crate) db: Database,
     intake: IntakeServiceClient<Channel>,
+    supervision: SupervisionServiceClient<Channel>,
 }
 
 impl PetitionService {
-    /// Petition linkage over `db`.
-    pub fn new(db: Database, intake: IntakeServiceClient<Channel>) -> Self {
-        Self { db, intake }
+    /// Petition linkage over `db`; leaders are made owners through routing's `supervision`.
+    pub fn new(
+        db: Database,
+        intake: IntakeServiceClient<Channel>,
+        supervision: SupervisionServiceClient<Channel>,
+    ) -> Self {
+        Self { db, intake, supervision }
+    }
+
+    /// Makes the designated leader the case's owner (领导包案) and records it; a
+    /// leader already recorded is not assigned again.
+    async fn own(&self, petition: Petition, leader_id: &str) -> Result<Petition, Status> {
+        if leader_id.trim().is_empty() || petition.leader_id == leader_id.trim() {
+            return Ok(petition);
+        }
+        let request = AssignCaseOwnerRequest {
+            case_id: petition.case_id.clone(),
+            leader_id: leader_id.trim().to_string(),
+            actor: Some(Actor { org_id: petition.bureau_id.clone(), ..Default::default() }),
+        };
+        // Routing learns of the case from its registration event: wait for it (a
+        // few seconds at most); a resubmission retries what did not happen.
+        let mut tries = 0;
+        while let Err(e) = self.supervision.clone().assign_case_owner(request.clone()).await {
+            tries += 1;
+            if e.code() != tonic::Code::NotFound || tries >= 50 {
+                return Err(Status::unavailable(format!(
+                    "the matter is recorded but its leader could not be made owner yet ({}); submit it again to retry",
+                    e.message()
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        sqlx::query("UPDATE petitions SET leader_id = $1 WHERE petition_id = $2")
+            .bind(leader_id.trim())
+            .bind(&petition.petition_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(status::database)?;
+        Ok(Petition { leader_id: leader_id.trim().to_string(), ..petition })
     }
 
     /// Records a bureau's matter and registers its dispute; a resubmission of
@@ -126,7 +183,7 @@ impl PetitionService {
         if let Some(p) =
             find_where(&mut conn, by_number, &r.bureau_id, Some(&r.matter_no)).await.map_err(status::database)?
         {
-            return Ok(p);
+            return self.own(p, &r.leader_id).await;
         }
         drop(conn);
         let case = self
@@ -146,10 +203,60 @@ impl PetitionService {
         };
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         insert(&mut conn, &petition, now_micros()).await.map_err(status::database)?;
-        find_where(&mut conn, by_number, &r.bureau_id, Some(&r.matter_no))
+        sqlx::query("UPDATE petitions SET previous_handling = $1 WHERE bureau_id = $2 AND matter_no = $3")
+            .bind(r.previous_handling.trim())
+            .bind(&r.bureau_id)
+            .bind(&r.matter_no)
+            .execute(&mut *conn)
+            .await
+            .map_err(status::database)?;
+        let petition = find_where(&mut conn, by_number, &r.bureau_id, Some(&r.matter_no))
             .await
             .map_err(status::database)?
-            .ok_or_else(|| Status::internal("the petition record vanished after it was recorded"))
+            .ok_or_else(|| Status::internal("the petition record vanished after it was recorded"))?;
+        drop(conn);
+        self.own(petition, &r.leader_id).await
+    }
+
+    /// The matter of a case, for its bureau.
+    pub async fn of_case(&self, case_id: &str, bureau_id: &str) -> Result<Petition, Status> {
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        find_where(&mut conn, "case_id = $1", case_id, None)
+            .await
+            .map_err(status::database)?
+            .filter(|p| p.bureau_id == bureau_id)
+            .ok_or_else(|| Status::not_found("no petition matter of your bureau for this case"))
+    }
+
+    /// Records the petitioner's satisfaction with a concluded matter.
+    pub async fn record_satisfaction(
+        &self,
+        case_id: &str,
+        bureau_id: &str,
+        satisfaction: u32,
+    ) -> Result<Petition, Status> {
+        if !(1..=5).contains(&satisfaction) {
+            return Err(status::invalid_argument(&[Violation::new(
+                "satisfaction",
+                "is 1 (very dissatisfied) to 5 (very satisfied); 5 满意, 4 基本满意, 3 or less 不满意",
+            )]));
+        }
+        let petition = self.of_case(case_id, bureau_id).await?;
+        if petition.concluded_at.is_none() {
+            return Err(Status::failed_precondition(
+                "the matter has not concluded yet; ask the petitioner once it has",
+            ));
+        }
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        sqlx::query("UPDATE petitions SET satisfaction = $1, evaluated_at = $2 WHERE petition_id = $3")
+            .bind(satisfaction as i32)
+            .bind(now_micros())
+            .bind(&petition.petition_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(status::database)?;
+        drop(conn);
+        self.of_case(case_id, bureau_id).await
     }
 
     /// One petition record.
@@ -166,6 +273,23 @@ impl PetitionService {
         let Some(kind) = event.kind() else {
             return Ok(());
         };
+        if kind == EventKind::ClockScheduled {
+            let e: ClockScheduled = event.decode()?;
+            let due = e.due_at.as_ref().map(micros_of);
+            let q = match e.kind.as_str() {
+                "PETITION_ACCEPTANCE" => sqlx::query("UPDATE petitions SET acceptance_due = $1 WHERE case_id = $2"),
+                // An extension says why; a start or a resumption keeps the reason given before.
+                "PETITION_HANDLING" => sqlx::query(
+                    "UPDATE petitions SET handling_due = $1,
+                         extension_reason = CASE WHEN $3 = '' THEN extension_reason ELSE $3 END WHERE case_id = $2",
+                ),
+                _ => return Ok(()),
+            };
+            let q = q.bind(due).bind(&e.case_id);
+            let q = if e.kind == "PETITION_HANDLING" { q.bind(&e.reason) } else { q };
+            q.execute(&mut **tx).await?;
+            return Ok(());
+        }
         let Some(progress) = Progress::decode(kind, &event.payload) else {
             return Ok(());
         };
@@ -184,10 +308,41 @@ impl PetitionService {
                     ..Default::default()
                 };
                 insert(tx, &petition, at).await?;
+                // A repeat of an earlier petition of the same petitioner is flagged for the bureau.
+                if let Some(earlier) = e.links.iter().find(|l| l.kind == "REPEAT_PETITION") {
+                    sqlx::query("UPDATE petitions SET repeat_of_case_id = $1 WHERE case_id = $2")
+                        .bind(&earlier.related_case_id)
+                        .bind(&petition.case_id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
             }
             Progress::Requested(e) => follow(tx, &e.case_id, &e.referral_id, at).await?,
-            Progress::Moved(e) => set(tx, "referral_state", &e.case_id, &e.referral_id, e.to_state, at).await?,
-            Progress::Concluded(e) => set(tx, "outcome", &e.case_id, &e.referral_id, e.outcome, at).await?,
+            Progress::Moved(e) => {
+                set(tx, "referral_state", &e.case_id, &e.referral_id, e.to_state, at).await?;
+                if e.to_state == ReferralState::Accepted as i32 {
+                    sqlx::query(
+                        "UPDATE petitions SET accepted_at = COALESCE(accepted_at, $1) WHERE case_id = $2 AND referral_id = $3",
+                    )
+                    .bind(event.time_micros)
+                    .bind(&e.case_id)
+                    .bind(&e.referral_id)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+            Progress::Concluded(e) => {
+                set(tx, "outcome", &e.case_id, &e.referral_id, e.outcome, at).await?;
+                sqlx::query(
+                    "UPDATE petitions SET concluded_at = $1, reply = $2 WHERE case_id = $3 AND referral_id = $4",
+                )
+                .bind(event.time_micros)
+                .bind(&e.summary)
+                .bind(&e.case_id)
+                .bind(&e.referral_id)
+                .execute(&mut **tx)
+                .await?;
+            }
             Progress::Returned(_) => {}
         }
         Ok(())

@@ -49,12 +49,18 @@ fn mediation_clock(dispute: &Dispute) -> ClockKind {
         Ok(Source::CourtPreLitigation) => ClockKind::PreLitigation,
         Ok(Source::CourtInLitigation) if dispute.simplified_procedure => ClockKind::InLitigationSimplified,
         Ok(Source::CourtInLitigation) => ClockKind::InLitigation,
+        Ok(Source::Petition) => ClockKind::PetitionHandling,
         _ => ClockKind::PeoplesMediation,
     }
 }
 
-const MEDIATION_CLOCKS: [ClockKind; 4] =
-    [ClockKind::PeoplesMediation, ClockKind::PreLitigation, ClockKind::InLitigation, ClockKind::InLitigationSimplified];
+const MEDIATION_CLOCKS: [ClockKind; 5] = [
+    ClockKind::PeoplesMediation,
+    ClockKind::PreLitigation,
+    ClockKind::InLitigation,
+    ClockKind::InLitigationSimplified,
+    ClockKind::PetitionHandling,
+];
 
 impl RoutingService {
     /// Routing over `db`; `mediation` is called for revokes and re-routes.
@@ -277,9 +283,14 @@ impl RoutingService {
         let timing = self.regimes.timing();
         let risk_period = self.regimes.period(ClockKind::RiskResponse, &facts.risk, &division);
         clocks::start(tx, &case.case_id, ClockKind::RiskResponse, risk_period, timing, now).await?;
-        if dispute.source == Source::Police as i32 {
-            let feedback = self.regimes.period(ClockKind::PoliceFeedback, "", &division);
-            clocks::start(tx, &case.case_id, ClockKind::PoliceFeedback, feedback, timing, now).await?;
+        let agency_clock = match Source::try_from(dispute.source) {
+            Ok(Source::Police) => Some(ClockKind::PoliceFeedback),
+            Ok(Source::Petition) => Some(ClockKind::PetitionAcceptance),
+            _ => None,
+        };
+        if let Some(kind) = agency_clock {
+            let period = self.regimes.period(kind, "", &division);
+            clocks::start(tx, &case.case_id, kind, period, timing, now).await?;
         }
         let covering = directory::covering(tx, &division).await?;
         // The applicant's choice of mediator stands for a choice of their organisation.
@@ -348,8 +359,8 @@ impl RoutingService {
         let now = now_micros();
         match to {
             ReferralState::Accepted => {
-                clocks::end(tx, case_id, &[ClockKind::RiskResponse, ClockKind::PoliceFeedback], ClockState::Met, now)
-                    .await?;
+                let answered = [ClockKind::RiskResponse, ClockKind::PoliceFeedback, ClockKind::PetitionAcceptance];
+                clocks::end(tx, case_id, &answered, ClockState::Met, now).await?;
                 let case = store::find_case(tx, case_id)
                     .await?
                     .ok_or_else(|| HandlerError(format!("case {case_id} unknown")))?;

@@ -198,7 +198,10 @@ pub async fn agency(
                 narrative,
                 ..Default::default()
             };
-            let r = client.submit_dispute(SubmitDisputeRequest { dispute: Some(dispute) }).await?.into_inner();
+            let r = client
+                .submit_dispute(SubmitDisputeRequest { dispute: Some(dispute), ..Default::default() })
+                .await?
+                .into_inner();
             println!("{}", if r.created { "registered" } else { "already registered" });
             print_status(&r.status.unwrap_or_default());
         }

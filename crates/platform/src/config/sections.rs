@@ -273,6 +273,8 @@ pub struct ClockRegimes {
     /// How far both parties' consent may extend pre-litigation mediation, in all,
     /// counted from its first deadline (local rules: 30 days more at most).
     pub pre_litigation_extension_cap: String,
+    /// How far approval may extend a petition's handling, once (信访工作条例: 30 days).
+    pub petition_handling_extension_cap: String,
     /// A running clock warns once when this share of its span (percent) is left.
     pub warning_percent: u32,
     /// Overrides per jurisdiction: a division-code prefix (e.g. `620802`) to
@@ -306,6 +308,7 @@ impl Default for ClockRegimes {
             owner_acknowledgement: "days:1".into(),
             supervision_response: "days:3".into(),
             pre_litigation_extension_cap: "days:30".into(),
+            petition_handling_extension_cap: "days:30".into(),
             warning_percent: 20,
             jurisdictions: Default::default(),
             calendar_files: Vec::new(),

@@ -88,6 +88,30 @@ fn pre_litigation_rule(
     }
 }
 
+/// A petition's handling is extended once, with approval (`consented_by` names
+/// who approved), by no more than the cap (信访工作条例: 30 days).
+fn petition_rule(extended_before: bool, first_due: i64, new_due: i64, timing: &Timing) -> Result<(), ExtendError> {
+    let cap = micros(ends_at(instant(first_due - 1), timing.petition_cap, &timing.calendar));
+    let mut v = Vec::new();
+    if extended_before {
+        v.push(Violation::new("clock_id", "a petition's handling period is extended once; it already was"));
+    }
+    if new_due > cap {
+        v.push(Violation::new(
+            "period",
+            format!(
+                "extends a petition's handling beyond {:?} (clocks.petition_handling_extension_cap)",
+                timing.petition_cap
+            ),
+        ));
+    }
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(ExtendError::Invalid(v))
+    }
+}
+
 /// Extends a running or paused clock by `period`, counted from its old last
 /// day, recording who consented and why.
 #[allow(clippy::too_many_arguments)]
@@ -140,6 +164,9 @@ pub async fn extend(
     if kind == Kind::PreLitigation.name() {
         pre_litigation_rule(consented_by, first_due, new_due, timing)?;
     }
+    if kind == Kind::PetitionHandling.name() {
+        petition_rule(extended_from.is_some(), first_due, new_due, timing)?;
+    }
     // A new deadline gets its own warning.
     sqlx::query("UPDATE clocks SET due_at = $1, warn_at = $2, warned = 0, extended_from = $3 WHERE clock_id = $4")
         .bind(new_due)
@@ -166,7 +193,7 @@ pub async fn extend(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    super::announce_due(&mut tx, &case_id, clock_id, &kind, new_due).await?;
+    super::announce_due(&mut tx, &case_id, clock_id, &kind, new_due, reason.trim()).await?;
     tx.commit().await?;
     let mut conn = db.pool().acquire().await?;
     super::find(&mut conn, clock_id).await?.ok_or(ExtendError::NotFound)

@@ -31,12 +31,19 @@ pub struct Timing {
     pub warn_percent: u32,
     /// How far consent may extend a pre-litigation clock in all, from its first deadline.
     pub pre_litigation_cap: Period,
+    /// How far approval may extend a petition's handling, once.
+    pub petition_cap: Period,
 }
 
 impl Timing {
     /// The national calendar, warning at the last fifth.
     pub fn national() -> Self {
-        Self { calendar: Calendar::national(), warn_percent: 20, pre_litigation_cap: Period::Days(30) }
+        Self {
+            calendar: Calendar::national(),
+            warn_percent: 20,
+            pre_litigation_cap: Period::Days(30),
+            petition_cap: Period::Days(30),
+        }
     }
 
     /// When a clock spanning `started..due` warns.
@@ -79,7 +86,7 @@ pub async fn start(
     .bind(timing.warn_at(now, due))
     .execute(&mut *conn)
     .await?;
-    announce_due(conn, case_id, &clock_id, kind.name(), due).await?;
+    announce_due(conn, case_id, &clock_id, kind.name(), due, "").await?;
     Ok(clock_id)
 }
 
@@ -90,12 +97,14 @@ async fn announce_due(
     clock_id: &str,
     kind: &str,
     due: i64,
+    reason: &str,
 ) -> Result<(), sqlx::Error> {
     let event = ClockScheduled {
         case_id: case_id.to_string(),
         clock_id: clock_id.to_string(),
         kind: kind.to_string(),
         due_at: Some(timestamp(due)),
+        reason: reason.to_string(),
     };
     outbox::append(conn, &Envelope::new("routing", EventKind::ClockScheduled, &event)).await
 }
@@ -188,7 +197,7 @@ pub async fn resume(conn: &mut AnyConnection, case_id: &str, kind: Kind, now: i6
     .fetch_all(&mut *conn)
     .await?;
     for (clock_id, due) in &paused {
-        announce_due(conn, case_id, clock_id, kind.name(), *due).await?;
+        announce_due(conn, case_id, clock_id, kind.name(), *due, "").await?;
     }
     sqlx::query(
         "UPDATE clocks SET state = $1, due_at = due_at + ($2 - paused_at), warn_at = warn_at + ($2 - paused_at),

@@ -31,6 +31,10 @@ pub enum Kind {
     ConfirmationAcceptance,
     /// From the court's acceptance of a confirmation application to its ruling.
     ConfirmationDecision,
+    /// From a petition's registration to an organisation's acceptance (信访工作条例: 15 days).
+    PetitionAcceptance,
+    /// From acceptance to conclusion, a petition matter (60 days, +30 with approval).
+    PetitionHandling,
 }
 
 impl Kind {
@@ -47,6 +51,8 @@ impl Kind {
             Kind::SupervisionResponse => "SUPERVISION_RESPONSE",
             Kind::ConfirmationAcceptance => "CONFIRMATION_ACCEPTANCE",
             Kind::ConfirmationDecision => "CONFIRMATION_DECISION",
+            Kind::PetitionAcceptance => "PETITION_ACCEPTANCE",
+            Kind::PetitionHandling => "PETITION_HANDLING",
         }
     }
 
@@ -62,6 +68,8 @@ impl Kind {
             Kind::SupervisionResponse => "supervision_response",
             Kind::ConfirmationAcceptance => "confirmation_acceptance",
             Kind::ConfirmationDecision => "confirmation_decision",
+            Kind::PetitionAcceptance => "petition_acceptance",
+            Kind::PetitionHandling => "petition_handling",
             Kind::RiskResponse => match risk {
                 "RED" => "risk_red",
                 "ORANGE" => "risk_orange",
@@ -138,7 +146,9 @@ impl Regimes {
         }
         let pre_litigation_cap = Period::parse(&raw.pre_litigation_extension_cap)
             .map_err(|e| format!("configuration key `clocks.pre_litigation_extension_cap`: {e}"))?;
-        let timing = Timing { calendar, warn_percent: raw.warning_percent, pre_litigation_cap };
+        let petition_cap = Period::parse(&raw.petition_handling_extension_cap)
+            .map_err(|e| format!("configuration key `clocks.petition_handling_extension_cap`: {e}"))?;
+        let timing = Timing { calendar, warn_percent: raw.warning_percent, pre_litigation_cap, petition_cap };
         Ok(Self { base, overrides, timing })
     }
 

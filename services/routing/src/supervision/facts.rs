@@ -62,7 +62,8 @@ pub async fn referred(conn: &mut AnyConnection, case_id: &str, org_id: &str, lev
 pub async fn concluded(conn: &mut AnyConnection, ev: &MediationConcluded, at: i64) -> Result<(), sqlx::Error> {
     let breached: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM clocks WHERE case_id = $1 AND state = $2
-         AND kind IN ('PEOPLES_MEDIATION', 'PRE_LITIGATION', 'IN_LITIGATION', 'IN_LITIGATION_SIMPLIFIED')",
+         AND kind IN ('PEOPLES_MEDIATION', 'PRE_LITIGATION', 'IN_LITIGATION', 'IN_LITIGATION_SIMPLIFIED',
+                 'PETITION_HANDLING')",
     )
     .bind(&ev.case_id)
     .bind(ClockState::Breached as i32)
