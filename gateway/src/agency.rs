@@ -90,9 +90,16 @@ impl AgencyApi {
     /// Hands `dispute` to the component that speaks the agency's process; returns (case id, case no).
     async fn hand_over(&self, agency: &Agency, r: SubmitDisputeRequest) -> Result<(String, String, bool), Status> {
         let dispute = r.dispute.unwrap_or_default();
-        if agency.kind != "petition" && !(r.previous_handling.is_empty() && r.leader_id.is_empty()) {
-            let field = if r.leader_id.is_empty() { "previous_handling" } else { "leader_id" };
-            return Err(status::invalid_argument(&[Violation::new(field, "is given only by a petition bureau")]));
+        if agency.kind != "petition" {
+            let given = [
+                ("previous_handling", !r.previous_handling.is_empty()),
+                ("leader_id", !r.leader_id.is_empty()),
+                ("review_of_case_id", !r.review_of_case_id.is_empty()),
+                ("review_level", r.review_level != 0),
+            ];
+            if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+                return Err(status::invalid_argument(&[Violation::new(*field, "is given only by a petition bureau")]));
+            }
         }
         let source = Source::try_from(dispute.source).unwrap_or(Source::Unspecified);
         let allowed: &[Source] = match agency.kind.as_str() {
@@ -150,6 +157,8 @@ impl AgencyApi {
                         dispute: Some(dispute),
                         previous_handling: r.previous_handling,
                         leader_id: r.leader_id,
+                        review_of_case_id: r.review_of_case_id,
+                        review_level: r.review_level,
                     })
                     .await
                     .map_err(upstream("petition-linkage"))?

@@ -59,11 +59,13 @@ pub enum EventKind {
     ConfirmationAccepted,
     /// `fq.v1.confirmation.decided`
     ConfirmationDecided,
+    /// `fq.v1.petition.review_requested`
+    PetitionReviewRequested,
 }
 
 impl EventKind {
     /// Every kind, for subscriptions and documentation.
-    pub const ALL: [EventKind; 27] = [
+    pub const ALL: [EventKind; 28] = [
         Self::CaseRegistered,
         Self::CaseReturned,
         Self::CaseRiskChanged,
@@ -91,6 +93,7 @@ impl EventKind {
         Self::ConfirmationRequested,
         Self::ConfirmationAccepted,
         Self::ConfirmationDecided,
+        Self::PetitionReviewRequested,
     ];
 
     /// The subject, which is also the CloudEvents `type`.
@@ -123,6 +126,7 @@ impl EventKind {
             Self::ConfirmationRequested => "fq.v1.confirmation.requested",
             Self::ConfirmationAccepted => "fq.v1.confirmation.accepted",
             Self::ConfirmationDecided => "fq.v1.confirmation.decided",
+            Self::PetitionReviewRequested => "fq.v1.petition.review_requested",
         }
     }
 
@@ -168,6 +172,7 @@ event_payload!(
     ev::ConfirmationRequested,
     ev::ConfirmationAccepted,
     ev::ConfirmationDecided,
+    ev::PetitionReviewRequested,
 );
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use fengqiao_proto::fengqiao::common::v1::*;
 use fengqiao_proto::fengqiao::gateway::v1::SubmitDisputeRequest;
 use fengqiao_proto::fengqiao::mediation::v1::{HoldMediationRequest, ResumeMediationRequest};
-use fengqiao_proto::fengqiao::petition::v1::{BacklogState, Petition};
+use fengqiao_proto::fengqiao::petition::v1::{BacklogState, Petition, ReviewLevel};
 use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
 use fengqiao_proto::fengqiao::routing::v1::{ClockState, ExtendClockRequest};
 use fengqiao_proto::fengqiao::supervision::v1::supervision_service_client::SupervisionServiceClient;
@@ -52,6 +52,7 @@ async fn a_matter_is_accepted_handled_extended_replied_and_rated(mode: Mode) {
             dispute: Some(petitioner("XF620802-2026-1001")),
             previous_handling: "2026年9月街道答复，信访人不服".into(),
             leader_id: "leader-620802-01".into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -152,12 +153,63 @@ async fn a_repeat_petition_on_the_same_matter_is_flagged(mode: Mode) {
     system.finish().await;
 }
 
+async fn a_dissatisfied_petitioner_asks_for_review_and_second_review(mode: Mode) {
+    let system = System::start(mode).await.unwrap();
+    let bureau = AgencySession::connect(&system, PETITION).await;
+    let committee = Staff::connect(&system, PETITION_COMMITTEE_ORG).await;
+    let original = bureau.submit(petitioner("XF620802-2026-3001")).await.unwrap().status.unwrap().case_id;
+    let review = |number: &str, of: &str, level: ReviewLevel| SubmitDisputeRequest {
+        dispute: Some(petitioner(number)),
+        review_of_case_id: of.into(),
+        review_level: level as i32,
+        ..Default::default()
+    };
+    // No reply yet: nothing to review.
+    let early = bureau.submit_with(review("XF620802-2026-3001-复查", &original, ReviewLevel::Review)).await;
+    assert_eq!(early.unwrap_err().code(), Code::FailedPrecondition);
+    committee.mediate(&original, MediationOutcome::NoAgreement).await;
+    petition_when(&bureau, &original, "the reply", |p| p.concluded_at.is_some()).await;
+    bureau.petition_satisfaction(&original, 2).await.unwrap();
+
+    // A second review of an original matter is refused; a review opens a linked matter.
+    let skipped = bureau.submit_with(review("XF620802-2026-3001-复核", &original, ReviewLevel::SecondReview)).await;
+    assert_eq!(skipped.unwrap_err().code(), Code::InvalidArgument);
+    let opened = bureau.submit_with(review("XF620802-2026-3001-复查", &original, ReviewLevel::Review)).await.unwrap();
+    let reviewed = opened.status.unwrap().case_id;
+    assert_ne!(reviewed, original);
+    let p = bureau.petition_result(&reviewed).await.unwrap();
+    assert_eq!((p.review_of_case_id.as_str(), p.review_level), (original.as_str(), ReviewLevel::Review as i32));
+
+    // It is answered within 30 days, not 60.
+    let item = committee.referral_of(&reviewed).await;
+    committee.accept(&item.referral_id).await.unwrap();
+    assert_eq!(
+        clock_of(&system, &reviewed, "PETITION_REVIEW_ANSWER", Some(ClockState::Running)).await.period,
+        "days:30"
+    );
+    committee.start(&item.referral_id).await.unwrap();
+    committee.conclude(&item.referral_id, MediationOutcome::NoAgreement).await.unwrap();
+    petition_when(&bureau, &reviewed, "the review's reply", |p| p.concluded_at.is_some()).await;
+
+    // Then a second review of the review.
+    let second = bureau.submit_with(review("XF620802-2026-3001-复核", &reviewed, ReviewLevel::SecondReview)).await;
+    let second = second.unwrap().status.unwrap().case_id;
+    let p = bureau.petition_result(&second).await.unwrap();
+    assert_eq!((p.review_of_case_id.as_str(), p.review_level), (reviewed.as_str(), ReviewLevel::SecondReview as i32));
+    system.finish().await;
+}
+
 mod standalone {
     use fengqiao_tests::system::Mode;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_matter_is_accepted_handled_extended_replied_and_rated() {
         super::a_matter_is_accepted_handled_extended_replied_and_rated(Mode::Standalone).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dissatisfied_petitioner_asks_for_review_and_second_review() {
+        super::a_dissatisfied_petitioner_asks_for_review_and_second_review(Mode::Standalone).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

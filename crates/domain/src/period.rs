@@ -70,6 +70,11 @@ fn add_months(date: Date, months: u32) -> Date {
     Date::from_calendar_date(year, month, date.day().min(last)).expect("a valid day")
 }
 
+/// The local day on which `period` started at `start` ends (its last day).
+pub fn last_day(start: OffsetDateTime, period: Period, calendar: &Calendar) -> Date {
+    (ends_at(start, period, calendar) - time::Duration::microseconds(1)).to_offset(LOCAL).date()
+}
+
 /// The instant the period is over: the end of its last day (exclusive), or
 /// for hours the exact instant. A clock not met before it is breached.
 pub fn ends_at(start: OffsetDateTime, period: Period, calendar: &Calendar) -> OffsetDateTime {

@@ -4,7 +4,7 @@
 
 use fengqiao_domain::calendar::Calendar;
 use fengqiao_domain::confirmation;
-use fengqiao_domain::period::{ends_at, Period, LOCAL};
+use fengqiao_domain::period::{last_day, Period, LOCAL};
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
 use fengqiao_platform::outbox;
@@ -24,7 +24,7 @@ use crate::{MediationError, MediationService};
 /// The last local day of the application window of an agreement concluded at `concluded_at`.
 pub(crate) fn window_ends(concluded_at: i64, window: Period) -> time::Date {
     let start = OffsetDateTime::from_unix_timestamp_nanos(i128::from(concluded_at) * 1_000).expect("instants in range");
-    (ends_at(start, window, &Calendar::national()) - time::Duration::microseconds(1)).to_offset(LOCAL).date()
+    last_day(start, window, &Calendar::national())
 }
 
 /// The confirmation of a concluded agreement, as it stands.

@@ -5,6 +5,7 @@
 //! ownership and satisfaction arrive with issue #10.
 
 mod rates;
+mod reviews;
 mod service;
 
 use std::sync::Arc;
@@ -34,12 +35,17 @@ impl Component for PetitionLinkage {
         migration!("petition-linkage", 1, shared "0001_petitions.sql", "petition matters and their results"),
         migration!("petition-linkage", 2, shared "0002_current_referral.sql", "the referral a record follows"),
         migration!("petition-linkage", 3, shared "0003_petition_process.sql", "deadlines, reply, owner, repeats, satisfaction"),
+        migration!("petition-linkage", 4, shared "0004_reviews.sql", "reviews and second reviews"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let intake = IntakeServiceClient::new(runtime.settings.channel_to("intake")?);
         let supervision = SupervisionServiceClient::new(runtime.settings.channel_to("routing")?);
-        let service = Arc::new(PetitionService::new(runtime.db.clone(), intake, supervision));
+        let window = fengqiao_domain::period::Period::parse(&runtime.settings.clocks.petition_review_request)
+            .map_err(|e| anyhow::anyhow!("configuration key `clocks.petition_review_request`: {e}"))?;
+        let service = Arc::new(
+            PetitionService::new(runtime.db.clone(), intake, supervision).with_reviews(runtime.outbox(), window),
+        );
         runtime
             .consume(Consumer::new(
                 "petition-linkage-results",

@@ -1,15 +1,18 @@
 //! The bureau's process: record a matter, register its dispute once, keep its result.
 
+use fengqiao_domain::period::Period;
 use fengqiao_domain::result::Progress;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
 use fengqiao_platform::db::{micros_of, now_micros, timestamp};
+use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::{self, Violation};
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, ReferralState, Source};
-use fengqiao_proto::fengqiao::events::v1::ClockScheduled;
+use fengqiao_proto::fengqiao::events::v1::{ClockScheduled, PetitionReviewRequested};
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use fengqiao_proto::fengqiao::intake::v1::RegisterCaseRequest;
+use fengqiao_proto::fengqiao::petition::v1::ReviewLevel;
 use fengqiao_proto::fengqiao::petition::v1::{Petition, SubmitPetitionRequest};
 use fengqiao_proto::fengqiao::supervision::v1::supervision_service_client::SupervisionServiceClient;
 use fengqiao_proto::fengqiao::supervision::v1::AssignCaseOwnerRequest;
@@ -19,9 +22,11 @@ use sqlx::{Any, AnyConnection, Row, Transaction};
 use tonic::transport::Channel;
 use tonic::Status;
 
+use crate::reviews;
+
 pub(crate) const COLUMNS: &str = "petition_id, bureau_id, matter_no, case_id, referral_state, outcome, satisfaction, \
      previous_handling, leader_id, repeat_of_case_id, created_at, acceptance_due, accepted_at, handling_due, \
-     extension_reason, reply, concluded_at, evaluated_at";
+     extension_reason, reply, concluded_at, evaluated_at, review_of_case_id, review_level";
 
 pub(crate) fn from_row(r: &AnyRow) -> Result<Petition, sqlx::Error> {
     let at = |c: &str| r.try_get::<Option<i64>, _>(c).map(|t| t.map(timestamp));
@@ -37,6 +42,8 @@ pub(crate) fn from_row(r: &AnyRow) -> Result<Petition, sqlx::Error> {
         reply: r.try_get("reply")?,
         concluded_at: at("concluded_at")?,
         evaluated_at: at("evaluated_at")?,
+        review_of_case_id: r.try_get("review_of_case_id")?,
+        review_level: r.try_get("review_level")?,
         petition_id: r.try_get("petition_id")?,
         bureau_id: r.try_get("bureau_id")?,
         matter_no: r.try_get("matter_no")?,
@@ -108,6 +115,8 @@ pub struct PetitionService {
     pub(crate) db: Database,
     intake: IntakeServiceClient<Channel>,
     supervision: SupervisionServiceClient<Channel>,
+    outbox: OutboxNotifier,
+    review_window: Period,
 }
 
 impl PetitionService {
@@ -117,7 +126,42 @@ impl PetitionService {
         intake: IntakeServiceClient<Channel>,
         supervision: SupervisionServiceClient<Channel>,
     ) -> Self {
-        Self { db, intake, supervision }
+        Self { db, intake, supervision, outbox: OutboxNotifier::default(), review_window: Period::Days(30) }
+    }
+
+    /// The same, announcing review requests through `outbox`, accepted within `review_window` of a reply.
+    pub fn with_reviews(self, outbox: OutboxNotifier, review_window: Period) -> Self {
+        Self { outbox, review_window, ..self }
+    }
+
+    /// Records `petition` as a review of `r.review_of_case_id` and announces it, in one transaction.
+    async fn mark_review(&self, petition: &Petition, r: &SubmitPetitionRequest) -> Result<(), Status> {
+        let level = ReviewLevel::try_from(r.review_level).unwrap_or_default();
+        let mut tx = self.db.begin().await.map_err(status::database)?;
+        let marked = sqlx::query(
+            "UPDATE petitions SET review_of_case_id = $1, review_level = $2 WHERE petition_id = $3 AND review_level = 0",
+        )
+        .bind(&r.review_of_case_id)
+        .bind(level as i32)
+        .bind(&petition.petition_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(status::database)?
+        .rows_affected();
+        if marked == 1 {
+            let event = PetitionReviewRequested {
+                case_id: petition.case_id.clone(),
+                review_of_case_id: r.review_of_case_id.clone(),
+                level: level.as_str_name().trim_start_matches("REVIEW_LEVEL_").to_string(),
+                bureau_id: r.bureau_id.clone(),
+            };
+            outbox::append(&mut tx, &Envelope::new("petition-linkage", EventKind::PetitionReviewRequested, &event))
+                .await
+                .map_err(status::database)?;
+        }
+        tx.commit().await.map_err(status::database)?;
+        self.outbox.notify();
+        Ok(())
     }
 
     /// Makes the designated leader the case's owner (领导包案) and records it; a
@@ -164,7 +208,7 @@ impl PetitionService {
         if r.matter_no.trim().is_empty() {
             v.push(Violation::new("matter_no", "is required: the petition matter number (信访件编号)"));
         }
-        let mut dispute = r.dispute.unwrap_or_default();
+        let mut dispute = r.dispute.clone().unwrap_or_default();
         if dispute.external_ref.is_empty() {
             dispute.external_ref = r.matter_no.clone();
         } else if dispute.external_ref != r.matter_no {
@@ -177,6 +221,12 @@ impl PetitionService {
         }
         if !v.is_empty() {
             return Err(status::invalid_argument(&v));
+        }
+        let review = !r.review_of_case_id.is_empty() || r.review_level != 0;
+        if review {
+            let earlier = self.of_case(&r.review_of_case_id, &r.bureau_id).await.ok();
+            let level = ReviewLevel::try_from(r.review_level).unwrap_or_default();
+            reviews::check(earlier.as_ref(), level, self.review_window, now_micros())?;
         }
         let by_number = "bureau_id = $1 AND matter_no = $2";
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
@@ -210,11 +260,16 @@ impl PetitionService {
             .execute(&mut *conn)
             .await
             .map_err(status::database)?;
-        let petition = find_where(&mut conn, by_number, &r.bureau_id, Some(&r.matter_no))
+        let mut petition = find_where(&mut conn, by_number, &r.bureau_id, Some(&r.matter_no))
             .await
             .map_err(status::database)?
             .ok_or_else(|| Status::internal("the petition record vanished after it was recorded"))?;
         drop(conn);
+        if review {
+            self.mark_review(&petition, &r).await?;
+            petition.review_of_case_id = r.review_of_case_id.clone();
+            petition.review_level = r.review_level;
+        }
         self.own(petition, &r.leader_id).await
     }
 
@@ -279,14 +334,14 @@ impl PetitionService {
             let q = match e.kind.as_str() {
                 "PETITION_ACCEPTANCE" => sqlx::query("UPDATE petitions SET acceptance_due = $1 WHERE case_id = $2"),
                 // An extension says why; a start or a resumption keeps the reason given before.
-                "PETITION_HANDLING" => sqlx::query(
+                "PETITION_HANDLING" | "PETITION_REVIEW_ANSWER" => sqlx::query(
                     "UPDATE petitions SET handling_due = $1,
                          extension_reason = CASE WHEN $3 = '' THEN extension_reason ELSE $3 END WHERE case_id = $2",
                 ),
                 _ => return Ok(()),
             };
             let q = q.bind(due).bind(&e.case_id);
-            let q = if e.kind == "PETITION_HANDLING" { q.bind(&e.reason) } else { q };
+            let q = if e.kind == "PETITION_ACCEPTANCE" { q } else { q.bind(&e.reason) };
             q.execute(&mut **tx).await?;
             return Ok(());
         }

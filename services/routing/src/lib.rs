@@ -56,6 +56,7 @@ impl Component for Routing {
         migration!("routing", 8, shared "0008_missing_clock_alarms.sql", "alarms for missing clocks"),
         migration!("routing", 9, shared "0009_supervision.sql", "alarms, warnings, leader owners, notices, figures"),
         migration!("routing", 10, shared "0010_extended_from.sql", "the first deadline of an extended clock"),
+        migration!("routing", 11, shared "0011_petition_reviews.sql", "cases answering a petition review"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -95,6 +96,7 @@ impl Component for Routing {
             EventKind::ConfirmationRequested,
             EventKind::ConfirmationAccepted,
             EventKind::ConfirmationDecided,
+            EventKind::PetitionReviewRequested,
         ];
         kinds.extend(fengqiao_domain::referral::STATE_CHANGE_EVENTS);
         let follow = FollowCases { routing: service.clone(), supervision: supervision.clone() };
@@ -209,6 +211,7 @@ impl EventHandler for FollowCases {
                 | EventKind::ConfirmationAccepted
                 | EventKind::ConfirmationDecided),
             ) => self.routing.on_confirmation(tx, kind, &event.case_id).await,
+            Some(EventKind::PetitionReviewRequested) => self.routing.on_review_requested(tx, &event.decode()?).await,
             Some(EventKind::EventDeadLettered) => {
                 Ok(self.supervision.on_dead_lettered(tx, &event.decode::<EventDeadLettered>()?).await?)
             }

@@ -12,7 +12,8 @@ use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, MediationOutcome, ReferralState, Source};
 use fengqiao_proto::fengqiao::events::v1::{
-    CaseRegistered, CaseReturned, CaseRiskChanged, MediationConcluded, ReferralRequested, ReferralStateChanged,
+    CaseRegistered, CaseReturned, CaseRiskChanged, MediationConcluded, PetitionReviewRequested, ReferralRequested,
+    ReferralStateChanged,
 };
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::CancelReferralRequest;
@@ -54,12 +55,13 @@ fn mediation_clock(dispute: &Dispute) -> ClockKind {
     }
 }
 
-const MEDIATION_CLOCKS: [ClockKind; 5] = [
+const MEDIATION_CLOCKS: [ClockKind; 6] = [
     ClockKind::PeoplesMediation,
     ClockKind::PreLitigation,
     ClockKind::InLitigation,
     ClockKind::InLitigationSimplified,
     ClockKind::PetitionHandling,
+    ClockKind::PetitionReviewAnswer,
 ];
 
 impl RoutingService {
@@ -364,7 +366,15 @@ impl RoutingService {
                 let case = store::find_case(tx, case_id)
                     .await?
                     .ok_or_else(|| HandlerError(format!("case {case_id} unknown")))?;
-                let kind = mediation_clock(&Dispute::decode(case.dispute.as_slice())?);
+                let mut kind = mediation_clock(&Dispute::decode(case.dispute.as_slice())?);
+                let review: Option<(String,)> =
+                    sqlx::query_as("SELECT case_id FROM petition_reviews WHERE case_id = $1")
+                        .bind(case_id)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                if kind == ClockKind::PetitionHandling && review.is_some() {
+                    kind = ClockKind::PetitionReviewAnswer;
+                }
                 let period = self.regimes.period(kind, "", &case.division_code);
                 clocks::start(tx, case_id, kind, period, self.regimes.timing(), now).await?;
             }
@@ -603,6 +613,38 @@ pub(crate) async fn announce_request(
 }
 
 impl RoutingService {
+    /// Remembers that a case answers a petitioner's review request.
+    pub async fn on_review_requested(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        e: &PetitionReviewRequested,
+    ) -> Result<(), HandlerError> {
+        sqlx::query(
+            "INSERT INTO petition_reviews (case_id, review_of_case_id, level) VALUES ($1, $2, $3)
+             ON CONFLICT (case_id) DO NOTHING",
+        )
+        .bind(&e.case_id)
+        .bind(&e.review_of_case_id)
+        .bind(&e.level)
+        .execute(&mut **tx)
+        .await?;
+        // Accepted before this arrived: the answer runs on its own clock from now.
+        let running = clocks::of_case(tx, &e.case_id).await?.into_iter().any(|c| {
+            c.kind == ClockKind::PetitionHandling.name()
+                && matches!(ClockState::try_from(c.state), Ok(ClockState::Running | ClockState::Paused))
+        });
+        if running {
+            let now = now_micros();
+            clocks::end(tx, &e.case_id, &[ClockKind::PetitionHandling], ClockState::Stopped, now).await?;
+            let case = store::find_case(tx, &e.case_id)
+                .await?
+                .ok_or_else(|| HandlerError(format!("case {} unknown", e.case_id)))?;
+            let period = self.regimes.period(ClockKind::PetitionReviewAnswer, "", &case.division_code);
+            clocks::start(tx, &e.case_id, ClockKind::PetitionReviewAnswer, period, self.regimes.timing(), now).await?;
+        }
+        Ok(())
+    }
+
     /// Times the court on a judicial-confirmation application: acceptance
     /// within `clocks.confirmation_acceptance` of the application, a ruling
     /// within `clocks.confirmation_decision` of the acceptance.

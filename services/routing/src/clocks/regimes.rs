@@ -35,6 +35,8 @@ pub enum Kind {
     PetitionAcceptance,
     /// From acceptance to conclusion, a petition matter (60 days, +30 with approval).
     PetitionHandling,
+    /// From acceptance to conclusion, the answer to a petitioner's review request (30 days).
+    PetitionReviewAnswer,
 }
 
 impl Kind {
@@ -53,6 +55,7 @@ impl Kind {
             Kind::ConfirmationDecision => "CONFIRMATION_DECISION",
             Kind::PetitionAcceptance => "PETITION_ACCEPTANCE",
             Kind::PetitionHandling => "PETITION_HANDLING",
+            Kind::PetitionReviewAnswer => "PETITION_REVIEW_ANSWER",
         }
     }
 
@@ -70,6 +73,7 @@ impl Kind {
             Kind::ConfirmationDecision => "confirmation_decision",
             Kind::PetitionAcceptance => "petition_acceptance",
             Kind::PetitionHandling => "petition_handling",
+            Kind::PetitionReviewAnswer => "petition_review_answer",
             Kind::RiskResponse => match risk {
                 "RED" => "risk_red",
                 "ORANGE" => "risk_orange",

@@ -98,7 +98,7 @@ pub async fn alarm_missing(db: &Database, now: i64) -> Result<usize, sqlx::Error
          WHERE r.state IN (3, 5, 6)
            AND NOT EXISTS (SELECT 1 FROM clocks c WHERE c.case_id = r.case_id
                            AND c.kind IN ('PEOPLES_MEDIATION', 'PRE_LITIGATION', 'IN_LITIGATION', 'IN_LITIGATION_SIMPLIFIED',
-                 'PETITION_HANDLING') AND c.state IN ($1, $2))
+                 'PETITION_HANDLING', 'PETITION_REVIEW_ANSWER') AND c.state IN ($1, $2))
            AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.kind = 'CLOCK_MISSING' AND a.subject_id = r.referral_id)
          LIMIT $3",
     )

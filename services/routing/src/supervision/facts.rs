@@ -63,7 +63,7 @@ pub async fn concluded(conn: &mut AnyConnection, ev: &MediationConcluded, at: i6
     let breached: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM clocks WHERE case_id = $1 AND state = $2
          AND kind IN ('PEOPLES_MEDIATION', 'PRE_LITIGATION', 'IN_LITIGATION', 'IN_LITIGATION_SIMPLIFIED',
-                 'PETITION_HANDLING')",
+                 'PETITION_HANDLING', 'PETITION_REVIEW_ANSWER')",
     )
     .bind(&ev.case_id)
     .bind(ClockState::Breached as i32)
