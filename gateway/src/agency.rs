@@ -125,9 +125,6 @@ impl AgencyApi {
                 } else {
                     DelegationKind::InLitigationOrdinary
                 };
-                // A court designates from its roster through the applicant's-choice fields.
-                let (designated_org_id, designated_mediator_id) =
-                    (dispute.preferred_org_id.clone(), dispute.preferred_mediator_id.clone());
                 let d = self
                     .court
                     .clone()
@@ -137,8 +134,6 @@ impl AgencyApi {
                         kind: kind as i32,
                         judge: String::new(),
                         dispute: Some(dispute),
-                        designated_org_id,
-                        designated_mediator_id,
                     })
                     .await
                     .map_err(upstream("court-linkage"))?

@@ -128,7 +128,11 @@ async fn court_numbers_procedure_and_roster_are_checked(mode: Mode) {
     designated.preferred_org_id = TOWNSHIP_ORG.into();
     let err = court.submit(designated.clone()).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert!(err.message().contains("roster"), "{}", err.message());
+    assert!(
+        err.message().contains("dispute.preferred_org_id") && err.message().contains("roster"),
+        "{}",
+        err.message()
+    );
     let member = RosterMember {
         court_id: COURT.into(),
         member_id: TOWNSHIP_ORG.into(),

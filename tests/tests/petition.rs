@@ -79,11 +79,22 @@ async fn a_matter_is_accepted_handled_extended_replied_and_rated(mode: Mode) {
     clock_of(&system, &case_id, "PETITION_ACCEPTANCE", Some(ClockState::Met)).await;
     let handling = clock_of(&system, &case_id, "PETITION_HANDLING", Some(ClockState::Running)).await;
     assert_eq!(handling.period, "days:60");
+    let mut shown = committee.referral_of(&case_id).await;
+    for _ in 0..50 {
+        if shown.clock_due_at.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        shown = committee.referral_of(&case_id).await;
+    }
+    assert_eq!(shown.clock_due_at, handling.due_at, "the committee's inbox shows the handling deadline");
 
     // A hearing is not counted: on hold the clock stops, and resumes with its deadline moved.
     let mut mediation = committee.client();
     let hold =
         HoldMediationRequest { referral_id: item.referral_id.clone(), actor: committee.me(), reason: "听证".into() };
+    let silent = HoldMediationRequest { reason: String::new(), ..hold.clone() };
+    assert_eq!(mediation.hold_mediation(silent).await.unwrap_err().code(), Code::InvalidArgument, "a hold says why");
     mediation.hold_mediation(hold).await.unwrap();
     clock_of(&system, &case_id, "PETITION_HANDLING", Some(ClockState::Paused)).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;

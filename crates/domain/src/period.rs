@@ -70,6 +70,16 @@ fn add_months(date: Date, months: u32) -> Date {
     Date::from_calendar_date(year, month, date.day().min(last)).expect("a valid day")
 }
 
+/// A stored instant (microseconds since the epoch) as a time.
+pub fn instant(micros: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).expect("instants in range")
+}
+
+/// The local date (Asia/Shanghai) of a stored instant.
+pub fn local_date(micros: i64) -> Date {
+    instant(micros).to_offset(LOCAL).date()
+}
+
 /// The local day on which `period` started at `start` ends (its last day).
 pub fn last_day(start: OffsetDateTime, period: Period, calendar: &Calendar) -> Date {
     (ends_at(start, period, calendar) - time::Duration::microseconds(1)).to_offset(LOCAL).date()

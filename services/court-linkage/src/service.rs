@@ -87,8 +87,8 @@ impl CourtService {
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         let roster = store::roster(&mut conn, &r.court_id).await.map_err(status::database)?;
         for (field, id, want) in [
-            ("designated_org_id", &r.designated_org_id, RosterKind::Organisation),
-            ("designated_mediator_id", &r.designated_mediator_id, RosterKind::Mediator),
+            ("dispute.preferred_org_id", &dispute.preferred_org_id, RosterKind::Organisation),
+            ("dispute.preferred_mediator_id", &dispute.preferred_mediator_id, RosterKind::Mediator),
         ] {
             if !id.is_empty() && !roster.iter().any(|m| &m.member_id == id && m.kind == want as i32 && m.active) {
                 v.push(Violation::new(
@@ -97,8 +97,6 @@ impl CourtService {
                 ));
             }
         }
-        dispute.preferred_org_id = r.designated_org_id.clone();
-        dispute.preferred_mediator_id = r.designated_mediator_id.clone();
         if !v.is_empty() {
             return Err(status::invalid_argument(&v));
         }
@@ -107,13 +105,14 @@ impl CourtService {
         {
             if d.judge == r.judge
                 && d.kind == r.kind
-                && d.designated_org_id == r.designated_org_id
-                && d.designated_mediator_id == r.designated_mediator_id
+                && d.designated_org_id == dispute.preferred_org_id
+                && d.designated_mediator_id == dispute.preferred_mediator_id
             {
                 return Ok(d);
             }
         }
         drop(conn);
+        let designated = (dispute.preferred_org_id.clone(), dispute.preferred_mediator_id.clone());
         // Intake validates the dispute and answers with field violations under `dispute.`.
         let case = self
             .intake
@@ -130,8 +129,8 @@ impl CourtService {
             kind: kind as i32,
             judge: r.judge,
             case_id: case.case_id,
-            designated_org_id: r.designated_org_id,
-            designated_mediator_id: r.designated_mediator_id,
+            designated_org_id: designated.0,
+            designated_mediator_id: designated.1,
             ..Default::default()
         };
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;

@@ -32,10 +32,7 @@ pub(crate) fn performance(c: &Concluded, now: i64) -> Option<Performance> {
 
 /// The start of the local day holding `micros`.
 fn day_start(micros: i64) -> i64 {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .expect("instants in range")
-        .to_offset(fengqiao_domain::period::LOCAL);
-    end_of(t.date()) - 86_400_000_000
+    end_of(fengqiao_domain::period::local_date(micros)) - 86_400_000_000
 }
 
 /// A referral's return visits, oldest first.

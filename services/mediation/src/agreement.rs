@@ -4,7 +4,6 @@
 
 use std::sync::LazyLock;
 
-use fengqiao_domain::period::LOCAL;
 use fengqiao_proto::fengqiao::common::v1::{Category, Party, PartyRole};
 use fengqiao_proto::fengqiao::mediation::v1::{AgreementForm, AgreementTerms};
 use minijinja::{context, Environment};
@@ -88,10 +87,7 @@ struct SignatureLine<'a> {
 }
 
 fn local_date(micros: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .expect("instants in range")
-        .to_offset(LOCAL);
-    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+    fengqiao_domain::period::local_date(micros).to_string()
 }
 
 /// Fen as yuan: `123456` → `1234.56`.

@@ -253,7 +253,7 @@ impl MediationService {
         drop(conn);
         let dispute = stored.item.dispute.clone().unwrap_or_default();
         let now = self.now();
-        let violations = check(&r, outcome, dispute.parties.len() as u32, now);
+        let violations = check(&r, outcome, stored.party_count(), now);
         if !violations.is_empty() {
             return Err(MediationError::Invalid(violations));
         }

@@ -4,7 +4,7 @@
 
 use fengqiao_domain::calendar::Calendar;
 use fengqiao_domain::confirmation;
-use fengqiao_domain::period::{last_day, Period, LOCAL};
+use fengqiao_domain::period::{instant, last_day, local_date, Period};
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
 use fengqiao_platform::outbox;
@@ -15,7 +15,6 @@ use fengqiao_proto::fengqiao::events::v1::{ConfirmationAccepted, ConfirmationDec
 use fengqiao_proto::fengqiao::mediation::v1::{ApplyForConfirmationRequest, Confirmation, InboxItem};
 use fengqiao_proto::EventKind;
 use sqlx::{Any, AnyConnection, Transaction};
-use time::OffsetDateTime;
 
 use crate::access::{self, Who};
 use crate::conclude::{self, Concluded};
@@ -23,8 +22,7 @@ use crate::{MediationError, MediationService};
 
 /// The last local day of the application window of an agreement concluded at `concluded_at`.
 pub(crate) fn window_ends(concluded_at: i64, window: Period) -> time::Date {
-    let start = OffsetDateTime::from_unix_timestamp_nanos(i128::from(concluded_at) * 1_000).expect("instants in range");
-    last_day(start, window, &Calendar::national())
+    last_day(instant(concluded_at), window, &Calendar::national())
 }
 
 /// The confirmation of a concluded agreement, as it stands.
@@ -119,8 +117,7 @@ impl MediationService {
             MediationError::Precondition("only an agreement is judicially confirmed; this mediation has none".into())
         })?;
         let terms = concluded.agreement.as_ref().map(|a| a.terms.clone()).unwrap_or_default();
-        let parties = stored.item.dispute.as_ref().map_or(0, |d| d.parties.len() as u32);
-        let v = check(&r.consenting_party_numbers, r.concerns_personal_status, &terms, parties);
+        let v = check(&r.consenting_party_numbers, r.concerns_personal_status, &terms, stored.party_count());
         if !v.is_empty() {
             return Err(MediationError::Invalid(v));
         }
@@ -128,10 +125,7 @@ impl MediationService {
             return Err(MediationError::Precondition("the parties have already applied for confirmation".into()));
         }
         let ends = window_ends(concluded.concluded_at, self.confirmation_window);
-        let today = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.now()) * 1_000)
-            .expect("instants in range")
-            .to_offset(LOCAL)
-            .date();
+        let today = local_date(self.now());
         if today > ends {
             return Err(MediationError::Precondition(format!(
                 "the 30-day window for a joint application closed on {ends} (art. 33); the parties may sue instead"
@@ -148,6 +142,7 @@ impl MediationService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::OffsetDateTime;
 
     #[test]
     fn the_application_window_ends_on_a_working_day() {

@@ -221,9 +221,6 @@ impl mediation_service_server::MediationService for MediationGrpc {
         request: Request<HoldMediationRequest>,
     ) -> Result<Response<HoldMediationResponse>, Status> {
         let r = request.into_inner();
-        if r.reason.trim().is_empty() {
-            return Err(crate::MediationError::invalid("reason", "is required: why mediation pauses").into());
-        }
         let step = Step { reason: r.reason, ..Step::new(Action::Hold, r.actor.unwrap_or_default()) };
         Ok(Response::new(HoldMediationResponse { item: self.step(&r.referral_id, step).await? }))
     }

@@ -88,8 +88,14 @@ impl Component for Mediation {
 }
 
 /// The mediation clocks whose deadline the inbox shows and filters by.
-const MEDIATION_CLOCKS: [&str; 4] =
-    ["PEOPLES_MEDIATION", "PRE_LITIGATION", "IN_LITIGATION", "IN_LITIGATION_SIMPLIFIED"];
+const MEDIATION_CLOCKS: [&str; 6] = [
+    "PEOPLES_MEDIATION",
+    "PRE_LITIGATION",
+    "IN_LITIGATION",
+    "IN_LITIGATION_SIMPLIFIED",
+    "PETITION_HANDLING",
+    "PETITION_REVIEW_ANSWER",
+];
 
 /// Puts each requested referral in its organisation's inbox, and keeps the
 /// deadline of the mediation clock routing runs for it.

@@ -303,6 +303,9 @@ fn check_step(step: &Step) -> Result<(), MediationError> {
     if step.actor.org_id.trim().is_empty() {
         v.push(Violation::new("actor.org_id", "is required: the organisation acting"));
     }
+    if step.action == Action::Hold && step.reason.trim().is_empty() {
+        v.push(Violation::new("reason", "is required to put mediation on hold, e.g. a hearing on 2026-12-01"));
+    }
     if step.action.needs_reason() && step.reason.trim().is_empty() {
         v.push(Violation::new(
             "reason",

@@ -85,10 +85,6 @@ pub(crate) async fn of_referral(conn: &mut AnyConnection, referral_id: &str) -> 
     Ok(sessions)
 }
 
-fn party_count(stored: &Stored) -> u32 {
-    stored.item.dispute.as_ref().map_or(0, |d| d.parties.len() as u32)
-}
-
 /// Violations for party numbers outside 1..=count.
 fn check_parties(field: &str, list: &[u32], count: u32, v: &mut Vec<Violation>) {
     for (i, n) in list.iter().enumerate() {
@@ -133,7 +129,7 @@ impl MediationService {
         if r.party_numbers.is_empty() {
             v.push(Violation::new("party_numbers", "name at least one party expected, by number (1 = first)"));
         }
-        check_parties("party_numbers", &r.party_numbers, party_count(&stored), &mut v);
+        check_parties("party_numbers", &r.party_numbers, stored.party_count(), &mut v);
         if r.participant_ids.iter().any(|p| p.trim().is_empty() || p.contains('|')) {
             v.push(Violation::new("participant_ids", "each is an id, without `|`"));
         }

@@ -48,6 +48,13 @@ fn from_row(row: &AnyRow) -> Result<Stored, sqlx::Error> {
     })
 }
 
+impl Stored {
+    /// How many parties the case has (they are numbered from 1).
+    pub fn party_count(&self) -> u32 {
+        self.item.dispute.as_ref().map_or(0, |d| d.parties.len() as u32)
+    }
+}
+
 /// One referral.
 pub async fn find(conn: &mut AnyConnection, referral_id: &str) -> Result<Option<Stored>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM referrals WHERE referral_id = $1");

@@ -4,11 +4,10 @@
 //! routing answers it on `PETITION_REVIEW_ANSWER` (30 days).
 
 use fengqiao_domain::calendar::Calendar;
-use fengqiao_domain::period::{last_day, Period, LOCAL};
+use fengqiao_domain::period::{instant, last_day, local_date, Period};
 use fengqiao_platform::db::micros_of;
 use fengqiao_platform::status::{self, Violation};
 use fengqiao_proto::fengqiao::petition::v1::{Petition, ReviewLevel};
-use time::OffsetDateTime;
 use tonic::Status;
 
 /// Checks that `earlier` may be reviewed at `level` at `now`: it is the bureau's,
@@ -36,10 +35,8 @@ pub fn check(earlier: Option<&Petition>, level: ReviewLevel, window: Period, now
     let replied = earlier.concluded_at.as_ref().map(micros_of).ok_or_else(|| {
         Status::failed_precondition("the matter reviewed has no reply yet; a review follows the reply")
     })?;
-    let at =
-        |micros: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).expect("instants in range");
-    let closes = last_day(at(replied), window, &Calendar::national());
-    if at(now).to_offset(LOCAL).date() > closes {
+    let closes = last_day(instant(replied), window, &Calendar::national());
+    if local_date(now) > closes {
         return Err(Status::failed_precondition(format!(
             "a review must be requested within 30 days of the reply; that closed on {closes}"
         )));
@@ -51,6 +48,7 @@ pub fn check(earlier: Option<&Petition>, level: ReviewLevel, window: Period, now
 mod tests {
     use super::*;
     use fengqiao_platform::db::timestamp;
+    use time::OffsetDateTime;
 
     fn replied(at: OffsetDateTime, level: ReviewLevel) -> Petition {
         let micros = (at.unix_timestamp_nanos() / 1_000) as i64;

@@ -5,6 +5,7 @@
 //! every level declined, and forwards a sender's revoke to the receiving side.
 
 mod alarms;
+mod case_clocks;
 pub mod clocks;
 mod decide;
 mod directory;

@@ -10,10 +10,9 @@ use fengqiao_platform::db::now_micros;
 use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
-use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, MediationOutcome, ReferralState, Source};
+use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, MediationOutcome, ReferralState};
 use fengqiao_proto::fengqiao::events::v1::{
-    CaseRegistered, CaseReturned, CaseRiskChanged, MediationConcluded, PetitionReviewRequested, ReferralRequested,
-    ReferralStateChanged,
+    CaseRegistered, CaseReturned, CaseRiskChanged, MediationConcluded, ReferralRequested, ReferralStateChanged,
 };
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::CancelReferralRequest;
@@ -41,28 +40,8 @@ pub struct RoutingService {
     outbox: OutboxNotifier,
     mediation: MediationServiceClient<Channel>,
     rules: Arc<Rules>,
-    regimes: Regimes,
+    pub(crate) regimes: Regimes,
 }
-
-/// The clock of mediation for a case from `source`.
-fn mediation_clock(dispute: &Dispute) -> ClockKind {
-    match Source::try_from(dispute.source) {
-        Ok(Source::CourtPreLitigation) => ClockKind::PreLitigation,
-        Ok(Source::CourtInLitigation) if dispute.simplified_procedure => ClockKind::InLitigationSimplified,
-        Ok(Source::CourtInLitigation) => ClockKind::InLitigation,
-        Ok(Source::Petition) => ClockKind::PetitionHandling,
-        _ => ClockKind::PeoplesMediation,
-    }
-}
-
-const MEDIATION_CLOCKS: [ClockKind; 6] = [
-    ClockKind::PeoplesMediation,
-    ClockKind::PreLitigation,
-    ClockKind::InLitigation,
-    ClockKind::InLitigationSimplified,
-    ClockKind::PetitionHandling,
-    ClockKind::PetitionReviewAnswer,
-];
 
 impl RoutingService {
     /// Routing over `db`; `mediation` is called for revokes and re-routes.
@@ -285,12 +264,7 @@ impl RoutingService {
         let timing = self.regimes.timing();
         let risk_period = self.regimes.period(ClockKind::RiskResponse, &facts.risk, &division);
         clocks::start(tx, &case.case_id, ClockKind::RiskResponse, risk_period, timing, now).await?;
-        let agency_clock = match Source::try_from(dispute.source) {
-            Ok(Source::Police) => Some(ClockKind::PoliceFeedback),
-            Ok(Source::Petition) => Some(ClockKind::PetitionAcceptance),
-            _ => None,
-        };
-        if let Some(kind) = agency_clock {
+        if let Some(kind) = crate::case_clocks::agency_clock(&dispute) {
             let period = self.regimes.period(kind, "", &division);
             clocks::start(tx, &case.case_id, kind, period, timing, now).await?;
         }
@@ -349,52 +323,6 @@ impl RoutingService {
             clocks::start(tx, &ev.case_id, ClockKind::RiskResponse, period, self.regimes.timing(), now).await?;
         }
         Ok(case.division_code)
-    }
-
-    /// Starts, pauses, resumes and ends the case's clocks as its referral moves.
-    async fn follow_clocks(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        case_id: &str,
-        to: ReferralState,
-    ) -> Result<(), HandlerError> {
-        let now = now_micros();
-        match to {
-            ReferralState::Accepted => {
-                let answered = [ClockKind::RiskResponse, ClockKind::PoliceFeedback, ClockKind::PetitionAcceptance];
-                clocks::end(tx, case_id, &answered, ClockState::Met, now).await?;
-                let case = store::find_case(tx, case_id)
-                    .await?
-                    .ok_or_else(|| HandlerError(format!("case {case_id} unknown")))?;
-                let mut kind = mediation_clock(&Dispute::decode(case.dispute.as_slice())?);
-                let review: Option<(String,)> =
-                    sqlx::query_as("SELECT case_id FROM petition_reviews WHERE case_id = $1")
-                        .bind(case_id)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                if kind == ClockKind::PetitionHandling && review.is_some() {
-                    kind = ClockKind::PetitionReviewAnswer;
-                }
-                let period = self.regimes.period(kind, "", &case.division_code);
-                clocks::start(tx, case_id, kind, period, self.regimes.timing(), now).await?;
-            }
-            ReferralState::OnHold => {
-                for kind in MEDIATION_CLOCKS {
-                    clocks::pause(tx, case_id, kind, now).await?;
-                }
-            }
-            ReferralState::InProgress => {
-                for kind in MEDIATION_CLOCKS {
-                    clocks::resume(tx, case_id, kind, now).await?;
-                }
-            }
-            ReferralState::Completed => clocks::end(tx, case_id, &MEDIATION_CLOCKS, ClockState::Met, now).await?,
-            ReferralState::Rejected | ReferralState::Failed | ReferralState::Cancelled => {
-                clocks::end(tx, case_id, &MEDIATION_CLOCKS, ClockState::Stopped, now).await?
-            }
-            _ => {}
-        }
-        Ok(())
     }
 
     /// The organisation to prefer, the chosen mediator if they take cases,
@@ -613,67 +541,6 @@ pub(crate) async fn announce_request(
 }
 
 impl RoutingService {
-    /// Remembers that a case answers a petitioner's review request.
-    pub async fn on_review_requested(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        e: &PetitionReviewRequested,
-    ) -> Result<(), HandlerError> {
-        sqlx::query(
-            "INSERT INTO petition_reviews (case_id, review_of_case_id, level) VALUES ($1, $2, $3)
-             ON CONFLICT (case_id) DO NOTHING",
-        )
-        .bind(&e.case_id)
-        .bind(&e.review_of_case_id)
-        .bind(&e.level)
-        .execute(&mut **tx)
-        .await?;
-        // Accepted before this arrived: the answer runs on its own clock from now.
-        let running = clocks::of_case(tx, &e.case_id).await?.into_iter().any(|c| {
-            c.kind == ClockKind::PetitionHandling.name()
-                && matches!(ClockState::try_from(c.state), Ok(ClockState::Running | ClockState::Paused))
-        });
-        if running {
-            let now = now_micros();
-            clocks::end(tx, &e.case_id, &[ClockKind::PetitionHandling], ClockState::Stopped, now).await?;
-            let case = store::find_case(tx, &e.case_id)
-                .await?
-                .ok_or_else(|| HandlerError(format!("case {} unknown", e.case_id)))?;
-            let period = self.regimes.period(ClockKind::PetitionReviewAnswer, "", &case.division_code);
-            clocks::start(tx, &e.case_id, ClockKind::PetitionReviewAnswer, period, self.regimes.timing(), now).await?;
-        }
-        Ok(())
-    }
-
-    /// Times the court on a judicial-confirmation application: acceptance
-    /// within `clocks.confirmation_acceptance` of the application, a ruling
-    /// within `clocks.confirmation_decision` of the acceptance.
-    pub async fn on_confirmation(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        kind: EventKind,
-        case_id: &str,
-    ) -> Result<(), HandlerError> {
-        let now = now_micros();
-        let (end, start) = match kind {
-            EventKind::ConfirmationRequested => (None, Some(ClockKind::ConfirmationAcceptance)),
-            EventKind::ConfirmationAccepted => {
-                (Some(ClockKind::ConfirmationAcceptance), Some(ClockKind::ConfirmationDecision))
-            }
-            _ => (Some(ClockKind::ConfirmationDecision), None),
-        };
-        if let Some(end) = end {
-            clocks::end(tx, case_id, &[end], ClockState::Met, now).await?;
-        }
-        if let Some(start) = start {
-            let case =
-                store::find_case(tx, case_id).await?.ok_or_else(|| HandlerError(format!("case {case_id} unknown")))?;
-            let period = self.regimes.period(start, "", &case.division_code);
-            clocks::start(tx, case_id, start, period, self.regimes.timing(), now).await?;
-        }
-        Ok(())
-    }
-
     /// Returns a case whose mediation was terminated to its sender when the
     /// organisation asked (e.g. it turned criminal and goes back to the police).
     pub async fn on_concluded(

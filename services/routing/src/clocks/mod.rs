@@ -52,9 +52,7 @@ impl Timing {
     }
 }
 
-pub(crate) fn instant(micros: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).expect("instants in range")
-}
+pub(crate) use fengqiao_domain::period::instant;
 
 pub(crate) fn micros(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000) as i64
