@@ -24,17 +24,19 @@ fn proto_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut files = Vec::new();
     proto_files(Path::new("fengqiao"), &mut files);
+    // The error model the gateway's HTTP face writes as JSON (not imported by any contract).
+    files.push(PathBuf::from("third_party/google/rpc/status.proto"));
+    files.push(PathBuf::from("third_party/google/rpc/error_details.proto"));
     println!("cargo:rerun-if-changed=third_party");
     println!("cargo:rerun-if-changed=build.rs");
 
-    let fds = protox::Compiler::new([".", "third_party"])?
-        .include_source_info(true)
-        .include_imports(true)
-        .open_files(&files)?
-        .file_descriptor_set();
+    let mut compiler = protox::Compiler::new(["third_party", "."])?;
+    compiler.include_source_info(true).include_imports(true).open_files(&files)?;
+    let fds = compiler.file_descriptor_set();
 
+    // Encoded by protox itself, so options keep their extensions (google.api.http).
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(out_dir.join("fengqiao_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
+    std::fs::write(out_dir.join("fengqiao_descriptor.bin"), compiler.encode_file_descriptor_set())?;
 
     tonic_prost_build::configure().emit_rerun_if_changed(false).compile_fds(fds)?;
     Ok(())

@@ -6,6 +6,7 @@
 
 mod agency;
 pub mod auth;
+pub mod http;
 mod projection;
 mod store;
 
@@ -60,9 +61,17 @@ impl Component for Gateway {
             petition: PetitionLinkageServiceClient::new(settings.channel_to("petition-linkage")?),
             changed,
         };
+        let grpc = AgencyServiceServer::new(api);
+        let mut routes = tonic::service::Routes::new(grpc.clone());
+        let router = std::mem::take(routes.axum_router_mut());
+        *routes.axum_router_mut() = http::add_routes(router, grpc);
         Ok(Api {
-            routes: tonic::service::Routes::new(AgencyServiceServer::new(api)),
+            routes,
             services: vec!["fengqiao.gateway.v1.AgencyService"],
+            front: Some(fengqiao_platform::grpc::Front {
+                tls: None,
+                grace: std::time::Duration::from_secs(settings.shutdown_grace_secs),
+            }),
         })
     }
 }

@@ -155,6 +155,12 @@ pub async fn reflected_services(addr: SocketAddr) -> anyhow::Result<Vec<String>>
     }
 }
 
+/// An HTTP client (rustls with ring, the gateway's own TLS provider).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -30,6 +30,8 @@ pub struct System {
     pub addresses: BTreeMap<String, SocketAddr>,
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    /// Where each component listens (chosen at start; `env` may override).
+    listen: Vec<(String, String)>,
     processes: BTreeMap<String, Process>,
     pg_database: Option<String>,
     settings: fengqiao_platform::Settings,
@@ -76,27 +78,51 @@ impl System {
                 ("FENGQIAO_PERSONAL_DATA__HASH_KEY".into(), random_key()),
             ]);
         }
-        // Fixed free ports, so command-line clients run with the same settings find every component.
-        for (c, port) in COMPONENTS.iter().zip(crate::free_ports(COMPONENTS.len())) {
-            env.push((env_key(c, "LISTEN"), format!("127.0.0.1:{port}")));
-        }
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut system =
-            Self { mode, addresses: BTreeMap::new(), dir, env, processes: BTreeMap::new(), pg_database, settings };
-        match mode {
-            Mode::Standalone => system.launch("standalone")?,
-            Mode::Distributed => {
-                for c in COMPONENTS {
-                    system.launch(c)?;
+        let mut system = Self {
+            mode,
+            addresses: BTreeMap::new(),
+            dir,
+            env,
+            listen: Vec::new(),
+            processes: BTreeMap::new(),
+            pg_database,
+            settings,
+        };
+        // A free port can be taken by a parallel test between choosing and
+        // binding it: try again on fresh ports.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match system.launch_all() {
+                Ok(()) => return Ok(system),
+                Err(e) if attempt < 3 => {
+                    eprintln!("starting the system failed ({e}); trying again on other ports");
+                    for (_, mut p) in std::mem::take(&mut system.processes) {
+                        p.kill();
+                    }
                 }
+                Err(e) => return Err(e),
             }
         }
-        Ok(system)
+    }
+
+    /// Chooses ports and starts every process of the mode.
+    fn launch_all(&mut self) -> anyhow::Result<()> {
+        // Fixed free ports, so command-line clients run with the same settings find every component.
+        let ports = crate::free_ports(COMPONENTS.len());
+        self.listen =
+            COMPONENTS.iter().zip(ports).map(|(c, port)| (env_key(c, "LISTEN"), format!("127.0.0.1:{port}"))).collect();
+        self.addresses.clear();
+        match self.mode {
+            Mode::Standalone => self.launch("standalone"),
+            Mode::Distributed => COMPONENTS.iter().try_for_each(|c| self.launch(c)),
+        }
     }
 
     fn command(&self) -> Command {
         let mut cmd = command(self.dir.path());
-        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.envs(self.listen.iter().chain(&self.env).map(|(k, v)| (k.as_str(), v.as_str())));
         cmd
     }
 

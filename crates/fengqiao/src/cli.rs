@@ -96,6 +96,8 @@ pub enum Command {
         #[command(subcommand)]
         command: commands::DlqCommand,
     },
+    /// Prints the OpenAPI 3 document of the gateway's HTTP/JSON face (also served at /openapi.json).
+    Openapi,
     /// Applies database migrations, for every component or one, and exits.
     Migrate {
         /// Only this component.
@@ -124,6 +126,12 @@ pub async fn run() -> ExitCode {
         Command::Reroute { case_id, to, reason, by } => commands::reroute(settings, &case_id, &to, &reason, &by).await,
         Command::Supervision { command } => commands::supervision(settings, command).await,
         Command::Dlq { command } => commands::dlq(settings, command).await,
+        Command::Openapi => {
+            let pool = fengqiao_gateway::http::rules::pool();
+            let document = fengqiao_gateway::http::openapi::document(&pool);
+            println!("{}", serde_json::to_string_pretty(&document).expect("a JSON document"));
+            Ok(())
+        }
         Command::Migrate { component } => commands::migrate(settings, component.as_deref()).await,
     };
     match result {

@@ -44,6 +44,8 @@ pub struct Api {
     pub routes: Routes,
     /// Their fully-qualified service names (for health and reflection).
     pub services: Vec<&'static str>,
+    /// Served for outside callers (HTTP too, TLS) rather than by tonic's server.
+    pub front: Option<crate::grpc::Front>,
 }
 
 /// Builds and starts component `C` on its configured listen address; it runs
@@ -60,7 +62,7 @@ pub async fn build<C: Component>(
         .listen;
     let runtime = ComponentRuntime::prepare(C::NAME, settings, bus, C::MIGRATIONS, shutdown).await?;
     let api = C::assemble(&runtime).await?;
-    runtime.serve(listen, api.routes, &api.services).await
+    runtime.serve(listen, api).await
 }
 
 /// Connects `component` to its database and applies the platform's and its own migrations.
@@ -141,16 +143,13 @@ impl ComponentRuntime {
         .await?)
     }
 
-    /// Starts the relay and the gRPC server on `listen`, serving `routes`
-    /// (whose fully-qualified service names are `services`).
-    pub async fn serve(
-        self,
-        listen: SocketAddr,
-        routes: Routes,
-        services: &[&str],
-    ) -> anyhow::Result<RunningComponent> {
+    /// Starts the relay and the gRPC server on `listen`, serving `api`.
+    pub async fn serve(self, listen: SocketAddr, api: Api) -> anyhow::Result<RunningComponent> {
+        let services = &api.services;
         let listener = crate::grpc::bind(self.name, listen).await?;
-        let server = crate::grpc::serve(listener, routes, services, &self.tasks, self.shutdown.child_token()).await?;
+        let server =
+            crate::grpc::serve(listener, api.routes, services, api.front, &self.tasks, self.shutdown.child_token())
+                .await?;
         self.tasks.spawn(self.relay.clone().run(self.shutdown.child_token()));
         self.tasks.spawn(readiness(
             self.db.clone(),

@@ -23,6 +23,16 @@ pub async fn bind(component: &str, listen: SocketAddr) -> anyhow::Result<TcpList
     })
 }
 
+/// How an outside-facing component is served instead of by tonic's server:
+/// gRPC and HTTP on one port, optionally behind TLS (see `front.rs`).
+#[derive(Clone)]
+pub struct Front {
+    /// TLS, with or without client certificates; plaintext if `None`.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// How long open connections may finish their calls after a stop.
+    pub grace: std::time::Duration,
+}
+
 /// A gRPC server running on the component's task tracker.
 pub struct GrpcServer {
     /// Where it listens.
@@ -38,6 +48,7 @@ pub async fn serve(
     listener: TcpListener,
     mut routes: Routes,
     services: &[&str],
+    front: Option<Front>,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<GrpcServer> {
@@ -60,6 +71,11 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?);
+    if let Some(front) = front {
+        let router = routes.prepare().into_axum_router().layer(crate::grpc_trace::layer());
+        crate::front::serve(listener, router, front.tls, tasks, shutdown, front.grace);
+        return Ok(GrpcServer { local_addr, health });
+    }
     let server = tonic::transport::Server::builder()
         .layer(crate::grpc_trace::layer())
         .add_routes(routes)

@@ -8,6 +8,7 @@ pub mod config;
 pub mod consumer;
 pub mod db;
 pub mod dead_letter;
+pub mod front;
 pub mod grpc;
 pub mod grpc_trace;
 pub mod migrate;

@@ -65,6 +65,7 @@ impl Component for CourtLinkage {
         Ok(Api {
             routes: tonic::service::Routes::new(CourtLinkageServiceServer::new(CourtGrpc(service, confirmations))),
             services: vec!["fengqiao.court.v1.CourtLinkageService"],
+            front: None,
         })
     }
 }

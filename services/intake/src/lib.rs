@@ -47,6 +47,10 @@ impl Component for Intake {
         let rules = runtime.settings.intake_rules.clone();
         let service = Arc::new(IntakeService::new(runtime.db.clone(), runtime.outbox(), vault, rules));
         let server = IntakeServiceServer::new(grpc::IntakeGrpc::new(service));
-        Ok(Api { routes: tonic::service::Routes::new(server), services: vec!["fengqiao.intake.v1.IntakeService"] })
+        Ok(Api {
+            routes: tonic::service::Routes::new(server),
+            services: vec!["fengqiao.intake.v1.IntakeService"],
+            front: None,
+        })
     }
 }

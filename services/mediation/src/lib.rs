@@ -83,6 +83,7 @@ impl Component for Mediation {
         Ok(Api {
             routes: tonic::service::Routes::new(MediationServiceServer::new(grpc::MediationGrpc::new(service))),
             services: vec!["fengqiao.mediation.v1.MediationService"],
+            front: None,
         })
     }
 }

@@ -56,6 +56,7 @@ impl Component for PetitionLinkage {
         Ok(Api {
             routes: tonic::service::Routes::new(PetitionLinkageServiceServer::new(PetitionGrpc(service))),
             services: vec!["fengqiao.petition.v1.PetitionLinkageService"],
+            front: None,
         })
     }
 }

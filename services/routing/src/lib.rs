@@ -110,6 +110,7 @@ impl Component for Routing {
         Ok(Api {
             routes,
             services: vec!["fengqiao.routing.v1.RoutingService", "fengqiao.supervision.v1.SupervisionService"],
+            front: None,
         })
     }
 }
