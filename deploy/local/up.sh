@@ -6,8 +6,8 @@
 # Environment (all optional):
 #   FENGQIAO_DATABASE__URL   default postgres://postgres@127.0.0.1:5432/fengqiao (created if missing)
 #   FENGQIAO_BUS__NATS_URL   default nats://127.0.0.1:4222 (JetStream enabled)
-#   FENGQIAO_AUTH__DEV_TOKEN_SECRET  default: generated once into the run directory
-#   FENGQIAO_PERSONAL_DATA__KEY, FENGQIAO_PERSONAL_DATA__HASH_KEY  likewise
+#   FENGQIAO_PERSONAL_DATA__KEY, FENGQIAO_PERSONAL_DATA__HASH_KEY  default: generated once into the run directory
+#   FENGQIAO_AUTH__TLS_CERT_FILE, _TLS_KEY_FILE, _CLIENT_CA_FILE  the gateway's TLS (default: plaintext)
 #   FENGQIAO_BIN             a built fengqiao binary; default: cargo build -p fengqiao
 #   FENGQIAO_<COMPONENT>__LISTEN     default 127.0.0.1:50050..50055
 set -euo pipefail
@@ -19,11 +19,6 @@ mkdir -p "$run"
 export FENGQIAO_DATABASE__URL="${FENGQIAO_DATABASE__URL:-postgres://postgres@127.0.0.1:5432/fengqiao}"
 export FENGQIAO_BUS__NATS_URL="${FENGQIAO_BUS__NATS_URL:-nats://127.0.0.1:4222}"
 export FENGQIAO_DEMO_DATA="${FENGQIAO_DEMO_DATA:-true}"
-if [ -z "${FENGQIAO_AUTH__DEV_TOKEN_SECRET:-}" ]; then
-  [ -s "$run/dev-token-secret" ] || head -c 32 /dev/urandom | base64 | tr -d '\n/+=' > "$run/dev-token-secret"
-  FENGQIAO_AUTH__DEV_TOKEN_SECRET="$(cat "$run/dev-token-secret")"
-fi
-export FENGQIAO_AUTH__DEV_TOKEN_SECRET
 # Keys that seal personal data at rest: generated once, kept with the run files.
 for k in KEY HASH_KEY; do
   var="FENGQIAO_PERSONAL_DATA__$k"
@@ -73,4 +68,4 @@ for c in mediation routing intake court-linkage petition-linkage gateway; do
   grep "listening on" "$run/$c.log" || { echo "$c did not start within 10 s; see $run/$c.log" >&2; exit 1; }
 done
 echo "logs: $run/<component>.log · stop: deploy/local/down.sh"
-echo "a token for the demo police station: FENGQIAO_AUTH__DEV_TOKEN_SECRET=\$(cat $run/dev-token-secret) $FENGQIAO_BIN token --distributed police-620802-dongguan"
+echo "a token for the demo police station: FENGQIAO_DATABASE__URL=$FENGQIAO_DATABASE__URL $FENGQIAO_BIN token --distributed police-620802-dongguan"

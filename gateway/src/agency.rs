@@ -12,30 +12,28 @@ use fengqiao_platform::status::{self, Violation};
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, ReferralState, Source};
 use fengqiao_proto::fengqiao::court::v1::court_linkage_service_client::CourtLinkageServiceClient;
-use fengqiao_proto::fengqiao::court::v1::{
-    self as court, DelegationKind, GetDelegationOfCaseRequest, SubmitDelegationRequest,
-};
+use fengqiao_proto::fengqiao::court::v1::{DelegationKind, SubmitDelegationRequest};
 use fengqiao_proto::fengqiao::gateway::v1::agency_service_server::AgencyService;
 use fengqiao_proto::fengqiao::gateway::v1::*;
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use fengqiao_proto::fengqiao::intake::v1::RegisterCaseRequest;
 use fengqiao_proto::fengqiao::petition::v1::petition_linkage_service_client::PetitionLinkageServiceClient;
-use fengqiao_proto::fengqiao::petition::v1::{self as petition, SubmitPetitionRequest};
+use fengqiao_proto::fengqiao::petition::v1::SubmitPetitionRequest;
 use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
 use fengqiao_proto::fengqiao::routing::v1::{CancelReferralRequest, ListCaseReferralsRequest};
-use secrecy::SecretString;
 use tokio::sync::{mpsc, Notify};
 use tokio_stream::Stream;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
+use crate::calls::Kind;
 use crate::store::{self, Agency};
 
 /// The clients and state the agency API needs (cheap to clone).
 #[derive(Clone)]
 pub struct AgencyApi {
     pub(crate) db: Database,
-    pub(crate) secret: SecretString,
+    pub(crate) audit: crate::audit::AuditLog,
     pub(crate) intake: IntakeServiceClient<Channel>,
     pub(crate) routing: RoutingServiceClient<Channel>,
     pub(crate) court: CourtLinkageServiceClient<Channel>,
@@ -46,7 +44,7 @@ pub struct AgencyApi {
 /// What an agency is told when a component behind the gateway fails: its
 /// answer about the request passes through; a failure to reach it becomes
 /// UNAVAILABLE with retry advice (every call here is safe to retry).
-fn upstream(component: &'static str) -> impl Fn(Status) -> Status {
+pub(crate) fn upstream(component: &'static str) -> impl Fn(Status) -> Status {
     move |s| match s.code() {
         Code::InvalidArgument
         | Code::NotFound
@@ -64,22 +62,15 @@ fn upstream(component: &'static str) -> impl Fn(Status) -> Status {
 }
 
 impl AgencyApi {
-    async fn authenticate<T>(&self, request: &Request<T>) -> Result<Agency, Status> {
-        let header = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).ok_or_else(|| {
-            Status::unauthenticated("send `authorization: Bearer <token>`; ask the operator for your agency's token")
-        })?;
-        let token = header.strip_prefix("Bearer ").unwrap_or(header).trim();
-        let agency_id = crate::auth::verify(&self.secret, token)
-            .ok_or_else(|| Status::unauthenticated("the token is not valid; ask the operator for a new one"))?;
-        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
-        store::agency(&mut conn, &agency_id)
-            .await
-            .map_err(status::database)?
-            .ok_or_else(|| Status::unauthenticated("the token's agency is not registered; ask the operator"))
+    /// The calling agency, if its credential holds and its kind may call `method`.
+    pub(crate) async fn authorize<T>(&self, request: &Request<T>, method: &str) -> Result<Agency, Status> {
+        let agency = crate::credentials::authenticate(&self.db, request.metadata(), request.extensions()).await?;
+        crate::scopes::check(&agency, method)?;
+        Ok(agency)
     }
 
     /// The status of `case_id` if `agency` owns it; NOT_FOUND otherwise.
-    async fn owned_status(&self, agency: &Agency, case_id: &str) -> Result<CaseStatus, Status> {
+    pub(crate) async fn owned_status(&self, agency: &Agency, case_id: &str) -> Result<CaseStatus, Status> {
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         match store::status(&mut conn, case_id).await.map_err(status::database)? {
             Some((owner, status)) if owner == agency.agency_id => Ok(status),
@@ -182,14 +173,13 @@ impl AgencyApi {
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchStatusResponse, Status>> + Send>>;
 
-#[tonic::async_trait]
-impl AgencyService for AgencyApi {
-    async fn submit_dispute(
+impl AgencyApi {
+    async fn handle_submit_dispute(
         &self,
-        request: Request<SubmitDisputeRequest>,
-    ) -> Result<Response<SubmitDisputeResponse>, Status> {
-        let agency = self.authenticate(&request).await?;
-        let r = request.into_inner();
+        agency: Agency,
+        request: SubmitDisputeRequest,
+    ) -> Result<SubmitDisputeResponse, Status> {
+        let r = request;
         let external_ref = r
             .dispute
             .as_ref()
@@ -203,13 +193,72 @@ impl AgencyService for AgencyApi {
         store::own(&mut conn, &agency.agency_id, &first, now_micros()).await.map_err(status::database)?;
         drop(conn);
         let status = self.owned_status(&agency, &case_id).await?;
-        Ok(Response::new(SubmitDisputeResponse { status: Some(status), created }))
+        Ok(SubmitDisputeResponse { status: Some(status), created })
+    }
+
+    async fn handle_get_status(&self, agency: Agency, request: GetStatusRequest) -> Result<GetStatusResponse, Status> {
+        let status = self.owned_status(&agency, &request.case_id).await?;
+        Ok(GetStatusResponse { status: Some(status) })
+    }
+
+    async fn handle_revoke_referral(
+        &self,
+        agency: Agency,
+        request: RevokeReferralRequest,
+    ) -> Result<RevokeReferralResponse, Status> {
+        let r = request;
+        let mut status = self.owned_status(&agency, &r.case_id).await?;
+        if r.reason.trim().is_empty() {
+            return Err(status::invalid_argument(&[Violation::new(
+                "reason",
+                "is required: why your agency revokes the hand-off",
+            )]));
+        }
+        let referrals = self
+            .routing
+            .clone()
+            .list_case_referrals(ListCaseReferralsRequest { case_id: r.case_id.clone() })
+            .await
+            .map_err(upstream("routing"))?
+            .into_inner()
+            .referrals;
+        let active = referrals
+            .iter()
+            .rev()
+            .find(|x| !is_terminal(ReferralState::try_from(x.state).unwrap_or(ReferralState::Unspecified)))
+            .ok_or_else(|| Status::failed_precondition("the case has no open referral to revoke"))?;
+        let answer = self
+            .routing
+            .clone()
+            .cancel_referral(CancelReferralRequest {
+                referral_id: active.referral_id.clone(),
+                actor: Some(Actor { org_id: agency.agency_id.clone(), ..Default::default() }),
+                reason: r.reason.clone(),
+                // The state the agency saw, unless it names one.
+                expected_state: if r.if_state != 0 { r.if_state } else { status.referral_state },
+            })
+            .await
+            .map_err(upstream("routing"))?
+            .into_inner()
+            .referral
+            .unwrap_or_default();
+        status.referral_state = answer.state;
+        status.reason = answer.reason;
+        Ok(RevokeReferralResponse { status: Some(status) })
+    }
+}
+
+#[tonic::async_trait]
+impl AgencyService for AgencyApi {
+    async fn submit_dispute(
+        &self,
+        request: Request<SubmitDisputeRequest>,
+    ) -> Result<Response<SubmitDisputeResponse>, Status> {
+        self.serve(request, "SubmitDispute", Kind::Mutating, |agency, r| self.handle_submit_dispute(agency, r)).await
     }
 
     async fn get_status(&self, request: Request<GetStatusRequest>) -> Result<Response<GetStatusResponse>, Status> {
-        let agency = self.authenticate(&request).await?;
-        let status = self.owned_status(&agency, &request.into_inner().case_id).await?;
-        Ok(Response::new(GetStatusResponse { status: Some(status) }))
+        self.serve(request, "GetStatus", Kind::Read, |agency, r| self.handle_get_status(agency, r)).await
     }
 
     type WatchStatusStream = WatchStream;
@@ -218,7 +267,7 @@ impl AgencyService for AgencyApi {
         &self,
         request: Request<WatchStatusRequest>,
     ) -> Result<Response<Self::WatchStatusStream>, Status> {
-        let agency = self.authenticate(&request).await?;
+        let agency = self.open_stream(&request, "WatchStatus").await?;
         let cursor = request.into_inner().cursor;
         let mut after: i64 = if cursor.is_empty() {
             0
@@ -270,180 +319,85 @@ impl AgencyService for AgencyApi {
         &self,
         request: Request<RevokeReferralRequest>,
     ) -> Result<Response<RevokeReferralResponse>, Status> {
-        let agency = self.authenticate(&request).await?;
-        let r = request.into_inner();
-        let mut status = self.owned_status(&agency, &r.case_id).await?;
-        if r.reason.trim().is_empty() {
-            return Err(status::invalid_argument(&[Violation::new(
-                "reason",
-                "is required: why your agency revokes the hand-off",
-            )]));
-        }
-        let referrals = self
-            .routing
-            .clone()
-            .list_case_referrals(ListCaseReferralsRequest { case_id: r.case_id.clone() })
-            .await
-            .map_err(upstream("routing"))?
-            .into_inner()
-            .referrals;
-        let active = referrals
-            .iter()
-            .rev()
-            .find(|x| !is_terminal(ReferralState::try_from(x.state).unwrap_or(ReferralState::Unspecified)))
-            .ok_or_else(|| Status::failed_precondition("the case has no open referral to revoke"))?;
-        let answer = self
-            .routing
-            .clone()
-            .cancel_referral(CancelReferralRequest {
-                referral_id: active.referral_id.clone(),
-                actor: Some(Actor { org_id: agency.agency_id.clone(), ..Default::default() }),
-                reason: r.reason.clone(),
-                // The state the agency saw, unless it names one.
-                expected_state: if r.if_state != 0 { r.if_state } else { status.referral_state },
-            })
-            .await
-            .map_err(upstream("routing"))?
-            .into_inner()
-            .referral
-            .unwrap_or_default();
-        status.referral_state = answer.state;
-        status.reason = answer.reason;
-        Ok(Response::new(RevokeReferralResponse { status: Some(status) }))
+        self.serve(request, "RevokeReferral", Kind::Mutating, |agency, r| self.handle_revoke_referral(agency, r)).await
     }
 
     async fn get_court_result(
         &self,
         request: Request<GetCourtResultRequest>,
     ) -> Result<Response<GetCourtResultResponse>, Status> {
-        let agency = self.authenticate(&request).await?;
-        let case_id = request.into_inner().case_id;
-        // Another agency's case, or a case not delegated by a court, is not found.
-        self.owned_status(&agency, &case_id).await?;
-        let delegation = self
-            .court
-            .clone()
-            .get_delegation_of_case(GetDelegationOfCaseRequest { case_id, court_id: agency.agency_id.clone() })
-            .await
-            .map_err(upstream("court-linkage"))?
-            .into_inner()
-            .delegation;
-        Ok(Response::new(GetCourtResultResponse { delegation }))
+        self.serve(request, "GetCourtResult", Kind::Read, |agency, r| self.handle_get_court_result(agency, r)).await
     }
 
     async fn list_confirmations(
         &self,
         request: Request<ListConfirmationsRequest>,
     ) -> Result<Response<ListConfirmationsResponse>, Status> {
-        let agency = self.authenticate(&request).await?;
-        let r = court::ListConfirmationsRequest { court_id: agency.agency_id.clone() };
-        let applications = self
-            .court
-            .clone()
-            .list_confirmations(r)
+        self.serve(request, "ListConfirmations", Kind::Read, |agency, r| self.handle_list_confirmations(agency, r))
             .await
-            .map_err(upstream("court-linkage"))?
-            .into_inner()
-            .applications;
-        Ok(Response::new(ListConfirmationsResponse { applications }))
     }
 
     async fn accept_confirmation(
         &self,
         request: Request<AcceptConfirmationRequest>,
     ) -> Result<Response<AcceptConfirmationResponse>, Status> {
-        let agency = self.authenticate(&request).await?;
-        let r = request.into_inner();
-        let r = court::AcceptConfirmationRequest {
-            application_id: r.application_id,
-            court_id: agency.agency_id.clone(),
-            court_case_no: r.court_case_no,
-        };
-        let answer = self.court.clone().accept_confirmation(r).await.map_err(upstream("court-linkage"))?;
-        Ok(Response::new(AcceptConfirmationResponse { application: answer.into_inner().application }))
+        self.serve(request, "AcceptConfirmation", Kind::Mutating, |agency, r| {
+            self.handle_accept_confirmation(agency, r)
+        })
+        .await
     }
 
     async fn extend_confirmation_decision(
         &self,
         request: Request<ExtendConfirmationDecisionRequest>,
     ) -> Result<Response<ExtendConfirmationDecisionResponse>, Status> {
-        let agency = self.authenticate(&request).await?;
-        let r = request.into_inner();
-        let r = court::ExtendConfirmationDecisionRequest {
-            application_id: r.application_id,
-            court_id: agency.agency_id.clone(),
-            approved_by: r.approved_by,
-            reason: r.reason,
-        };
-        let answer = self.court.clone().extend_confirmation_decision(r).await.map_err(upstream("court-linkage"))?;
-        Ok(Response::new(ExtendConfirmationDecisionResponse { application: answer.into_inner().application }))
+        self.serve(request, "ExtendConfirmationDecision", Kind::Mutating, |agency, r| {
+            self.handle_extend_confirmation_decision(agency, r)
+        })
+        .await
     }
 
     async fn decide_confirmation(
         &self,
         request: Request<DecideConfirmationRequest>,
     ) -> Result<Response<DecideConfirmationResponse>, Status> {
-        let agency = self.authenticate(&request).await?;
-        let r = request.into_inner();
-        let r = court::DecideConfirmationRequest {
-            application_id: r.application_id,
-            court_id: agency.agency_id.clone(),
-            valid: r.valid,
-            reason: r.reason,
-        };
-        let answer = self.court.clone().decide_confirmation(r).await.map_err(upstream("court-linkage"))?;
-        Ok(Response::new(DecideConfirmationResponse { application: answer.into_inner().application }))
+        self.serve(request, "DecideConfirmation", Kind::Mutating, |agency, r| {
+            self.handle_decide_confirmation(agency, r)
+        })
+        .await
     }
 
     async fn get_petition_result(
         &self,
         request: Request<GetPetitionResultRequest>,
     ) -> Result<Response<GetPetitionResultResponse>, Status> {
-        let agency = self.authenticate(&request).await?;
-        let case_id = request.into_inner().case_id;
-        self.owned_status(&agency, &case_id).await?;
-        let r = petition::GetPetitionOfCaseRequest { case_id, bureau_id: agency.agency_id.clone() };
-        let answer = self.petition.clone().get_petition_of_case(r).await.map_err(upstream("petition-linkage"))?;
-        Ok(Response::new(GetPetitionResultResponse { petition: answer.into_inner().petition }))
+        self.serve(request, "GetPetitionResult", Kind::Read, |agency, r| self.handle_get_petition_result(agency, r))
+            .await
     }
 
     async fn record_petition_satisfaction(
         &self,
         request: Request<RecordPetitionSatisfactionRequest>,
     ) -> Result<Response<RecordPetitionSatisfactionResponse>, Status> {
-        let agency = self.authenticate(&request).await?;
-        let r = request.into_inner();
-        self.owned_status(&agency, &r.case_id).await?;
-        let r = petition::RecordSatisfactionRequest {
-            case_id: r.case_id,
-            bureau_id: agency.agency_id.clone(),
-            satisfaction: r.satisfaction,
-        };
-        let answer = self.petition.clone().record_satisfaction(r).await.map_err(upstream("petition-linkage"))?;
-        Ok(Response::new(RecordPetitionSatisfactionResponse { petition: answer.into_inner().petition }))
+        self.serve(request, "RecordPetitionSatisfaction", Kind::Mutating, |agency, r| {
+            self.handle_record_petition_satisfaction(agency, r)
+        })
+        .await
     }
 
     async fn get_petition_rates(
         &self,
         request: Request<GetPetitionRatesRequest>,
     ) -> Result<Response<GetPetitionRatesResponse>, Status> {
-        let agency = self.authenticate(&request).await?;
-        let r = petition::GetPetitionRatesRequest {
-            bureau_id: agency.agency_id.clone(),
-            period: request.into_inner().period,
-        };
-        let answer = self.petition.clone().get_petition_rates(r).await.map_err(upstream("petition-linkage"))?;
-        Ok(Response::new(GetPetitionRatesResponse { rates: answer.into_inner().rates }))
+        self.serve(request, "GetPetitionRates", Kind::Read, |agency, r| self.handle_get_petition_rates(agency, r)).await
     }
 
     async fn list_petition_backlog(
         &self,
         request: Request<ListPetitionBacklogRequest>,
     ) -> Result<Response<ListPetitionBacklogResponse>, Status> {
-        let agency = self.authenticate(&request).await?;
-        let r = petition::ListBacklogRequest { bureau_id: agency.agency_id.clone() };
-        let answer = self.petition.clone().list_backlog(r).await.map_err(upstream("petition-linkage"))?;
-        Ok(Response::new(ListPetitionBacklogResponse { items: answer.into_inner().items }))
+        self.serve(request, "ListPetitionBacklog", Kind::Read, |agency, r| self.handle_list_petition_backlog(agency, r))
+            .await
     }
 }
 

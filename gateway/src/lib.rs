@@ -1,14 +1,18 @@
 //! Gateway: the only door for agency systems. It authenticates each call to
 //! one agency, hands disputes to intake (police), court linkage (courts) or
 //! petition linkage (petition bureaus), and answers only about the agency's
-//! own cases, by call or by a resumable status stream. HTTP/JSON, mutual TLS,
-//! limits and the audit chain arrive with issue #11.
+//! own cases, by call or by a resumable status stream.
 
 mod agency;
-pub mod auth;
+pub mod audit;
+mod calls;
+pub mod credentials;
 pub mod http;
+pub mod idempotency;
+mod linkage_calls;
 mod projection;
-mod store;
+pub mod scopes;
+pub mod store;
 
 use std::sync::Arc;
 
@@ -33,6 +37,9 @@ impl Component for Gateway {
     const MIGRATIONS: &'static [Migration] = &[
         migration!("gateway", 1, "0001_gateway.sql", "agencies, case status and its log"),
         migration!("gateway", 2, shared "0002_current_referral.sql", "the referral a status follows"),
+        migration!("gateway", 3, shared "0003_credentials.sql", "agency credentials and disabled agencies"),
+        migration!("gateway", 4, shared "0004_audit.sql", "the hash-chained audit log"),
+        migration!("gateway", 5, shared "0005_idempotency.sql", "idempotency keys and first answers"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -52,9 +59,10 @@ impl Component for Gateway {
                 Arc::new(projection::StatusProjection { changed: changed.clone() }),
             ))
             .await?;
+        runtime.spawn(forget_old(runtime.db.clone(), settings.agency_api.clone(), runtime.shutdown_token()));
         let api = agency::AgencyApi {
             db: runtime.db.clone(),
-            secret: auth::secret(settings)?,
+            audit: audit::AuditLog::start(runtime.db.clone()),
             intake: IntakeServiceClient::new(settings.channel_to("intake")?),
             routing: RoutingServiceClient::new(settings.channel_to("routing")?),
             court: CourtLinkageServiceClient::new(settings.channel_to("court-linkage")?),
@@ -69,9 +77,45 @@ impl Component for Gateway {
             routes,
             services: vec!["fengqiao.gateway.v1.AgencyService"],
             front: Some(fengqiao_platform::grpc::Front {
-                tls: None,
+                tls: tls(settings)?,
                 grace: std::time::Duration::from_secs(settings.shutdown_grace_secs),
             }),
         })
+    }
+}
+
+/// The gateway's TLS configuration, if set (with client certificates if a CA is set).
+fn tls(settings: &fengqiao_platform::Settings) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    let auth = &settings.auth;
+    if auth.tls_cert_file.is_empty() {
+        return Ok(None);
+    }
+    let ca = (!auth.client_ca_file.is_empty()).then(|| std::path::Path::new(&auth.client_ca_file));
+    let config = fengqiao_platform::front::tls_config(auth.tls_cert_file.as_ref(), auth.tls_key_file.as_ref(), ca)?;
+    Ok(Some(config))
+}
+
+/// Removes audit entries and idempotency keys past their retention, hourly.
+async fn forget_old(
+    db: fengqiao_platform::Database,
+    keep: fengqiao_platform::config::AgencyApiSettings,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    const HOUR_MICROS: i64 = 3_600_000_000;
+    loop {
+        let now = fengqiao_platform::db::now_micros();
+        let audit_before = now - keep.audit_retention_days as i64 * 24 * HOUR_MICROS;
+        match audit::purge(&db, audit_before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, "audit entries past retention removed; the chain's anchor moved"),
+            Err(e) => tracing::warn!(error = %e, "cannot remove old audit entries; will retry in an hour"),
+        }
+        if let Err(e) = idempotency::purge(&db, now - keep.idempotency_hours as i64 * HOUR_MICROS).await {
+            tracing::warn!(error = %e, "cannot remove old idempotency keys; will retry in an hour");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+        }
     }
 }

@@ -14,6 +14,8 @@ pub struct Agency {
     pub kind: String,
     /// Its name.
     pub name: String,
+    /// The division it serves: its jurisdiction (e.g. `620802`).
+    pub division_code: String,
 }
 
 /// The demo agencies of Kongtong district.
@@ -46,12 +48,21 @@ pub async fn seed_demo_agencies(conn: &mut AnyConnection, at: i64) -> Result<u64
 
 /// An agency by id.
 pub async fn agency(conn: &mut AnyConnection, agency_id: &str) -> Result<Option<Agency>, sqlx::Error> {
-    let row = sqlx::query("SELECT agency_id, kind, name FROM agencies WHERE agency_id = $1")
+    let row = sqlx::query("SELECT agency_id, kind, name, division_code FROM agencies WHERE agency_id = $1")
         .bind(agency_id)
         .fetch_optional(conn)
         .await?;
-    row.map(|r| Ok(Agency { agency_id: r.try_get("agency_id")?, kind: r.try_get("kind")?, name: r.try_get("name")? }))
-        .transpose()
+    row.map(|r| agency_from(&r, "kind")).transpose()
+}
+
+/// An agency from a row holding its columns (its kind in `kind_column`).
+pub(crate) fn agency_from(r: &AnyRow, kind_column: &str) -> Result<Agency, sqlx::Error> {
+    Ok(Agency {
+        agency_id: r.try_get("agency_id")?,
+        kind: r.try_get(kind_column)?,
+        name: r.try_get("name")?,
+        division_code: r.try_get("division_code")?,
+    })
 }
 
 const STATUS_COLUMNS: &str =

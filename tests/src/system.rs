@@ -72,7 +72,6 @@ impl System {
                 ("FENGQIAO_BUS__NATS_URL".into(), settings.bus.nats_url.clone()),
                 ("FENGQIAO_BUS__STREAM".into(), settings.bus.stream.clone()),
                 ("FENGQIAO_BUS__SUBJECT_PREFIX".into(), settings.bus.subject_prefix.clone()),
-                ("FENGQIAO_AUTH__DEV_TOKEN_SECRET".into(), uuid::Uuid::new_v4().simple().to_string().repeat(2)),
                 ("FENGQIAO_DEMO_DATA".into(), "true".into()),
                 ("FENGQIAO_PERSONAL_DATA__KEY".into(), random_key()),
                 ("FENGQIAO_PERSONAL_DATA__HASH_KEY".into(), random_key()),

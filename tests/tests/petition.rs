@@ -142,7 +142,7 @@ async fn a_matter_is_accepted_handled_extended_replied_and_rated(mode: Mode) {
 
     // Nobody else sees the bureau's matter.
     let police = AgencySession::connect(&system, POLICE).await;
-    assert_eq!(police.petition_result(&case_id).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(police.petition_result(&case_id).await.unwrap_err().code(), Code::PermissionDenied);
     let stray = SubmitDisputeRequest {
         dispute: Some(dispute(Source::Police, "JQ-petition-1")),
         leader_id: "leader-x".into(),

@@ -37,22 +37,41 @@ pub enum Command {
         #[arg(value_parser = components::names())]
         component: String,
     },
-    /// Prints a development token for an agency system (sent as
-    /// `authorization: Bearer <token>`). Signed with auth.dev_token_secret, or in
-    /// standalone mode with the key kept in the data directory.
+    /// Registers a new token key for an agency and prints a JWT signed with it
+    /// (sent as `authorization: Bearer <token>`); its key id is printed on
+    /// stderr for revocation. Writes to the gateway's database.
     Token {
         /// The agency id, e.g. police-620802-dongguan, court-620802, petition-620802.
         agency: String,
-        /// Sign for a distributed deployment (needs auth.dev_token_secret).
+        /// Days the token stays valid.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        /// Use the configured (distributed) database rather than ./fengqiao-data.
         #[arg(long)]
         distributed: bool,
+    },
+    /// The agency registry's credentials: list, revoke, register keys and
+    /// certificates, and a development CA.
+    Credentials {
+        #[command(subcommand)]
+        command: commands::CredentialsCommand,
+    },
+    /// The gateway's audit log: verify its hash chain, or list the calls about a case.
+    Audit {
+        #[command(subcommand)]
+        command: commands::AuditCommand,
+    },
+    /// The agency registry: list, add, disable agencies.
+    Agencies {
+        #[command(subcommand)]
+        command: commands::AgenciesCommand,
     },
     /// Acts as an agency system through the gateway (submit, status, watch, revoke).
     Agency {
         /// The agency, e.g. police-620802-dongguan, court-620802, petition-620802.
         #[arg(long = "as", value_name = "AGENCY")]
         agency: String,
-        /// A token to send; by default one is signed with this installation's key.
+        /// A token to send; by default a one-day token is issued from this installation's registry.
         #[arg(long)]
         token: Option<String>,
         #[command(subcommand)]
@@ -119,7 +138,10 @@ pub async fn run() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Standalone) {
         Command::Standalone => commands::standalone(settings).await,
         Command::Serve { component } => commands::serve(settings, &component).await,
-        Command::Token { agency, distributed } => commands::token(settings, &agency, !distributed),
+        Command::Token { agency, days, distributed } => commands::token(settings, &agency, days, !distributed).await,
+        Command::Credentials { command } => commands::credentials(settings, command).await,
+        Command::Agencies { command } => commands::agencies(settings, command).await,
+        Command::Audit { command } => commands::audit(settings, command).await,
         Command::Agency { agency, token, command } => commands::agency(settings, &agency, token, command).await,
         Command::Org { org, command } => commands::org(settings, &org, command).await,
         Command::Directory { command } => commands::directory(settings, command).await,

@@ -170,7 +170,7 @@ pub async fn agency(
     settings.standalone = true;
     let token = match token {
         Some(t) => t,
-        None => fengqiao_gateway::auth::issue(&fengqiao_gateway::auth::secret(&settings)?, agency),
+        None => super::credentials::session_token(&settings, agency).await?,
     };
     let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse()?;
     let mut client =

@@ -1,23 +1,25 @@
 //! The commands.
 
+mod audit;
 mod casework;
 mod client;
+mod credentials;
 mod directory;
 mod dlq;
 mod migrate;
 mod serve;
 mod standalone;
 mod supervision;
-mod token;
 
+pub use audit::{audit, AuditCommand};
 pub use client::{agency, org, AgencyCommand, OrgCommand};
+pub use credentials::{agencies, credentials, token, AgenciesCommand, CredentialsCommand};
 pub use directory::{directory, reroute, DirectoryCommand};
 pub use dlq::{dlq, DlqCommand};
 pub use migrate::migrate;
 pub use serve::serve;
 pub use standalone::standalone;
 pub use supervision::{supervision, SupervisionCommand};
-pub use token::token;
 
 /// An instant (seconds since the epoch) as local time (Asia/Shanghai), for people reading a terminal.
 pub(crate) fn local_time(seconds: i64) -> String {

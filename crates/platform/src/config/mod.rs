@@ -30,6 +30,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// How agency systems prove who they are.
     pub auth: AuthSettings,
+    /// The agency API's memory and limits.
+    pub agency_api: AgencyApiSettings,
     /// Keys that protect personal data at rest.
     pub personal_data: PersonalDataSettings,
     /// Intake's rules: related cases and risk levels (per jurisdiction).
@@ -90,6 +92,7 @@ impl Default for Settings {
             telemetry: TelemetrySettings::default(),
             outbox: OutboxSettings::default(),
             auth: AuthSettings::default(),
+            agency_api: AgencyApiSettings::default(),
             personal_data: PersonalDataSettings::default(),
             intake_rules: IntakeRules::default(),
             routing_rules_file: None,
@@ -202,12 +205,12 @@ impl Settings {
         if subsidy.jurisdictions.keys().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
             return Err(invalid("subsidy.jurisdictions", "keys are division-code prefixes such as 620802"));
         }
-        let secret = self.auth.dev_token_secret.expose_secret();
-        if !secret.is_empty() && secret.len() < 32 {
-            return Err(invalid(
-                "auth.dev_token_secret",
-                "must be at least 32 characters (or empty in standalone mode)",
-            ));
+        let auth = &self.auth;
+        if auth.tls_cert_file.is_empty() != auth.tls_key_file.is_empty() {
+            return Err(invalid("auth.tls_cert_file", "and auth.tls_key_file are set together or not at all"));
+        }
+        if !auth.client_ca_file.is_empty() && auth.tls_cert_file.is_empty() {
+            return Err(invalid("auth.client_ca_file", "needs TLS: set auth.tls_cert_file and auth.tls_key_file"));
         }
         let id = &self.personal_data.key_id;
         if id.is_empty() || id.len() > 16 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {

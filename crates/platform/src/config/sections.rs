@@ -67,21 +67,18 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: String,
 }
 
-/// Agency authentication.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// Agency authentication at the gateway: TLS, and client certificates for
+/// mutual TLS. Tokens are verified with keys in the gateway's registry.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
-    /// The key that signs development tokens (`fengqiao token <agency>`); at
-    /// least 32 characters. Empty in standalone mode: a random key is kept in
-    /// `<data_dir>/dev-token-secret`. Treated as a secret.
-    #[serde(serialize_with = "serialize_secret")]
-    pub dev_token_secret: SecretString,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        Self { dev_token_secret: SecretString::from(String::new()) }
-    }
+    /// The gateway's certificate chain, PEM; empty to serve plaintext (development).
+    pub tls_cert_file: String,
+    /// The gateway's private key, PEM.
+    pub tls_key_file: String,
+    /// The CA whose client certificates authenticate agencies (mutual TLS);
+    /// empty to accept tokens only.
+    pub client_ca_file: String,
 }
 
 /// Keys that protect personal data (resident ids, phone numbers) at rest.
@@ -362,5 +359,21 @@ impl SubsidySettings {
             .map_or(&self.tiers_fen, |(_, a)| a);
         let index = tier.clamp(1, 4) as usize - 1;
         amounts[index]
+    }
+}
+
+/// The agency API at the gateway: how long it remembers, and how much it takes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgencyApiSettings {
+    /// Hours an Idempotency-Key and its first answer are kept.
+    pub idempotency_hours: u64,
+    /// Days audit entries are kept (the chain's anchor moves past removed ones).
+    pub audit_retention_days: u64,
+}
+
+impl Default for AgencyApiSettings {
+    fn default() -> Self {
+        Self { idempotency_hours: 24, audit_retention_days: 180 }
     }
 }

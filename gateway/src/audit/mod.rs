@@ -1,0 +1,177 @@
+//! The audit log of every call through the gateway: who (agency), what
+//! (method, case), when, with what result (gRPC code) and the request id.
+//! Entries are appended by one writer per process in batches (group commit);
+//! a call's answer waits until its entry is committed, so an answered call is
+//! always audited. Retention removes old entries and keeps the chain's anchor.
+
+pub mod chain;
+
+use fengqiao_platform::Database;
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+pub use chain::{Entry, Verdict};
+
+/// The most entries one commit takes.
+const BATCH: usize = 256;
+
+type Pending = (Entry, oneshot::Sender<()>);
+
+/// The handle calls use to append their entries.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl AuditLog {
+    /// Starts the writer on `db` (until every handle is dropped).
+    pub fn start(db: Database) -> Self {
+        let (tx, rx) = mpsc::channel(4 * BATCH);
+        tokio::spawn(writer(db, rx));
+        Self { tx }
+    }
+
+    /// Appends an entry (its seq is assigned when written) and waits until it is committed.
+    pub async fn record(&self, entry: Entry) {
+        let (done, committed) = oneshot::channel();
+        if self.tx.send((entry, done)).await.is_ok() {
+            let _ = committed.await;
+        }
+    }
+}
+
+async fn writer(db: Database, mut rx: mpsc::Receiver<Pending>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let mut delay = std::time::Duration::from_millis(50);
+        loop {
+            match append(&db, &mut batch).await {
+                Ok(()) => break,
+                Err(e) => {
+                    // Calls wait for their entry: keep trying, never drop one.
+                    tracing::warn!(error = %e, entries = batch.len(), "cannot write the audit log; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                }
+            }
+        }
+        for (_, done) in batch {
+            let _ = done.send(());
+        }
+    }
+}
+
+async fn append(db: &Database, batch: &mut [Pending]) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    // Taking the head row serialises appenders (several gateway processes too).
+    let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+        .bind(batch.len() as i64)
+        .fetch_one(&mut *tx)
+        .await?;
+    let last: i64 = head.try_get("seq")?;
+    let mut previous: String = head.try_get("hash")?;
+    let mut seq = last - batch.len() as i64;
+    for (entry, _) in batch.iter_mut() {
+        seq += 1;
+        entry.seq = seq;
+        let hash = chain::hash(&previous, entry);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, agency_id, method, case_id, code, request_id, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(entry.seq)
+        .bind(entry.at)
+        .bind(&entry.agency_id)
+        .bind(&entry.method)
+        .bind(&entry.case_id)
+        .bind(entry.code)
+        .bind(&entry.request_id)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        previous = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&previous).execute(&mut *tx).await?;
+    tx.commit().await
+}
+
+fn entry(r: &sqlx::any::AnyRow) -> Result<(Entry, String), sqlx::Error> {
+    Ok((
+        Entry {
+            seq: r.try_get("seq")?,
+            at: r.try_get("at")?,
+            agency_id: r.try_get("agency_id")?,
+            method: r.try_get("method")?,
+            case_id: r.try_get("case_id")?,
+            code: r.try_get("code")?,
+            request_id: r.try_get("request_id")?,
+        },
+        r.try_get("hash")?,
+    ))
+}
+
+/// Verifies the whole chain from its anchor, page by page; `progress` is
+/// told how many entries were checked so far.
+pub async fn verify(db: &Database, mut progress: impl FnMut(u64)) -> Result<Verdict, sqlx::Error> {
+    let mut conn = db.pool().acquire().await?;
+    let head = sqlx::query("SELECT anchor_seq, anchor_hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
+    let (mut seq, mut previous): (i64, String) = (head.try_get("anchor_seq")?, head.try_get("anchor_hash")?);
+    let mut checked = 0;
+    loop {
+        let rows = sqlx::query(
+            "SELECT seq, at, agency_id, method, case_id, code, request_id, hash FROM audit_log
+             WHERE seq > $1 ORDER BY seq LIMIT 5000",
+        )
+        .bind(seq)
+        .fetch_all(&mut *conn)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Verdict::Intact(checked));
+        }
+        let page = rows.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
+        match chain::verify(seq, &previous, page.iter().map(|(e, h)| (e, h.as_str()))) {
+            Verdict::Intact(n) => checked += n,
+            broken => return Ok(broken),
+        }
+        let (last, hash) = page.last().expect("a non-empty page");
+        (seq, previous) = (last.seq, hash.clone());
+        progress(checked);
+    }
+}
+
+/// Removes entries older than `before` (µs), moving the anchor to the last removed; returns how many.
+pub async fn purge(db: &Database, before: i64) -> Result<u64, sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    let last = sqlx::query("SELECT seq, hash FROM audit_log WHERE at < $1 ORDER BY seq DESC LIMIT 1")
+        .bind(before)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(last) = last else { return Ok(0) };
+    let (seq, hash): (i64, String) = (last.try_get("seq")?, last.try_get("hash")?);
+    let removed = sqlx::query("DELETE FROM audit_log WHERE seq <= $1").bind(seq).execute(&mut *tx).await?;
+    sqlx::query("UPDATE audit_head SET anchor_seq = $1, anchor_hash = $2 WHERE id = 1")
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(removed.rows_affected())
+}
+
+/// The calls that concerned `case_id`, oldest first (who looked at a case: PIPL).
+pub async fn of_case(db: &Database, case_id: &str) -> Result<Vec<Entry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT seq, at, agency_id, method, case_id, code, request_id, hash FROM audit_log
+         WHERE case_id = $1 ORDER BY seq",
+    )
+    .bind(case_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| entry(r).map(|(e, _)| e)).collect()
+}

@@ -1,0 +1,173 @@
+//! The path of every agency call, the same for gRPC and HTTP/JSON: a
+//! request id, authentication and scope, the Idempotency-Key of a mutating
+//! call, the call itself, and its audit entry (committed before the answer
+//! leaves).
+
+use std::future::Future;
+
+use fengqiao_platform::db::now_micros;
+use fengqiao_proto::fengqiao::gateway::v1::*;
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use crate::agency::AgencyApi;
+use crate::audit::Entry;
+use crate::idempotency::{self, Claim};
+use crate::store::Agency;
+
+/// The case a request or answer concerns, for the audit log.
+pub trait Audited {
+    /// The case id, or empty.
+    fn case_id(&self) -> String {
+        String::new()
+    }
+}
+
+macro_rules! by_case_id {
+    ($($t:ty),*) => { $(impl Audited for $t { fn case_id(&self) -> String { self.case_id.clone() } })* };
+}
+macro_rules! no_case {
+    ($($t:ty),*) => { $(impl Audited for $t {})* };
+}
+by_case_id!(
+    GetStatusRequest,
+    RevokeReferralRequest,
+    GetCourtResultRequest,
+    GetPetitionResultRequest,
+    RecordPetitionSatisfactionRequest
+);
+no_case!(
+    SubmitDisputeRequest,
+    WatchStatusRequest,
+    ListConfirmationsRequest,
+    AcceptConfirmationRequest,
+    ExtendConfirmationDecisionRequest,
+    DecideConfirmationRequest,
+    GetPetitionRatesRequest,
+    ListPetitionBacklogRequest
+);
+no_case!(
+    GetStatusResponse,
+    RevokeReferralResponse,
+    GetCourtResultResponse,
+    GetPetitionResultResponse,
+    RecordPetitionSatisfactionResponse,
+    ListConfirmationsResponse,
+    AcceptConfirmationResponse,
+    ExtendConfirmationDecisionResponse,
+    DecideConfirmationResponse,
+    GetPetitionRatesResponse,
+    ListPetitionBacklogResponse
+);
+impl Audited for SubmitDisputeResponse {
+    fn case_id(&self) -> String {
+        self.status.as_ref().map(|s| s.case_id.clone()).unwrap_or_default()
+    }
+}
+
+/// Whether a call changes something (and so takes an Idempotency-Key).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Reads only.
+    Read,
+    /// Changes state.
+    Mutating,
+}
+
+/// The caller's `x-request-id`, or a new one.
+pub fn request_id(metadata: &tonic::metadata::MetadataMap) -> String {
+    metadata
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+impl AgencyApi {
+    /// Authenticates a streaming call and audits its opening.
+    pub(crate) async fn open_stream<T>(&self, request: &Request<T>, method: &'static str) -> Result<Agency, Status> {
+        let at = now_micros();
+        let authorized = self.authorize(request, method).await;
+        let entry = Entry {
+            seq: 0,
+            at,
+            agency_id: authorized.as_ref().map(|a| a.agency_id.clone()).unwrap_or_default(),
+            method: method.to_string(),
+            case_id: String::new(),
+            code: authorized.as_ref().err().map_or(0, |s| s.code() as i32),
+            request_id: request_id(request.metadata()),
+        };
+        self.audit.record(entry).await;
+        authorized
+    }
+
+    /// Serves one unary call of `method` with `work`.
+    pub(crate) async fn serve<Req, Resp, F, Fut>(
+        &self,
+        request: Request<Req>,
+        method: &'static str,
+        kind: Kind,
+        work: F,
+    ) -> Result<Response<Resp>, Status>
+    where
+        Req: Message + Audited,
+        Resp: Message + Default + Audited,
+        F: FnOnce(Agency, Req) -> Fut,
+        Fut: Future<Output = Result<Resp, Status>>,
+    {
+        let at = now_micros();
+        let request_id = request_id(request.metadata());
+        let mut case_id = request.get_ref().case_id();
+        let mut agency_id = String::new();
+        let result = async {
+            let agency = self.authorize(&request, method).await?;
+            agency_id = agency.agency_id.clone();
+            let key = match kind {
+                Kind::Mutating => idempotency::key_of(request.metadata())?,
+                Kind::Read => None,
+            };
+            let r = request.into_inner();
+            let Some(key) = key else { return work(agency, r).await };
+            let hash = idempotency::fingerprint(method, &r.encode_to_vec());
+            match idempotency::claim(&self.db, &agency.agency_id, &key, method, &hash, at).await? {
+                Claim::Replay(bytes) => Resp::decode(bytes.as_slice())
+                    .map_err(|e| fengqiao_platform::status::unexpected(&anyhow::anyhow!("stored answer: {e}"))),
+                Claim::New => {
+                    let id = agency.agency_id.clone();
+                    match work(agency, r).await {
+                        Ok(answer) => {
+                            idempotency::complete(&self.db, &id, &key, &answer.encode_to_vec()).await?;
+                            Ok(answer)
+                        }
+                        Err(e) => {
+                            idempotency::release(&self.db, &id, &key).await;
+                            Err(e)
+                        }
+                    }
+                }
+            }
+        }
+        .await;
+        if case_id.is_empty() {
+            case_id = result.as_ref().map(Audited::case_id).unwrap_or_default();
+        }
+        let code = result.as_ref().err().map_or(0, |s| s.code() as i32);
+        self.audit
+            .record(Entry {
+                seq: 0,
+                at,
+                agency_id,
+                method: method.to_string(),
+                case_id,
+                code,
+                request_id: request_id.clone(),
+            })
+            .await;
+        let mut response = Response::new(result?);
+        if let Ok(v) = request_id.parse() {
+            response.metadata_mut().insert("x-request-id", v);
+        }
+        Ok(response)
+    }
+}

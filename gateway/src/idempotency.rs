@@ -1,0 +1,135 @@
+//! Idempotency-Key: a mutating call sent again with the same key and the
+//! same request gets the first answer, without doing anything twice; the
+//! same key with another request is refused. Only successful answers are
+//! kept (a failed call changed nothing, so its retry runs again).
+
+use fengqiao_platform::status::{self, Violation};
+use fengqiao_platform::Database;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use tonic::Status;
+
+/// The longest key accepted.
+pub const MAX_KEY_LEN: usize = 128;
+
+/// What a key says about a call.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// First use: run the call, then [`complete`] or [`release`].
+    New,
+    /// Seen with the same request and answered: this is the answer.
+    Replay(Vec<u8>),
+}
+
+/// The key a call carries (`idempotency-key` metadata / header), if any.
+pub fn key_of(metadata: &tonic::metadata::MetadataMap) -> Result<Option<String>, Status> {
+    let Some(value) = metadata.get("idempotency-key") else { return Ok(None) };
+    match value.to_str() {
+        Ok(k) if !k.trim().is_empty() && k.len() <= MAX_KEY_LEN => Ok(Some(k.trim().to_string())),
+        _ => Err(status::invalid_argument(&[Violation::new(
+            "idempotency-key",
+            format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters, e.g. a UUID"),
+        )])),
+    }
+}
+
+/// The fingerprint of a request: method and encoded message.
+pub fn fingerprint(method: &str, encoded: &[u8]) -> String {
+    let digest = Sha256::new().chain_update(method.as_bytes()).chain_update([0]).chain_update(encoded).finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Claims `key` for this call, or tells what an earlier call with it did.
+pub async fn claim(db: &Database, agency: &str, key: &str, method: &str, hash: &str, at: i64) -> Result<Claim, Status> {
+    let mut conn = db.pool().acquire().await.map_err(status::database)?;
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (agency_id, idempotency_key, method, request_hash, response, created_at)
+         VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT (agency_id, idempotency_key) DO NOTHING",
+    )
+    .bind(agency)
+    .bind(key)
+    .bind(method)
+    .bind(hash)
+    .bind(at)
+    .execute(&mut *conn)
+    .await
+    .map_err(status::database)?;
+    if inserted.rows_affected() == 1 {
+        return Ok(Claim::New);
+    }
+    let row = sqlx::query(
+        "SELECT method, request_hash, response FROM idempotency_keys WHERE agency_id = $1 AND idempotency_key = $2",
+    )
+    .bind(agency)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(status::database)?
+    .ok_or_else(|| Status::aborted("the first call with this Idempotency-Key just failed; retry"))?;
+    let (first_method, first_hash): (String, String) =
+        (row.try_get("method").map_err(status::database)?, row.try_get("request_hash").map_err(status::database)?);
+    if first_method != method || first_hash != hash {
+        return Err(status::invalid_argument(&[Violation::new(
+            "idempotency-key",
+            "was already used with a different request; send a new key for a new request",
+        )]));
+    }
+    match row.try_get::<Option<Vec<u8>>, _>("response").map_err(status::database)? {
+        Some(answer) => Ok(Claim::Replay(answer)),
+        None => Err(Status::aborted("the first call with this Idempotency-Key is still running; retry in a second")),
+    }
+}
+
+/// Keeps the answer of a claimed call.
+pub async fn complete(db: &Database, agency: &str, key: &str, answer: &[u8]) -> Result<(), Status> {
+    sqlx::query("UPDATE idempotency_keys SET response = $1 WHERE agency_id = $2 AND idempotency_key = $3")
+        .bind(answer)
+        .bind(agency)
+        .bind(key)
+        .execute(db.pool())
+        .await
+        .map_err(status::database)?;
+    Ok(())
+}
+
+/// Frees the key of a call that failed (it changed nothing; a retry runs again).
+pub async fn release(db: &Database, agency: &str, key: &str) {
+    let done =
+        sqlx::query("DELETE FROM idempotency_keys WHERE agency_id = $1 AND idempotency_key = $2 AND response IS NULL")
+            .bind(agency)
+            .bind(key)
+            .execute(db.pool())
+            .await;
+    if let Err(e) = done {
+        tracing::warn!(error = %e, "cannot release an idempotency key; it expires with the others");
+    }
+}
+
+/// Forgets keys created before `before` (µs); returns how many.
+pub async fn purge(db: &Database, before: i64) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before).execute(db.pool()).await?;
+    Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_known_by_its_method_and_bytes() {
+        assert_eq!(fingerprint("RevokeReferral", b"abc"), fingerprint("RevokeReferral", b"abc"));
+        assert_ne!(fingerprint("RevokeReferral", b"abc"), fingerprint("RevokeReferral", b"abd"));
+        assert_ne!(fingerprint("RevokeReferral", b"abc"), fingerprint("SubmitDispute", b"abc"));
+    }
+
+    #[test]
+    fn a_key_must_be_short_visible_text() {
+        let mut m = tonic::metadata::MetadataMap::new();
+        assert_eq!(key_of(&m).unwrap(), None);
+        m.insert("idempotency-key", "0b7c6a5e-2f1d-4f5e-9c3a-1d2e3f4a5b6c".parse().unwrap());
+        assert!(key_of(&m).unwrap().is_some());
+        m.insert("idempotency-key", "x".repeat(MAX_KEY_LEN + 1).parse().unwrap());
+        assert_eq!(key_of(&m).unwrap_err().code(), tonic::Code::InvalidArgument);
+    }
+}
