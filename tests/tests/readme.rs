@@ -1,21 +1,22 @@
-//! The README's walkthrough works verbatim against a running standalone fengqiao.
+//! The README's walkthrough and the agency guide's examples work verbatim
+//! against a running standalone fengqiao.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fengqiao_tests::{binary, command, free_ports, system::COMPONENTS, Process};
 
-fn walkthrough() -> String {
-    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
-    let start = readme.find("<!-- walkthrough:start -->").expect("walkthrough start marker");
-    let end = readme.find("<!-- walkthrough:end -->").expect("walkthrough end marker");
-    let block = &readme[start..end];
-    let code = block.split("```sh\n").nth(1).expect("a sh block");
+/// The sh block between `<!-- <marker>:start -->` and `<!-- <marker>:end -->` in `file`.
+fn block(file: &str, marker: &str) -> String {
+    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(file)).unwrap();
+    let start = text.find(&format!("<!-- {marker}:start -->")).expect("start marker");
+    let end = text.find(&format!("<!-- {marker}:end -->")).expect("end marker");
+    let code = text[start..end].split("```sh\n").nth(1).expect("a sh block");
     code.split("```").next().unwrap().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readme_walkthrough_runs_as_written() {
+/// Runs `script` in a fresh directory beside a standalone fengqiao; returns what it printed.
+async fn run_beside_standalone(script: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let listen: Vec<(String, String)> = COMPONENTS
         .iter()
@@ -24,6 +25,7 @@ async fn the_readme_walkthrough_runs_as_written() {
             (format!("FENGQIAO_{}__LISTEN", c.replace('-', "_").to_uppercase()), format!("127.0.0.1:{port}"))
         })
         .collect();
+    let gateway = listen.iter().find(|(k, _)| k == "FENGQIAO_GATEWAY__LISTEN").unwrap().1.clone();
     let mut server = command(dir.path());
     server.envs(listen.clone());
     let mut process = Process::start(server, COMPONENTS.len()).unwrap();
@@ -31,20 +33,41 @@ async fn the_readme_walkthrough_runs_as_written() {
     let bin_dir = binary().parent().map(Path::to_path_buf).unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     // A person pauses between commands; so does this test.
-    let script = format!("set -euo pipefail\ntrap 'sleep 0.3' DEBUG\n{}", walkthrough());
+    let script = format!("set -euo pipefail\ntrap 'sleep 0.3' DEBUG\n{script}");
     let out = Command::new("bash")
         .arg("-c")
         .arg(script)
         .current_dir(dir.path())
         .env("PATH", path)
         .envs(listen)
+        .env("GATEWAY", gateway)
         .env("FENGQIAO_TELEMETRY__LOG_FILTER", "warn")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "walkthrough failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "the script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(process.terminate(std::time::Duration::from_secs(5)).await.unwrap().success());
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agency_guide_examples_run_as_written() {
+    let stdout = run_beside_standalone(&block("docs/agency-guide.md", "guide")).await;
+    for said in [
+        "\"created\":true",
+        "REFERRAL_STATE_RECEIVED",
+        "village-620802001001",
+        "\"field\":\"reason\"",
+        "type.googleapis.com/google.rpc.BadRequest",
+    ] {
+        assert!(stdout.contains(said), "{said} missing from:\n{stdout}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_walkthrough_runs_as_written() {
+    let stdout = run_beside_standalone(&block("README.md", "walkthrough")).await;
     for step in ["REGISTERED", "REQUESTED", "RECEIVED", "ACCEPTED", "IN_PROGRESS", "COMPLETED", "AGREEMENT"] {
         assert!(stdout.contains(step), "{step} missing from:\n{stdout}");
     }
-    assert!(process.terminate(std::time::Duration::from_secs(5)).await.unwrap().success());
 }
