@@ -68,4 +68,4 @@ for c in mediation routing intake court-linkage petition-linkage gateway; do
   grep "listening on" "$run/$c.log" || { echo "$c did not start within 10 s; see $run/$c.log" >&2; exit 1; }
 done
 echo "logs: $run/<component>.log · stop: deploy/local/down.sh"
-echo "a token for the demo police station: FENGQIAO_DATABASE__URL=$FENGQIAO_DATABASE__URL $FENGQIAO_BIN token --distributed police-620802-dongguan"
+echo "a token for the demo police station: FENGQIAO_DATABASE__URL=$FENGQIAO_DATABASE__URL $FENGQIAO_BIN token police-620802-dongguan"

@@ -177,9 +177,8 @@ impl AgencyApi {
     async fn handle_submit_dispute(
         &self,
         agency: Agency,
-        request: SubmitDisputeRequest,
+        r: SubmitDisputeRequest,
     ) -> Result<SubmitDisputeResponse, Status> {
-        let r = request;
         let external_ref = r
             .dispute
             .as_ref()
@@ -204,9 +203,8 @@ impl AgencyApi {
     async fn handle_revoke_referral(
         &self,
         agency: Agency,
-        request: RevokeReferralRequest,
+        r: RevokeReferralRequest,
     ) -> Result<RevokeReferralResponse, Status> {
-        let r = request;
         let mut status = self.owned_status(&agency, &r.case_id).await?;
         if r.reason.trim().is_empty() {
             return Err(status::invalid_argument(&[Violation::new(

@@ -164,10 +164,22 @@ impl AgencyApi {
                 request_id: request_id.clone(),
             })
             .await;
-        let mut response = Response::new(result?);
-        if let Ok(v) = request_id.parse() {
-            response.metadata_mut().insert("x-request-id", v);
+        // The request id goes back with every answer, error or not, so a caller can quote it.
+        let id: Option<tonic::metadata::MetadataValue<_>> = request_id.parse().ok();
+        match result {
+            Ok(answer) => {
+                let mut response = Response::new(answer);
+                if let Some(id) = id {
+                    response.metadata_mut().insert("x-request-id", id);
+                }
+                Ok(response)
+            }
+            Err(mut status) => {
+                if let Some(id) = id {
+                    status.metadata_mut().insert("x-request-id", id);
+                }
+                Err(status)
+            }
         }
-        Ok(response)
     }
 }

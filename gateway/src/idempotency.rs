@@ -36,7 +36,7 @@ pub fn key_of(metadata: &tonic::metadata::MetadataMap) -> Result<Option<String>,
 /// The fingerprint of a request: method and encoded message.
 pub fn fingerprint(method: &str, encoded: &[u8]) -> String {
     let digest = Sha256::new().chain_update(method.as_bytes()).chain_update([0]).chain_update(encoded).finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(digest)
 }
 
 /// Claims `key` for this call, or tells what an earlier call with it did.

@@ -95,7 +95,7 @@ fn tls(settings: &fengqiao_platform::Settings) -> anyhow::Result<Option<Arc<rust
     Ok(Some(config))
 }
 
-/// Removes audit entries and idempotency keys past their retention, hourly.
+/// Removes audit entries, idempotency keys and long-expired credentials past their retention, hourly.
 async fn forget_old(
     db: fengqiao_platform::Database,
     keep: fengqiao_platform::config::AgencyApiSettings,
@@ -112,6 +112,14 @@ async fn forget_old(
         }
         if let Err(e) = idempotency::purge(&db, now - keep.idempotency_hours as i64 * HOUR_MICROS).await {
             tracing::warn!(error = %e, "cannot remove old idempotency keys; will retry in an hour");
+        }
+        // Expired credentials authenticate nothing; they stay listed for 30 days, then go.
+        let expired = match db.pool().acquire().await {
+            Ok(mut conn) => credentials::store::purge_expired(&mut conn, now - 30 * 24 * HOUR_MICROS).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = expired {
+            tracing::warn!(error = %e, "cannot remove expired credentials; will retry in an hour");
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -50,9 +50,8 @@ impl AgencyApi {
     pub(crate) async fn handle_accept_confirmation(
         &self,
         agency: Agency,
-        request: AcceptConfirmationRequest,
+        r: AcceptConfirmationRequest,
     ) -> Result<AcceptConfirmationResponse, Status> {
-        let r = request;
         let r = court::AcceptConfirmationRequest {
             application_id: r.application_id,
             court_id: agency.agency_id.clone(),
@@ -65,9 +64,8 @@ impl AgencyApi {
     pub(crate) async fn handle_extend_confirmation_decision(
         &self,
         agency: Agency,
-        request: ExtendConfirmationDecisionRequest,
+        r: ExtendConfirmationDecisionRequest,
     ) -> Result<ExtendConfirmationDecisionResponse, Status> {
-        let r = request;
         let r = court::ExtendConfirmationDecisionRequest {
             application_id: r.application_id,
             court_id: agency.agency_id.clone(),
@@ -81,9 +79,8 @@ impl AgencyApi {
     pub(crate) async fn handle_decide_confirmation(
         &self,
         agency: Agency,
-        request: DecideConfirmationRequest,
+        r: DecideConfirmationRequest,
     ) -> Result<DecideConfirmationResponse, Status> {
-        let r = request;
         let r = court::DecideConfirmationRequest {
             application_id: r.application_id,
             court_id: agency.agency_id.clone(),
@@ -109,9 +106,8 @@ impl AgencyApi {
     pub(crate) async fn handle_record_petition_satisfaction(
         &self,
         agency: Agency,
-        request: RecordPetitionSatisfactionRequest,
+        r: RecordPetitionSatisfactionRequest,
     ) -> Result<RecordPetitionSatisfactionResponse, Status> {
-        let r = request;
         self.owned_status(&agency, &r.case_id).await?;
         let r = petition::RecordSatisfactionRequest {
             case_id: r.case_id,

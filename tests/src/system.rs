@@ -168,9 +168,6 @@ impl System {
     pub fn token(&self, agency: &str) -> String {
         let mut cmd = self.command();
         cmd.args(["token", agency]);
-        if self.mode == Mode::Distributed {
-            cmd.arg("--distributed");
-        }
         let out = cmd.output().expect("fengqiao token");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_string()

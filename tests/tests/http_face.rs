@@ -90,6 +90,15 @@ async fn http_errors_are_the_grpc_statuses_with_their_http_codes() {
     let other = Http::new(&system, "police-620802-xijiao");
     let (code, error) = other.call(reqwest::Method::GET, &format!("/v1/cases/{case_id}/status"), None).await;
     assert_eq!((code, error["code"].as_i64()), (404, Some(5)));
+    // Every answer, error or not, carries the caller's request id (or one the gateway made) to quote.
+    let url = format!("{}/v1/cases/{case_id}/status", other.base);
+    let traced =
+        other.client.get(&url).bearer_auth(&other.token).header("x-request-id", "req-42").send().await.unwrap();
+    assert_eq!((traced.status().as_u16(), traced.headers()["x-request-id"].to_str().unwrap()), (404, "req-42"));
+    let url = format!("{}/v1/cases/{case_id}/status", police.base);
+    let answered = police.client.get(&url).bearer_auth(&police.token).send().await.unwrap();
+    assert_eq!(answered.status().as_u16(), 200);
+    assert!(!answered.headers()["x-request-id"].is_empty());
     // No credential: 401 UNAUTHENTICATED, saying what to send.
     let anonymous = Http { token: String::new(), ..Http::new(&system, POLICE) };
     let (code, error) = anonymous.call(reqwest::Method::GET, &format!("/v1/cases/{case_id}/status"), None).await;

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tonic::Code;
 
 fn hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 fn now() -> Timestamp {

@@ -39,16 +39,14 @@ pub enum Command {
     },
     /// Registers a new token key for an agency and prints a JWT signed with it
     /// (sent as `authorization: Bearer <token>`); its key id is printed on
-    /// stderr for revocation. Writes to the gateway's database.
+    /// stderr for revocation. Writes to the gateway's database (database.url,
+    /// or ./fengqiao-data in standalone mode).
     Token {
         /// The agency id, e.g. police-620802-dongguan, court-620802, petition-620802.
         agency: String,
         /// Days the token stays valid.
         #[arg(long, default_value_t = 30)]
         days: i64,
-        /// Use the configured (distributed) database rather than ./fengqiao-data.
-        #[arg(long)]
-        distributed: bool,
     },
     /// The agency registry's credentials: list, revoke, register keys and
     /// certificates, and a development CA.
@@ -138,7 +136,7 @@ pub async fn run() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Standalone) {
         Command::Standalone => commands::standalone(settings).await,
         Command::Serve { component } => commands::serve(settings, &component).await,
-        Command::Token { agency, days, distributed } => commands::token(settings, &agency, days, !distributed).await,
+        Command::Token { agency, days } => commands::token(settings, &agency, days).await,
         Command::Credentials { command } => commands::credentials(settings, command).await,
         Command::Agencies { command } => commands::agencies(settings, command).await,
         Command::Audit { command } => commands::audit(settings, command).await,

@@ -40,7 +40,7 @@ pub fn hash(previous: &str, entry: &Entry) -> String {
         h.update((field.len() as u64).to_be_bytes());
         h.update(field.as_bytes());
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(h.finalize())
 }
 
 /// What verification found.

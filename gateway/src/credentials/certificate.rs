@@ -13,7 +13,7 @@ pub const SPIFFE_PREFIX: &str = "spiffe://fengqiao/agency/";
 
 /// The credential id of a certificate: SHA-256 of its DER, hex.
 pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(der))
 }
 
 /// The agency a certificate names in its URI SAN, if exactly one.

@@ -158,3 +158,11 @@ pub async fn agencies(conn: &mut AnyConnection) -> Result<Vec<(Agency, bool)>, s
         .map(|r| Ok((crate::store::agency_from(r, "kind")?, r.try_get::<Option<i64>, _>("disabled_at")?.is_some())))
         .collect()
 }
+
+/// Forgets credentials that expired before `before` (µs); returns how many.
+/// (Command-line sessions issue a one-day key each; the registry would
+/// otherwise grow without end.)
+pub async fn purge_expired(conn: &mut AnyConnection, before: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM credentials WHERE not_after < $1").bind(before).execute(conn).await?;
+    Ok(done.rows_affected())
+}

@@ -47,6 +47,9 @@ pub fn response(pool: &DescriptorPool, status: &tonic::Status) -> Response {
     }
     let mut response =
         (http_status(status.code()), [(http::header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(id) = status.metadata().get("x-request-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()) {
+        response.headers_mut().insert("x-request-id", id);
+    }
     if matches!(status.code(), Code::ResourceExhausted | Code::Unavailable) {
         let after = status
             .metadata()

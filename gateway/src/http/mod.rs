@@ -26,14 +26,14 @@ where
     S::Future: Send + 'static,
 {
     let pool = rules::pool();
-    let document = Arc::new(serde_json::to_vec_pretty(&openapi::document(&pool)).expect("a JSON document"));
+    let document = bytes::Bytes::from(serde_json::to_vec_pretty(&openapi::document(&pool)).expect("a JSON document"));
     let face = Arc::new(transcode::HttpFace { rules: rules::rules(&pool), pool, grpc: transcode::boxed(grpc) });
     let v1 = axum::Router::new().route("/v1/{*path}", any(transcode::handle)).with_state(face);
     router.merge(v1).route(
         "/openapi.json",
         get(move || {
             let document = document.clone();
-            async move { ([(http::header::CONTENT_TYPE, "application/json")], document.as_ref().clone()) }
+            async move { ([(http::header::CONTENT_TYPE, "application/json")], document) }
         }),
     )
 }

@@ -12,11 +12,11 @@ use super::rules::{rules, Rule};
 
 /// Error answers every operation may give, with what each means to a caller.
 const ERRORS: [(&str, &str); 7] = [
-    ("400", "INVALID_ARGUMENT (see details[].fieldViolations) or FAILED_PRECONDITION"),
+    ("400", "INVALID_ARGUMENT (see details[].fieldViolations; an Idempotency-Key reused with another request names `idempotency-key`) or FAILED_PRECONDITION"),
     ("401", "UNAUTHENTICATED: no valid token or client certificate"),
     ("403", "PERMISSION_DENIED: the agency's kind may not make this call"),
     ("404", "NOT_FOUND: no such case among the agency's own"),
-    ("409", "ALREADY_EXISTS or ABORTED: e.g. an Idempotency-Key reused with another body"),
+    ("409", "ABORTED: the first call with this Idempotency-Key is still running; retry in a second"),
     ("429", "RESOURCE_EXHAUSTED: over the agency's rate or concurrency limit; retry after Retry-After"),
     ("503", "UNAVAILABLE: a component is not answering; retry after Retry-After"),
 ];

@@ -136,7 +136,11 @@ async fn transcode(face: &HttpFace<Grpc>, request: http::Request<Body>) -> Resul
     answer
         .serialize_with_options(&mut serde_json::Serializer::new(&mut json), &SerializeOptions::new())
         .map_err(|e| fengqiao_platform::status::unexpected(&anyhow::anyhow!("unserialisable answer: {e}")))?;
-    Ok(([(http::header::CONTENT_TYPE, "application/json")], json).into_response())
+    let mut response = ([(http::header::CONTENT_TYPE, "application/json")], json).into_response();
+    if let Some(id) = head.headers.get("x-request-id") {
+        response.headers_mut().insert("x-request-id", id.clone());
+    }
+    Ok(response)
 }
 
 /// The JSON body as an object (an empty body is `{}`).

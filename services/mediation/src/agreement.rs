@@ -97,7 +97,7 @@ pub fn yuan(fen: i64) -> String {
 
 /// Lower-case hex SHA-256 of `text`.
 pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// The rendered document: its template id, its text and the text's SHA-256.

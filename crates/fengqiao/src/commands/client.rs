@@ -160,14 +160,13 @@ async fn connect(settings: &Settings, component: &str) -> anyhow::Result<Channel
         .map_err(|e| anyhow::anyhow!("cannot reach {component} at {url}: {e}; is fengqiao running?"))
 }
 
-/// Runs an agency command as `agency` (token from the settings' key unless given).
+/// Runs an agency command as `agency` (a one-day token from the registry unless given).
 pub async fn agency(
-    mut settings: Settings,
+    settings: Settings,
     agency: &str,
     token: Option<String>,
     command: AgencyCommand,
 ) -> anyhow::Result<()> {
-    settings.standalone = true;
     let token = match token {
         Some(t) => t,
         None => super::credentials::session_token(&settings, agency).await?,

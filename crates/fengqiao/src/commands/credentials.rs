@@ -105,8 +105,7 @@ async fn gateway_db(settings: &Settings) -> anyhow::Result<Database> {
 }
 
 /// `fengqiao token <agency>`: registers a new token key and prints a token signed with it.
-pub async fn token(mut settings: Settings, agency_id: &str, days: i64, standalone: bool) -> anyhow::Result<()> {
-    settings.standalone = standalone;
+pub async fn token(settings: Settings, agency_id: &str, days: i64) -> anyhow::Result<()> {
     let db = gateway_db(&settings).await?;
     let (kid, jwt) = credentials::issue_token(&db, agency_id, days).await?;
     eprintln!("credential {kid} for {agency_id}, valid {days} days (revoke: fengqiao credentials revoke {kid})");
