@@ -2,7 +2,8 @@
 # Property-based tests of the gateway's HTTP/JSON face against the OpenAPI
 # document it serves (schemathesis, from PyPI): no 5xx, every answer and
 # error as documented. Runs a standalone fengqiao in a temporary directory
-# and calls as a police station, a court and a petition bureau in turn.
+# and calls as a police station, a court, a petition bureau and a party
+# look-up service in turn.
 #   scripts/schemathesis.sh            # 25 examples per operation (CI)
 #   EXAMPLES=500 scripts/schemathesis.sh
 set -euo pipefail
@@ -23,7 +24,8 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 [ -n "$GATEWAY" ] || { cat fengqiao.log; echo "fengqiao did not start" >&2; exit 1; }
-for AGENCY in police-620802-dongguan court-620802 petition-620802; do
+"$BIN" agencies add --id portal-620802 --kind lookup --name 崆峒区群众服务门户 --division 620802 >/dev/null
+for AGENCY in police-620802-dongguan court-620802 petition-620802 portal-620802; do
   echo "--- schemathesis as $AGENCY"
   TOKEN="$("$BIN" token "$AGENCY")"
   st run "http://$GATEWAY/openapi.json" --url "http://$GATEWAY" \

@@ -39,6 +39,10 @@ pub struct AgencyApi {
     pub(crate) court: CourtLinkageServiceClient<Channel>,
     pub(crate) petition: PetitionLinkageServiceClient<Channel>,
     pub(crate) changed: Arc<Notify>,
+    pub(crate) settings: fengqiao_platform::config::AgencyApiSettings,
+    pub(crate) limits: Arc<crate::limits::Limits>,
+    pub(crate) lookups: Arc<crate::lookup::Throttle>,
+    pub(crate) pool: prost_reflect::DescriptorPool,
 }
 
 /// What an agency is told when a component behind the gateway fails: its
@@ -69,11 +73,13 @@ impl AgencyApi {
         Ok(agency)
     }
 
-    /// The status of `case_id` if `agency` owns it; NOT_FOUND otherwise.
+    /// The status of `case_id` if `agency` sent it (or, for an organisation,
+    /// if the case is referred to it now); NOT_FOUND otherwise.
     pub(crate) async fn owned_status(&self, agency: &Agency, case_id: &str) -> Result<CaseStatus, Status> {
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        let handling = |s: &CaseStatus| agency.kind == "organisation" && s.org_id == agency.agency_id;
         match store::status(&mut conn, case_id).await.map_err(status::database)? {
-            Some((owner, status)) if owner == agency.agency_id => Ok(status),
+            Some((owner, status)) if owner == agency.agency_id || handling(&status) => Ok(status),
             _ => Err(Status::not_found("no case with this id among your agency's cases")),
         }
     }
@@ -92,6 +98,7 @@ impl AgencyApi {
                 return Err(status::invalid_argument(&[Violation::new(*field, "is given only by a petition bureau")]));
             }
         }
+        check_jurisdiction(agency, &dispute)?;
         let source = Source::try_from(dispute.source).unwrap_or(Source::Unspecified);
         let allowed: &[Source] = match agency.kind.as_str() {
             "police" => &[Source::Police],
@@ -171,6 +178,25 @@ impl AgencyApi {
     }
 }
 
+/// INVALID_ARGUMENT unless the dispute happened in the agency's county (the
+/// county of its division code): an agency hands over only what lies in its
+/// jurisdiction. A dispute without a location is left to intake's checks.
+fn check_jurisdiction(agency: &Agency, dispute: &fengqiao_proto::fengqiao::common::v1::Dispute) -> Result<(), Status> {
+    let place = dispute.location.as_ref().map(|l| l.division_code.as_str()).unwrap_or_default();
+    let (Some(county), Some(ours)) =
+        (fengqiao_domain::case_no::county_of(place), fengqiao_domain::case_no::county_of(&agency.division_code))
+    else {
+        return Ok(());
+    };
+    if county == ours {
+        return Ok(());
+    }
+    Err(status::invalid_argument(&[Violation::new(
+        "dispute.location.division_code",
+        format!("lies outside your agency's jurisdiction (county {ours}); send it to that county's agency instead"),
+    )]))
+}
+
 type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchStatusResponse, Status>> + Send>>;
 
 impl AgencyApi {
@@ -192,7 +218,9 @@ impl AgencyApi {
         store::own(&mut conn, &agency.agency_id, &first, now_micros()).await.map_err(status::database)?;
         drop(conn);
         let status = self.owned_status(&agency, &case_id).await?;
-        Ok(SubmitDisputeResponse { status: Some(status), created })
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        let verification_code = store::verification_code(&mut conn, &case_id).await.map_err(status::database)?;
+        Ok(SubmitDisputeResponse { status: Some(status), created, verification_code })
     }
 
     async fn handle_get_status(&self, agency: Agency, request: GetStatusRequest) -> Result<GetStatusResponse, Status> {
@@ -267,16 +295,7 @@ impl AgencyService for AgencyApi {
     ) -> Result<Response<Self::WatchStatusStream>, Status> {
         let agency = self.open_stream(&request, "WatchStatus").await?;
         let cursor = request.into_inner().cursor;
-        let mut after: i64 = if cursor.is_empty() {
-            0
-        } else {
-            cursor.parse().map_err(|_| {
-                status::invalid_argument(&[Violation::new(
-                    "cursor",
-                    "is not a cursor from this stream; start again without one",
-                )])
-            })?
-        };
+        let mut after = crate::callbacks::parse_cursor(&cursor, "cursor")?;
         let (tx, rx) = mpsc::channel(64);
         let api = self.clone();
         tokio::spawn(async move {
@@ -311,6 +330,59 @@ impl AgencyService for AgencyApi {
             }
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn list_status_changes(
+        &self,
+        request: Request<ListStatusChangesRequest>,
+    ) -> Result<Response<ListStatusChangesResponse>, Status> {
+        self.serve(request, "ListStatusChanges", Kind::Read, |agency, r| self.handle_list_status_changes(agency, r))
+            .await
+    }
+
+    async fn set_callback(
+        &self,
+        request: Request<SetCallbackRequest>,
+    ) -> Result<Response<SetCallbackResponse>, Status> {
+        self.serve(request, "SetCallback", Kind::Mutating, |agency, r| self.handle_set_callback(agency, r)).await
+    }
+
+    async fn get_callback(
+        &self,
+        request: Request<GetCallbackRequest>,
+    ) -> Result<Response<GetCallbackResponse>, Status> {
+        self.serve(request, "GetCallback", Kind::Read, |agency, r| self.handle_get_callback(agency, r)).await
+    }
+
+    async fn delete_callback(
+        &self,
+        request: Request<DeleteCallbackRequest>,
+    ) -> Result<Response<DeleteCallbackResponse>, Status> {
+        self.serve(request, "DeleteCallback", Kind::Mutating, |agency, r| self.handle_delete_callback(agency, r)).await
+    }
+
+    async fn list_callback_dead_letters(
+        &self,
+        request: Request<ListCallbackDeadLettersRequest>,
+    ) -> Result<Response<ListCallbackDeadLettersResponse>, Status> {
+        self.serve(request, "ListCallbackDeadLetters", Kind::Read, |agency, r| {
+            self.handle_list_callback_dead_letters(agency, r)
+        })
+        .await
+    }
+
+    async fn lookup_progress(
+        &self,
+        request: Request<LookupProgressRequest>,
+    ) -> Result<Response<LookupProgressResponse>, Status> {
+        self.serve(request, "LookupProgress", Kind::Read, |agency, r| self.handle_lookup_progress(agency, r)).await
+    }
+
+    async fn lookup_access(
+        &self,
+        request: Request<LookupAccessRequest>,
+    ) -> Result<Response<LookupAccessResponse>, Status> {
+        self.serve(request, "LookupAccess", Kind::Read, |agency, r| self.handle_lookup_access(agency, r)).await
     }
 
     async fn revoke_referral(

@@ -4,6 +4,7 @@
 //! leaves).
 
 use std::future::Future;
+use std::time::Duration;
 
 use fengqiao_platform::db::now_micros;
 use fengqiao_proto::fengqiao::gateway::v1::*;
@@ -38,6 +39,13 @@ by_case_id!(
 );
 no_case!(
     SubmitDisputeRequest,
+    ListStatusChangesRequest,
+    SetCallbackRequest,
+    GetCallbackRequest,
+    DeleteCallbackRequest,
+    ListCallbackDeadLettersRequest,
+    LookupProgressRequest,
+    LookupAccessRequest,
     WatchStatusRequest,
     ListConfirmationsRequest,
     AcceptConfirmationRequest,
@@ -47,6 +55,13 @@ no_case!(
     ListPetitionBacklogRequest
 );
 no_case!(
+    ListStatusChangesResponse,
+    SetCallbackResponse,
+    GetCallbackResponse,
+    DeleteCallbackResponse,
+    ListCallbackDeadLettersResponse,
+    LookupProgressResponse,
+    LookupAccessResponse,
     GetStatusResponse,
     RevokeReferralResponse,
     GetCourtResultResponse,
@@ -85,6 +100,14 @@ pub fn request_id(metadata: &tonic::metadata::MetadataMap) -> String {
 }
 
 impl AgencyApi {
+    /// The request type of `method`.
+    fn input_of(&self, method: &str) -> prost_reflect::MessageDescriptor {
+        let service =
+            self.pool.get_service_by_name(crate::http::rules::SERVICE).expect("the agency API is compiled in");
+        let found = service.methods().find(|m| m.name() == method);
+        found.expect("every served method is in the agency API").input()
+    }
+
     /// Authenticates a streaming call and audits its opening.
     pub(crate) async fn open_stream<T>(&self, request: &Request<T>, method: &'static str) -> Result<Agency, Status> {
         let at = now_micros();
@@ -120,22 +143,41 @@ impl AgencyApi {
         let request_id = request_id(request.metadata());
         let mut case_id = request.get_ref().case_id();
         let mut agency_id = String::new();
+        let deadline = crate::limits::deadline(request.metadata(), Duration::from_secs(self.settings.deadline_secs));
+        let deadline_at = tokio::time::Instant::now() + deadline;
         let result = async {
             let agency = self.authorize(&request, method).await?;
             agency_id = agency.agency_id.clone();
+            let _admitted = self.limits.admit(&agency.agency_id)?;
             let key = match kind {
                 Kind::Mutating => idempotency::key_of(request.metadata())?,
                 Kind::Read => None,
             };
             let r = request.into_inner();
-            let Some(key) = key else { return work(agency, r).await };
-            let hash = idempotency::fingerprint(method, &r.encode_to_vec());
+            let encoded = r.encode_to_vec();
+            crate::text::nul_free(&self.input_of(method), &encoded)?;
+            // The deadline counts from the call's arrival; work is not started once it has passed.
+            let past = || {
+                Status::deadline_exceeded(format!(
+                    "the call ran past its deadline of {} ms; its effect is unknown: check with a read, or retry \
+                     (with the same Idempotency-Key for a change)",
+                    deadline.as_millis()
+                ))
+            };
+            if tokio::time::Instant::now() >= deadline_at {
+                return Err(past());
+            }
+            let bounded = |work: Fut| async move {
+                tokio::time::timeout_at(deadline_at, work).await.unwrap_or_else(|_| Err(past()))
+            };
+            let Some(key) = key else { return bounded(work(agency, r)).await };
+            let hash = idempotency::fingerprint(method, &encoded);
             match idempotency::claim(&self.db, &agency.agency_id, &key, method, &hash, at).await? {
                 Claim::Replay(bytes) => Resp::decode(bytes.as_slice())
                     .map_err(|e| fengqiao_platform::status::unexpected(&anyhow::anyhow!("stored answer: {e}"))),
                 Claim::New => {
                     let id = agency.agency_id.clone();
-                    match work(agency, r).await {
+                    match bounded(work(agency, r)).await {
                         Ok(answer) => {
                             idempotency::complete(&self.db, &id, &key, &answer.encode_to_vec()).await?;
                             Ok(answer)

@@ -5,14 +5,19 @@
 
 mod agency;
 pub mod audit;
+pub mod callbacks;
 mod calls;
 pub mod credentials;
 pub mod http;
 pub mod idempotency;
+pub mod limits;
 mod linkage_calls;
+mod lookup;
+mod overload;
 mod projection;
 pub mod scopes;
 pub mod store;
+mod text;
 
 use std::sync::Arc;
 
@@ -40,6 +45,8 @@ impl Component for Gateway {
         migration!("gateway", 3, shared "0003_credentials.sql", "agency credentials and disabled agencies"),
         migration!("gateway", 4, shared "0004_audit.sql", "the hash-chained audit log"),
         migration!("gateway", 5, shared "0005_idempotency.sql", "idempotency keys and first answers"),
+        migration!("gateway", 6, shared "0006_callbacks.sql", "agency callbacks and their dead letters"),
+        migration!("gateway", 7, shared "0007_party_lookup.sql", "verification codes for party look-up"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -60,6 +67,12 @@ impl Component for Gateway {
             ))
             .await?;
         runtime.spawn(forget_old(runtime.db.clone(), settings.agency_api.clone(), runtime.shutdown_token()));
+        // Callbacks go out over rustls with ring, the provider the gateway's own TLS uses.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let pool = http::rules::pool();
+        let deliverer =
+            callbacks::deliver::Deliverer::new(runtime.db.clone(), settings.agency_api.clone(), &pool, changed.clone());
+        runtime.spawn(deliverer.run(runtime.shutdown_token()));
         let api = agency::AgencyApi {
             db: runtime.db.clone(),
             audit: audit::AuditLog::start(runtime.db.clone()),
@@ -68,11 +81,17 @@ impl Component for Gateway {
             court: CourtLinkageServiceClient::new(settings.channel_to("court-linkage")?),
             petition: PetitionLinkageServiceClient::new(settings.channel_to("petition-linkage")?),
             changed,
+            settings: settings.agency_api.clone(),
+            limits: Arc::new(limits::Limits::new(&settings.agency_api)),
+            lookups: Arc::new(lookup::Throttle::new(settings.agency_api.lookup_max_failures)),
+            pool: pool.clone(),
         };
-        let grpc = AgencyServiceServer::new(api);
+        let max_message = settings.agency_api.max_message_bytes;
+        let grpc = AgencyServiceServer::new(api).max_decoding_message_size(max_message);
         let mut routes = tonic::service::Routes::new(grpc.clone());
         let router = std::mem::take(routes.axum_router_mut());
-        *routes.axum_router_mut() = http::add_routes(router, grpc);
+        let router = http::add_routes(router, pool.clone(), grpc, max_message);
+        *routes.axum_router_mut() = overload::bound(router, settings.agency_api.max_in_flight, pool);
         Ok(Api {
             routes,
             services: vec!["fengqiao.gateway.v1.AgencyService"],

@@ -45,6 +45,7 @@ impl EventHandler for StatusProjection {
         let (agency, mut status) = store::status(tx, progress.case_id())
             .await?
             .ok_or_else(|| HandlerError(format!("case {} has no status yet", progress.case_id())))?;
+        let previous_org = status.org_id.clone();
         match progress {
             Progress::Registered(_) => {}
             Progress::Requested(e) => {
@@ -70,7 +71,8 @@ impl EventHandler for StatusProjection {
             }
         }
         status.updated_at = Some(fengqiao_platform::db::timestamp(at));
-        store::save(tx, &agency, &status, at).await?;
+        // The organisation handling the case follows it too, and one it left learns where it went.
+        store::save(tx, &agency, &[&previous_org, &status.org_id], &status, at).await?;
         self.changed.notify_waiters();
         Ok(())
     }

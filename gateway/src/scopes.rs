@@ -7,14 +7,26 @@ use tonic::Status;
 use crate::store::Agency;
 
 /// The kinds of agency the registry knows.
-pub const KINDS: [&str; 3] = ["police", "court", "petition"];
+pub const KINDS: [&str; 5] = ["police", "court", "petition", "organisation", "lookup"];
 
+/// Agencies that hand disputes over.
 const SENDERS: &[&str] = &["police", "court", "petition"];
+/// Agencies that follow cases: the senders, and mediation organisations
+/// (registered under their directory id) following the cases referred to them.
+const FOLLOWERS: &[&str] = &["police", "court", "petition", "organisation"];
 
 /// The kinds of agency that may call `method` (of AgencyService).
 pub fn allowed(method: &str) -> &'static [&'static str] {
     match method {
-        "SubmitDispute" | "GetStatus" | "WatchStatus" | "ListStatusChanges" | "RevokeReferral" => SENDERS,
+        "SubmitDispute" | "RevokeReferral" => SENDERS,
+        "GetStatus"
+        | "WatchStatus"
+        | "ListStatusChanges"
+        | "SetCallback"
+        | "GetCallback"
+        | "DeleteCallback"
+        | "ListCallbackDeadLetters" => FOLLOWERS,
+        "LookupProgress" | "LookupAccess" => &["lookup"],
         "GetCourtResult"
         | "ListConfirmations"
         | "AcceptConfirmation"
@@ -63,5 +75,11 @@ mod tests {
         assert!(check(&agency("court"), "GetPetitionRates").is_err());
         assert!(check(&agency("petition"), "GetCourtResult").is_err());
         assert!(check(&agency("petition"), "NoSuchCall").is_err());
+        assert!(check(&agency("lookup"), "LookupProgress").is_ok());
+        assert!(check(&agency("lookup"), "GetStatus").is_err());
+        assert!(check(&agency("police"), "LookupAccess").is_err());
+        assert!(check(&agency("organisation"), "WatchStatus").is_ok());
+        assert!(check(&agency("organisation"), "SubmitDispute").is_err());
+        assert!(check(&agency("organisation"), "RevokeReferral").is_err());
     }
 }

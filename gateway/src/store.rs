@@ -88,8 +88,8 @@ fn status_from(r: &AnyRow) -> Result<CaseStatus, sqlx::Error> {
 pub async fn own(conn: &mut AnyConnection, agency_id: &str, s: &CaseStatus, at: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO case_status (case_id, agency_id, case_no, external_ref, referral_state, org_id, outcome, reason,
-             returned, updated_at)
-         VALUES ($1, $2, $3, $4, 0, '', 0, '', 0, $5)
+             returned, updated_at, verification_code)
+         VALUES ($1, $2, $3, $4, 0, '', 0, '', 0, $5, $6)
          ON CONFLICT (case_id) DO UPDATE SET
              case_no = CASE WHEN case_status.case_no = '' THEN excluded.case_no ELSE case_status.case_no END",
     )
@@ -98,6 +98,7 @@ pub async fn own(conn: &mut AnyConnection, agency_id: &str, s: &CaseStatus, at: 
     .bind(&s.case_no)
     .bind(&s.external_ref)
     .bind(at)
+    .bind(crate::lookup::new_code())
     .execute(conn)
     .await?;
     Ok(())
@@ -108,6 +109,22 @@ pub async fn status(conn: &mut AnyConnection, case_id: &str) -> Result<Option<(S
     let sql = format!("SELECT agency_id, {STATUS_COLUMNS} FROM case_status WHERE case_id = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_optional(conn).await?;
     row.map(|r| Ok((r.try_get("agency_id")?, status_from(&r)?))).transpose()
+}
+
+/// The verification code a case's parties quote to look it up.
+pub async fn verification_code(conn: &mut AnyConnection, case_id: &str) -> Result<String, sqlx::Error> {
+    let code: Option<String> = sqlx::query_scalar("SELECT verification_code FROM case_status WHERE case_id = $1")
+        .bind(case_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(code.unwrap_or_default())
+}
+
+/// A case's verification code and status by its case number.
+pub async fn by_case_no(conn: &mut AnyConnection, case_no: &str) -> Result<Option<(String, CaseStatus)>, sqlx::Error> {
+    let sql = format!("SELECT verification_code, {STATUS_COLUMNS} FROM case_status WHERE case_no = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_no).fetch_optional(conn).await?;
+    row.map(|r| Ok((r.try_get("verification_code")?, status_from(&r)?))).transpose()
 }
 
 /// The referral a case's status follows.
@@ -129,8 +146,15 @@ pub async fn follow(conn: &mut AnyConnection, case_id: &str, referral_id: &str) 
     Ok(())
 }
 
-/// Writes a case's new status and appends it to its agency's log.
-pub async fn save(conn: &mut AnyConnection, agency_id: &str, s: &CaseStatus, at: i64) -> Result<i64, sqlx::Error> {
+/// Writes a case's new status and appends it to the log of its agency and
+/// of each organisation in `orgs` (those the change concerns).
+pub async fn save(
+    conn: &mut AnyConnection,
+    agency_id: &str,
+    orgs: &[&str],
+    s: &CaseStatus,
+    at: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE case_status SET referral_state = $1, org_id = $2, outcome = $3, reason = $4, returned = $5, updated_at = $6
          WHERE case_id = $7",
@@ -144,18 +168,24 @@ pub async fn save(conn: &mut AnyConnection, agency_id: &str, s: &CaseStatus, at:
     .bind(&s.case_id)
     .execute(&mut *conn)
     .await?;
-    let seq: i64 = sqlx::query_scalar("UPDATE status_seq SET last = last + 1 WHERE id = 1 RETURNING last")
-        .fetch_one(&mut *conn)
-        .await?;
-    sqlx::query("INSERT INTO status_log (seq, agency_id, case_id, status, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(seq)
-        .bind(agency_id)
-        .bind(&s.case_id)
-        .bind(s.encode_to_vec())
-        .bind(at)
-        .execute(conn)
-        .await?;
-    Ok(seq)
+    let mut readers = vec![agency_id];
+    readers.extend(orgs.iter().filter(|o| !o.is_empty() && **o != agency_id));
+    readers.dedup();
+    let encoded = s.encode_to_vec();
+    for reader in readers {
+        let seq: i64 = sqlx::query_scalar("UPDATE status_seq SET last = last + 1 WHERE id = 1 RETURNING last")
+            .fetch_one(&mut *conn)
+            .await?;
+        sqlx::query("INSERT INTO status_log (seq, agency_id, case_id, status, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(seq)
+            .bind(reader)
+            .bind(&s.case_id)
+            .bind(&encoded)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// An agency's status changes after `cursor`, oldest first.

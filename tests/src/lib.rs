@@ -17,6 +17,7 @@ use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::ServerReflectionRequest;
 
+pub mod http;
 pub mod scenario;
 pub mod system;
 
@@ -159,6 +160,12 @@ pub async fn reflected_services(addr: SocketAddr) -> anyhow::Result<Vec<String>>
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
+}
+
+/// An HTTP/2 client without TLS, for raw gRPC calls.
+pub fn http2_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().http2_prior_knowledge().build().expect("an HTTP/2 client")
 }
 
 #[cfg(test)]

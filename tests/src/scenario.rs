@@ -181,6 +181,11 @@ impl AgencySession {
     }
 
     /// Status changes from `cursor` on, until `count` arrived or `within` passed.
+    /// Reads a page of the agency's status changes.
+    pub async fn list_status_changes(&self, r: ListStatusChangesRequest) -> Result<ListStatusChangesResponse, Status> {
+        self.client.clone().list_status_changes(self.authed(r)).await.map(|r| r.into_inner())
+    }
+
     pub async fn watch(&self, cursor: &str, count: usize, within: Duration) -> Vec<WatchStatusResponse> {
         let r = self.authed(WatchStatusRequest { cursor: cursor.into() });
         let mut stream = self.client.clone().watch_status(r).await.unwrap().into_inner();

@@ -105,3 +105,27 @@ async fn every_call_about_another_agencys_case_is_not_found_and_changes_nothing(
     assert_eq!(bureau.petition_result(&petition_case).await.unwrap().satisfaction, 0);
     system.finish().await;
 }
+
+#[tokio::test]
+async fn an_organisation_follows_only_the_cases_referred_to_it_and_cannot_hand_over() {
+    let system = System::start(Mode::Standalone).await.unwrap();
+    register(&system, VILLAGE_ORG, "organisation");
+    register(&system, COURT_OFFICE_ORG, "organisation");
+    let police = AgencySession::connect(&system, POLICE).await;
+    let (village, office) =
+        (AgencySession::connect(&system, VILLAGE_ORG).await, AgencySession::connect(&system, COURT_OFFICE_ORG).await);
+    let case_id = police.submit(dispute(Source::Police, "JQ-ORG-1")).await.unwrap().status.unwrap().case_id;
+    police.wait_for(&case_id, "RECEIVED", in_state(ReferralState::Received)).await;
+
+    // The village committee the case was referred to reads it and its stream; another organisation does not.
+    assert_eq!(village.status(&case_id).await.unwrap().org_id, VILLAGE_ORG);
+    let seen = village.watch("", 1, Duration::from_secs(5)).await;
+    assert_eq!(seen[0].status.as_ref().unwrap().case_id, case_id);
+    not_found("GetStatus (another organisation)", office.status(&case_id).await);
+    assert!(office.watch("", 1, Duration::from_millis(500)).await.is_empty());
+
+    // An organisation follows; it does not hand over or revoke.
+    assert_eq!(village.submit(dispute(Source::Police, "JQ-ORG-2")).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(village.revoke(&case_id, "ours now").await.unwrap_err().code(), Code::PermissionDenied);
+    system.finish().await;
+}

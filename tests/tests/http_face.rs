@@ -2,47 +2,10 @@
 //! on the same port, described by the OpenAPI document it serves.
 
 use fengqiao_proto::fengqiao::common::v1::{ReferralState, Source};
+use fengqiao_tests::http::{police_dispute, Http};
 use fengqiao_tests::scenario::*;
 use fengqiao_tests::system::{Mode, System};
 use serde_json::{json, Value};
-
-struct Http {
-    base: String,
-    token: String,
-    client: reqwest::Client,
-}
-
-impl Http {
-    fn new(system: &System, agency: &str) -> Self {
-        Self {
-            base: format!("http://{}", system.addr("gateway")),
-            token: system.token(agency),
-            client: fengqiao_tests::http_client(),
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the gateway answers HTTP");
-        let code = response.status().as_u16();
-        assert_eq!(response.headers()["content-type"], "application/json");
-        (code, response.json().await.expect("a JSON answer"))
-    }
-}
-
-fn police_dispute(external_ref: &str) -> Value {
-    json!({"dispute": {
-        "source": "SOURCE_POLICE",
-        "externalRef": external_ref,
-        "category": "CATEGORY_NEIGHBOURHOOD",
-        "parties": [{"role": "PARTY_ROLE_APPLICANT", "name": "张三"}, {"role": "PARTY_ROLE_RESPONDENT", "name": "李四"}],
-        "location": {"divisionCode": "620802001001"},
-        "narrative": "楼上装修噪音扰民",
-    }})
-}
 
 #[tokio::test]
 async fn http_json_submits_and_reads_the_same_case_the_grpc_face_sees() {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use rustls::pki_types::CertificateDer;
@@ -56,7 +56,7 @@ pub fn serve(
             let acceptor = acceptor.clone();
             let watcher = graceful.watcher();
             connections.spawn(async move {
-                let builder = auto::Builder::new(TokioExecutor::new());
+                let builder = connection_builder();
                 match acceptor {
                     None => {
                         let service = hyper_service(router, None);
@@ -88,6 +88,28 @@ pub fn serve(
             tracing::warn!("connections still open after the grace period; closing them");
         }
     });
+}
+
+/// How long a client may take to send a request's headers (HTTP/1.1).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often an idle HTTP/2 connection is pinged, and how long the answer may take.
+const KEEPALIVE: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(10));
+/// The most HTTP/2 streams (calls) one connection may have open at once.
+const MAX_STREAMS: u32 = 256;
+
+/// One connection's HTTP settings: slow senders of headers are cut off, dead
+/// HTTP/2 peers are found by keep-alive pings, and one connection cannot open
+/// unbounded streams.
+fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(KEEPALIVE.0)
+        .keep_alive_timeout(KEEPALIVE.1)
+        .max_concurrent_streams(MAX_STREAMS);
+    builder
 }
 
 /// The router as a hyper service that tags every request with the

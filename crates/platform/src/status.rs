@@ -38,6 +38,22 @@ pub fn invalid_argument(violations: &[Violation]) -> Status {
     Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
+/// `code` (RESOURCE_EXHAUSTED or UNAVAILABLE) with retry advice: a
+/// `google.rpc.RetryInfo` detail and a `retry-after` header in whole seconds
+/// (at least one), which the HTTP face turns into `Retry-After`.
+pub fn retry_later(code: Code, message: impl Into<String>, after: std::time::Duration) -> Status {
+    let details = ErrorDetails::with_retry_info(Some(after));
+    let mut status = Status::with_error_details(code, message, details);
+    let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    status.metadata_mut().insert("retry-after", seconds.max(1).into());
+    status
+}
+
+/// The retry advice `status` carries, if any (for clients and tests).
+pub fn retry_after(status: &Status) -> Option<std::time::Duration> {
+    status.get_details_retry_info().and_then(|r| r.retry_delay)
+}
+
 /// INTERNAL for a cause the caller cannot act on: the cause is logged with an
 /// id, and only the id is sent.
 pub fn unexpected(error: &anyhow::Error) -> Status {

@@ -11,14 +11,15 @@ use serde_json::{json, Map, Value as Json};
 use super::rules::{rules, Rule};
 
 /// Error answers every operation may give, with what each means to a caller.
-const ERRORS: [(&str, &str); 7] = [
-    ("400", "INVALID_ARGUMENT (see details[].fieldViolations; an Idempotency-Key reused with another request names `idempotency-key`) or FAILED_PRECONDITION"),
+const ERRORS: [(&str, &str); 8] = [
+    ("400", "INVALID_ARGUMENT (see details[].fieldViolations; an Idempotency-Key reused with another request names `idempotency-key`), FAILED_PRECONDITION, or OUT_OF_RANGE (the request is larger than the size limit)"),
     ("401", "UNAUTHENTICATED: no valid token or client certificate"),
     ("403", "PERMISSION_DENIED: the agency's kind may not make this call"),
     ("404", "NOT_FOUND: no such case among the agency's own"),
     ("409", "ABORTED: the first call with this Idempotency-Key is still running; retry in a second"),
-    ("429", "RESOURCE_EXHAUSTED: over the agency's rate or concurrency limit; retry after Retry-After"),
+    ("429", "RESOURCE_EXHAUSTED: over the agency's rate or calls in progress, or too many wrong verification codes; retry after Retry-After"),
     ("503", "UNAVAILABLE: a component is not answering; retry after Retry-After"),
+    ("504", "DEADLINE_EXCEEDED: the call ran past its deadline; read the status, or retry with the same Idempotency-Key"),
 ];
 
 /// The document.

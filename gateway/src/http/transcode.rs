@@ -13,15 +13,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 use fengqiao_platform::status::{self, Violation};
 use http_body_util::{BodyExt, Full};
 use prost::Message;
-use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MessageDescriptor, SerializeOptions};
+use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MessageDescriptor};
 use serde_json::{Map, Value as Json};
 use tower::ServiceExt;
 
 use super::errors;
 use super::rules::Rule;
-
-/// The largest JSON body accepted (the same bound as a gRPC message).
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Request headers passed through to the gRPC method.
 const PASSED_HEADERS: [&str; 4] = ["authorization", "idempotency-key", "x-request-id", "traceparent"];
@@ -34,6 +31,8 @@ pub struct HttpFace<S> {
     pub rules: Vec<Rule>,
     /// The gRPC service every rule calls.
     pub grpc: S,
+    /// The largest JSON body accepted (the same bound as a gRPC message).
+    pub max_body: usize,
 }
 
 type Grpc = tower::util::BoxCloneSyncService<
@@ -86,8 +85,9 @@ async fn transcode(face: &HttpFace<Grpc>, request: http::Request<Body>) -> Resul
     let input = rule.method.input();
     let (parts, body) = request.into_parts();
     let mut fields = if rule.body {
-        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-            status::invalid_argument(&[Violation::new("body", format!("is larger than {MAX_BODY_BYTES} bytes"))])
+        // OUT_OF_RANGE, as the gRPC face answers a message past its limit.
+        let bytes = axum::body::to_bytes(body, face.max_body).await.map_err(|_| {
+            tonic::Status::out_of_range(format!("the request is larger than {} bytes; send less", face.max_body))
         })?;
         body_object(&bytes)?
     } else {
@@ -130,12 +130,7 @@ async fn transcode(face: &HttpFace<Grpc>, request: http::Request<Body>) -> Resul
     }
     let data = collected.to_bytes();
     let payload = data.get(5..).unwrap_or_default();
-    let answer = DynamicMessage::decode(rule.method.output(), payload)
-        .map_err(|e| fengqiao_platform::status::unexpected(&anyhow::anyhow!("undecodable answer: {e}")))?;
-    let mut json = Vec::new();
-    answer
-        .serialize_with_options(&mut serde_json::Serializer::new(&mut json), &SerializeOptions::new())
-        .map_err(|e| fengqiao_platform::status::unexpected(&anyhow::anyhow!("unserialisable answer: {e}")))?;
+    let json = super::json(&rule.method.output(), payload)?;
     let mut response = ([(http::header::CONTENT_TYPE, "application/json")], json).into_response();
     if let Some(id) = head.headers.get("x-request-id") {
         response.headers_mut().insert("x-request-id", id.clone());

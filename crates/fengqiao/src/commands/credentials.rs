@@ -83,7 +83,7 @@ pub enum AgenciesCommand {
         /// Its id, e.g. police-620802-dongguan.
         #[arg(long)]
         id: String,
-        /// police, court, petition, organisation or lookup.
+        /// police, court, petition or lookup (a party look-up service).
         #[arg(long)]
         kind: String,
         /// Its name.

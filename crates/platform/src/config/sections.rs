@@ -370,10 +370,50 @@ pub struct AgencyApiSettings {
     pub idempotency_hours: u64,
     /// Days audit entries are kept (the chain's anchor moves past removed ones).
     pub audit_retention_days: u64,
+    /// Calls per second one agency may make, sustained (more answer RESOURCE_EXHAUSTED).
+    pub rate_per_second: u32,
+    /// Calls one agency may make at once above its rate, after a quiet spell.
+    pub rate_burst: u32,
+    /// Calls of one agency in progress at once (more answer RESOURCE_EXHAUSTED).
+    pub max_concurrent_calls: u32,
+    /// Agency calls in progress at once across all agencies; more are shed
+    /// with UNAVAILABLE (health checks are never shed).
+    pub max_in_flight: usize,
+    /// The largest request message, in bytes, on both faces.
+    pub max_message_bytes: usize,
+    /// The longest a unary call may run, in seconds; a shorter `grpc-timeout`
+    /// from the caller wins. Past it the call answers DEADLINE_EXCEEDED.
+    pub deadline_secs: u64,
+    /// Attempts at one callback delivery before it is dead-lettered.
+    pub callback_max_attempts: u32,
+    /// The wait after a callback's first failed attempt, in milliseconds; it
+    /// doubles with each further failure, up to ten minutes.
+    pub callback_backoff_ms: u64,
+    /// How long a callback receiver may take to answer, in seconds.
+    pub callback_timeout_secs: u64,
+    /// Allow callback URLs over plain http:// (test benches only; never in production).
+    pub callback_allow_http: bool,
+    /// Wrong verification codes for one case number before look-ups of it are
+    /// refused for 15 minutes.
+    pub lookup_max_failures: u32,
 }
 
 impl Default for AgencyApiSettings {
     fn default() -> Self {
-        Self { idempotency_hours: 24, audit_retention_days: 180 }
+        Self {
+            idempotency_hours: 24,
+            audit_retention_days: 180,
+            rate_per_second: 500,
+            rate_burst: 1000,
+            max_concurrent_calls: 100,
+            max_in_flight: 1024,
+            max_message_bytes: 4 * 1024 * 1024,
+            deadline_secs: 30,
+            callback_max_attempts: 12,
+            callback_backoff_ms: 1000,
+            callback_timeout_secs: 10,
+            callback_allow_http: false,
+            lookup_max_failures: 5,
+        }
     }
 }
