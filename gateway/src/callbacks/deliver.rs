@@ -14,6 +14,7 @@ use fengqiao_proto::fengqiao::gateway::v1::{ListStatusChangesResponse, StatusCha
 use prost::Message;
 use prost_reflect::{DescriptorPool, MessageDescriptor};
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::signature;
@@ -21,8 +22,8 @@ use super::store::{self, DeadLetter, Stored};
 
 /// The most changes one delivery carries.
 const BATCH: i64 = 100;
-/// The most agencies served in one round (each delivery runs concurrently).
-const AGENCIES_PER_ROUND: i64 = 32;
+/// The most deliveries under way at once (one per agency).
+const AT_ONCE: usize = 32;
 /// How often the deliverer looks for work when not woken.
 const POLL: Duration = Duration::from_millis(500);
 /// The longest wait between attempts.
@@ -52,43 +53,53 @@ impl Deliverer {
         Self { db, client, settings, body_type, changed }
     }
 
-    /// Runs rounds of deliveries until `shutdown`.
+    /// Delivers until `shutdown`, then lets deliveries under way finish (for
+    /// up to the receivers' timeout).
     pub async fn run(self, shutdown: CancellationToken) {
         let me = Arc::new(self);
+        let mut under_way = JoinSet::new();
         loop {
             let woken = me.changed.notified();
-            if let Err(e) = me.round().await {
+            while let Some(done) = under_way.try_join_next() {
+                report(done);
+            }
+            if let Err(e) = me.start_due(&mut under_way).await {
                 tracing::warn!(error = %e, "cannot look for callbacks to deliver; will retry");
             }
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => break,
                 _ = woken => {}
                 _ = tokio::time::sleep(POLL) => {}
+                Some(done) = under_way.join_next(), if !under_way.is_empty() => report(done),
             }
         }
+        let grace = Duration::from_secs(me.settings.callback_timeout_secs + 1);
+        let _ = tokio::time::timeout(grace, async {
+            while let Some(done) = under_way.join_next().await {
+                report(done);
+            }
+        })
+        .await;
     }
 
-    /// Delivers one batch to every due callback; returns how many were tried.
-    async fn round(self: &Arc<Self>) -> Result<usize, sqlx::Error> {
+    /// Leases due callbacks and starts their deliveries, up to [`AT_ONCE`]
+    /// under way; a slow receiver holds back only its own agency.
+    async fn start_due(self: &Arc<Self>, under_way: &mut JoinSet<Result<(), sqlx::Error>>) -> Result<(), sqlx::Error> {
+        let room = AT_ONCE.saturating_sub(under_way.len());
+        if room == 0 {
+            return Ok(());
+        }
         let now = now_micros();
         let mut conn = self.db.pool().acquire().await?;
-        let due = store::due(&mut conn, now, AGENCIES_PER_ROUND).await?;
+        let due = store::due(&mut conn, now, room as i64).await?;
         let lease_until = now + 2 * (self.settings.callback_timeout_secs as i64 + 5) * 1_000_000;
-        let mut deliveries = tokio::task::JoinSet::new();
         for agency_id in due {
             if store::lease(&mut conn, &agency_id, now, lease_until).await? {
                 let me = self.clone();
-                deliveries.spawn(async move { me.deliver(&agency_id).await });
+                under_way.spawn(async move { me.deliver(&agency_id).await });
             }
         }
-        drop(conn);
-        let tried = deliveries.len();
-        while let Some(done) = deliveries.join_next().await {
-            if let Ok(Err(e)) = done {
-                tracing::warn!(error = %e, "cannot record a callback delivery; it will be tried again");
-            }
-        }
-        Ok(tried)
+        Ok(())
     }
 
     /// Posts an agency's next batch and records what happened.
@@ -160,6 +171,12 @@ impl Deliverer {
             Err(e) if e.is_connect() => Err("cannot connect to the receiver".into()),
             Err(_) => Err("the request to the receiver failed".into()),
         }
+    }
+}
+
+fn report(done: Result<Result<(), sqlx::Error>, tokio::task::JoinError>) {
+    if let Ok(Err(e)) = done {
+        tracing::warn!(error = %e, "cannot record a callback delivery; it will be tried again");
     }
 }
 
