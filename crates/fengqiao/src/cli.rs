@@ -113,6 +113,11 @@ pub enum Command {
         #[command(subcommand)]
         command: commands::DlqCommand,
     },
+    /// Drives a running fengqiao through its gateway as many police systems would (open
+    /// loop at a rate, or closed loop at a concurrency) with the machine's raw ceilings
+    /// measured in the same run; prints a table, writes a JSON report and an SVG chart.
+    /// Registers its own agencies (reads the gateway's database, like `token`).
+    Bench(fengqiao_bench::BenchArgs),
     /// Prints the OpenAPI 3 document of the gateway's HTTP/JSON face (also served at /openapi.json).
     Openapi,
     /// Applies database migrations, for every component or one, and exits.
@@ -146,6 +151,7 @@ pub async fn run() -> ExitCode {
         Command::Reroute { case_id, to, reason, by } => commands::reroute(settings, &case_id, &to, &reason, &by).await,
         Command::Supervision { command } => commands::supervision(settings, command).await,
         Command::Dlq { command } => commands::dlq(settings, command).await,
+        Command::Bench(args) => fengqiao_bench::run(&settings, &args).await.map(|_| ()),
         Command::Openapi => {
             let pool = fengqiao_gateway::http::rules::pool();
             let document = fengqiao_gateway::http::openapi::document(&pool);

@@ -1,0 +1,165 @@
+//! `fengqiao bench`: drives a running fengqiao through its gateway as many
+//! agency systems would, measures the machine's raw ceilings in the same run,
+//! and reports throughput and latency as a table, a JSON file and a chart.
+
+pub mod ceilings;
+pub mod chart;
+pub mod load;
+pub mod record;
+pub mod report;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fengqiao_platform::Settings;
+use fengqiao_proto::fengqiao::gateway::v1::agency_service_client::AgencyServiceClient;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use crate::load::{AgencyClient, Run, Shape};
+use crate::report::{Machine, Report};
+
+/// What `fengqiao bench` runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Open loop: start this many submissions per second, whatever the answers (the default: 1000).
+    #[arg(long, conflicts_with = "concurrency")]
+    pub rate: Option<u32>,
+    /// Closed loop: keep this many submissions in flight instead of a rate.
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 60)]
+    pub duration: u64,
+    /// Agency systems the load comes from (each its own connection and token).
+    #[arg(long, default_value_t = 8)]
+    pub agencies: usize,
+    /// Seconds each ceiling is measured; 0 skips them.
+    #[arg(long, default_value_t = 5.0)]
+    pub ceiling_secs: f64,
+    /// Where the JSON report and the chart go.
+    #[arg(long, default_value = "bench-results")]
+    pub out: PathBuf,
+    /// Seconds to wait after the load for the last referrals to reach an inbox.
+    #[arg(long, default_value_t = 15)]
+    pub settle: u64,
+}
+
+impl BenchArgs {
+    fn shape(&self) -> Shape {
+        match (self.rate, self.concurrency) {
+            (_, Some(concurrency)) => Shape::Closed { concurrency },
+            (rate, None) => Shape::Open { rate: rate.unwrap_or(1000) },
+        }
+    }
+}
+
+/// Registers `n` police agencies for this run (ids unique to it) and connects each to the gateway.
+async fn agencies(settings: &Settings, label: &str, n: usize) -> anyhow::Result<Vec<AgencyClient>> {
+    use fengqiao_gateway::{credentials, store, Gateway};
+    use fengqiao_platform::component::{migrate, Component};
+    let (db, _) = migrate(settings, Gateway::NAME, Gateway::MIGRATIONS).await?;
+    let mut clients = Vec::with_capacity(n);
+    for i in 0..n.max(1) {
+        let agency_id = format!("bench-{label}-police-{i}");
+        let agency = store::Agency {
+            agency_id: agency_id.clone(),
+            kind: "police".into(),
+            name: format!("基准测试派出所 {i}"),
+            division_code: "620802".into(),
+        };
+        let mut conn = db.pool().acquire().await?;
+        credentials::store::add_agency(&mut conn, &agency, fengqiao_platform::db::now_micros()).await?;
+        let (_, token) = credentials::issue_token(&db, &agency_id, 1).await?;
+        // Each agency system has its own connection, as separate systems would.
+        let channel = settings.channel_to("gateway")?;
+        clients.push(AgencyClient { agency_id, token, client: AgencyServiceClient::new(channel) });
+    }
+    Ok(clients)
+}
+
+/// Runs the benchmark against the fengqiao `settings` describe; prints progress and the table, writes the files.
+pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report> {
+    let started = time::OffsetDateTime::now_utc();
+    let label = format!("{}", started.unix_timestamp());
+    let mode = if settings.uses_postgres() { "distributed" } else { "standalone" };
+    let ceilings = if args.ceiling_secs > 0.0 {
+        eprintln!("measuring this machine's ceilings ({} s each) …", args.ceiling_secs);
+        Some(ceilings::measure(settings, args.ceiling_secs).await?)
+    } else {
+        None
+    };
+    let clients = agencies(settings, &label, args.agencies).await?;
+    let run = Run::new(&label);
+    let stop = CancellationToken::new();
+    let watchers: Vec<_> = clients.iter().map(|c| tokio::spawn(run.clone().watch(c.clone(), stop.clone()))).collect();
+    let shape = args.shape();
+    let duration = Duration::from_secs(args.duration.max(1));
+    let bar = progress(args.duration);
+    let ticker = tokio::spawn(tick(run.clone(), bar.clone()));
+    run.drive(&clients, shape, duration).await;
+    let load_secs = duration.as_secs_f64();
+    // Wait for the last referrals to reach their inboxes.
+    let settle_end = tokio::time::Instant::now() + Duration::from_secs(args.settle);
+    while run.pending() > 0 && tokio::time::Instant::now() < settle_end {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ticker.abort();
+    bar.finish_and_clear();
+    stop.cancel();
+    for w in watchers {
+        let _ = w.await;
+    }
+    let recorder = run.recorder.lock().expect("lock");
+    let submit_throughput = recorder.ok() as f64 / load_secs;
+    let report = Report {
+        started_at: started.format(&time::format_description::well_known::Rfc3339)?,
+        machine: Machine::this(),
+        mode: mode.into(),
+        shape,
+        agencies: clients.len(),
+        duration_secs: load_secs,
+        outcomes: recorder.codes(),
+        submit_throughput,
+        submit_latency: recorder.submit_latency(),
+        inbox_throughput: recorder.arrivals() as f64 / load_secs,
+        inbox_latency: recorder.inbox_latency(),
+        not_arrived: recorder.ok().saturating_sub(recorder.arrivals()),
+        ratios: ceilings.as_ref().map(|c| Report::ratios(submit_throughput, c)),
+        ceilings,
+        timeline: recorder.timeline(),
+    };
+    drop(recorder);
+    println!("{}", report.table());
+    let (json, svg) = report.write(&args.out, &format!("bench-{mode}-{label}"))?;
+    println!("report: {}\nchart:  {}", json.display(), svg.display());
+    Ok(report)
+}
+
+fn progress(secs: u64) -> ProgressBar {
+    let bar = ProgressBar::new(secs);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} s  {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Updates the progress bar each second with the last second's figures.
+async fn tick(run: Arc<Run>, bar: ProgressBar) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let elapsed = run.start.elapsed().as_secs();
+        let last = run.recorder.lock().expect("lock").timeline().into_iter().rev().nth(1);
+        if let Some(s) = last {
+            bar.set_message(format!(
+                "{} ok/s, {} errors/s, {} in inboxes/s, p99 {:.1} ms",
+                s.ok, s.errors, s.inbox, s.submit_p99_ms
+            ));
+        }
+        bar.set_position(elapsed.min(bar.length().unwrap_or(0)));
+    }
+}

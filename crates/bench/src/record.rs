@@ -1,0 +1,164 @@
+//! What a run records: latencies in HDR histograms (microseconds, three
+//! significant figures), outcomes by gRPC code, and a per-second timeline for
+//! the chart.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Latency percentiles, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    /// How many samples they are made of.
+    pub count: u64,
+}
+
+impl Percentiles {
+    /// The percentiles of `h` (microseconds).
+    pub fn of(h: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+            count: h.len(),
+        }
+    }
+}
+
+/// One second of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Second {
+    /// Seconds since the start.
+    pub t: u64,
+    /// Submissions answered OK.
+    pub ok: u64,
+    /// Submissions answered with an error.
+    pub errors: u64,
+    /// Referrals that reached an organisation's inbox.
+    pub inbox: u64,
+    /// The p99 submit latency of this second's answers, ms.
+    pub submit_p99_ms: f64,
+}
+
+/// Everything a run records.
+pub struct Recorder {
+    submit: Histogram<u64>,
+    inbox: Histogram<u64>,
+    per_second: Vec<(Histogram<u64>, Second)>,
+    codes: BTreeMap<String, u64>,
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 µs to 10 minutes.
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
+}
+
+fn micros(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, 600_000_000)
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self { submit: histogram(), inbox: histogram(), per_second: Vec::new(), codes: BTreeMap::new() }
+    }
+}
+
+impl Recorder {
+    fn second(&mut self, at: Duration) -> &mut (Histogram<u64>, Second) {
+        let t = at.as_secs() as usize;
+        while self.per_second.len() <= t {
+            let second = Second { t: self.per_second.len() as u64, ..Default::default() };
+            self.per_second.push((histogram(), second));
+        }
+        &mut self.per_second[t]
+    }
+
+    /// A submission answered at `at` (since the start) after `latency`, with `code` (`OK` or a gRPC code name).
+    pub fn submitted(&mut self, at: Duration, latency: Duration, code: &str) {
+        *self.codes.entry(code.to_string()).or_default() += 1;
+        let (h, second) = self.second(at);
+        if code == "OK" {
+            second.ok += 1;
+            let _ = h.record(micros(latency));
+            let _ = self.submit.record(micros(latency));
+        } else {
+            second.errors += 1;
+        }
+    }
+
+    /// A referral that reached an inbox at `at`, `latency` after its submission.
+    pub fn arrived(&mut self, at: Duration, latency: Duration) {
+        self.second(at).1.inbox += 1;
+        let _ = self.inbox.record(micros(latency));
+    }
+
+    /// Submissions answered OK.
+    pub fn ok(&self) -> u64 {
+        self.codes.get("OK").copied().unwrap_or(0)
+    }
+
+    /// Referrals that reached an inbox.
+    pub fn arrivals(&self) -> u64 {
+        self.inbox.len()
+    }
+
+    /// Percentiles of submit latency.
+    pub fn submit_latency(&self) -> Percentiles {
+        Percentiles::of(&self.submit)
+    }
+
+    /// Percentiles of submit → inbox latency.
+    pub fn inbox_latency(&self) -> Percentiles {
+        Percentiles::of(&self.inbox)
+    }
+
+    /// Outcomes by code.
+    pub fn codes(&self) -> BTreeMap<String, u64> {
+        self.codes.clone()
+    }
+
+    /// The timeline, one entry per second.
+    pub fn timeline(&self) -> Vec<Second> {
+        self.per_second
+            .iter()
+            .map(|(h, s)| Second {
+                submit_p99_ms: if h.is_empty() { 0.0 } else { Percentiles::of(h).p99 },
+                ..s.clone()
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_and_latencies_land_in_their_second() {
+        let mut r = Recorder::default();
+        for ms in 1..=100 {
+            r.submitted(Duration::from_millis(500), Duration::from_millis(ms), "OK");
+        }
+        r.submitted(Duration::from_millis(1500), Duration::from_millis(5), "UNAVAILABLE");
+        r.arrived(Duration::from_millis(2100), Duration::from_millis(40));
+        let p = r.submit_latency();
+        assert_eq!(p.count, 100);
+        assert!((p.p50 - 50.0).abs() < 0.1 && (p.p99 - 99.0).abs() < 0.1, "{p:?}");
+        assert_eq!(r.codes()["UNAVAILABLE"], 1);
+        assert_eq!(r.ok(), 100);
+        let t = r.timeline();
+        assert_eq!((t.len(), t[0].ok, t[1].errors, t[2].inbox), (3, 100, 1, 1));
+        assert_eq!(t[1].submit_p99_ms, 0.0);
+        assert_eq!(r.inbox_latency().count, 1);
+    }
+}

@@ -1,0 +1,183 @@
+//! The report of a run: a table on the terminal, a JSON file, and the chart
+//! beside it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::ceilings::Ceilings;
+use crate::load::Shape;
+use crate::record::{Percentiles, Second};
+
+/// The machine the run was on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cpus: usize,
+    pub os: String,
+    pub host: String,
+}
+
+impl Machine {
+    /// This machine.
+    pub fn this() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
+        Self {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            host,
+        }
+    }
+}
+
+/// The load's throughput as a share of each ceiling.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Ratios {
+    pub to_database_commits: f64,
+    pub to_nats_acked_publishes: Option<f64>,
+    pub to_grpc_calls: f64,
+}
+
+/// A run's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    pub machine: Machine,
+    /// `standalone` or `distributed`.
+    pub mode: String,
+    pub shape: Shape,
+    pub agencies: usize,
+    pub duration_secs: f64,
+    /// Submissions answered, by code (`OK`, `UNAVAILABLE`, …).
+    pub outcomes: BTreeMap<String, u64>,
+    /// Submissions answered OK per second of the load.
+    pub submit_throughput: f64,
+    pub submit_latency: Percentiles,
+    /// Referrals that reached an organisation's inbox per second of the load.
+    pub inbox_throughput: f64,
+    /// From submit to the referral in an organisation's inbox.
+    pub inbox_latency: Percentiles,
+    /// Submitted OK but not seen in an inbox when the run ended.
+    pub not_arrived: u64,
+    pub ceilings: Option<Ceilings>,
+    pub ratios: Option<Ratios>,
+    pub timeline: Vec<Second>,
+}
+
+impl Report {
+    /// The ratios of this run's throughput to `ceilings`.
+    pub fn ratios(throughput: f64, c: &Ceilings) -> Ratios {
+        let of = |ceiling: f64| if ceiling > 0.0 { throughput / ceiling } else { 0.0 };
+        Ratios {
+            to_database_commits: of(c.database_commits),
+            to_nats_acked_publishes: c.nats_acked_publishes.map(of),
+            to_grpc_calls: of(c.grpc_calls),
+        }
+    }
+
+    /// The table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let shape = match self.shape {
+            Shape::Open { rate } => format!("open loop at {rate}/s"),
+            Shape::Closed { concurrency } => format!("closed loop, {concurrency} at once"),
+        };
+        let mut t = format!(
+            "fengqiao bench — {} mode, {shape}, {} agencies, {:.0} s, {} CPUs\n\n",
+            self.mode, self.agencies, self.duration_secs, self.machine.cpus
+        );
+        t += &format!(
+            "{:<28}{:>12}{:>10}{:>10}{:>10}{:>10}{:>10}\n",
+            "", "per second", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"
+        );
+        for (name, rate, p) in [
+            ("submit (answered OK)", self.submit_throughput, &self.submit_latency),
+            ("submit → inbox", self.inbox_throughput, &self.inbox_latency),
+        ] {
+            t += &format!(
+                "{name:<28}{rate:>12.1}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}\n",
+                p.p50, p.p90, p.p99, p.p999, p.max
+            );
+        }
+        let outcomes: Vec<String> = self.outcomes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        t += &format!("\noutcomes: {}; not in an inbox at the end: {}\n", outcomes.join(", "), self.not_arrived);
+        if let (Some(c), Some(r)) = (&self.ceilings, &self.ratios) {
+            t += &format!(
+                "\n{:<44}{:>14}{:>24}\n",
+                "ceiling (same machine, same run)", "per second", "throughput / ceiling"
+            );
+            t += &format!(
+                "{:<44}{:>14.0}{:>24.3}\n",
+                "database commits (2-insert transaction)", c.database_commits, r.to_database_commits
+            );
+            if let (Some(n), Some(rn)) = (c.nats_acked_publishes, r.to_nats_acked_publishes) {
+                t += &format!("{:<44}{n:>14.0}{rn:>24.3}\n", "NATS JetStream acknowledged publishes");
+            }
+            t += &format!(
+                "{:<44}{:>14.0}{:>24.3}\n",
+                "bare tonic unary calls (loopback)", c.grpc_calls, r.to_grpc_calls
+            );
+        }
+        t
+    }
+
+    /// Writes `<dir>/<name>.json` and `<dir>/<name>.svg`; returns their paths.
+    pub fn write(&self, dir: &Path, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        let json = dir.join(format!("{name}.json"));
+        let svg = dir.join(format!("{name}.svg"));
+        std::fs::write(&json, serde_json::to_vec_pretty(self)?)?;
+        let title = format!("fengqiao bench, {} mode, {}", self.mode, self.started_at);
+        std::fs::write(&svg, crate::chart::svg(&title, &self.timeline))?;
+        Ok((json, svg))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(ceilings: Option<Ceilings>) -> Report {
+        let ratios = ceilings.as_ref().map(|c| Report::ratios(500.0, c));
+        Report {
+            started_at: "2026-12-01T00:00:00Z".into(),
+            machine: Machine { cpus: 2, os: "linux x86_64".into(), host: "h".into() },
+            mode: "distributed".into(),
+            shape: Shape::Open { rate: 500 },
+            agencies: 8,
+            duration_secs: 60.0,
+            outcomes: BTreeMap::from([("OK".to_string(), 30_000)]),
+            submit_throughput: 500.0,
+            submit_latency: Percentiles::default(),
+            inbox_throughput: 500.0,
+            inbox_latency: Percentiles::default(),
+            not_arrived: 0,
+            ceilings,
+            ratios,
+            timeline: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn throughput_is_set_beside_each_ceiling_as_a_ratio() {
+        let c = Ceilings { database_commits: 2000.0, nats_acked_publishes: Some(50_000.0), grpc_calls: 10_000.0 };
+        let r = Report::ratios(500.0, &c);
+        assert_eq!((r.to_database_commits, r.to_nats_acked_publishes, r.to_grpc_calls), (0.25, Some(0.01), 0.05));
+        let table = report(Some(c)).table();
+        assert!(table.contains("open loop at 500/s"), "{table}");
+        assert!(table.lines().any(|l| l.starts_with("database commits") && l.trim_end().ends_with("0.250")), "{table}");
+        assert!(table.contains("NATS JetStream acknowledged publishes"), "{table}");
+        assert!(!report(None).table().contains("ceiling"), "no ceilings, no ceiling lines");
+    }
+
+    #[test]
+    fn a_report_is_written_as_json_beside_its_chart() {
+        let dir = std::env::temp_dir().join(format!("bench-report-{}", uuid::Uuid::new_v4()));
+        let (json, svg) = report(None).write(&dir, "run").unwrap();
+        let back: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+        assert_eq!(back["outcomes"]["OK"], 30_000);
+        assert_eq!(back["shape"]["open"]["rate"], 500);
+        assert!(std::fs::read_to_string(svg).unwrap().starts_with("<svg"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The benchmark (issue #12): `fengqiao bench` against a fengqiao started here,
+# with the machine's ceilings measured in the same run. Results (JSON and SVG
+# chart) go to bench-results/.
+#   scripts/bench.sh                    # distributed (one process per component on the
+#                                       # PostgreSQL and NATS of this machine), release build,
+#                                       # 60 s open loop at 1000/s
+#   scripts/bench.sh --standalone       # the same against standalone mode (SQLite, in-process bus)
+#   scripts/bench.sh --smoke            # CI: standalone, debug build, 10 s at 50/s; fails unless
+#                                       # every submission was answered OK and reached an inbox
+#   scripts/bench.sh -- --rate 500      # anything after -- goes to `fengqiao bench`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+mode=distributed profile=release smoke=0
+bench_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --standalone) mode=standalone ;;
+    --smoke) mode=standalone profile=debug smoke=1
+             bench_args+=(--rate 50 --duration 10 --ceiling-secs 1 --agencies 2 --settle 30) ;;
+    --) shift; bench_args+=("$@"); break ;;
+    *) echo "unknown option $1 (see the top of $0)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$profile" = release ]; then cargo build -q --release -p fengqiao; else cargo build -q -p fengqiao; fi
+BIN="$root/target/$profile/fengqiao"
+out="$root/bench-results"
+mkdir -p "$out"
+work="$(mktemp -d)"
+stamp="$(date +%s)"
+cleanup() {
+  if [ "$mode" = distributed ]; then
+    FENGQIAO_RUN_DIR="$work/run" deploy/local/down.sh >/dev/null 2>&1 || true
+    psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "DROP DATABASE IF EXISTS bench_$stamp" >/dev/null 2>&1 || true
+  else
+    kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ "$mode" = distributed ]; then
+  # A fresh database and stream, so the run starts from the same empty state each time.
+  export FENGQIAO_DATABASE__URL="postgres://postgres@127.0.0.1:5432/bench_$stamp"
+  export FENGQIAO_BUS__NATS_URL="${FENGQIAO_BUS__NATS_URL:-nats://127.0.0.1:4222}"
+  export FENGQIAO_BUS__STREAM="BENCH_$stamp" FENGQIAO_BUS__SUBJECT_PREFIX="bench$stamp"
+  FENGQIAO_RUN_DIR="$work/run" FENGQIAO_BIN="$BIN" deploy/local/up.sh
+  (cd "$work" && "$BIN" bench --out "$out" "${bench_args[@]}")
+else
+  (cd "$work" && exec "$BIN" > fengqiao.log 2>&1) &
+  PID=$!
+  for _ in $(seq 1 150); do
+    [ -n "$(awk '$1 == "gateway" {print $2}' "$work/fengqiao.log" 2>/dev/null)" ] && break
+    kill -0 "$PID" 2>/dev/null || { cat "$work/fengqiao.log" >&2; echo "fengqiao stopped at start" >&2; exit 1; }
+    sleep 0.2
+  done
+  (cd "$work" && "$BIN" bench --out "$out" "${bench_args[@]}")
+fi
+latest="$(ls -t "$out"/bench-*.json | head -1)"
+if [ "$smoke" = 1 ]; then
+  python3 - "$latest" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+bad = {k: v for k, v in r["outcomes"].items() if k != "OK"}
+assert r["outcomes"].get("OK", 0) > 0, "no submission was answered OK"
+assert not bad, f"submissions failed: {bad}"
+assert r["not_arrived"] == 0, f"{r['not_arrived']} referrals did not reach an inbox"
+print(f"smoke: {r['outcomes']['OK']} submitted, all in an inbox; p99 submit {r['submit_latency']['p99']:.1f} ms (debug build)")
+PY
+fi
