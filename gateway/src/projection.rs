@@ -73,7 +73,11 @@ impl EventHandler for StatusProjection {
         status.updated_at = Some(fengqiao_platform::db::timestamp(at));
         // The organisation handling the case follows it too, and one it left learns where it went.
         store::save(tx, &agency, &[&previous_org, &status.org_id], &status, at).await?;
-        self.changed.notify_waiters();
         Ok(())
+    }
+
+    fn committed(&self) {
+        // Watchers and callbacks look again once the new statuses are visible.
+        self.changed.notify_waiters();
     }
 }

@@ -1,5 +1,7 @@
 //! The consumer runner, the same over both buses: each event is applied with
 //! its inbox row in one transaction (a redelivered event has no second effect);
+//! a lane applies the events already waiting for it together, in one
+//! transaction (if any of them fails, each is applied alone as below);
 //! a failing event is retried with backoff in place, so later events of the
 //! same case wait and per-case order holds; after `bus.max_deliveries` it is
 //! parked in the dead-letter record with an `fq.v1.ops.event_dead_lettered`
@@ -55,6 +57,10 @@ pub trait EventHandler: Send + Sync + 'static {
     /// Applies `event` inside `tx`, which also holds its inbox row. An error
     /// rolls both back; the event is retried.
     async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError>;
+
+    /// Called after a transaction holding applied events has committed (e.g.
+    /// to wake readers of what the handler wrote).
+    fn committed(&self) {}
 }
 
 /// Counters of one consumer, for metrics, readiness and tests.
@@ -70,6 +76,8 @@ pub struct ConsumerStats {
     pub failures: AtomicU64,
     /// Events parked in the dead-letter record.
     pub dead_lettered: AtomicU64,
+    /// Events applied in one transaction with others (a lane's waiting events).
+    pub batched: AtomicU64,
 }
 
 /// A durable consumer with its handler.
@@ -134,8 +142,15 @@ pub async fn start(
         let (tx, mut rx) = mpsc::channel::<Delivery>(64);
         let runner = runner.clone();
         tasks.spawn(async move {
-            while let Some(delivery) = rx.recv().await {
-                runner.process(delivery).await;
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < runner.settings.consumer_batch {
+                    match rx.try_recv() {
+                        Ok(more) => batch.push(more),
+                        Err(_) => break,
+                    }
+                }
+                runner.process_batch(batch).await;
             }
         });
         lanes.push(tx);
@@ -265,9 +280,8 @@ impl Runner {
         Duration::from_millis(base.min(self.settings.retry_backoff_max_ms))
     }
 
-    async fn process(&self, delivery: Delivery) {
-        self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-        let env = delivery.envelope.clone();
+    /// The span of handling `env`, a child of the trace it was published in.
+    fn span(&self, env: &Envelope) -> tracing::Span {
         let span = tracing::info_span!(
             "event",
             consumer = %self.name,
@@ -276,16 +290,82 @@ impl Runner {
             case_id = %env.case_id,
         );
         crate::telemetry::set_parent(&span, env.traceparent.as_deref());
+        span
+    }
+
+    /// Applies a lane's waiting events in one transaction and acknowledges
+    /// them; if one fails, applies each alone (with retries and dead letters).
+    async fn process_batch(&self, batch: Vec<Delivery>) {
+        self.stats.delivered.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if batch.len() > 1 {
+            if let Ok(outcomes) = self.apply_all(&batch).await {
+                self.stats.batched.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                for (delivery, outcome) in batch.into_iter().zip(outcomes) {
+                    self.count(outcome);
+                    if let Err(e) = delivery.ack().await {
+                        tracing::warn!(error = %e, "ack failed; the inbox will drop the redelivery");
+                    }
+                }
+                return;
+            }
+        }
+        for delivery in batch {
+            self.process(delivery).await;
+        }
+    }
+
+    fn count(&self, outcome: Applied) {
+        let counter = match outcome {
+            Applied::Done => &self.stats.applied,
+            Applied::Duplicate => &self.stats.duplicates,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every event of `batch` with its inbox row, in one transaction; an error rolls all back.
+    async fn apply_all(&self, batch: &[Delivery]) -> Result<Vec<Applied>, HandlerError> {
+        let mut tx = self.db.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            let env = &delivery.envelope;
+            if !self.claim(&mut tx, env).await? {
+                outcomes.push(Applied::Duplicate);
+                continue;
+            }
+            self.handler.handle(&mut tx, env).instrument(self.span(env)).await?;
+            outcomes.push(Applied::Done);
+        }
+        tx.commit().await?;
+        self.outbox.notify();
+        self.handler.committed();
+        Ok(outcomes)
+    }
+
+    /// Writes `env`'s inbox row; false if it was already there (applied before).
+    async fn claim(&self, tx: &mut Transaction<'static, Any>, env: &Envelope) -> Result<bool, sqlx::Error> {
+        let inserted = sqlx::query(
+            "INSERT INTO fq_inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3)
+             ON CONFLICT (consumer, event_id) DO NOTHING",
+        )
+        .bind(&*self.name)
+        .bind(&env.id)
+        .bind(now_micros())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        Ok(inserted > 0)
+    }
+
+    /// Applies one delivery, retrying in place, then acknowledges it.
+    async fn process(&self, delivery: Delivery) {
+        let env = delivery.envelope.clone();
+        let span = self.span(&env);
         async {
             let mut attempt = delivery.delivered.max(1);
             loop {
                 match self.apply(&env).await {
                     Ok(outcome) => {
-                        let counter = match outcome {
-                            Applied::Done => &self.stats.applied,
-                            Applied::Duplicate => &self.stats.duplicates,
-                        };
-                        counter.fetch_add(1, Ordering::Relaxed);
+                        self.count(outcome);
                         break;
                     }
                     Err(e) => {
@@ -318,23 +398,14 @@ impl Runner {
     /// The inbox row and the handler's effect, in one transaction.
     async fn apply(&self, env: &Envelope) -> Result<Applied, HandlerError> {
         let mut tx = self.db.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO fq_inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3)
-             ON CONFLICT (consumer, event_id) DO NOTHING",
-        )
-        .bind(&*self.name)
-        .bind(&env.id)
-        .bind(now_micros())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
+        if !self.claim(&mut tx, env).await? {
             tx.rollback().await?;
             return Ok(Applied::Duplicate);
         }
         self.handler.handle(&mut tx, env).await?;
         tx.commit().await?;
         self.outbox.notify();
+        self.handler.committed();
         Ok(Applied::Done)
     }
 

@@ -118,6 +118,17 @@ impl Harness {
         env
     }
 
+    /// Appends events for (case id, summary) pairs in one committed transaction, so they leave together.
+    async fn produce_together(&self, events: &[(String, String)]) {
+        let mut tx = self.db().begin().await.unwrap();
+        for (case_id, summary) in events {
+            let event = MediationConcluded { case_id: case_id.clone(), summary: summary.clone(), ..Default::default() };
+            outbox::append(&mut tx, &Envelope::new("suite", EventKind::MediationConcluded, &event)).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        self.relay.notifier().notify();
+    }
+
     async fn count(&self, sql: &'static str) -> i64 {
         sqlx::query(sql).fetch_one(self.db().pool()).await.unwrap().get::<i64, _>(0)
     }
@@ -262,6 +273,40 @@ async fn events_of_one_case_are_applied_in_publish_order(backend: Backend, bus: 
     h.finish().await;
 }
 
+async fn waiting_events_are_applied_together_and_a_poison_among_them_spoils_none(backend: Backend, bus: BusKind) {
+    // One lane, so every waiting event lands in the same batch.
+    let h = Harness::start(backend, bus, |s| {
+        s.bus.consumer_lanes = 1;
+        s.bus.max_deliveries = 2;
+    })
+    .await;
+    // Waiting when the relay starts, the first twenty arrive together.
+    for seq in 0..20 {
+        h.produce(&format!("case-{}", seq % 4), &seq.to_string(), true).await;
+    }
+    h.run_relay();
+    h.wait_effects(20).await;
+    assert!(h.stats.batched.load(Ordering::Relaxed) > 0, "waiting events were applied together");
+    // Then a poison among the next twenty, all leaving together.
+    let mut next: Vec<(String, String)> = (20..40).map(|seq| (format!("case-{}", seq % 4), seq.to_string())).collect();
+    next.insert(11, ("case-0".into(), "poison".into()));
+    h.produce_together(&next).await;
+    h.wait_effects(40).await;
+    assert!(testing::eventually(WAIT, || async { h.count("SELECT COUNT(*) FROM fq_dead_letter").await == 1 }).await);
+    // Each good event applied once, in order within its case, the poison parked.
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT case_id, seq FROM effects ORDER BY applied").fetch_all(h.db().pool()).await.unwrap();
+    assert_eq!(rows.len(), 40, "no effect applied twice");
+    for c in 0..4 {
+        let seqs: Vec<i64> = rows.iter().filter(|(id, _)| *id == format!("case-{c}")).map(|r| r.1).collect();
+        let expected: Vec<i64> = (0..40).filter(|s| s % 4 == c).collect();
+        assert_eq!(seqs, expected, "case-{c} applied in order");
+    }
+    assert_eq!(h.stats.applied.load(Ordering::Relaxed), 40);
+    assert_eq!(h.stats.dead_lettered.load(Ordering::Relaxed), 1);
+    h.finish().await;
+}
+
 macro_rules! suite {
     ($($module:ident: $backend:expr, $bus:expr;)*) => {$(
         mod $module {
@@ -290,6 +335,11 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn parked_event_replays_once_after_the_fix_and_a_failed_replay_stays_parked() {
                 super::parked_event_replays_once_after_the_fix_and_a_failed_replay_stays_parked($backend, $bus).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn waiting_events_are_applied_together_and_a_poison_among_them_spoils_none() {
+                super::waiting_events_are_applied_together_and_a_poison_among_them_spoils_none($backend, $bus).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -186,6 +186,9 @@ impl Settings {
         if bus.consumer_lanes == 0 || bus.consumer_lanes > 1024 {
             return Err(invalid("bus.consumer_lanes", "must be between 1 and 1024"));
         }
+        if bus.consumer_batch == 0 || bus.consumer_batch > 1024 {
+            return Err(invalid("bus.consumer_batch", "must be between 1 and 1024"));
+        }
         if bus.stream.is_empty() || !bus.stream.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return Err(invalid("bus.stream", "must be non-empty letters, digits, '_' or '-'"));
         }

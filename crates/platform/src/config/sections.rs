@@ -42,6 +42,9 @@ pub struct BusSettings {
     pub duplicate_window_secs: u64,
     /// Events handled at once per consumer; events of one case are handled in order.
     pub consumer_lanes: usize,
+    /// The most events a lane applies in one transaction: those already waiting
+    /// when it starts, so a quiet consumer still applies each at once.
+    pub consumer_batch: usize,
 }
 
 /// Log format.
@@ -209,6 +212,7 @@ impl Default for BusSettings {
             ack_wait_secs: 30,
             duplicate_window_secs: 120,
             consumer_lanes: 16,
+            consumer_batch: 64,
         }
     }
 }
