@@ -47,6 +47,7 @@ impl Component for Gateway {
         migration!("gateway", 5, shared "0005_idempotency.sql", "idempotency keys and first answers"),
         migration!("gateway", 6, shared "0006_callbacks.sql", "agency callbacks and their dead letters"),
         migration!("gateway", 7, shared "0007_party_lookup.sql", "verification codes for party look-up"),
+        migration!("gateway", 8, "0008_status_sequencer.sql", "status changes numbered after commit"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -58,14 +59,20 @@ impl Component for Gateway {
                 tracing::info!(agencies = added, "demo agencies of Kongtong district loaded");
             }
         }
-        let changed = Arc::new(Notify::new());
+        let (written, changed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         runtime
             .consume(Consumer::new(
                 "gateway-status",
                 &fengqiao_domain::result::tracked_events(),
-                Arc::new(projection::StatusProjection { changed: changed.clone() }),
+                Arc::new(projection::StatusProjection { written: written.clone() }),
             ))
             .await?;
+        runtime.spawn(projection::number_changes(
+            runtime.db.clone(),
+            written,
+            changed.clone(),
+            runtime.shutdown_token(),
+        ));
         runtime.spawn(forget_old(runtime.db.clone(), settings.agency_api.clone(), runtime.shutdown_token()));
         // Callbacks go out over rustls with ring, the provider the gateway's own TLS uses.
         let _ = rustls::crypto::ring::default_provider().install_default();

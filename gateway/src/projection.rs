@@ -17,8 +17,37 @@ use crate::store;
 
 /// Applies case progress to the status view.
 pub struct StatusProjection {
-    /// Woken when a status changes, so watchers look again.
-    pub changed: Arc<Notify>,
+    /// Woken when status changes are committed, so the sequencer numbers them.
+    pub written: Arc<Notify>,
+}
+
+/// Numbers committed status changes as they come (see [`store::number_new`]),
+/// then wakes `changed`'s waiters (streams, callbacks), until `shutdown`.
+pub async fn number_changes(
+    db: fengqiao_platform::Database,
+    written: Arc<Notify>,
+    changed: Arc<Notify>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        match store::number_new(&db).await {
+            Ok(0) => {}
+            Ok(_) => {
+                changed.notify_waiters();
+                continue; // there may be more
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot number new status changes; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = written.notified() => {}
+            // Another gateway replica's changes, or a wake-up missed.
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+        }
+    }
 }
 
 #[async_trait]
@@ -77,7 +106,7 @@ impl EventHandler for StatusProjection {
     }
 
     fn committed(&self) {
-        // Watchers and callbacks look again once the new statuses are visible.
-        self.changed.notify_waiters();
+        // The sequencer numbers what was just committed (a stored permit if it is busy).
+        self.written.notify_one();
     }
 }

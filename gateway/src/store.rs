@@ -146,8 +146,9 @@ pub async fn follow(conn: &mut AnyConnection, case_id: &str, referral_id: &str) 
     Ok(())
 }
 
-/// Writes a case's new status and appends it to the log of its agency and
-/// of each organisation in `orgs` (those the change concerns).
+/// Writes a case's new status and appends it, unnumbered, to the log of its
+/// agency and of each organisation in `orgs` (those the change concerns);
+/// [`number_new`] numbers it once committed.
 pub async fn save(
     conn: &mut AnyConnection,
     agency_id: &str,
@@ -173,11 +174,7 @@ pub async fn save(
     readers.dedup();
     let encoded = s.encode_to_vec();
     for reader in readers {
-        let seq: i64 = sqlx::query_scalar("UPDATE status_seq SET last = last + 1 WHERE id = 1 RETURNING last")
-            .fetch_one(&mut *conn)
-            .await?;
-        sqlx::query("INSERT INTO status_log (seq, agency_id, case_id, status, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(seq)
+        sqlx::query("INSERT INTO status_log (agency_id, case_id, status, created_at) VALUES ($1, $2, $3, $4)")
             .bind(reader)
             .bind(&s.case_id)
             .bind(&encoded)
@@ -186,6 +183,39 @@ pub async fn save(
             .await?;
     }
     Ok(())
+}
+
+/// The most changes one round of [`number_new`] numbers.
+const NUMBER_BATCH: i64 = 1000;
+
+/// Numbers committed, unnumbered status changes in the order they were
+/// written, after every number given before; returns how many. Only rows
+/// already committed are seen, and rounds are serialised on the counter, so a
+/// change committed later always gets a larger number: a reader that has seen
+/// cursor N has seen every change numbered up to N.
+pub async fn number_new(db: &fengqiao_platform::Database) -> Result<u64, sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    // Locks the counter: one round at a time, across gateway replicas too.
+    let last: i64 =
+        sqlx::query_scalar("UPDATE status_seq SET last = last WHERE id = 1 RETURNING last").fetch_one(&mut *tx).await?;
+    let numbered = sqlx::query(
+        "UPDATE status_log SET seq = $1 + numbered.n
+         FROM (SELECT written, ROW_NUMBER() OVER (ORDER BY written) AS n
+               FROM status_log WHERE seq IS NULL ORDER BY written LIMIT $2) AS numbered
+         WHERE status_log.written = numbered.written",
+    )
+    .bind(last)
+    .bind(NUMBER_BATCH)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if numbered == 0 {
+        tx.rollback().await?;
+        return Ok(0);
+    }
+    sqlx::query("UPDATE status_seq SET last = $1 WHERE id = 1").bind(last + numbered as i64).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(numbered)
 }
 
 /// An agency's status changes after `cursor`, oldest first.

@@ -133,10 +133,10 @@ impl IntakeService {
         let kinds: Vec<LinkKind> =
             found_links.iter().map(|l| LinkKind::try_from(l.kind).unwrap_or(LinkKind::Unspecified)).collect();
         let risk = risk::assess(&dispute, &kinds, &self.rules);
-        let seq = store::next_seq(&mut tx, &county, local_year(registered_at)).await?;
-        let case = Case {
+        let mut case = Case {
+            // Unique until the number is taken, last, below.
+            case_no: format!("pending-{case_id}"),
             case_id,
-            case_no: fengqiao_domain::case_no::format(&county, local_year(registered_at), seq),
             source_agency: source_agency.to_string(),
             risk_level: risk.level as i32,
             risk_explanation: risk.explanation,
@@ -157,6 +157,10 @@ impl IntakeService {
         for link in &case.links {
             links::insert(&mut tx, link, registered_at).await?;
         }
+        // Every registration waits on the county's counter row until its commit: take it last.
+        let seq = store::next_seq(&mut tx, &county, local_year(registered_at)).await?;
+        case.case_no = fengqiao_domain::case_no::format(&county, local_year(registered_at), seq);
+        store::set_case_no(&mut tx, &case.case_id, &case.case_no).await?;
         let event = CaseRegistered {
             case_id: case.case_id.clone(),
             case_no: case.case_no.clone(),

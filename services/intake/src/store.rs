@@ -48,6 +48,18 @@ pub async fn find(conn: &mut AnyConnection, case_id: &str) -> Result<Option<Case
 /// The next case number of `county` in `year`, inside the caller's
 /// transaction (which holds the sequence row until it ends).
 pub async fn next_seq(conn: &mut AnyConnection, county: &str, year: i32) -> Result<i64, sqlx::Error> {
+    let bump = || {
+        sqlx::query_scalar(
+            "UPDATE case_sequences SET last_seq = last_seq + 1
+             WHERE county_code = $1 AND year = $2 RETURNING last_seq",
+        )
+        .bind(county)
+        .bind(year)
+    };
+    if let Some(seq) = bump().fetch_optional(&mut *conn).await? {
+        return Ok(seq);
+    }
+    // The county's first case of the year.
     sqlx::query(
         "INSERT INTO case_sequences (county_code, year, last_seq) VALUES ($1, $2, 0)
          ON CONFLICT (county_code, year) DO NOTHING",
@@ -56,14 +68,14 @@ pub async fn next_seq(conn: &mut AnyConnection, county: &str, year: i32) -> Resu
     .bind(year)
     .execute(&mut *conn)
     .await?;
-    sqlx::query_scalar(
-        "UPDATE case_sequences SET last_seq = last_seq + 1
-         WHERE county_code = $1 AND year = $2 RETURNING last_seq",
-    )
-    .bind(county)
-    .bind(year)
-    .fetch_one(conn)
-    .await
+    bump().fetch_one(conn).await
+}
+
+/// Gives a registered case its number (taken last in the registering
+/// transaction, so the county's counter row is held only until the commit).
+pub async fn set_case_no(conn: &mut AnyConnection, case_id: &str, case_no: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE cases SET case_no = $1 WHERE case_id = $2").bind(case_no).bind(case_id).execute(conn).await?;
+    Ok(())
 }
 
 /// Inserts `case`; false when the agency already registered this reference.

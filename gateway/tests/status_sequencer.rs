@@ -1,0 +1,47 @@
+//! The status log's numbering: a change committed late is numbered after
+//! every change numbered before it, so a reader holding a cursor never skips
+//! it (PostgreSQL, where writers run side by side).
+
+use fengqiao_gateway::store;
+use fengqiao_gateway::Gateway;
+use fengqiao_platform::component::Component;
+use fengqiao_platform::db::Backend;
+use fengqiao_platform::testing::TestDatabase;
+use fengqiao_proto::fengqiao::gateway::v1::CaseStatus;
+
+async fn write(tx: &mut sqlx::Transaction<'static, sqlx::Any>, case_id: &str) {
+    let status = CaseStatus { case_id: case_id.into(), ..Default::default() };
+    store::own(tx, "police-1", &status, 0).await.unwrap();
+    store::save(tx, "police-1", &[], &status, 0).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_change_committed_late_is_numbered_after_those_a_reader_has_seen() {
+    let test = TestDatabase::new(Backend::Postgres, "gateway").await.unwrap();
+    fengqiao_platform::migrate::run(&test.db, Gateway::MIGRATIONS).await.unwrap();
+    let db = &test.db;
+
+    // A writes first but commits last; B commits in between.
+    let mut a = db.pool().begin().await.unwrap();
+    write(&mut a, "case-a").await;
+    let mut b = db.pool().begin().await.unwrap();
+    write(&mut b, "case-b").await;
+    b.commit().await.unwrap();
+
+    // Only what is committed gets a number; the reader moves its cursor past it.
+    assert_eq!(store::number_new(db).await.unwrap(), 1);
+    let mut conn = db.pool().acquire().await.unwrap();
+    let seen = store::log_after(&mut conn, "police-1", 0, 100).await.unwrap();
+    assert_eq!(seen.iter().map(|(_, s)| s.case_id.as_str()).collect::<Vec<_>>(), ["case-b"]);
+    let cursor = seen[0].0;
+
+    // A commits late: numbered after the cursor, so the reader still gets it.
+    a.commit().await.unwrap();
+    assert_eq!(store::number_new(db).await.unwrap(), 1);
+    let next = store::log_after(&mut conn, "police-1", cursor, 100).await.unwrap();
+    assert_eq!(next.iter().map(|(_, s)| s.case_id.as_str()).collect::<Vec<_>>(), ["case-a"]);
+    assert!(next[0].0 > cursor);
+    assert_eq!(store::number_new(db).await.unwrap(), 0, "nothing left to number");
+    drop(conn);
+    test.finish().await;
+}
