@@ -76,10 +76,15 @@ impl AgencyApi {
     /// The status of `case_id` if `agency` sent it (or, for an organisation,
     /// if the case is referred to it now); NOT_FOUND otherwise.
     pub(crate) async fn owned_status(&self, agency: &Agency, case_id: &str) -> Result<CaseStatus, Status> {
+        self.owned(agency, case_id).await.map(|s| s.status)
+    }
+
+    /// [`Self::owned_status`], with the case's owner and verification code.
+    async fn owned(&self, agency: &Agency, case_id: &str) -> Result<store::Stored, Status> {
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         let handling = |s: &CaseStatus| agency.kind == "organisation" && s.org_id == agency.agency_id;
         match store::status(&mut conn, case_id).await.map_err(status::database)? {
-            Some((owner, status)) if owner == agency.agency_id || handling(&status) => Ok(status),
+            Some(s) if s.owner == agency.agency_id || handling(&s.status) => Ok(s),
             _ => Err(Status::not_found("no case with this id among your agency's cases")),
         }
     }
@@ -217,10 +222,8 @@ impl AgencyApi {
         let first = CaseStatus { case_id: case_id.clone(), case_no, external_ref, ..Default::default() };
         store::own(&mut conn, &agency.agency_id, &first, now_micros()).await.map_err(status::database)?;
         drop(conn);
-        let status = self.owned_status(&agency, &case_id).await?;
-        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
-        let verification_code = store::verification_code(&mut conn, &case_id).await.map_err(status::database)?;
-        Ok(SubmitDisputeResponse { status: Some(status), created, verification_code })
+        let stored = self.owned(&agency, &case_id).await?;
+        Ok(SubmitDisputeResponse { status: Some(stored.status), created, verification_code: stored.verification_code })
     }
 
     async fn handle_get_status(&self, agency: Agency, request: GetStatusRequest) -> Result<GetStatusResponse, Status> {

@@ -85,8 +85,8 @@ fn not_found() -> Status {
 }
 
 impl AgencyApi {
-    /// The case id and status of `case_no` if `code` is its verification code.
-    async fn verified(&self, case_no: &str, code: &str) -> Result<(String, CaseStatus), Status> {
+    /// The status of `case_no` if `code` is its verification code.
+    async fn verified(&self, case_no: &str, code: &str) -> Result<CaseStatus, Status> {
         let mut missing = Vec::new();
         if case_no.trim().is_empty() {
             missing.push(Violation::new("case_no", "is required: the case number on the party's receipt"));
@@ -101,7 +101,7 @@ impl AgencyApi {
         self.lookups.check(case_no)?;
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         match store::by_case_no(&mut conn, case_no).await.map_err(status::database)? {
-            Some((stored_code, status)) if same(&stored_code, &normalise(code)) => Ok((status.case_id.clone(), status)),
+            Some(s) if same(&s.verification_code, &normalise(code)) => Ok(s.status),
             _ => {
                 self.lookups.failed(case_no);
                 Err(not_found())
@@ -114,7 +114,7 @@ impl AgencyApi {
         _: Agency,
         r: LookupProgressRequest,
     ) -> Result<LookupProgressResponse, Status> {
-        let (_, s) = self.verified(&r.case_no, &r.verification_code).await?;
+        let s = self.verified(&r.case_no, &r.verification_code).await?;
         Ok(LookupProgressResponse {
             case_no: s.case_no,
             referral_state: s.referral_state,
@@ -130,8 +130,8 @@ impl AgencyApi {
         _: Agency,
         r: LookupAccessRequest,
     ) -> Result<LookupAccessResponse, Status> {
-        let (case_id, _) = self.verified(&r.case_no, &r.verification_code).await?;
-        let entries = crate::audit::of_case(&self.db, &case_id).await.map_err(status::database)?;
+        let case = self.verified(&r.case_no, &r.verification_code).await?;
+        let entries = crate::audit::of_case(&self.db, &case.case_id).await.map_err(status::database)?;
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         let mut names: HashMap<String, String> = HashMap::new();
         let mut accesses = Vec::new();

@@ -71,7 +71,7 @@ impl EventHandler for StatusProjection {
             };
             store::own(tx, &e.source_agency, &status, at).await?;
         }
-        let (agency, mut status) = store::status(tx, progress.case_id())
+        let store::Stored { owner: agency, mut status, .. } = store::status(tx, progress.case_id())
             .await?
             .ok_or_else(|| HandlerError(format!("case {} has no status yet", progress.case_id())))?;
         let previous_org = status.org_id.clone();

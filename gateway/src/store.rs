@@ -104,27 +104,37 @@ pub async fn own(conn: &mut AnyConnection, agency_id: &str, s: &CaseStatus, at: 
     Ok(())
 }
 
-/// A case's status with its owner.
-pub async fn status(conn: &mut AnyConnection, case_id: &str) -> Result<Option<(String, CaseStatus)>, sqlx::Error> {
-    let sql = format!("SELECT agency_id, {STATUS_COLUMNS} FROM case_status WHERE case_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_optional(conn).await?;
-    row.map(|r| Ok((r.try_get("agency_id")?, status_from(&r)?))).transpose()
+/// A case's status as stored, with who owns it and its parties' verification code.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The agency that sent it.
+    pub owner: String,
+    pub status: CaseStatus,
+    /// What its parties quote to look it up (empty for cases from before codes existed).
+    pub verification_code: String,
 }
 
-/// The verification code a case's parties quote to look it up.
-pub async fn verification_code(conn: &mut AnyConnection, case_id: &str) -> Result<String, sqlx::Error> {
-    let code: Option<String> = sqlx::query_scalar("SELECT verification_code FROM case_status WHERE case_id = $1")
-        .bind(case_id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(code.unwrap_or_default())
+async fn stored_where(conn: &mut AnyConnection, column: &str, value: &str) -> Result<Option<Stored>, sqlx::Error> {
+    let sql = format!("SELECT agency_id, verification_code, {STATUS_COLUMNS} FROM case_status WHERE {column} = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).fetch_optional(conn).await?;
+    row.map(|r| {
+        Ok(Stored {
+            owner: r.try_get("agency_id")?,
+            verification_code: r.try_get("verification_code")?,
+            status: status_from(&r)?,
+        })
+    })
+    .transpose()
 }
 
-/// A case's verification code and status by its case number.
-pub async fn by_case_no(conn: &mut AnyConnection, case_no: &str) -> Result<Option<(String, CaseStatus)>, sqlx::Error> {
-    let sql = format!("SELECT verification_code, {STATUS_COLUMNS} FROM case_status WHERE case_no = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_no).fetch_optional(conn).await?;
-    row.map(|r| Ok((r.try_get("verification_code")?, status_from(&r)?))).transpose()
+/// A case's status by its id.
+pub async fn status(conn: &mut AnyConnection, case_id: &str) -> Result<Option<Stored>, sqlx::Error> {
+    stored_where(conn, "case_id", case_id).await
+}
+
+/// A case's status by its case number.
+pub async fn by_case_no(conn: &mut AnyConnection, case_no: &str) -> Result<Option<Stored>, sqlx::Error> {
+    stored_where(conn, "case_no", case_no).await
 }
 
 /// The referral a case's status follows.

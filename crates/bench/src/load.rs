@@ -119,14 +119,29 @@ impl Run {
         let mut request = tonic::Request::new(WatchStatusRequest::default());
         let auth = format!("Bearer {}", agency.token).parse().expect("a token is ASCII");
         request.metadata_mut().insert("authorization", auth);
-        let Ok(stream) = agency.client.clone().watch_status(request).await else { return };
-        let mut stream = stream.into_inner();
+        let mut stream = match agency.client.clone().watch_status(request).await {
+            Ok(stream) => stream.into_inner(),
+            Err(e) => {
+                eprintln!(
+                    "cannot follow {}'s status stream ({e}); its referrals will count as not in an inbox",
+                    agency.agency_id
+                );
+                return;
+            }
+        };
         loop {
             let item = tokio::select! {
                 _ = stop.cancelled() => return,
                 item = stream.message() => item,
             };
-            let Ok(Some(item)) = item else { return };
+            let item = match item {
+                Ok(Some(item)) => item,
+                Ok(None) => return,
+                Err(e) => {
+                    eprintln!("{}'s status stream broke ({e}); later arrivals are not counted", agency.agency_id);
+                    return;
+                }
+            };
             let Some(status) = item.status else { continue };
             if status.referral_state != ReferralState::Received as i32 {
                 continue;

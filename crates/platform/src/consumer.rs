@@ -298,7 +298,12 @@ impl Runner {
     async fn process_batch(&self, batch: Vec<Delivery>) {
         self.stats.delivered.fetch_add(batch.len() as u64, Ordering::Relaxed);
         if batch.len() > 1 {
-            if let Ok(outcomes) = self.apply_all(&batch).await {
+            let envelopes: Vec<&Envelope> = batch.iter().map(|d| &d.envelope).collect();
+            let applied = self.apply_all(&envelopes).await;
+            if let Err(e) = &applied {
+                tracing::debug!(error = %e, events = batch.len(), "a batch failed; applying its events one by one");
+            }
+            if let Ok(outcomes) = applied {
                 self.stats.batched.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 for (delivery, outcome) in batch.into_iter().zip(outcomes) {
                     self.count(outcome);
@@ -323,16 +328,17 @@ impl Runner {
     }
 
     /// Every event of `batch` with its inbox row, in one transaction; an error rolls all back.
-    async fn apply_all(&self, batch: &[Delivery]) -> Result<Vec<Applied>, HandlerError> {
+    async fn apply_all(&self, batch: &[&Envelope]) -> Result<Vec<Applied>, HandlerError> {
         let mut tx = self.db.begin().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
-        for delivery in batch {
-            let env = &delivery.envelope;
+        for env in batch.iter().copied() {
             if !self.claim(&mut tx, env).await? {
                 outcomes.push(Applied::Duplicate);
                 continue;
             }
-            self.handler.handle(&mut tx, env).instrument(self.span(env)).await?;
+            // One event alone is already inside its span (see `process`).
+            let span = if batch.len() > 1 { self.span(env) } else { tracing::Span::none() };
+            self.handler.handle(&mut tx, env).instrument(span).await?;
             outcomes.push(Applied::Done);
         }
         tx.commit().await?;
@@ -397,16 +403,8 @@ impl Runner {
 
     /// The inbox row and the handler's effect, in one transaction.
     async fn apply(&self, env: &Envelope) -> Result<Applied, HandlerError> {
-        let mut tx = self.db.begin().await?;
-        if !self.claim(&mut tx, env).await? {
-            tx.rollback().await?;
-            return Ok(Applied::Duplicate);
-        }
-        self.handler.handle(&mut tx, env).await?;
-        tx.commit().await?;
-        self.outbox.notify();
-        self.handler.committed();
-        Ok(Applied::Done)
+        let mut outcomes = self.apply_all(&[env]).await?;
+        Ok(outcomes.remove(0))
     }
 
     /// Parks the event with its inbox row (so a redelivery is not parked
