@@ -10,6 +10,7 @@
 #   FENGQIAO_AUTH__TLS_CERT_FILE, _TLS_KEY_FILE, _CLIENT_CA_FILE  the gateway's TLS (default: plaintext)
 #   FENGQIAO_BIN             a built fengqiao binary; default: cargo build -p fengqiao
 #   FENGQIAO_<COMPONENT>__LISTEN     default 127.0.0.1:50050..50055
+#   FENGQIAO_METRICS_PORT_BASE       Prometheus metrics on 127.0.0.1:<base>..<base+5>, default 9460 (0: free ports)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -43,8 +44,11 @@ fi
 
 "$FENGQIAO_BIN" migrate > "$run/migrate.log"
 
+metrics_base="${FENGQIAO_METRICS_PORT_BASE:-9460}"
+declare -A metrics_offset
 port=50050
 for c in gateway intake routing mediation court-linkage petition-linkage; do
+  metrics_offset[$c]=$((port - 50050))
   var="FENGQIAO_$(echo "$c" | tr 'a-z-' 'A-Z_')__LISTEN"
   export "$var=${!var:-127.0.0.1:$port}"
   port=$((port + 1))
@@ -53,7 +57,10 @@ for c in mediation routing intake court-linkage petition-linkage gateway; do
   if [ -f "$run/$c.pid" ] && kill -0 "$(cat "$run/$c.pid")" 2>/dev/null; then
     echo "$c is already running (pid $(cat "$run/$c.pid"))"; continue
   fi
-  nohup "$FENGQIAO_BIN" serve "$c" > "$run/$c.log" 2>&1 &
+  metrics_port=0
+  [ "$metrics_base" = 0 ] || metrics_port=$((metrics_base + metrics_offset[$c]))
+  FENGQIAO_TELEMETRY__METRICS_LISTEN="127.0.0.1:$metrics_port" \
+    nohup "$FENGQIAO_BIN" serve "$c" > "$run/$c.log" 2>&1 &
   echo $! > "$run/$c.pid"
 done
 # Wait until each has printed where it listens.
@@ -66,6 +73,7 @@ for c in mediation routing intake court-linkage petition-linkage gateway; do
     sleep 0.1
   done
   grep "listening on" "$run/$c.log" || { echo "$c did not start within 10 s; see $run/$c.log" >&2; exit 1; }
+  grep "metrics on" "$run/$c.log" || true
 done
 echo "logs: $run/<component>.log · stop: deploy/local/down.sh"
 echo "a token for the demo police station: FENGQIAO_DATABASE__URL=$FENGQIAO_DATABASE__URL $FENGQIAO_BIN token police-620802-dongguan"

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use fengqiao_domain::referral::is_terminal;
 use fengqiao_platform::db::now_micros;
+use fengqiao_platform::grpc_trace::TracedChannel;
 use fengqiao_platform::status::{self, Violation};
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, ReferralState, Source};
@@ -23,7 +24,6 @@ use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServic
 use fengqiao_proto::fengqiao::routing::v1::{CancelReferralRequest, ListCaseReferralsRequest};
 use tokio::sync::{mpsc, Notify};
 use tokio_stream::Stream;
-use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
 use crate::calls::Kind;
@@ -34,10 +34,10 @@ use crate::store::{self, Agency};
 pub struct AgencyApi {
     pub(crate) db: Database,
     pub(crate) audit: crate::audit::AuditLog,
-    pub(crate) intake: IntakeServiceClient<Channel>,
-    pub(crate) routing: RoutingServiceClient<Channel>,
-    pub(crate) court: CourtLinkageServiceClient<Channel>,
-    pub(crate) petition: PetitionLinkageServiceClient<Channel>,
+    pub(crate) intake: IntakeServiceClient<TracedChannel>,
+    pub(crate) routing: RoutingServiceClient<TracedChannel>,
+    pub(crate) court: CourtLinkageServiceClient<TracedChannel>,
+    pub(crate) petition: PetitionLinkageServiceClient<TracedChannel>,
     pub(crate) changed: Arc<Notify>,
     pub(crate) settings: fengqiao_platform::config::AgencyApiSettings,
     pub(crate) limits: Arc<crate::limits::Limits>,

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use tonic_health::pb::health_check_response::ServingStatus;
+pub use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
@@ -18,6 +18,7 @@ use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 pub mod http;
+pub mod nats;
 pub mod scenario;
 pub mod system;
 
@@ -48,8 +49,15 @@ pub fn command(dir: &Path) -> Command {
         }
     }
     cmd.env("FENGQIAO_TELEMETRY__LOG_FILTER", "warn");
+    // No admin endpoint unless a test asks for one (`METRICS_ON`): one more
+    // port per process is one more chance to take a port another test chose.
+    cmd.env("FENGQIAO_TELEMETRY__METRICS_LISTEN", "");
     cmd
 }
+
+/// The setting that gives each process an admin endpoint (metrics, probes)
+/// on a free port of its own, which it prints.
+pub const METRICS_ON: (&str, &str) = ("FENGQIAO_TELEMETRY__METRICS_LISTEN", "127.0.0.1:0");
 
 /// A running fengqiao process; killed when dropped.
 pub struct Process {
@@ -57,6 +65,8 @@ pub struct Process {
     pub child: Child,
     /// `component → address` as the process printed them.
     pub addresses: BTreeMap<String, SocketAddr>,
+    /// Where it serves Prometheus metrics, as it printed it.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Process {
@@ -79,6 +89,7 @@ impl Process {
             }
         });
         let mut addresses = BTreeMap::new();
+        let mut metrics = None;
         while addresses.len() < expected {
             let line = rx.recv_timeout(Duration::from_secs(60)).map_err(|_| {
                 anyhow::anyhow!("fengqiao printed {} of {expected} addresses before stopping", addresses.len())
@@ -86,8 +97,9 @@ impl Process {
             if let Some((name, addr)) = parse_address(&line) {
                 addresses.insert(name, addr);
             }
+            metrics = metrics.or_else(|| parse_metrics(&line));
         }
-        Ok(Self { child, addresses })
+        Ok(Self { child, addresses, metrics })
     }
 
     /// Sends SIGTERM and waits for the exit status (at most `within`),
@@ -126,6 +138,16 @@ fn parse_address(line: &str) -> Option<(String, SocketAddr)> {
     }
 }
 
+/// Reads the metrics address from `  metrics   http://<ip:port>/metrics` (standalone)
+/// or `fengqiao <component> metrics on http://<ip:port>/metrics` (serve).
+fn parse_metrics(line: &str) -> Option<SocketAddr> {
+    let url = line.split_whitespace().last()?;
+    if !line.contains("metrics") {
+        return None;
+    }
+    url.strip_prefix("http://")?.strip_suffix("/metrics")?.parse().ok()
+}
+
 /// A gRPC channel to `addr`.
 pub async fn channel(addr: SocketAddr) -> anyhow::Result<tonic::transport::Channel> {
     Ok(tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
@@ -136,8 +158,13 @@ pub async fn channel(addr: SocketAddr) -> anyhow::Result<tonic::transport::Chann
 
 /// The overall grpc.health.v1 status of the server at `addr`.
 pub async fn health(addr: SocketAddr) -> anyhow::Result<ServingStatus> {
+    health_of(addr, "").await
+}
+
+/// The grpc.health.v1 status of `service` ("" for the whole server) at `addr`.
+pub async fn health_of(addr: SocketAddr, service: &str) -> anyhow::Result<ServingStatus> {
     let mut client = HealthClient::new(channel(addr).await?);
-    let reply = client.check(HealthCheckRequest { service: String::new() }).await?.into_inner();
+    let reply = client.check(HealthCheckRequest { service: service.to_string() }).await?.into_inner();
     Ok(ServingStatus::try_from(reply.status)?)
 }
 

@@ -79,6 +79,13 @@ impl AgencySession {
         Ok(self.client.clone().submit_dispute(r).await?.into_inner())
     }
 
+    /// Submits a dispute as part of the caller's trace (W3C `traceparent`).
+    pub async fn submit_traced(&self, dispute: Dispute, traceparent: &str) -> Result<SubmitDisputeResponse, Status> {
+        let mut r = self.authed(SubmitDisputeRequest { dispute: Some(dispute), ..Default::default() });
+        r.metadata_mut().insert("traceparent", traceparent.parse().expect("a valid traceparent"));
+        Ok(self.client.clone().submit_dispute(r).await?.into_inner())
+    }
+
     /// The status of a case.
     pub async fn status(&self, case_id: &str) -> Result<CaseStatus, Status> {
         let r = self.authed(GetStatusRequest { case_id: case_id.into() });

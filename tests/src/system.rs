@@ -30,6 +30,8 @@ pub struct System {
     pub addresses: BTreeMap<String, SocketAddr>,
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    /// Where each process (`standalone` or a component) serves metrics.
+    pub metrics: BTreeMap<String, SocketAddr>,
     /// Where each component listens (chosen at start; `env` may override).
     listen: Vec<(String, String)>,
     processes: BTreeMap<String, Process>,
@@ -81,6 +83,7 @@ impl System {
         let mut system = Self {
             mode,
             addresses: BTreeMap::new(),
+            metrics: BTreeMap::new(),
             dir,
             env,
             listen: Vec::new(),
@@ -137,6 +140,9 @@ impl System {
         };
         let process = Process::start(cmd, expected)?;
         self.addresses.extend(process.addresses.clone());
+        if let Some(addr) = process.metrics {
+            self.metrics.insert(what.to_string(), addr);
+        }
         self.processes.insert(what.to_string(), process);
         Ok(())
     }
@@ -154,6 +160,15 @@ impl System {
         Ok(())
     }
 
+    /// The bus settings the processes use (their stream and subject prefix).
+    pub fn bus_settings(&self) -> fengqiao_platform::config::BusSettings {
+        let mut bus = self.settings.bus.clone();
+        if let Some((_, url)) = self.env.iter().rev().find(|(k, _)| k == "FENGQIAO_BUS__NATS_URL") {
+            bus.nats_url = url.clone();
+        }
+        bus
+    }
+
     /// The PostgreSQL URL of this system's database (distributed mode).
     pub fn database_url(&self) -> Option<String> {
         self.env.iter().find(|(k, _)| k == "FENGQIAO_DATABASE__URL").map(|(_, v)| v.clone())
@@ -162,6 +177,12 @@ impl System {
     /// Where `component` listens.
     pub fn addr(&self, component: &str) -> SocketAddr {
         self.addresses[component]
+    }
+
+    /// The Prometheus text that process `what` (`standalone` or a component) serves now.
+    pub async fn scrape(&self, what: &str) -> anyhow::Result<String> {
+        let addr = self.metrics.get(what).ok_or_else(|| anyhow::anyhow!("{what} printed no metrics address"))?;
+        Ok(crate::http_client().get(format!("http://{addr}/metrics")).send().await?.error_for_status()?.text().await?)
     }
 
     /// A development token for `agency`.

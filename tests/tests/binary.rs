@@ -29,6 +29,13 @@ async fn standalone_with_no_configuration_answers_health_and_lists_services_by_r
         assert!(services.contains(&"grpc.health.v1.Health".to_string()), "{name}: {services:?}");
         assert!(dir.path().join("fengqiao-data").join(format!("{}.sqlite", name.replace('-', "_"))).exists());
     }
+    // `fengqiao health`, the container health check, agrees; an unknown service is not served.
+    for (args, ok) in
+        [(vec!["intake"], true), (vec!["routing", "--service", "liveness"], true), (vec!["--service", "nope"], false)]
+    {
+        let out = command(dir.path()).arg("health").args(&args).output().unwrap();
+        assert_eq!(out.status.success(), ok, "health {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
     assert!(process.terminate(Duration::from_secs(5)).await.unwrap().success());
 }
 

@@ -34,7 +34,8 @@ async fn local_scripts_start_every_component_on_postgres_and_nats_and_stop_them(
         .env("FENGQIAO_BUS__NATS_URL", &settings.bus.nats_url)
         .env("FENGQIAO_BUS__STREAM", &settings.bus.stream)
         .env("FENGQIAO_BUS__SUBJECT_PREFIX", &settings.bus.subject_prefix)
-        .env("FENGQIAO_TELEMETRY__LOG_FILTER", "warn");
+        .env("FENGQIAO_TELEMETRY__LOG_FILTER", "warn")
+        .env("FENGQIAO_METRICS_PORT_BASE", "0");
     let ports = free_ports(COMPONENTS.len());
     for (c, port) in COMPONENTS.iter().zip(&ports) {
         cmd.env(format!("FENGQIAO_{}__LISTEN", c.replace('-', "_").to_uppercase()), format!("127.0.0.1:{port}"));
@@ -51,7 +52,20 @@ async fn local_scripts_start_every_component_on_postgres_and_nats_and_stop_them(
     for (c, port) in COMPONENTS.iter().zip(&ports) {
         let addr = format!("127.0.0.1:{port}").parse().unwrap();
         assert_eq!(health(addr).await.unwrap(), ServingStatus::Serving, "{c}");
-        assert!(run_dir.path().join(format!("{c}.log")).exists());
+        // Each process says where it serves metrics, and serves them there.
+        let log = std::fs::read_to_string(run_dir.path().join(format!("{c}.log"))).unwrap();
+        let url = log.lines().find(|l| l.contains("metrics on")).and_then(|l| l.split_whitespace().last());
+        let url = url.unwrap_or_else(|| panic!("{c} printed no metrics address:\n{log}"));
+        let series = format!("fengqiao_outbox_backlog{{component=\"{c}\"}}");
+        let mut text = String::new();
+        for _ in 0..50 {
+            text = fengqiao_tests::http_client().get(url).send().await.unwrap().text().await.unwrap();
+            if text.contains(&series) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(text.contains(&series), "{c}: {text}");
     }
     let down = Command::new("bash").arg(script("down.sh")).env("FENGQIAO_RUN_DIR", run_dir.path()).output().unwrap();
     assert!(down.status.success());

@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fengqiao_platform::grpc_trace::TracedChannel;
 use fengqiao_proto::fengqiao::common::v1::{Category, Dispute, Location, Party, PartyRole, ReferralState, Source};
 use fengqiao_proto::fengqiao::gateway::v1::agency_service_client::AgencyServiceClient;
 use fengqiao_proto::fengqiao::gateway::v1::{SubmitDisputeRequest, WatchStatusRequest};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use crate::record::Recorder;
 
@@ -37,7 +37,7 @@ const MAX_OUTSTANDING: usize = 20_000;
 pub struct AgencyClient {
     pub agency_id: String,
     pub token: String,
-    pub client: AgencyServiceClient<Channel>,
+    pub client: AgencyServiceClient<TracedChannel>,
 }
 
 /// The village division codes of the demo directory, so referrals spread over its organisations.

@@ -118,6 +118,19 @@ pub enum Command {
     /// measured in the same run; prints a table, writes a JSON report and an SVG chart.
     /// Registers its own agencies (reads the gateway's database, like `token`).
     Bench(fengqiao_bench::BenchArgs),
+    /// Asks a running component whether it serves (grpc.health.v1); exits 0 when it
+    /// does. For container health checks: `fengqiao health --addr 127.0.0.1:50051`.
+    Health {
+        /// The component, reached at its configured endpoint.
+        #[arg(value_parser = components::names(), default_value = "gateway")]
+        component: String,
+        /// Ask this address instead (host:port, plaintext).
+        #[arg(long)]
+        addr: Option<String>,
+        /// The health service: "" for readiness (database and NATS reachable), "liveness" for the process alone.
+        #[arg(long, default_value = "")]
+        service: String,
+    },
     /// Prints the OpenAPI 3 document of the gateway's HTTP/JSON face (also served at /openapi.json).
     Openapi,
     /// Applies database migrations, for every component or one, and exits.
@@ -152,6 +165,7 @@ pub async fn run() -> ExitCode {
         Command::Supervision { command } => commands::supervision(settings, command).await,
         Command::Dlq { command } => commands::dlq(settings, command).await,
         Command::Bench(args) => fengqiao_bench::run(&settings, &args).await.map(|_| ()),
+        Command::Health { component, addr, service } => commands::health(settings, &component, addr, &service).await,
         Command::Openapi => {
             let pool = fengqiao_gateway::http::rules::pool();
             let document = fengqiao_gateway::http::openapi::document(&pool);

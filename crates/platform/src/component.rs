@@ -17,6 +17,7 @@ use crate::bus::EventBus;
 use crate::config::Settings;
 use crate::consumer::{self, Consumer, RunningConsumer};
 use crate::db::Database;
+use crate::metrics::{PlatformSampler, Reading, Sampler, CONSUMER_PENDING};
 use crate::migrate::{self, Migration, MigrationReport};
 use crate::outbox::{OutboxNotifier, OutboxRelay};
 
@@ -91,6 +92,8 @@ pub struct ComponentRuntime {
     relay: OutboxRelay,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    samplers: std::sync::Mutex<Vec<Arc<dyn Sampler>>>,
+    consumers: std::sync::Mutex<Vec<String>>,
 }
 
 impl ComponentRuntime {
@@ -107,7 +110,17 @@ impl ComponentRuntime {
             tracing::info!(component = name, migration = %applied, "migration applied");
         }
         let relay = OutboxRelay::new(db.clone(), bus.clone(), settings.outbox.clone());
-        Ok(Self { name, settings, db, bus, relay, tasks: TaskTracker::new(), shutdown })
+        Ok(Self {
+            name,
+            settings,
+            db,
+            bus,
+            relay,
+            tasks: TaskTracker::new(),
+            shutdown,
+            samplers: std::sync::Mutex::new(vec![Arc::new(PlatformSampler)]),
+            consumers: Default::default(),
+        })
     }
 
     /// Wakes the outbox relay after a commit.
@@ -129,8 +142,14 @@ impl ComponentRuntime {
         self.shutdown.child_token()
     }
 
+    /// Adds gauges read from the component's state (see [`crate::metrics`]).
+    pub fn add_sampler(&self, sampler: Arc<dyn Sampler>) {
+        self.samplers.lock().expect("samplers lock").push(sampler);
+    }
+
     /// Starts a consumer.
     pub async fn consume(&self, consumer: Consumer) -> anyhow::Result<RunningConsumer> {
+        self.consumers.lock().expect("consumers lock").push(consumer.name().to_string());
         Ok(consumer::start(
             consumer,
             self.db.clone(),
@@ -151,7 +170,17 @@ impl ComponentRuntime {
             crate::grpc::serve(listener, api.routes, services, api.front, &self.tasks, self.shutdown.child_token())
                 .await?;
         self.tasks.spawn(self.relay.clone().run(self.shutdown.child_token()));
+        let mut samplers = std::mem::take(&mut *self.samplers.lock().expect("samplers lock"));
+        let consumers = std::mem::take(&mut *self.consumers.lock().expect("consumers lock"));
+        samplers.push(Arc::new(ConsumerLag { bus: self.bus.clone(), consumers }));
+        self.tasks.spawn(crate::metrics::sample_forever(
+            self.name,
+            self.db.clone(),
+            samplers,
+            self.shutdown.child_token(),
+        ));
         self.tasks.spawn(readiness(
+            self.name,
             self.db.clone(),
             self.bus.clone(),
             server.health.clone(),
@@ -170,8 +199,28 @@ impl ComponentRuntime {
     }
 }
 
+/// How many events the broker holds for each of the component's consumers.
+struct ConsumerLag {
+    bus: Arc<dyn EventBus>,
+    consumers: Vec<String>,
+}
+
+#[async_trait]
+impl Sampler for ConsumerLag {
+    async fn sample(&self, _db: &Database) -> anyhow::Result<Vec<Reading>> {
+        let mut readings = Vec::new();
+        for consumer in &self.consumers {
+            if let Some(pending) = self.bus.pending(consumer).await? {
+                readings.push(Reading::new(CONSUMER_PENDING, pending as f64).label("consumer", consumer.clone()));
+            }
+        }
+        Ok(readings)
+    }
+}
+
 /// Marks the process NOT_SERVING while its database or bus does not answer.
 async fn readiness(
+    name: &'static str,
     db: Database,
     bus: Arc<dyn EventBus>,
     health: HealthReporter,
@@ -179,6 +228,7 @@ async fn readiness(
     shutdown: CancellationToken,
 ) {
     let mut was_ready = true;
+    crate::admin::set_ready(name, true);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -193,6 +243,7 @@ async fn readiness(
                 tracing::warn!(database = db_ok, bus = bus_ok, "not ready: check the database and the bus");
             }
             health.set_service_status("", status).await;
+            crate::admin::set_ready(name, ready);
             for s in &services {
                 health.set_service_status(s.as_str(), status).await;
             }
@@ -200,6 +251,7 @@ async fn readiness(
         }
     }
     let _ = health.set_service_status("", ServingStatus::NotServing).await;
+    crate::admin::forget(name);
 }
 
 /// A component that serves until stopped.

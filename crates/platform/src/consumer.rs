@@ -25,6 +25,7 @@ use tracing::Instrument;
 use crate::bus::{BusError, ConsumerSpec, Delivery, Envelope, EventBus};
 use crate::config::BusSettings;
 use crate::db::{now_micros, Database};
+use crate::metrics;
 use crate::outbox::{self, OutboxNotifier};
 
 /// Why a handler could not apply an event. The text is stored in the
@@ -91,6 +92,11 @@ impl Consumer {
     /// `name` is the durable name and the inbox key (e.g. `routing-cases`).
     pub fn new(name: &str, kinds: &[EventKind], handler: Arc<dyn EventHandler>) -> Self {
         Self { name: name.to_string(), event_types: kinds.iter().map(|k| k.subject().to_string()).collect(), handler }
+    }
+
+    /// Its durable name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 
@@ -297,6 +303,8 @@ impl Runner {
     /// them; if one fails, applies each alone (with retries and dead letters).
     async fn process_batch(&self, batch: Vec<Delivery>) {
         self.stats.delivered.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.metric(metrics::CONSUMER_DELIVERIES, batch.len() as u64);
+        self.metric(metrics::CONSUMER_REDELIVERIES, batch.iter().filter(|d| d.delivered > 1).count() as u64);
         if batch.len() > 1 {
             let envelopes: Vec<&Envelope> = batch.iter().map(|d| &d.envelope).collect();
             let applied = self.apply_all(&envelopes).await;
@@ -319,9 +327,19 @@ impl Runner {
         }
     }
 
+    /// Adds `n` to this consumer's counter `name`.
+    fn metric(&self, name: &'static str, n: u64) {
+        if n > 0 {
+            ::metrics::counter!(name, "consumer" => self.name.to_string()).increment(n);
+        }
+    }
+
     fn count(&self, outcome: Applied) {
         let counter = match outcome {
-            Applied::Done => &self.stats.applied,
+            Applied::Done => {
+                self.metric(metrics::CONSUMER_APPLIED, 1);
+                &self.stats.applied
+            }
             Applied::Duplicate => &self.stats.duplicates,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -376,6 +394,7 @@ impl Runner {
                     }
                     Err(e) => {
                         self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                        self.metric(metrics::CONSUMER_FAILURES, 1);
                         if attempt >= self.settings.max_deliveries {
                             match self.dead_letter(&env, attempt, &e).await {
                                 Ok(()) => break,
@@ -455,6 +474,7 @@ impl Runner {
         tx.commit().await?;
         self.outbox.notify();
         self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        self.metric(metrics::CONSUMER_DEAD_LETTERED, 1);
         tracing::error!(
             alarm = "event_dead_lettered",
             attempts,

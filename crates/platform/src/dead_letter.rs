@@ -1,6 +1,7 @@
 //! The dead-letter record seen by operators: what is parked, and replay
 //! requests (`fengqiao dlq replay`) that the owning consumer carries out.
 
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::bus::Envelope;
@@ -37,21 +38,42 @@ pub async fn list(db: &Database) -> Result<Vec<Parked>, sqlx::Error> {
     )
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Parked {
-                consumer: r.try_get("consumer")?,
-                event_id: r.try_get("event_id")?,
-                event_type: r.try_get("event_type")?,
-                case_id: r.try_get("case_id")?,
-                attempts: r.try_get::<i32, _>("attempts").map(i64::from).or_else(|_| r.try_get("attempts"))?,
-                last_error: r.try_get("last_error")?,
-                parked_at: r.try_get("created_at")?,
-                replay_requested_at: r.try_get("replay_requested_at")?,
-                replayed_at: r.try_get("replayed_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(parked).collect()
+}
+
+fn parked(r: &AnyRow) -> Result<Parked, sqlx::Error> {
+    Ok(Parked {
+        consumer: r.try_get("consumer")?,
+        event_id: r.try_get("event_id")?,
+        event_type: r.try_get("event_type")?,
+        case_id: r.try_get("case_id")?,
+        attempts: r.try_get::<i32, _>("attempts").map(i64::from).or_else(|_| r.try_get("attempts"))?,
+        last_error: r.try_get("last_error")?,
+        parked_at: r.try_get("created_at")?,
+        replay_requested_at: r.try_get("replay_requested_at")?,
+        replayed_at: r.try_get("replayed_at")?,
+    })
+}
+
+fn envelope(r: &AnyRow) -> Result<Envelope, sqlx::Error> {
+    Ok(Envelope {
+        id: r.try_get("event_id")?,
+        source: r.try_get("source")?,
+        event_type: r.try_get("event_type")?,
+        time_micros: r.try_get("event_time")?,
+        case_id: r.try_get("case_id")?,
+        traceparent: r.try_get("traceparent")?,
+        payload: r.try_get::<Vec<u8>, _>("payload")?.into(),
+    })
+}
+
+/// Every consumer's parked copy of event `event_id`, with the event itself.
+pub async fn show(db: &Database, event_id: &str) -> Result<Vec<(Parked, Envelope)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT * FROM fq_dead_letter WHERE event_id = $1 ORDER BY id")
+        .bind(event_id)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(|r| Ok((parked(r)?, envelope(r)?))).collect()
 }
 
 /// Asks for a replay of the parked events not yet replayed (all of them, or
@@ -77,17 +99,5 @@ pub(crate) async fn requested(db: &Database, consumer: &str) -> Result<Vec<Envel
     .bind(consumer)
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Envelope {
-                id: r.try_get("event_id")?,
-                source: r.try_get("source")?,
-                event_type: r.try_get("event_type")?,
-                time_micros: r.try_get("event_time")?,
-                case_id: r.try_get("case_id")?,
-                traceparent: r.try_get("traceparent")?,
-                payload: r.try_get::<Vec<u8>, _>("payload")?.into(),
-            })
-        })
-        .collect()
+    rows.iter().map(envelope).collect()
 }

@@ -23,6 +23,9 @@ pub async fn bind(component: &str, listen: SocketAddr) -> anyhow::Result<TcpList
     })
 }
 
+/// The grpc.health.v1 service name a liveness probe asks for.
+pub const LIVENESS: &str = "liveness";
+
 /// How an outside-facing component is served instead of by tonic's server:
 /// gRPC and HTTP on one port, optionally behind TLS (see `front.rs`).
 #[derive(Clone)]
@@ -57,6 +60,10 @@ pub async fn serve(
     for service in services {
         health.set_service_status(*service, ServingStatus::Serving).await;
     }
+    // `liveness` answers SERVING while the process serves at all; "" and each
+    // service follow readiness (database and bus), so a liveness probe does
+    // not restart a process that only waits for its database.
+    health.set_service_status(LIVENESS, ServingStatus::Serving).await;
     let reflection = || {
         let mut builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(fengqiao_proto::FILE_DESCRIPTOR_SET)

@@ -2,6 +2,7 @@
 //! databases, the two event buses, the transactional outbox and idempotent
 //! inbox, gRPC serving and the life of a component process.
 
+pub mod admin;
 pub mod bus;
 pub mod component;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod dead_letter;
 pub mod front;
 pub mod grpc;
 pub mod grpc_trace;
+pub mod metrics;
 pub mod migrate;
 pub mod outbox;
 pub mod secrets;

@@ -165,6 +165,8 @@ impl OutboxRelay {
         let acked = self.publish(&batch).await;
         self.mark_sent(&acked).await?;
         self.stats.published.fetch_add(acked.len() as u64, Ordering::Relaxed);
+        ::metrics::counter!(crate::metrics::OUTBOX_PUBLISHED, "component" => self.db.component().to_string())
+            .increment(acked.len() as u64);
         if acked.len() < batch.len() {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
         }

@@ -61,10 +61,15 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
         }
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).compact().boxed(),
     };
+    // With an exporter, the log filter quiets the logs only: spans still
+    // reach it at `info`, so `warn` logs do not cost operators their traces.
+    let span_filter = match settings.otlp_endpoint.is_empty() {
+        true => EnvFilter::try_new(&settings.log_filter)?,
+        false => EnvFilter::new("info"),
+    };
     tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(fmt.with_filter(filter))
+        .with(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(span_filter))
         .try_init()?;
     let _ = INSTALLED.set(());
     Ok(TelemetryGuard { provider: Some(provider) })

@@ -8,6 +8,7 @@ use fengqiao_domain::court_case_no::{self, CaseType};
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
 use fengqiao_platform::db::{now_micros, timestamp};
+use fengqiao_platform::grpc_trace::TracedChannel;
 use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::{self, Violation};
 use fengqiao_platform::Database;
@@ -18,7 +19,6 @@ use fengqiao_proto::fengqiao::routing::v1::{ClockState, ExtendClockRequest, List
 use fengqiao_proto::EventKind;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
-use tonic::transport::Channel;
 use tonic::Status;
 
 use crate::store;
@@ -57,7 +57,7 @@ fn from_row(r: &AnyRow) -> Result<ConfirmationApplication, sqlx::Error> {
 pub struct Confirmations {
     db: Database,
     outbox: OutboxNotifier,
-    routing: RoutingServiceClient<Channel>,
+    routing: RoutingServiceClient<TracedChannel>,
     /// Division-code prefix → the court that confirms agreements from there, longest first.
     courts: Vec<(String, String)>,
 }
@@ -67,7 +67,7 @@ impl Confirmations {
     pub fn new(
         db: Database,
         outbox: OutboxNotifier,
-        routing: RoutingServiceClient<Channel>,
+        routing: RoutingServiceClient<TracedChannel>,
         courts: impl IntoIterator<Item = (String, String)>,
     ) -> Self {
         let mut courts: Vec<_> = courts.into_iter().collect();

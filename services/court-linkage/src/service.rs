@@ -6,6 +6,7 @@ use fengqiao_domain::result::Progress;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
 use fengqiao_platform::db::now_micros;
+use fengqiao_platform::grpc_trace::TracedChannel;
 use fengqiao_platform::status::{self, Violation};
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{ReferralState, Source};
@@ -17,7 +18,6 @@ use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceCl
 use fengqiao_proto::fengqiao::intake::v1::RegisterCaseRequest;
 use fengqiao_proto::EventKind;
 use sqlx::{Any, Transaction};
-use tonic::transport::Channel;
 use tonic::Status;
 
 use crate::{results, store};
@@ -34,7 +34,7 @@ fn fits(kind: DelegationKind, case_type: CaseType) -> bool {
 #[derive(Clone)]
 pub struct CourtService {
     db: Database,
-    intake: IntakeServiceClient<Channel>,
+    intake: IntakeServiceClient<TracedChannel>,
 }
 
 fn source_of(kind: DelegationKind) -> Source {
@@ -46,7 +46,7 @@ fn source_of(kind: DelegationKind) -> Source {
 
 impl CourtService {
     /// Court linkage over `db`.
-    pub fn new(db: Database, intake: IntakeServiceClient<Channel>) -> Self {
+    pub fn new(db: Database, intake: IntakeServiceClient<TracedChannel>) -> Self {
         Self { db, intake }
     }
 

@@ -3,12 +3,12 @@
 //! access). A trait, so one component's unit tests can answer for them.
 
 use async_trait::async_trait;
+use fengqiao_platform::grpc_trace::TracedChannel;
 use fengqiao_proto::fengqiao::common::v1::{Actor, Party};
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use fengqiao_proto::fengqiao::intake::v1::RevealPartiesRequest;
 use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
 use fengqiao_proto::fengqiao::routing::v1::{ListMediatorsRequest, Mediator};
-use tonic::transport::Channel;
 use tonic::Status;
 
 /// The answers mediation needs from intake and routing.
@@ -24,9 +24,9 @@ pub trait Peers: Send + Sync {
 #[derive(Clone)]
 pub struct GrpcPeers {
     /// Intake.
-    pub intake: IntakeServiceClient<Channel>,
+    pub intake: IntakeServiceClient<TracedChannel>,
     /// Routing.
-    pub routing: RoutingServiceClient<Channel>,
+    pub routing: RoutingServiceClient<TracedChannel>,
 }
 
 #[async_trait]

@@ -26,7 +26,11 @@ async fn revoke_racing_accept_has_one_winner(backend: Backend) {
     all.extend_from_slice(Mediation::MIGRATIONS);
     migrate::run(&test_db.db, &all).await.unwrap();
     // Contacts and mediators are not asked for here; intake and routing are never called.
-    let nowhere = || tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy();
+    let nowhere = || {
+        fengqiao_platform::grpc_trace::TracedChannel::new(
+            tonic::transport::Endpoint::from_static("http://127.0.0.1:9").connect_lazy(),
+        )
+    };
     let peers =
         GrpcPeers { intake: IntakeServiceClient::new(nowhere()), routing: RoutingServiceClient::new(nowhere()) };
     let service = Arc::new(MediationService::new(

@@ -5,6 +5,7 @@ use fengqiao_domain::result::Progress;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
 use fengqiao_platform::db::{micros_of, now_micros, timestamp};
+use fengqiao_platform::grpc_trace::TracedChannel;
 use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::{self, Violation};
 use fengqiao_platform::Database;
@@ -19,7 +20,6 @@ use fengqiao_proto::fengqiao::supervision::v1::AssignCaseOwnerRequest;
 use fengqiao_proto::EventKind;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row, Transaction};
-use tonic::transport::Channel;
 use tonic::Status;
 
 use crate::reviews;
@@ -113,8 +113,8 @@ async fn follow(conn: &mut AnyConnection, case_id: &str, referral_id: &str, at: 
 #[derive(Clone)]
 pub struct PetitionService {
     pub(crate) db: Database,
-    intake: IntakeServiceClient<Channel>,
-    supervision: SupervisionServiceClient<Channel>,
+    intake: IntakeServiceClient<TracedChannel>,
+    supervision: SupervisionServiceClient<TracedChannel>,
     outbox: OutboxNotifier,
     review_window: Period,
 }
@@ -123,8 +123,8 @@ impl PetitionService {
     /// Petition linkage over `db`; leaders are made owners through routing's `supervision`.
     pub fn new(
         db: Database,
-        intake: IntakeServiceClient<Channel>,
-        supervision: SupervisionServiceClient<Channel>,
+        intake: IntakeServiceClient<TracedChannel>,
+        supervision: SupervisionServiceClient<TracedChannel>,
     ) -> Self {
         Self { db, intake, supervision, outbox: OutboxNotifier::default(), review_window: Period::Days(30) }
     }

@@ -10,6 +10,7 @@ pub mod clocks;
 mod decide;
 mod directory;
 mod error;
+mod gauges;
 mod grpc;
 mod mediators;
 mod organisations;
@@ -85,6 +86,7 @@ impl Component for Routing {
             regimes,
             runtime.settings.supervision.clone(),
         ));
+        runtime.add_sampler(Arc::new(gauges::RoutingGauges));
         runtime.spawn(breach_due_clocks(service.clone(), supervision.clone(), runtime.shutdown_token()));
         let timeout = std::time::Duration::from_secs(runtime.settings.routing_acceptance_timeout_secs);
         runtime.spawn(sweep_acceptance_timeouts(service.clone(), timeout, runtime.shutdown_token()));

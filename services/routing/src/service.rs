@@ -7,6 +7,7 @@ use fengqiao_domain::referral::{self, Action, Side};
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
 use fengqiao_platform::db::now_micros;
+use fengqiao_platform::grpc_trace::TracedChannel;
 use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
@@ -21,7 +22,6 @@ use fengqiao_proto::fengqiao::routing::v1::{Mediator, Organisation, Referral};
 use fengqiao_proto::EventKind;
 use prost::Message;
 use sqlx::{Any, Transaction};
-use tonic::transport::Channel;
 
 use crate::clocks::{self, Kind as ClockKind, Regimes};
 use crate::decide::{self, Ask};
@@ -38,14 +38,20 @@ const COMPONENT: &str = "routing";
 pub struct RoutingService {
     db: Database,
     outbox: OutboxNotifier,
-    mediation: MediationServiceClient<Channel>,
+    mediation: MediationServiceClient<TracedChannel>,
     rules: Arc<Rules>,
     pub(crate) regimes: Regimes,
 }
 
 impl RoutingService {
     /// Routing over `db`; `mediation` is called for revokes and re-routes.
-    pub fn new(db: Database, outbox: OutboxNotifier, mediation: Channel, rules: Arc<Rules>, regimes: Regimes) -> Self {
+    pub fn new(
+        db: Database,
+        outbox: OutboxNotifier,
+        mediation: TracedChannel,
+        rules: Arc<Rules>,
+        regimes: Regimes,
+    ) -> Self {
         Self { db, outbox, mediation: MediationServiceClient::new(mediation), rules, regimes }
     }
 

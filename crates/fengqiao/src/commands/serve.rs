@@ -1,7 +1,7 @@
 //! `fengqiao serve <component>`: one component per process (distributed mode).
 
 use fengqiao_platform::component::shutdown_on_signal;
-use fengqiao_platform::{bus, telemetry, Settings};
+use fengqiao_platform::{admin, bus, telemetry, Settings};
 
 use crate::components;
 
@@ -16,8 +16,14 @@ pub async fn serve(settings: Settings, name: &str) -> anyhow::Result<()> {
     }
     let _telemetry = telemetry::init(&format!("fengqiao-{name}"), &settings.telemetry)?;
     let shutdown = shutdown_on_signal();
+    let metrics_tasks = tokio_util::task::TaskTracker::new();
+    let metrics = admin::serve(&settings.telemetry, &metrics_tasks, shutdown.child_token()).await?;
     let bus = bus::connect(&settings.bus).await?;
     let running = (component.build)(settings, bus, shutdown).await?;
+    // Metrics first: whoever reads this output may stop at the listening line.
+    if let Some(addr) = metrics {
+        println!("fengqiao {name} metrics on http://{addr}/metrics");
+    }
     println!("fengqiao {name} listening on {}", running.local_addr());
     running.run_until_stopped().await;
     Ok(())

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use fengqiao_platform::bus::{self, EventBus, MemoryBus};
 use fengqiao_platform::component::shutdown_on_signal;
-use fengqiao_platform::{telemetry, Settings};
+use fengqiao_platform::{admin, telemetry, Settings};
 
 use crate::components;
 
@@ -13,6 +13,8 @@ pub async fn standalone(mut settings: Settings) -> anyhow::Result<()> {
     settings.standalone = true;
     let _telemetry = telemetry::init("fengqiao", &settings.telemetry)?;
     let shutdown = shutdown_on_signal();
+    let metrics_tasks = tokio_util::task::TaskTracker::new();
+    let metrics = admin::serve(&settings.telemetry, &metrics_tasks, shutdown.child_token()).await?;
     // The in-process bus stays closed until every consumer has subscribed.
     let memory = settings.bus.nats_url.is_empty().then(|| MemoryBus::new_closed(&settings.bus));
     let bus: Arc<dyn EventBus> = match &memory {
@@ -48,6 +50,10 @@ pub async fn standalone(mut settings: Settings) -> anyhow::Result<()> {
         format!("SQLite files in {}", settings.data_dir.display())
     };
     println!("fengqiao standalone is running ({storage}, {} bus). gRPC APIs:", bus.kind());
+    // Metrics first: whoever reads this output may stop at the last address.
+    if let Some(addr) = metrics {
+        println!("  {:<18} http://{addr}/metrics", "metrics");
+    }
     let mut listed: Vec<_> = running.iter().collect();
     listed.sort_by_key(|c| c.port());
     for c in listed {

@@ -123,6 +123,11 @@ pub trait EventBus: Send + Sync + Debug + 'static {
     async fn subscribe(&self, spec: &ConsumerSpec) -> Result<Subscription, BusError>;
     /// Checks the bus answers (readiness).
     async fn ping(&self) -> Result<(), BusError>;
+    /// Events the broker holds for durable consumer `durable` that it has
+    /// not acknowledged (its lag); `None` where the bus cannot tell.
+    async fn pending(&self, _durable: &str) -> Result<Option<u64>, BusError> {
+        Ok(None)
+    }
     /// Which implementation, for logs: `nats` or `in-process`.
     fn kind(&self) -> &'static str;
 }

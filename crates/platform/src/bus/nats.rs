@@ -55,7 +55,8 @@ impl NatsBus {
             .name("fengqiao")
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
-            .connect(&settings.nats_url)
+            // A cluster is named by a comma-separated list of its servers.
+            .connect(settings.nats_url.split(',').map(str::trim).collect::<Vec<_>>())
             .await
             .map_err(|e| connect_err(e.to_string()))?;
         // retry_on_initial_connect returns at once; wait for the first connection.
@@ -69,6 +70,7 @@ impl NatsBus {
             name: settings.stream.clone(),
             subjects: vec![format!("{prefix}fq.v1.>")],
             storage: stream::StorageType::File,
+            num_replicas: settings.stream_replicas.max(1),
             duplicate_window: Duration::from_secs(settings.duplicate_window_secs),
             max_age: Duration::from_secs(7 * 24 * 3600),
             ..Default::default()
@@ -222,6 +224,13 @@ impl EventBus for NatsBus {
         }
     }
 
+    async fn pending(&self, durable: &str) -> Result<Option<u64>, BusError> {
+        let err = |reason: String| BusError::Consumer { durable: durable.to_string(), reason };
+        let stream = self.js.get_stream(&self.stream).await.map_err(|e| err(e.to_string()))?;
+        let info = stream.consumer_info(durable).await.map_err(|e| err(e.to_string()))?;
+        Ok(Some(info.num_pending + info.num_ack_pending as u64))
+    }
+
     fn kind(&self) -> &'static str {
         "nats"
     }
@@ -235,5 +244,15 @@ mod tests {
         assert!(super::supports_filter_subjects("2.10.0"));
         assert!(super::supports_filter_subjects("2.15.1"));
         assert!(!super::supports_filter_subjects("garbage"));
+    }
+
+    #[tokio::test]
+    async fn a_cluster_is_reached_through_any_server_of_a_comma_separated_list() {
+        use crate::bus::EventBus;
+        let mut settings = crate::testing::settings().bus;
+        settings.nats_url = format!("nats://127.0.0.1:1, {}", crate::testing::nats_url());
+        let bus = super::NatsBus::connect(&settings).await.expect("the live server of the list");
+        bus.ping().await.unwrap();
+        bus.delete_stream().await.unwrap();
     }
 }

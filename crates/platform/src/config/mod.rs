@@ -283,15 +283,18 @@ impl Settings {
         })
     }
 
-    /// A lazily connecting gRPC channel to the component called `name`.
-    pub fn channel_to(&self, name: &str) -> anyhow::Result<tonic::transport::Channel> {
+    /// A lazily connecting gRPC channel to the component called `name`,
+    /// carrying the caller's trace.
+    pub fn channel_to(&self, name: &str) -> anyhow::Result<crate::grpc_trace::TracedChannel> {
         let url = self.component(name).ok_or_else(|| anyhow::anyhow!("no component {name}"))?.endpoint();
         let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
             .map_err(|e| anyhow::anyhow!("{name}.endpoint `{url}` is not a URL ({e}); set it like http://host:port"))?;
-        Ok(endpoint
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .timeout(std::time::Duration::from_secs(30))
-            .connect_lazy())
+        Ok(crate::grpc_trace::TracedChannel::new(
+            endpoint
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .timeout(std::time::Duration::from_secs(30))
+                .connect_lazy(),
+        ))
     }
 
     /// True when demo data should be loaded (see `demo_data`).

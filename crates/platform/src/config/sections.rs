@@ -27,6 +27,9 @@ pub struct BusSettings {
     pub nats_url: String,
     /// The JetStream stream name.
     pub stream: String,
+    /// Copies of the stream the JetStream cluster keeps (1 on a single
+    /// server, 3 on a province's cluster); applies when the stream is created.
+    pub stream_replicas: usize,
     /// Prefix before every subject (`<prefix>fq.v1.…`); empty in production,
     /// set per test so tests never share a stream.
     pub subject_prefix: String,
@@ -68,6 +71,9 @@ pub struct TelemetrySettings {
     /// OTLP/gRPC endpoint of an OpenTelemetry collector (e.g.
     /// `http://127.0.0.1:4317`); empty to export no traces.
     pub otlp_endpoint: String,
+    /// Where the process serves Prometheus metrics (`GET /metrics`), e.g.
+    /// `0.0.0.0:9464`; empty for none.
+    pub metrics_listen: String,
 }
 
 /// Agency authentication at the gateway: TLS, and client certificates for
@@ -205,6 +211,7 @@ impl Default for BusSettings {
         Self {
             nats_url: String::new(),
             stream: "FENGQIAO".into(),
+            stream_replicas: 1,
             subject_prefix: String::new(),
             max_deliveries: 5,
             retry_backoff_ms: 200,
@@ -219,7 +226,12 @@ impl Default for BusSettings {
 
 impl Default for TelemetrySettings {
     fn default() -> Self {
-        Self { log_format: LogFormat::Pretty, log_filter: "info".into(), otlp_endpoint: String::new() }
+        Self {
+            log_format: LogFormat::Pretty,
+            log_filter: "info".into(),
+            otlp_endpoint: String::new(),
+            metrics_listen: "127.0.0.1:9464".into(),
+        }
     }
 }
 
