@@ -36,13 +36,24 @@ async fn local_scripts_start_every_component_on_postgres_and_nats_and_stop_them(
         .env("FENGQIAO_BUS__SUBJECT_PREFIX", &settings.bus.subject_prefix)
         .env("FENGQIAO_TELEMETRY__LOG_FILTER", "warn")
         .env("FENGQIAO_METRICS_PORT_BASE", "0");
-    let ports = free_ports(COMPONENTS.len());
-    for (c, port) in COMPONENTS.iter().zip(&ports) {
-        cmd.env(format!("FENGQIAO_{}__LISTEN", c.replace('-', "_").to_uppercase()), format!("127.0.0.1:{port}"));
-    }
     // Whatever happens below, the processes up.sh started are stopped.
     let _down = StopOnDrop(run_dir.path().to_path_buf());
-    let up = cmd.output().unwrap();
+    // A free port can be taken by a parallel test between choosing and
+    // binding it: then stop what started and try again on other ports.
+    let mut attempt = 0;
+    let (ports, up) = loop {
+        attempt += 1;
+        let ports = free_ports(COMPONENTS.len());
+        for (c, port) in COMPONENTS.iter().zip(&ports) {
+            cmd.env(format!("FENGQIAO_{}__LISTEN", c.replace('-', "_").to_uppercase()), format!("127.0.0.1:{port}"));
+        }
+        let up = cmd.output().unwrap();
+        let taken = String::from_utf8_lossy(&up.stderr).contains("Address already in use");
+        if up.status.success() || !taken || attempt == 3 {
+            break (ports, up);
+        }
+        let _ = Command::new("bash").arg(script("down.sh")).env("FENGQIAO_RUN_DIR", run_dir.path()).output();
+    };
     assert!(
         up.status.success(),
         "up.sh: {}{}",

@@ -18,17 +18,26 @@ fn block(file: &str, marker: &str) -> String {
 /// Runs `script` in a fresh directory beside a standalone fengqiao; returns what it printed.
 async fn run_beside_standalone(script: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let listen: Vec<(String, String)> = COMPONENTS
-        .iter()
-        .zip(free_ports(COMPONENTS.len()))
-        .map(|(c, port)| {
-            (format!("FENGQIAO_{}__LISTEN", c.replace('-', "_").to_uppercase()), format!("127.0.0.1:{port}"))
-        })
-        .collect();
+    // A free port can be taken by a parallel test between choosing and binding it: try others.
+    let mut attempt = 0;
+    let (listen, mut process) = loop {
+        attempt += 1;
+        let listen: Vec<(String, String)> = COMPONENTS
+            .iter()
+            .zip(free_ports(COMPONENTS.len()))
+            .map(|(c, port)| {
+                (format!("FENGQIAO_{}__LISTEN", c.replace('-', "_").to_uppercase()), format!("127.0.0.1:{port}"))
+            })
+            .collect();
+        let mut server = command(dir.path());
+        server.envs(listen.clone());
+        match Process::start(server, COMPONENTS.len()) {
+            Ok(process) => break (listen, process),
+            Err(e) if attempt < 3 => eprintln!("standalone did not start ({e}); trying other ports"),
+            Err(e) => panic!("standalone did not start: {e}"),
+        }
+    };
     let gateway = listen.iter().find(|(k, _)| k == "FENGQIAO_GATEWAY__LISTEN").unwrap().1.clone();
-    let mut server = command(dir.path());
-    server.envs(listen.clone());
-    let mut process = Process::start(server, COMPONENTS.len()).unwrap();
 
     let bin_dir = binary().parent().map(Path::to_path_buf).unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
