@@ -8,15 +8,18 @@
 #   scripts/bench.sh --standalone       # the same against standalone mode (SQLite, in-process bus)
 #   scripts/bench.sh --smoke            # CI: standalone, debug build, 10 s at 50/s; fails unless
 #                                       # every submission was answered OK and reached an inbox
+#   scripts/bench.sh --seed 1000000     # distributed, after adding that many historical cases
+#                                       # (`fengqiao seed`): latency as the tables grow
 #   scripts/bench.sh -- --rate 500      # anything after -- goes to `fengqiao bench`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
-mode=distributed profile=release smoke=0
+mode=distributed profile=release smoke=0 seed=0
 bench_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --standalone) mode=standalone ;;
+    --seed) seed="$2"; shift ;;
     --smoke) mode=standalone profile=debug smoke=1
              bench_args+=(--rate 50 --duration 10 --ceiling-secs 1 --agencies 2 --settle 30) ;;
     --) shift; bench_args+=("$@"); break ;;
@@ -24,6 +27,9 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+if [ "$seed" -gt 0 ] && [ "$mode" != distributed ]; then
+  echo "--seed needs distributed mode (PostgreSQL): drop --standalone/--smoke" >&2; exit 2
+fi
 if [ "$profile" = release ]; then cargo build -q --release -p fengqiao; else cargo build -q -p fengqiao; fi
 BIN="$root/target/$profile/fengqiao"
 out="$root/bench-results"
@@ -47,6 +53,7 @@ if [ "$mode" = distributed ]; then
   export FENGQIAO_BUS__NATS_URL="${FENGQIAO_BUS__NATS_URL:-nats://127.0.0.1:4222}"
   export FENGQIAO_BUS__STREAM="BENCH_$stamp" FENGQIAO_BUS__SUBJECT_PREFIX="bench$stamp"
   FENGQIAO_RUN_DIR="$work/run" FENGQIAO_BIN="$BIN" deploy/local/up.sh
+  if [ "$seed" -gt 0 ]; then (cd "$work" && "$BIN" seed --cases "$seed"); fi
   (cd "$work" && "$BIN" bench --out "$out" "${bench_args[@]}")
 else
   (cd "$work" && exec "$BIN" > fengqiao.log 2>&1) &

@@ -7,6 +7,7 @@ pub mod chart;
 pub mod load;
 pub mod record;
 pub mod report;
+pub mod seed;
 
 use std::path::PathBuf;
 use std::sync::Arc;

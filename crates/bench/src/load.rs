@@ -47,7 +47,7 @@ pub fn villages() -> Vec<String> {
     codes.map(str::to_string).collect()
 }
 
-fn dispute(external_ref: &str, village: &str) -> Dispute {
+pub fn dispute(external_ref: &str, village: &str) -> Dispute {
     Dispute {
         source: Source::Police as i32,
         external_ref: external_ref.to_string(),

@@ -118,6 +118,10 @@ pub enum Command {
     /// measured in the same run; prints a table, writes a JSON report and an SVG chart.
     /// Registers its own agencies (reads the gateway's database, like `token`).
     Bench(fengqiao_bench::BenchArgs),
+    /// Adds N historical cases to a running distributed fengqiao, to measure latency as the
+    /// tables grow: drives one case to its conclusion, then clones its rows N times with fresh
+    /// ids inside PostgreSQL (a progress bar shows the rate).
+    Seed(fengqiao_bench::seed::SeedArgs),
     /// Asks a running component whether it serves (grpc.health.v1); exits 0 when it
     /// does. For container health checks: `fengqiao health --addr 127.0.0.1:50051`.
     Health {
@@ -165,6 +169,7 @@ pub async fn run() -> ExitCode {
         Command::Supervision { command } => commands::supervision(settings, command).await,
         Command::Dlq { command } => commands::dlq(settings, command).await,
         Command::Bench(args) => fengqiao_bench::run(&settings, &args).await.map(|_| ()),
+        Command::Seed(args) => fengqiao_bench::seed::run(&settings, &args).await.map(|_| ()),
         Command::Health { component, addr, service } => commands::health(settings, &component, addr, &service).await,
         Command::Openapi => {
             let pool = fengqiao_gateway::http::rules::pool();
