@@ -79,6 +79,11 @@ async fn distributed_processes_export_calls_consumer_work_outbox_clocks_and_alar
         assert!(v.is_finite(), "{name}");
     }
     assert_eq!(value(&routing, "fengqiao_dead_letters", &[("component", "routing")]), Some(0.0));
+
+    // Court linkage follows court cases only: the police case's events are acknowledged unapplied.
+    let skipped = eventually(&system, "court-linkage", "fengqiao_consumer_skipped_total", &[], |v| v >= 2.0).await;
+    let court = system.scrape("court-linkage").await.unwrap();
+    assert_eq!(value(&court, "fengqiao_consumer_applied_total", &[]), None, "{skipped} skipped, none applied: {court}");
     system.finish().await;
 }
 

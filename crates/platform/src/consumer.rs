@@ -62,6 +62,57 @@ pub trait EventHandler: Send + Sync + 'static {
     /// Called after a transaction holding applied events has committed (e.g.
     /// to wake readers of what the handler wrote).
     fn committed(&self) {}
+
+    /// Which of a lane's waiting `events` can have an effect here. Those that
+    /// cannot are acknowledged without a transaction or an inbox row (having no
+    /// effect, they need no record to stay single). A later event of a case
+    /// with a concerned event in the same batch is always applied. An error, or
+    /// the default, applies every event.
+    async fn concerned(&self, _db: &Database, events: &[&Envelope]) -> Result<Vec<bool>, HandlerError> {
+        Ok(vec![true; events.len()])
+    }
+}
+
+/// For handlers that follow only some cases: `claims` decides an event alone
+/// where it can (a registration by its source, say); any other event concerns
+/// the handler when `table` has a row of its case (`case_id` column).
+pub async fn concerns_tracked_cases(
+    db: &Database,
+    events: &[&Envelope],
+    table: &'static str,
+    claims: impl Fn(&Envelope) -> Result<Option<bool>, HandlerError>,
+) -> Result<Vec<bool>, HandlerError> {
+    let mut verdicts = Vec::with_capacity(events.len());
+    for event in events {
+        verdicts.push(claims(event)?);
+    }
+    let unknown: std::collections::BTreeSet<&str> =
+        events.iter().zip(&verdicts).filter(|(_, v)| v.is_none()).map(|(e, _)| e.case_id.as_str()).collect();
+    let mut tracked = std::collections::HashSet::new();
+    if !unknown.is_empty() {
+        let marks: Vec<String> = (1..=unknown.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT DISTINCT case_id FROM {table} WHERE case_id IN ({})", marks.join(", "));
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for case in &unknown {
+            query = query.bind(*case);
+        }
+        tracked.extend(query.fetch_all(db.pool()).await?);
+    }
+    Ok(events.iter().zip(verdicts).map(|(e, v)| v.unwrap_or_else(|| tracked.contains(&e.case_id))).collect())
+}
+
+/// Keeps an event when it concerns the handler or an earlier event of its
+/// case in the batch does (that one may start the tracking it relies on).
+fn with_their_cases(events: &[&Envelope], mut verdicts: Vec<bool>) -> Vec<bool> {
+    let mut cases = std::collections::HashSet::new();
+    for (event, verdict) in events.iter().zip(verdicts.iter_mut()) {
+        if *verdict {
+            cases.insert(event.case_id.as_str());
+        } else if cases.contains(event.case_id.as_str()) {
+            *verdict = true;
+        }
+    }
+    verdicts
 }
 
 /// Counters of one consumer, for metrics, readiness and tests.
@@ -79,6 +130,8 @@ pub struct ConsumerStats {
     pub dead_lettered: AtomicU64,
     /// Events applied in one transaction with others (a lane's waiting events).
     pub batched: AtomicU64,
+    /// Events acknowledged unapplied: they could have no effect here (see [`EventHandler::concerned`]).
+    pub skipped: AtomicU64,
 }
 
 /// A durable consumer with its handler.
@@ -305,6 +358,7 @@ impl Runner {
         self.stats.delivered.fetch_add(batch.len() as u64, Ordering::Relaxed);
         self.metric(metrics::CONSUMER_DELIVERIES, batch.len() as u64);
         self.metric(metrics::CONSUMER_REDELIVERIES, batch.iter().filter(|d| d.delivered > 1).count() as u64);
+        let batch = self.skip_unconcerned(batch).await;
         if batch.len() > 1 {
             let envelopes: Vec<&Envelope> = batch.iter().map(|d| &d.envelope).collect();
             let applied = self.apply_all(&envelopes).await;
@@ -325,6 +379,29 @@ impl Runner {
         for delivery in batch {
             self.process(delivery).await;
         }
+    }
+
+    /// Acknowledges the events of `batch` that cannot concern the handler; returns the others.
+    async fn skip_unconcerned(&self, batch: Vec<Delivery>) -> Vec<Delivery> {
+        let envelopes: Vec<&Envelope> = batch.iter().map(|d| &d.envelope).collect();
+        let verdicts = match self.handler.concerned(&self.db, &envelopes).await {
+            Ok(v) if v.len() == envelopes.len() => with_their_cases(&envelopes, v),
+            // Cannot tell: apply everything, which is always correct.
+            _ => return batch,
+        };
+        let mut kept = Vec::with_capacity(batch.len());
+        for (delivery, keep) in batch.into_iter().zip(verdicts) {
+            if keep {
+                kept.push(delivery);
+                continue;
+            }
+            self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            self.metric(metrics::CONSUMER_SKIPPED, 1);
+            if let Err(e) = delivery.ack().await {
+                tracing::warn!(error = %e, "ack failed; the event will be judged again");
+            }
+        }
+        kept
     }
 
     /// Adds `n` to this consumer's counter `name`.
@@ -498,5 +575,24 @@ mod tests {
         let spread: std::collections::HashSet<_> =
             (0..200).map(|i| super::lane_of(&format!("case-{i}"), lanes)).collect();
         assert!(spread.len() > lanes / 2, "cases spread over lanes: {spread:?}");
+    }
+
+    #[test]
+    fn an_event_after_a_concerned_event_of_its_case_is_kept() {
+        let event = |case: &str| super::Envelope {
+            id: uuid::Uuid::now_v7().to_string(),
+            source: "t".into(),
+            event_type: "fq.v1.case.registered".into(),
+            time_micros: 0,
+            case_id: case.into(),
+            traceparent: None,
+            payload: Default::default(),
+        };
+        let (a1, b1, a2, b2) = (event("a"), event("b"), event("a"), event("b"));
+        let batch = [&a1, &b1, &a2, &b2];
+        // a's registration concerns the handler, so a's next event stays even though
+        // its case is not tracked yet; b's events go.
+        let kept = super::with_their_cases(&batch, vec![true, false, false, false]);
+        assert_eq!(kept, [true, false, true, false]);
     }
 }

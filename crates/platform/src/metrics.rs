@@ -24,6 +24,8 @@ pub const CONSUMER_REDELIVERIES: &str = "fengqiao_consumer_redeliveries_total";
 pub const CONSUMER_APPLIED: &str = "fengqiao_consumer_applied_total";
 /// Failed attempts to apply an event (each retried or parked).
 pub const CONSUMER_FAILURES: &str = "fengqiao_consumer_failures_total";
+/// Events a consumer acknowledged unapplied: they could have no effect there.
+pub const CONSUMER_SKIPPED: &str = "fengqiao_consumer_skipped_total";
 /// Events a consumer parked in the dead-letter record.
 pub const CONSUMER_DEAD_LETTERED: &str = "fengqiao_consumer_dead_lettered_total";
 /// Events the broker holds for a consumer that it has not yet acknowledged (its lag).
@@ -52,6 +54,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (CONSUMER_APPLIED, "Events a consumer applied."),
     (CONSUMER_FAILURES, "Failed attempts to apply an event; each is retried or parked."),
     (CONSUMER_DEAD_LETTERED, "Events a consumer parked in the dead-letter record."),
+    (CONSUMER_SKIPPED, "Events a consumer acknowledged without applying them: they could have no effect there."),
     (CONSUMER_PENDING, "Events the broker holds for a consumer and it has not acknowledged (its lag)."),
     (OUTBOX_PUBLISHED, "Events the outbox relay published."),
     (OUTBOX_BACKLOG, "Committed events waiting in the outbox to be published."),

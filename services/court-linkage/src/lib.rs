@@ -14,8 +14,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::component::{Api, Component};
-use fengqiao_platform::consumer::{Consumer, EventHandler, HandlerError};
+use fengqiao_platform::consumer::{concerns_tracked_cases, Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
+use fengqiao_platform::Database;
 use fengqiao_platform::{migration, ComponentRuntime};
 use fengqiao_proto::fengqiao::court::v1::court_linkage_service_server::{self, CourtLinkageServiceServer};
 use fengqiao_proto::fengqiao::court::v1::*;
@@ -79,6 +80,31 @@ impl EventHandler for TrackResults {
             return self.1.on_requested(tx, &event.decode()?).await;
         }
         self.0.on_event(tx, event).await
+    }
+
+    /// Court cases only: a registration from a court, a confirmation request,
+    /// a court clock's breach or any event of a delegated case.
+    async fn concerned(&self, db: &Database, events: &[&Envelope]) -> Result<Vec<bool>, HandlerError> {
+        concerns_tracked_cases(db, events, "delegations", |event| {
+            Ok(match event.kind() {
+                Some(EventKind::ConfirmationRequested) => Some(true),
+                Some(EventKind::CaseRegistered) => {
+                    let registered: fengqiao_proto::fengqiao::events::v1::CaseRegistered = event.decode()?;
+                    let source = registered.dispute.map(|d| d.source).unwrap_or_default();
+                    Some(
+                        source == fengqiao_proto::fengqiao::common::v1::Source::CourtPreLitigation as i32
+                            || source == fengqiao_proto::fengqiao::common::v1::Source::CourtInLitigation as i32,
+                    )
+                }
+                Some(EventKind::ClockBreached) => {
+                    let breached: fengqiao_proto::fengqiao::events::v1::ClockBreached = event.decode()?;
+                    // A court clock concerns the court when the case is delegated.
+                    (!results::COURT_CLOCKS.contains(&breached.kind.as_str())).then_some(false)
+                }
+                _ => None,
+            })
+        })
+        .await
     }
 }
 

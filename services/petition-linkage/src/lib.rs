@@ -13,8 +13,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::component::{Api, Component};
-use fengqiao_platform::consumer::{Consumer, EventHandler, HandlerError};
+use fengqiao_platform::consumer::{concerns_tracked_cases, Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
+use fengqiao_platform::Database;
 use fengqiao_platform::{migration, ComponentRuntime};
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use fengqiao_proto::fengqiao::petition::v1::petition_linkage_service_server::{self, PetitionLinkageServiceServer};
@@ -67,6 +68,21 @@ struct TrackResults(Arc<PetitionService>);
 impl EventHandler for TrackResults {
     async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
         self.0.on_event(tx, event).await
+    }
+
+    /// Petition cases only: a registration from a bureau, or any event of a case with a petition record.
+    async fn concerned(&self, db: &Database, events: &[&Envelope]) -> Result<Vec<bool>, HandlerError> {
+        concerns_tracked_cases(db, events, "petitions", |event| {
+            Ok(match event.kind() {
+                Some(fengqiao_proto::EventKind::CaseRegistered) => {
+                    let registered: fengqiao_proto::fengqiao::events::v1::CaseRegistered = event.decode()?;
+                    let source = registered.dispute.map(|d| d.source).unwrap_or_default();
+                    Some(source == fengqiao_proto::fengqiao::common::v1::Source::Petition as i32)
+                }
+                _ => None,
+            })
+        })
+        .await
     }
 }
 
