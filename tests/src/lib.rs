@@ -19,8 +19,10 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 pub mod http;
 pub mod nats;
+pub mod reconcile;
 pub mod scenario;
 pub mod system;
+pub mod workload;
 
 /// The `fengqiao` binary built beside this test (target/<profile>/fengqiao).
 pub fn binary() -> PathBuf {

@@ -2,43 +2,12 @@
 //! and repeats no effect: after a restart every submitted case reaches its
 //! outcome exactly once, as the sending agency's status stream shows.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fengqiao_proto::fengqiao::common::v1::{MediationOutcome, ReferralState, Source};
-use fengqiao_proto::fengqiao::gateway::v1::WatchStatusResponse;
+use fengqiao_tests::reconcile::assert_each_step_once;
 use fengqiao_tests::scenario::*;
 use fengqiao_tests::system::{Mode, System};
-
-/// How many times each case reached each referral state, and was concluded,
-/// by the agency's stream (one entry per event the gateway applied).
-fn tally(changes: &[WatchStatusResponse]) -> BTreeMap<String, (BTreeMap<i32, usize>, usize)> {
-    let mut per_case: BTreeMap<String, (BTreeMap<i32, usize>, usize)> = BTreeMap::new();
-    let mut last: BTreeMap<String, (i32, i32)> = BTreeMap::new();
-    for c in changes {
-        let s = c.status.as_ref().unwrap();
-        let entry = per_case.entry(s.case_id.clone()).or_default();
-        let before = last.insert(s.case_id.clone(), (s.referral_state, s.outcome)).unwrap_or((-1, 0));
-        if s.outcome != before.1 {
-            entry.1 += 1;
-        } else {
-            *entry.0.entry(s.referral_state).or_default() += 1;
-        }
-    }
-    per_case
-}
-
-fn assert_each_step_once(changes: &[WatchStatusResponse], cases: &[String]) {
-    let tally = tally(changes);
-    use ReferralState::*;
-    for case in cases {
-        let (states, concluded) = &tally[case];
-        for state in [Requested, Received, Accepted, InProgress, Completed] {
-            assert_eq!(states.get(&(state as i32)), Some(&1), "case {case}: {state:?} once; saw {states:?}");
-        }
-        assert_eq!(*concluded, 1, "case {case} concluded once");
-    }
-}
 
 async fn submit_all(police: &AgencySession, refs: impl Iterator<Item = String>) -> Vec<String> {
     let mut ids = Vec::new();
