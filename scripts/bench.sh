@@ -11,6 +11,7 @@
 #   scripts/bench.sh --seed 1000000     # distributed, after adding that many historical cases
 #                                       # (`fengqiao seed`): latency as the tables grow
 #   scripts/bench.sh -- --rate 500      # anything after -- goes to `fengqiao bench`
+#   FENGQIAO_BIN=/tmp/fengqiao-before scripts/bench.sh   # the same with another build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -30,8 +31,13 @@ done
 if [ "$seed" -gt 0 ] && [ "$mode" != distributed ]; then
   echo "--seed needs distributed mode (PostgreSQL): drop --standalone/--smoke" >&2; exit 2
 fi
-if [ "$profile" = release ]; then cargo build -q --release -p fengqiao; else cargo build -q -p fengqiao; fi
-BIN="$root/target/$profile/fengqiao"
+# FENGQIAO_BIN: a fengqiao binary built elsewhere (an earlier commit, for a before/after comparison).
+if [ -n "${FENGQIAO_BIN:-}" ]; then
+  BIN="$FENGQIAO_BIN"
+else
+  if [ "$profile" = release ]; then cargo build -q --release -p fengqiao; else cargo build -q -p fengqiao; fi
+  BIN="$root/target/$profile/fengqiao"
+fi
 out="$root/bench-results"
 mkdir -p "$out"
 work="$(mktemp -d)"

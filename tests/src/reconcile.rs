@@ -39,6 +39,40 @@ pub fn assert_each_step_once(changes: &[WatchStatusResponse], cases: &[String]) 
     }
 }
 
+/// Panics unless each of `cases`, by the stream, moved only forward (a step
+/// may be missing where a retried delivery was superseded by a later one
+/// after a crash, but none repeats or comes back), was completed once and
+/// concluded once.
+pub fn assert_steps_forward_and_concluded_once(changes: &[WatchStatusResponse], cases: &[String]) {
+    use ReferralState::*;
+    let order = [Unspecified, Requested, Received, Accepted, InProgress, Completed].map(|s| s as i32);
+    let mut seen: BTreeMap<&str, (Option<usize>, usize)> = BTreeMap::new();
+    let mut last_outcome: BTreeMap<&str, i32> = BTreeMap::new();
+    for c in changes {
+        let s = c.status.as_ref().expect("a status");
+        let outcome_before = last_outcome.insert(&s.case_id, s.outcome).unwrap_or(0);
+        let entry = seen.entry(&s.case_id).or_default();
+        if s.outcome != outcome_before {
+            entry.1 += 1;
+            continue;
+        }
+        let rank = order.iter().position(|o| *o == s.referral_state).expect("a state of this workload");
+        let story: Vec<(i32, i32)> = changes
+            .iter()
+            .filter_map(|c| c.status.as_ref())
+            .filter(|x| x.case_id == s.case_id)
+            .map(|x| (x.referral_state, x.outcome))
+            .collect();
+        assert!(entry.0.is_none_or(|r| rank > r), "case {}: (state, outcome) went {story:?}", s.case_id);
+        entry.0 = Some(rank);
+    }
+    for case in cases {
+        let (last, concluded) = seen.get(case.as_str()).copied().unwrap_or_default();
+        assert_eq!(last, Some(order.len() - 1), "case {case} completed");
+        assert_eq!(concluded, 1, "case {case} concluded once");
+    }
+}
+
 /// What the components' tables say about a set of submitted cases.
 #[derive(Debug, Default)]
 pub struct Reconciliation {

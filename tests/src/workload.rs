@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use fengqiao_proto::fengqiao::common::v1::{MediationOutcome, ReferralState, Source};
 use fengqiao_proto::fengqiao::mediation::v1::ListInboxRequest;
+use futures::StreamExt;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -108,14 +109,20 @@ async fn work_inbox(staff: &Staff, open: &[i32]) {
     let org_id = staff.me().map(|a| a.org_id).unwrap_or_default();
     let request = ListInboxRequest { org_id, states: open.to_vec(), page_size: 500, ..Default::default() };
     let items = staff.client().list_inbox(request).await.map(|r| r.into_inner().items).unwrap_or_default();
-    for item in items {
-        // A step that fails is tried again on the next pass; one already
-        // taken shows in the item's state then.
-        let _ = match ReferralState::try_from(item.state) {
-            Ok(Received) => staff.accept(&item.referral_id).await.map(|_| ()),
-            Ok(Accepted) => staff.start(&item.referral_id).await.map(|_| ()),
-            Ok(InProgress) => staff.conclude(&item.referral_id, MediationOutcome::Agreement).await.map(|_| ()),
-            _ => Ok(()),
-        };
-    }
+    // Several mediators at once, as in a real committee; a step that fails is
+    // tried again on the next pass, and one already taken shows in the item's
+    // state then.
+    futures::stream::iter(items)
+        .for_each_concurrent(MEDIATORS, |item| async move {
+            let _ = match ReferralState::try_from(item.state) {
+                Ok(Received) => staff.accept(&item.referral_id).await.map(|_| ()),
+                Ok(Accepted) => staff.start(&item.referral_id).await.map(|_| ()),
+                Ok(InProgress) => staff.conclude(&item.referral_id, MediationOutcome::Agreement).await.map(|_| ()),
+                _ => Ok(()),
+            };
+        })
+        .await;
 }
+
+/// Steps an organisation takes at once.
+const MEDIATORS: usize = 8;

@@ -1,17 +1,18 @@
 //! Chaos: under steady load (police stations submitting, a village committee
 //! mediating), random component processes are killed with SIGKILL at random
 //! moments and restarted. Afterwards every submitted case has reached its
-//! outcome, no step happened twice, and the counts reconcile by case id:
-//! submitted = registered = routed = concluded.
+//! outcome, no step happened twice or came back on the agency's stream (a
+//! retried delivery superseded by later ones shows nowhere), and the counts
+//! reconcile by case id: submitted = registered = routed = concluded.
 //!
 //! The default suite runs 20 kills; the long run (issue #14 asks for 200+):
-//!   FENGQIAO_CHAOS_KILLS=200 cargo nextest run -p fengqiao-tests --test chaos
+//!   FENGQIAO_CHAOS_KILLS=200 cargo nextest run --profile faults -p fengqiao-tests --test chaos
 //! The report at the end (stdout) gives the figures docs/reliability.md records.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use fengqiao_tests::reconcile::{assert_each_step_once, reconcile};
+use fengqiao_tests::reconcile::{assert_steps_forward_and_concluded_once, reconcile};
 use fengqiao_tests::scenario::{AgencySession, POLICE};
 use fengqiao_tests::system::{Mode, System, COMPONENTS};
 use fengqiao_tests::workload::Workload;
@@ -66,7 +67,8 @@ async fn random_kills_under_load_lose_nothing_and_repeat_nothing() {
     let cases: Vec<String> = submitted.values().cloned().collect();
     let distinct: BTreeSet<&String> = cases.iter().collect();
     assert_eq!(distinct.len(), cases.len(), "one case per reference");
-    workload.finish(&system, &cases, Duration::from_secs(120)).await;
+    // The backlog left when the kills stop is worked off at some tens of cases a second.
+    workload.finish(&system, &cases, Duration::from_secs(120 + cases.len() as u64 / 10)).await;
 
     let r = reconcile(&system.database_url().unwrap(), &cases).await;
     let police = AgencySession::connect(&system, POLICE).await;
@@ -86,6 +88,6 @@ async fn random_kills_under_load_lose_nothing_and_repeat_nothing() {
     );
     assert!(!cases.is_empty(), "the load submitted cases");
     assert_eq!((r.lost, r.duplicated, r.unasked), (0, 0, 0), "{:#?}", r.details);
-    assert_each_step_once(&changes, &cases);
+    assert_steps_forward_and_concluded_once(&changes, &cases);
     system.finish().await;
 }

@@ -173,8 +173,45 @@ pub fn transition(from: ReferralState, action: Action, by: Side) -> Result<Refer
     Ok(action.to_state())
 }
 
+/// How far along its life a referral is: no move leads back to a lower rank
+/// (ON_HOLD and IN_PROGRESS share one; every end state is the last).
+fn rank(state: ReferralState) -> u8 {
+    use ReferralState::*;
+    match state {
+        Unspecified => 0,
+        Requested => 1,
+        Received => 2,
+        Accepted => 3,
+        InProgress | OnHold => 4,
+        Rejected | Completed | Failed | Cancelled => 5,
+    }
+}
+
+/// Whether a move `from → to` of a referral, arriving now, is newer than the
+/// `current` state a reader holds. Moves arrive out of order when a delivery
+/// is retried after a crash while later ones went through; a stale move must
+/// not undo them. Within IN_PROGRESS ⇄ ON_HOLD a move counts only from the
+/// state it starts from.
+pub fn is_newer(current: ReferralState, from: ReferralState, to: ReferralState) -> bool {
+    let (now, next) = (rank(current), rank(to));
+    next > now || (next == now && next == 4 && from == current && to != current)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_stale_move_never_undoes_a_later_one() {
+        use ReferralState::*;
+        assert!(super::is_newer(Requested, Requested, Received));
+        assert!(super::is_newer(Requested, Received, Accepted), "a later move may arrive first");
+        assert!(!super::is_newer(Completed, Requested, Received), "a redelivered receipt after completion");
+        assert!(!super::is_newer(Accepted, Requested, Received));
+        assert!(super::is_newer(InProgress, InProgress, OnHold));
+        assert!(super::is_newer(OnHold, OnHold, InProgress));
+        assert!(!super::is_newer(InProgress, OnHold, InProgress), "a resume already applied");
+        assert!(!super::is_newer(Cancelled, Accepted, InProgress));
+    }
+
     use super::*;
     use ReferralState::*;
 
