@@ -145,6 +145,15 @@ impl AgencyApi {
         let mut agency_id = String::new();
         let deadline = crate::limits::deadline(request.metadata(), Duration::from_secs(self.settings.deadline_secs));
         let deadline_at = tokio::time::Instant::now() + deadline;
+        // The deadline counts from the call's arrival and bounds all of it — the
+        // database and the audit log included — so a stalled link answers in time.
+        let past = || {
+            Status::deadline_exceeded(format!(
+                "the call ran past its deadline of {} ms; its effect is unknown: check with a read, or retry \
+                 (with the same Idempotency-Key for a change)",
+                deadline.as_millis()
+            ))
+        };
         let result = async {
             let agency = self.authorize(&request, method).await?;
             agency_id = agency.agency_id.clone();
@@ -156,14 +165,7 @@ impl AgencyApi {
             let r = request.into_inner();
             let encoded = r.encode_to_vec();
             crate::text::nul_free(&self.input_of(method), &encoded)?;
-            // The deadline counts from the call's arrival; work is not started once it has passed.
-            let past = || {
-                Status::deadline_exceeded(format!(
-                    "the call ran past its deadline of {} ms; its effect is unknown: check with a read, or retry \
-                     (with the same Idempotency-Key for a change)",
-                    deadline.as_millis()
-                ))
-            };
+            // Work is not started once the deadline has passed.
             if tokio::time::Instant::now() >= deadline_at {
                 return Err(past());
             }
@@ -183,29 +185,30 @@ impl AgencyApi {
                             Ok(answer)
                         }
                         Err(e) => {
-                            idempotency::release(&self.db, &id, &key).await;
+                            // Freed when the database answers, not within the caller's time.
+                            let db = self.db.clone();
+                            tokio::spawn(async move { idempotency::release(&db, &id, &key).await });
                             Err(e)
                         }
                     }
                 }
             }
-        }
-        .await;
+        };
+        let result = tokio::time::timeout_at(deadline_at, result).await.unwrap_or_else(|_| Err(past()));
         if case_id.is_empty() {
             case_id = result.as_ref().map(Audited::case_id).unwrap_or_default();
         }
         let code = result.as_ref().err().map_or(0, |s| s.code() as i32);
-        self.audit
-            .record(Entry {
-                seq: 0,
-                at,
-                agency_id,
-                method: method.to_string(),
-                case_id,
-                code,
-                request_id: request_id.clone(),
-            })
-            .await;
+        let entry =
+            Entry { seq: 0, at, agency_id, method: method.to_string(), case_id, code, request_id: request_id.clone() };
+        // An answer goes out only with its audit entry committed; an entry the
+        // database cannot take by the deadline is still written when it can,
+        // but the caller hears that the outcome is unknown.
+        let audited = tokio::time::timeout_at(deadline_at.max(tokio::time::Instant::now()), self.audit.record(entry));
+        let result = match audited.await {
+            Ok(()) => result,
+            Err(_) => Err(past()),
+        };
         // The request id goes back with every answer, error or not, so a caller can quote it.
         let id: Option<tonic::metadata::MetadataValue<_>> = request_id.parse().ok();
         match result {

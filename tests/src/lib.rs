@@ -19,6 +19,8 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 pub mod http;
 pub mod nats;
+pub mod postgres;
+pub mod proxy;
 pub mod reconcile;
 pub mod scenario;
 pub mod system;

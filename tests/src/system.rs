@@ -169,9 +169,15 @@ impl System {
         bus
     }
 
-    /// The PostgreSQL URL of this system's database (distributed mode).
+    /// The directory its processes run in (standalone keeps its data in `fengqiao-data` there).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The PostgreSQL URL of this system's database (distributed mode): the
+    /// last one given, so a test may point the system at a server of its own.
     pub fn database_url(&self) -> Option<String> {
-        self.env.iter().find(|(k, _)| k == "FENGQIAO_DATABASE__URL").map(|(_, v)| v.clone())
+        self.env.iter().rfind(|(k, _)| k == "FENGQIAO_DATABASE__URL").map(|(_, v)| v.clone())
     }
 
     /// Where `component` listens.

@@ -1,13 +1,15 @@
 //! A poison event (a payload no handler can read) is parked after its last
 //! delivery without holding up the events behind it; the operator sees it in
-//! metrics and `fengqiao dlq list|show`, and a replay of an unfixed event
-//! leaves it parked.
+//! metrics, on the supervisors' alarm board and in `fengqiao dlq list|show`,
+//! and a replay of an unfixed event leaves it parked.
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use fengqiao_platform::bus::{Envelope, EventBus, NatsBus};
 use fengqiao_proto::fengqiao::common::v1::{ReferralState, Source};
+use fengqiao_proto::fengqiao::supervision::v1::supervision_service_client::SupervisionServiceClient;
+use fengqiao_proto::fengqiao::supervision::v1::ListAlarmsRequest;
 use fengqiao_tests::scenario::*;
 use fengqiao_tests::system::{Mode, System};
 use fengqiao_tests::METRICS_ON;
@@ -43,6 +45,22 @@ async fn a_poison_event_is_parked_shown_and_does_not_block_the_next_case() {
         assert!(Instant::now() < deadline, "not parked: {}", String::from_utf8_lossy(&out.stdout));
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+
+    // It raises a DEAD_LETTER alarm on the supervisors' board, naming the consumer and the event.
+    let channel = fengqiao_tests::channel(system.addr("routing")).await.unwrap();
+    let supervision = SupervisionServiceClient::new(channel);
+    let alarm = fengqiao_platform::testing::eventually(Duration::from_secs(30), || {
+        let mut client = supervision.clone();
+        let request =
+            ListAlarmsRequest { kind: "DEAD_LETTER".into(), case_id: poison.case_id.clone(), ..Default::default() };
+        let id = poison.id.clone();
+        async move {
+            let alarms = client.list_alarms(request).await.map(|r| r.into_inner().alarms).unwrap_or_default();
+            alarms.iter().any(|a| a.subject_id.contains(&id) && a.cleared_at.is_none())
+        }
+    })
+    .await;
+    assert!(alarm, "a parked event raises an open DEAD_LETTER alarm for its case");
 
     // Shown in full, its payload only into a private file.
     let dir = tempfile::tempdir().unwrap();

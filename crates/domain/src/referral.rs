@@ -4,6 +4,7 @@
 //! Only the receiver moves a referral forward; only the sender cancels it.
 
 use fengqiao_proto::fengqiao::common::v1::ReferralState;
+use fengqiao_proto::fengqiao::events::v1::ReferralStateChanged;
 use fengqiao_proto::EventKind;
 
 /// Who asks for a transition.
@@ -197,8 +198,35 @@ pub fn is_newer(current: ReferralState, from: ReferralState, to: ReferralState) 
     next > now || (next == now && next == 4 && from == current && to != current)
 }
 
+/// Whether a record that follows referral `followed`, now in `state`, takes
+/// the move `e`: only a move of that referral, and only a newer one
+/// ([`is_newer`]) — a late delivery of an earlier referral's move, or of a
+/// step already passed, changes nothing.
+pub fn takes_move(followed: &str, state: i32, e: &ReferralStateChanged) -> bool {
+    let current = ReferralState::try_from(state).unwrap_or_default();
+    followed == e.referral_id && is_newer(current, e.from_state(), e.to_state())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_record_takes_only_newer_moves_of_the_referral_it_follows() {
+        use super::ReferralState::*;
+        let moved =
+            |referral: &str, from: super::ReferralState, to: super::ReferralState| super::ReferralStateChanged {
+                referral_id: referral.into(),
+                from_state: from as i32,
+                to_state: to as i32,
+                ..Default::default()
+            };
+        assert!(super::takes_move("r2", Requested as i32, &moved("r2", Requested, Received)));
+        assert!(!super::takes_move("r2", Requested as i32, &moved("r1", Accepted, InProgress)), "an earlier referral");
+        assert!(
+            !super::takes_move("r2", Completed as i32, &moved("r2", Accepted, InProgress)),
+            "a step already passed"
+        );
+    }
+
     #[test]
     fn a_stale_move_never_undoes_a_later_one() {
         use ReferralState::*;

@@ -54,10 +54,34 @@ pub fn retry_after(status: &Status) -> Option<std::time::Duration> {
     status.get_details_retry_info().and_then(|r| r.retry_delay)
 }
 
+/// Whether `error` is the database out of reach — down, restarting, the link
+/// cut or stalled past the pool's wait — rather than a fault of ours.
+pub fn is_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception) and 57P01-57P05 (shut down, starting up, idle too long).
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
 /// INTERNAL for a cause the caller cannot act on: the cause is logged with an
-/// id, and only the id is sent.
+/// id, and only the id is sent. A database out of reach is UNAVAILABLE with
+/// retry advice instead: the call changed nothing, and a retry will do.
 pub fn unexpected(error: &anyhow::Error) -> Status {
     let id = uuid::Uuid::now_v7();
+    if error.chain().filter_map(|e| e.downcast_ref::<sqlx::Error>()).any(is_unreachable) {
+        tracing::warn!(error_id = %id, error = format!("{error:#}"), "the database is out of reach");
+        return retry_later(
+            Code::Unavailable,
+            format!("the service cannot reach its database just now ({id}); retry in a few seconds"),
+            std::time::Duration::from_secs(1),
+        );
+    }
     tracing::error!(error_id = %id, error = format!("{error:#}"), "internal error");
     Status::internal(format!("internal error {id}; retry later, and quote this id to the operator if it persists"))
 }
@@ -88,6 +112,21 @@ mod tests {
         assert_eq!(status.code(), Code::InvalidArgument);
         assert!(status.message().contains("dispute.source"));
         assert_eq!(violations(&status).len(), 2);
+    }
+
+    #[test]
+    fn a_database_out_of_reach_is_unavailable_with_retry_advice() {
+        let cut = anyhow::Error::from(sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
+        let status = unexpected(&cut.context("registering the case"));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().contains("retry"), "{}", status.message());
+        assert!(retry_after(&status).is_some());
+        assert_eq!(unexpected(&sqlx::Error::PoolTimedOut.into()).code(), Code::Unavailable);
+        assert_eq!(
+            unexpected(&sqlx::Error::RowNotFound.into()).code(),
+            Code::Internal,
+            "a fault of ours stays INTERNAL"
+        );
     }
 
     #[test]

@@ -82,31 +82,17 @@ async fn transcode(face: &HttpFace<Grpc>, request: http::Request<Body>) -> Resul
         response.headers_mut().insert(http::header::ALLOW, allow.join(", ").parse().expect("method names"));
         return Ok(response);
     };
-    let input = rule.method.input();
     let (parts, body) = request.into_parts();
-    let mut fields = if rule.body {
+    let body = if rule.body {
         // OUT_OF_RANGE, as the gRPC face answers a message past its limit.
         let bytes = axum::body::to_bytes(body, face.max_body).await.map_err(|_| {
             tonic::Status::out_of_range(format!("the request is larger than {} bytes; send less", face.max_body))
         })?;
-        body_object(&bytes)?
+        Some(bytes)
     } else {
-        Map::new()
+        None
     };
-    for (name, value) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
-        if rule.body {
-            return Err(status::invalid_argument(&[Violation::new(
-                name.as_ref(),
-                "send every field in the JSON body; this call takes no query parameters",
-            )]));
-        }
-        set(&input, &mut fields, &name, &value, true)?;
-    }
-    for (name, value) in bound {
-        set(&input, &mut fields, name, value, false)?;
-    }
-    let message = DynamicMessage::deserialize(input, Json::Object(fields))
-        .map_err(|e| status::invalid_argument(&[Violation::new("body", format!("is not a valid request: {e}"))]))?;
+    let message = request_message(rule, body.as_deref(), parts.uri.query().unwrap_or(""), bound)?;
 
     let mut grpc = http::Request::builder()
         .method(http::Method::POST)
@@ -136,6 +122,36 @@ async fn transcode(face: &HttpFace<Grpc>, request: http::Request<Body>) -> Resul
         response.headers_mut().insert("x-request-id", id.clone());
     }
     Ok(response)
+}
+
+/// The request message of `rule`'s method from what the caller sent: the JSON
+/// body (`None` when the rule takes none), the query string and the values
+/// bound from the path. Every error is INVALID_ARGUMENT naming the field.
+pub fn request_message(
+    rule: &Rule,
+    body: Option<&[u8]>,
+    query: &str,
+    bound: &[(String, String)],
+) -> Result<DynamicMessage, tonic::Status> {
+    let input = rule.method.input();
+    let mut fields = match body {
+        Some(bytes) => body_object(bytes)?,
+        None => Map::new(),
+    };
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        if body.is_some() {
+            return Err(status::invalid_argument(&[Violation::new(
+                name.as_ref(),
+                "send every field in the JSON body; this call takes no query parameters",
+            )]));
+        }
+        set(&input, &mut fields, &name, &value, true)?;
+    }
+    for (name, value) in bound {
+        set(&input, &mut fields, name, value, false)?;
+    }
+    DynamicMessage::deserialize(input, Json::Object(fields))
+        .map_err(|e| status::invalid_argument(&[Violation::new("body", format!("is not a valid request: {e}"))]))
 }
 
 /// The JSON body as an object (an empty body is `{}`).

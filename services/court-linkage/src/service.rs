@@ -2,6 +2,7 @@
 //! its result.
 
 use fengqiao_domain::court_case_no::{self, CaseType};
+use fengqiao_domain::referral;
 use fengqiao_domain::result::Progress;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
@@ -225,7 +226,12 @@ impl CourtService {
             Progress::Requested(e) => {
                 store::follow(tx, &e.case_id, &e.referral_id, ReferralState::Requested as i32, at).await?
             }
-            Progress::Moved(e) => store::set_state(tx, &e.case_id, &e.referral_id, e.to_state, at).await?,
+            Progress::Moved(e) => {
+                let followed = store::followed(tx, &e.case_id).await?;
+                if followed.is_some_and(|(referral, state)| referral::takes_move(&referral, state, &e)) {
+                    store::set_state(tx, &e.case_id, &e.referral_id, e.to_state, at).await?
+                }
+            }
             Progress::Concluded(e) => {
                 store::set_outcome(tx, &e.case_id, &e.referral_id, e.outcome, at).await?;
                 store::set_result(tx, &e.case_id, &results::of_conclusion(&e), at).await?;

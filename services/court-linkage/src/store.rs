@@ -98,14 +98,26 @@ pub async fn follow(
     state: i32,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE delegations SET referral_id = $1, referral_state = $2, updated_at = $3 WHERE case_id = $4")
-        .bind(referral_id)
-        .bind(state)
-        .bind(at)
-        .bind(case_id)
-        .execute(conn)
-        .await?;
+    // Referral ids are UUIDv7, in the order routing made them: a late request of an earlier referral changes nothing.
+    sqlx::query(
+        "UPDATE delegations SET referral_id = $1, referral_state = $2, updated_at = $3 WHERE case_id = $4 AND referral_id < $1",
+    )
+    .bind(referral_id)
+    .bind(state)
+    .bind(at)
+    .bind(case_id)
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// The referral the case's record follows and its state; `None` without a record.
+pub async fn followed(conn: &mut AnyConnection, case_id: &str) -> Result<Option<(String, i32)>, sqlx::Error> {
+    let row = sqlx::query("SELECT referral_id, referral_state FROM delegations WHERE case_id = $1")
+        .bind(case_id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| Ok((r.try_get("referral_id")?, r.try_get("referral_state")?))).transpose()
 }
 
 /// Sets the state of the case's current referral (moves of earlier ones are ignored).

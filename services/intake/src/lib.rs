@@ -11,7 +11,7 @@ pub mod pii;
 mod risk;
 mod service;
 mod store;
-mod validate;
+pub mod validate;
 
 use std::sync::Arc;
 

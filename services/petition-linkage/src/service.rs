@@ -1,6 +1,7 @@
 //! The bureau's process: record a matter, register its dispute once, keep its result.
 
 use fengqiao_domain::period::Period;
+use fengqiao_domain::referral;
 use fengqiao_domain::result::Progress;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::HandlerError;
@@ -99,14 +100,26 @@ async fn set(
 }
 
 async fn follow(conn: &mut AnyConnection, case_id: &str, referral_id: &str, at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE petitions SET referral_id = $1, referral_state = $2, updated_at = $3 WHERE case_id = $4")
-        .bind(referral_id)
-        .bind(ReferralState::Requested as i32)
-        .bind(at)
-        .bind(case_id)
-        .execute(conn)
-        .await?;
+    // Referral ids are UUIDv7, in the order routing made them: a late request of an earlier referral changes nothing.
+    sqlx::query(
+        "UPDATE petitions SET referral_id = $1, referral_state = $2, updated_at = $3 WHERE case_id = $4 AND referral_id < $1",
+    )
+    .bind(referral_id)
+    .bind(ReferralState::Requested as i32)
+    .bind(at)
+    .bind(case_id)
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// The referral the case's petition record follows and its state; `None` without a record.
+async fn followed(conn: &mut AnyConnection, case_id: &str) -> Result<Option<(String, i32)>, sqlx::Error> {
+    let row = sqlx::query("SELECT referral_id, referral_state FROM petitions WHERE case_id = $1")
+        .bind(case_id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| Ok((r.try_get("referral_id")?, r.try_get("referral_state")?))).transpose()
 }
 
 /// Petition linkage over its database, registering through intake.
@@ -374,7 +387,10 @@ impl PetitionService {
             }
             Progress::Requested(e) => follow(tx, &e.case_id, &e.referral_id, at).await?,
             Progress::Moved(e) => {
-                set(tx, "referral_state", &e.case_id, &e.referral_id, e.to_state, at).await?;
+                let followed = followed(tx, &e.case_id).await?;
+                if followed.is_some_and(|(referral, state)| referral::takes_move(&referral, state, &e)) {
+                    set(tx, "referral_state", &e.case_id, &e.referral_id, e.to_state, at).await?;
+                }
                 if e.to_state == ReferralState::Accepted as i32 {
                     sqlx::query(
                         "UPDATE petitions SET accepted_at = COALESCE(accepted_at, $1) WHERE case_id = $2 AND referral_id = $3",

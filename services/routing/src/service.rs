@@ -388,6 +388,12 @@ impl RoutingService {
         let Some((referral, level)) = store::find_referral(tx, &ev.referral_id).await? else {
             return Err(HandlerError(format!("referral {} is not known to routing yet", ev.referral_id)));
         };
+        // A move delivered late, after later ones went through (a retry after a
+        // crash): its copy, clocks and any escalation already happened past it.
+        let current = ReferralState::try_from(referral.state).unwrap_or_default();
+        if !fengqiao_domain::referral::is_newer(current, ev.from_state(), ev.to_state()) {
+            return Ok(());
+        }
         store::set_state(tx, &ev.referral_id, ev.to_state, &ev.reason, now_micros()).await?;
         let to = ReferralState::try_from(ev.to_state).unwrap_or(ReferralState::Unspecified);
         self.follow_clocks(tx, &referral.case_id, to).await?;

@@ -1,8 +1,8 @@
 //! What intake accepts. Every rule names the field and says what is allowed,
 //! never echoing the value (it may be personal data).
 
-mod phone;
-mod resident_id;
+pub mod phone;
+pub mod resident_id;
 
 use fengqiao_platform::status::Violation;
 use fengqiao_proto::fengqiao::common::v1::{Category, Dispute, PartyRole, Source};
