@@ -29,7 +29,7 @@ python3 - "$out" <<'PY'
 import pathlib, re, sys, yaml
 out = pathlib.Path(sys.argv[1])
 src = {"gateway": "gateway/src"}
-components = ["gateway", "intake", "routing", "mediation", "court-linkage", "petition-linkage"]
+components = ["gateway", "intake", "routing", "mediation", "court-linkage", "petition-linkage", "console"]
 for c in components:
     src.setdefault(c, f"services/{c}/src")
 calls = {}
@@ -80,7 +80,7 @@ FENGQIAO_PERSONAL_DATA__KEY=check FENGQIAO_PERSONAL_DATA__HASH_KEY=check \
   docker-compose -f deploy/compose.yaml config --quiet
 services="$(FENGQIAO_PERSONAL_DATA__KEY=check FENGQIAO_PERSONAL_DATA__HASH_KEY=check \
   docker-compose -f deploy/compose.yaml config --services)"
-for c in gateway intake routing mediation court-linkage petition-linkage migrate postgres nats-1 nats-2 nats-3 otel-collector; do
+for c in gateway intake routing mediation court-linkage petition-linkage console migrate postgres nats-1 nats-2 nats-3 otel-collector; do
   grep -qx "$c" <<< "$services" || { echo "deploy/compose.yaml: no service $c" >&2; exit 1; }
 done
 echo "deploy/compose.yaml: valid, $(wc -l <<< "$services") services"

@@ -10,7 +10,7 @@
 #   FENGQIAO_AUTH__TLS_CERT_FILE, _TLS_KEY_FILE, _CLIENT_CA_FILE  the gateway's TLS (default: plaintext)
 #   FENGQIAO_BIN             a built fengqiao binary; default: cargo build -p fengqiao
 #   FENGQIAO_<COMPONENT>__LISTEN     default 127.0.0.1:50050..50055
-#   FENGQIAO_METRICS_PORT_BASE       Prometheus metrics on 127.0.0.1:<base>..<base+5>, default 9460 (0: free ports)
+#   FENGQIAO_METRICS_PORT_BASE       Prometheus metrics on 127.0.0.1:<base>..<base+6>, default 9460 (0: free ports)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -47,13 +47,13 @@ fi
 metrics_base="${FENGQIAO_METRICS_PORT_BASE:-9460}"
 declare -A metrics_offset
 port=50050
-for c in gateway intake routing mediation court-linkage petition-linkage; do
+for c in gateway intake routing mediation court-linkage petition-linkage console; do
   metrics_offset[$c]=$((port - 50050))
   var="FENGQIAO_$(echo "$c" | tr 'a-z-' 'A-Z_')__LISTEN"
   export "$var=${!var:-127.0.0.1:$port}"
   port=$((port + 1))
 done
-for c in mediation routing intake court-linkage petition-linkage gateway; do
+for c in mediation routing intake court-linkage petition-linkage gateway console; do
   if [ -f "$run/$c.pid" ] && kill -0 "$(cat "$run/$c.pid")" 2>/dev/null; then
     echo "$c is already running (pid $(cat "$run/$c.pid"))"; continue
   fi
@@ -64,7 +64,7 @@ for c in mediation routing intake court-linkage petition-linkage gateway; do
   echo $! > "$run/$c.pid"
 done
 # Wait until each has printed where it listens.
-for c in mediation routing intake court-linkage petition-linkage gateway; do
+for c in mediation routing intake court-linkage petition-linkage gateway console; do
   for _ in $(seq 1 100); do
     grep -q "listening on" "$run/$c.log" 2>/dev/null && break
     if ! kill -0 "$(cat "$run/$c.pid")" 2>/dev/null; then

@@ -11,7 +11,8 @@ use fengqiao_platform::testing;
 use crate::{command, Process};
 
 /// Every component.
-pub const COMPONENTS: [&str; 6] = ["gateway", "intake", "routing", "mediation", "court-linkage", "petition-linkage"];
+pub const COMPONENTS: [&str; 7] =
+    ["gateway", "intake", "routing", "mediation", "court-linkage", "petition-linkage", "console"];
 
 /// How the system runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,8 @@ use fengqiao_platform::testing;
 use fengqiao_tests::{command, health, reflected_services, Process};
 use tonic_health::pb::health_check_response::ServingStatus;
 
-const COMPONENTS: [&str; 6] = ["gateway", "intake", "routing", "mediation", "court-linkage", "petition-linkage"];
+const COMPONENTS: [&str; 7] =
+    ["gateway", "intake", "routing", "mediation", "court-linkage", "petition-linkage", "console"];
 
 #[tokio::test]
 async fn standalone_with_no_configuration_answers_health_and_lists_services_by_reflection() {

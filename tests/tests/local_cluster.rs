@@ -80,7 +80,7 @@ async fn local_scripts_start_every_component_on_postgres_and_nats_and_stop_them(
     }
     let down = Command::new("bash").arg(script("down.sh")).env("FENGQIAO_RUN_DIR", run_dir.path()).output().unwrap();
     assert!(down.status.success());
-    assert!(String::from_utf8_lossy(&down.stdout).contains("stopped 6 process(es)"));
+    assert!(String::from_utf8_lossy(&down.stdout).contains("stopped 7 process(es)"));
     for port in ports {
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} still open");
     }

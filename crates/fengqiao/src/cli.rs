@@ -54,6 +54,11 @@ pub enum Command {
         #[command(subcommand)]
         command: commands::CredentialsCommand,
     },
+    /// The console's staff accounts: add one (or reset its password).
+    Accounts {
+        #[command(subcommand)]
+        command: commands::AccountsCommand,
+    },
     /// The gateway's audit log: verify its hash chain, or list the calls about a case.
     Audit {
         #[command(subcommand)]
@@ -161,6 +166,7 @@ pub async fn run() -> ExitCode {
         Command::Token { agency, days } => commands::token(settings, &agency, days).await,
         Command::Credentials { command } => commands::credentials(settings, command).await,
         Command::Agencies { command } => commands::agencies(settings, command).await,
+        Command::Accounts { command } => commands::accounts(settings, command).await,
         Command::Audit { command } => commands::audit(settings, command).await,
         Command::Agency { agency, token, command } => commands::agency(settings, &agency, token, command).await,
         Command::Org { org, command } => commands::org(settings, &org, command).await,

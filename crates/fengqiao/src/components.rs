@@ -32,17 +32,18 @@ macro_rules! component {
 }
 
 /// Every component, in start order: each after the components it calls.
-pub const ALL: [Component; 6] = [
+pub const ALL: [Component; 7] = [
     component!(fengqiao_intake::Intake),
     component!(fengqiao_mediation::Mediation),
     component!(fengqiao_routing::Routing),
     component!(fengqiao_court_linkage::CourtLinkage),
     component!(fengqiao_petition_linkage::PetitionLinkage),
     component!(fengqiao_gateway::Gateway),
+    component!(fengqiao_console::Console),
 ];
 
 /// The component names, for the command line.
-pub fn names() -> [&'static str; 6] {
+pub fn names() -> [&'static str; 7] {
     ALL.map(|c| c.name)
 }
 

@@ -20,7 +20,7 @@ fn help_names_every_command() {
 fn serve_help_lists_every_component() {
     let (ok, text) = fengqiao(&["serve", "--help"]);
     assert!(ok);
-    for component in ["intake", "routing", "mediation", "court-linkage", "petition-linkage", "gateway"] {
+    for component in ["intake", "routing", "mediation", "court-linkage", "petition-linkage", "gateway", "console"] {
         assert!(text.contains(component), "{component} missing from:\n{text}");
     }
 }

@@ -1,5 +1,6 @@
 //! The commands.
 
+mod accounts;
 mod audit;
 mod casework;
 mod client;
@@ -12,6 +13,7 @@ mod serve;
 mod standalone;
 mod supervision;
 
+pub use accounts::{accounts, AccountsCommand};
 pub use audit::{audit, AuditCommand};
 pub use client::{agency, org, AgencyCommand, OrgCommand};
 pub use credentials::{agencies, credentials, token, AgenciesCommand, CredentialsCommand};

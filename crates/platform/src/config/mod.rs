@@ -64,6 +64,8 @@ pub struct Settings {
     pub court_linkage: ComponentSettings,
     /// Petition linkage's own settings.
     pub petition_linkage: ComponentSettings,
+    /// The console's own settings (the staff's web workplace).
+    pub console: ComponentSettings,
     /// The gateway's own settings.
     pub gateway: ComponentSettings,
     /// Load the demo data (Kongtong district's directory, demo agencies):
@@ -108,6 +110,7 @@ impl Default for Settings {
             mediation: component(50053),
             court_linkage: component(50054),
             petition_linkage: component(50055),
+            console: component(50056),
             demo_data: None,
             standalone: false,
         }
@@ -259,13 +262,14 @@ impl Settings {
     }
 
     /// Every component's section with its name.
-    pub fn components(&self) -> [(&'static str, &ComponentSettings); 6] {
+    pub fn components(&self) -> [(&'static str, &ComponentSettings); 7] {
         [
             ("intake", &self.intake),
             ("routing", &self.routing),
             ("mediation", &self.mediation),
             ("court-linkage", &self.court_linkage),
             ("petition-linkage", &self.petition_linkage),
+            ("console", &self.console),
             ("gateway", &self.gateway),
         ]
     }
@@ -278,6 +282,7 @@ impl Settings {
             "mediation" => &mut self.mediation,
             "court-linkage" => &mut self.court_linkage,
             "petition-linkage" => &mut self.petition_linkage,
+            "console" => &mut self.console,
             "gateway" => &mut self.gateway,
             _ => return None,
         })

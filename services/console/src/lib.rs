@@ -1,0 +1,123 @@
+//! Console: the web workplace of the mediation centre's staff, served as
+//! server-rendered HTML pages (no script needed: plain forms, so it works on
+//! any phone and with a keyboard alone), in Chinese first with English.
+//! Staff sign in with local accounts (Argon2id); every step goes through the
+//! same APIs with the same authorisation as everything else, and is recorded
+//! with the username in the console's audit log. See docs/console.md.
+
+pub mod accounts;
+mod app;
+mod i18n;
+mod items;
+mod pages;
+mod sessions;
+mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fengqiao_platform::component::{Api, Component};
+use fengqiao_platform::migrate::Migration;
+use fengqiao_platform::{migration, ComponentRuntime};
+use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
+
+pub use sessions::Lifetimes;
+
+/// The console component.
+pub struct Console;
+
+/// How long a session lives without a request.
+pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
+/// How long a session lives at most, from sign-in.
+pub const SESSION_ABSOLUTE: Duration = Duration::from_secs(10 * 3600);
+
+#[async_trait]
+impl Component for Console {
+    const NAME: &'static str = "console";
+    const MIGRATIONS: &'static [Migration] =
+        &[migration!("console", 1, shared "0001_accounts.sql", "staff accounts, sessions, the console's audit log")];
+
+    async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
+        let settings = &runtime.settings;
+        let pool = runtime.db.pool().clone();
+        // Standalone only: its data directory is where the installation keeps
+        // its files; a distributed deployment adds accounts with `fengqiao accounts add`.
+        if settings.standalone && settings.seed_demo() && accounts::count(&pool).await? == 0 {
+            demo::create_accounts(&pool, &settings.data_dir).await?;
+        }
+        let app = Arc::new(app::App {
+            db: pool.clone(),
+            mediation: MediationServiceClient::new(settings.channel_to("mediation")?),
+            templates: views::environment(),
+            life: Lifetimes { idle: SESSION_IDLE, absolute: SESSION_ABSOLUTE },
+            secure_cookies: false,
+            sign_ins: app::SignIns::default(),
+        });
+        runtime.spawn(forget_expired_sessions(pool, runtime.shutdown_token()));
+        let mut routes = tonic::service::Routes::default();
+        *routes.axum_router_mut() = pages::router(app);
+        Ok(Api {
+            routes,
+            services: vec![],
+            front: Some(fengqiao_platform::grpc::Front {
+                tls: None,
+                grace: Duration::from_secs(settings.shutdown_grace_secs),
+            }),
+        })
+    }
+}
+
+/// Removes expired sessions every ten minutes.
+async fn forget_expired_sessions(pool: sqlx::AnyPool, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+        }
+        if let Err(e) = sessions::forget_expired(&pool).await {
+            tracing::warn!(error = %e, "cannot remove expired console sessions; will retry");
+        }
+    }
+}
+
+mod demo {
+    //! Demo accounts for a first look (standalone, demo data): one per role
+    //! over the demo directory, with generated passwords written to a private
+    //! file in the data directory.
+
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::path::Path;
+
+    use crate::accounts::{self, Role, Staff};
+
+    const ACCOUNTS: [(&str, &str, Role, &str, &str); 4] = [
+        ("village-mediator", "东关村调解员", Role::Mediator, "village-620802001001", ""),
+        ("village-head", "东关村调委会主任", Role::OrgHead, "village-620802001001", ""),
+        ("county-supervisor", "区矛调中心督办", Role::Supervisor, "", "620802"),
+        ("admin", "系统管理员", Role::Administrator, "", ""),
+    ];
+
+    /// Creates the demo accounts and writes `username password` lines to `<data_dir>/console-accounts.txt` (0600).
+    pub async fn create_accounts(pool: &sqlx::AnyPool, data_dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(data_dir)?;
+        let file_path = data_dir.join("console-accounts.txt");
+        let mut file =
+            std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&file_path)?;
+        for (username, name, role, org_id, jurisdiction) in ACCOUNTS {
+            let password = accounts::generate_password();
+            let staff = Staff {
+                username: username.into(),
+                display_name: name.into(),
+                role,
+                org_id: org_id.into(),
+                jurisdiction: jurisdiction.into(),
+            };
+            accounts::put(pool, &staff, &password).await?;
+            writeln!(file, "{username} {password} ({})", role.name())?;
+        }
+        tracing::info!(file = %file_path.display(), "demo console accounts created; their passwords are in this file");
+        Ok(())
+    }
+}

@@ -1,0 +1,347 @@
+//! The console's pages and forms: sign-in, the organisation's inbox, a
+//! referral with the steps its role may take. Every step goes through the
+//! mediation API as the signed-in member of staff (the API decides; another
+//! organisation's referral is NOT_FOUND there and here), and is recorded in the
+//! console's audit log with the username.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use fengqiao_proto::fengqiao::common::v1::{Actor, MediationOutcome};
+use fengqiao_proto::fengqiao::mediation::v1::{
+    AcceptReferralRequest, AgreementForm, AgreementTerms, ConcludeMediationRequest, GetCaseWorkRequest,
+    ListInboxRequest, RejectReferralRequest, Signature, StartMediationRequest,
+};
+use http::{HeaderMap, StatusCode};
+use minijinja::context;
+use serde::Deserialize;
+
+use crate::app::App;
+use crate::i18n::{state_name, Lang};
+use crate::items::{self, ItemView};
+use crate::sessions::{self, Session};
+use crate::views::{render, Frame, Problem, CSS};
+
+/// The console's routes.
+pub fn router(app: Arc<App>) -> axum::Router {
+    axum::Router::new()
+        .route("/", get(|| async { Redirect::to("/inbox") }))
+        .route("/static/console.css", get(|| async { ([(http::header::CONTENT_TYPE, "text/css")], CSS) }))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/inbox", get(inbox))
+        .route("/referrals/{id}", get(referral))
+        .route("/referrals/{id}/{step}", post(step))
+        .with_state(app)
+}
+
+#[derive(Deserialize, Default)]
+struct Common {
+    lang: Option<String>,
+    state: Option<String>,
+    expired: Option<String>,
+}
+
+fn lang_of(headers: &HeaderMap, query: &Common) -> Lang {
+    Lang::pick(query.lang.as_deref(), sessions::cookie_value(headers, "lang"))
+}
+
+/// A page, remembering an explicit language choice in a cookie.
+fn page(status: StatusCode, html: String, query: &Common) -> Response {
+    let mut response = (status, Html(html)).into_response();
+    if let Some(lang) = query.lang.as_deref().filter(|l| matches!(*l, "en" | "zh")) {
+        let cookie = format!("lang={lang}; Path=/; SameSite=Lax; Max-Age=31536000");
+        response.headers_mut().append(http::header::SET_COOKIE, cookie.parse().expect("a cookie"));
+    }
+    response
+}
+
+fn form(body: &Bytes) -> std::collections::HashMap<String, String> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+async fn session_of(app: &App, headers: &HeaderMap) -> Option<Session> {
+    let token = sessions::cookie_value(headers, sessions::COOKIE)?;
+    match sessions::find(&app.db, token, app.life).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read a console session");
+            None
+        }
+    }
+}
+
+fn to_login() -> Response {
+    Redirect::to("/login?expired=1").into_response()
+}
+
+async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<Common>) -> Response {
+    let lang = lang_of(&headers, &q);
+    let mut frame = Frame::default();
+    if q.expired.is_some() {
+        frame.notice = Some(crate::i18n::words(lang)["session_over"].to_string());
+    }
+    let html = render(&app.templates, "login.html", lang, &frame, context! { username => "" });
+    page(StatusCode::OK, html, &q)
+}
+
+async fn login(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let lang = lang_of(&headers, &Common::default());
+    let fields = form(&body);
+    let username = fields.get("username").map(|s| s.trim().to_string()).unwrap_or_default();
+    let password = fields.get("password").cloned().unwrap_or_default();
+    let refuse = |status: StatusCode, key: &str| {
+        let frame = Frame { error: Some(crate::i18n::words(lang)[key].to_string()), ..Default::default() };
+        let html = render(&app.templates, "login.html", lang, &frame, context! { username => username.clone() });
+        (status, Html(html)).into_response()
+    };
+    if app.sign_ins.is_throttled(&username) {
+        app.audit(&username, "sign_in", "", "throttled").await;
+        return refuse(StatusCode::TOO_MANY_REQUESTS, "too_many_tries");
+    }
+    let account = match crate::accounts::find(&app.db, &username).await {
+        Ok(account) => account,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read console accounts");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+        }
+    };
+    // The hash is checked even for an unknown name, so timing tells nothing.
+    let stored = account.as_ref().map(|(_, h)| h.as_str()).unwrap_or(crate::app::DUMMY_HASH.as_str());
+    let verified = crate::accounts::verify(&password, stored);
+    let Some((staff, _)) = account.filter(|_| verified) else {
+        app.sign_ins.failed(&username);
+        app.audit(&username, "sign_in", "", "refused").await;
+        return refuse(StatusCode::UNAUTHORIZED, "bad_credentials");
+    };
+    let token = match sessions::start(&app.db, &staff.username, app.life).await {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a console session");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+        }
+    };
+    app.sign_ins.succeeded(&username);
+    app.audit(&staff.username, "sign_in", "", "ok").await;
+    let mut response = Redirect::to("/inbox").into_response();
+    let cookie = sessions::cookie(&token, app.life, app.secure_cookies);
+    response.headers_mut().append(http::header::SET_COOKIE, cookie.parse().expect("a cookie"));
+    response
+}
+
+async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let (Some(token), Some(session)) =
+        (sessions::cookie_value(&headers, sessions::COOKIE), session_of(&app, &headers).await)
+    {
+        if form(&body).get("csrf") == Some(&session.csrf) {
+            let _ = sessions::end(&app.db, token).await;
+            app.audit(&session.staff.username, "sign_out", "", "ok").await;
+        }
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(http::header::SET_COOKIE, sessions::cleared_cookie().parse().expect("a cookie"));
+    response
+}
+
+fn actor(session: &Session) -> Option<Actor> {
+    Some(Actor { org_id: session.staff.org_id.clone(), person_id: session.staff.username.clone() })
+}
+
+/// The page for an API refusal: what went wrong and what to do, in the page's language.
+fn refusal(app: &App, lang: Lang, session: &Session, status: &tonic::Status, q: &Common) -> Response {
+    let words = crate::i18n::words(lang);
+    let (code, message, violations) = match status.code() {
+        tonic::Code::NotFound => (StatusCode::NOT_FOUND, words["not_found"].to_string(), Vec::new()),
+        tonic::Code::PermissionDenied => (StatusCode::FORBIDDEN, words["forbidden"].to_string(), Vec::new()),
+        tonic::Code::InvalidArgument => {
+            let v = fengqiao_platform::status::violations(status)
+                .into_iter()
+                .map(|v| Problem { field: v.field, description: v.description })
+                .collect();
+            (StatusCode::BAD_REQUEST, words["fix_fields"].to_string(), v)
+        }
+        tonic::Code::FailedPrecondition | tonic::Code::Aborted | tonic::Code::AlreadyExists => {
+            (StatusCode::CONFLICT, status.message().to_string(), Vec::new())
+        }
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted => {
+            (StatusCode::SERVICE_UNAVAILABLE, words["unavailable"].to_string(), Vec::new())
+        }
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, status.message().to_string(), Vec::new()),
+    };
+    let frame = Frame {
+        staff: Some(session.staff.clone()),
+        csrf: session.csrf.clone(),
+        error: Some(message),
+        violations,
+        ..Default::default()
+    };
+    page(code, render(&app.templates, "message.html", lang, &frame, context! {}), q)
+}
+
+async fn inbox(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<Common>) -> Response {
+    let Some(session) = session_of(&app, &headers).await else { return to_login() };
+    let lang = lang_of(&headers, &q);
+    let state: Option<i32> = q.state.as_deref().and_then(|s| s.parse().ok());
+    let request = ListInboxRequest {
+        org_id: session.staff.org_id.clone(),
+        states: state.into_iter().collect(),
+        page_size: 200,
+        ..Default::default()
+    };
+    let items = match app.mediation.clone().list_inbox(request).await {
+        Ok(r) => r.into_inner().items,
+        Err(status) => return refusal(&app, lang, &session, &status, &q),
+    };
+    let now = fengqiao_platform::db::now_micros();
+    let views: Vec<ItemView> = items.iter().map(|i| items::view(i, lang, now)).collect();
+    let states: Vec<_> =
+        [2, 3, 5, 6, 7, 4, 8, 9].iter().map(|s| context! { value => s, name => state_name(*s, lang) }).collect();
+    let frame = Frame { staff: Some(session.staff.clone()), csrf: session.csrf.clone(), ..Default::default() };
+    let html = render(
+        &app.templates,
+        "inbox.html",
+        lang,
+        &frame,
+        context! { items => views, states => states, state => state, org_id => session.staff.org_id },
+    );
+    page(StatusCode::OK, html, &q)
+}
+
+async fn referral(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<Common>,
+) -> Response {
+    let Some(session) = session_of(&app, &headers).await else { return to_login() };
+    let lang = lang_of(&headers, &q);
+    show_referral(&app, lang, session, &id, None, &q).await
+}
+
+async fn show_referral(
+    app: &App,
+    lang: Lang,
+    session: Session,
+    id: &str,
+    notice: Option<String>,
+    q: &Common,
+) -> Response {
+    let request = GetCaseWorkRequest { referral_id: id.to_string(), actor: actor(&session) };
+    let work = match app.mediation.clone().get_case_work(request).await {
+        Ok(r) => r.into_inner().work.unwrap_or_default(),
+        Err(status) => return refusal(app, lang, &session, &status, q),
+    };
+    let item = work.item.unwrap_or_default();
+    let mut view = items::view(&item, lang, fengqiao_platform::db::now_micros());
+    view.mediators = work.mediators.iter().map(|m| m.mediator_id.as_str()).collect::<Vec<_>>().join(", ");
+    let can_act = session.staff.role.mediates() && session.staff.org_id == item.org_id;
+    let frame = Frame { staff: Some(session.staff.clone()), csrf: session.csrf.clone(), notice, ..Default::default() };
+    let html = render(&app.templates, "referral.html", lang, &frame, context! { item => view, can_act => can_act });
+    page(StatusCode::OK, html, q)
+}
+
+async fn step(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path((id, step)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let q = Common::default();
+    let Some(session) = session_of(&app, &headers).await else { return to_login() };
+    let lang = lang_of(&headers, &q);
+    let fields = form(&body);
+    if fields.get("csrf") != Some(&session.csrf) {
+        app.audit(&session.staff.username, &step, &id, "csrf refused").await;
+        let frame = Frame {
+            staff: Some(session.staff.clone()),
+            error: Some(crate::i18n::words(lang)["csrf"].into()),
+            ..Default::default()
+        };
+        return page(StatusCode::FORBIDDEN, render(&app.templates, "message.html", lang, &frame, context! {}), &q);
+    }
+    if !session.staff.role.mediates() {
+        app.audit(&session.staff.username, &step, &id, "forbidden").await;
+        return refusal(&app, lang, &session, &tonic::Status::permission_denied("role"), &q);
+    }
+    let mut client = app.mediation.clone();
+    let who = actor(&session);
+    let done = match step.as_str() {
+        "accept" => {
+            client.accept_referral(AcceptReferralRequest { referral_id: id.clone(), actor: who }).await.map(|_| ())
+        }
+        "start" => {
+            client.start_mediation(StartMediationRequest { referral_id: id.clone(), actor: who }).await.map(|_| ())
+        }
+        "reject" => {
+            let reason = fields.get("reason").cloned().unwrap_or_default();
+            client
+                .reject_referral(RejectReferralRequest { referral_id: id.clone(), actor: who, reason })
+                .await
+                .map(|_| ())
+        }
+        "conclude" => match conclusion(&app, &session, &id, &fields).await {
+            Ok(request) => client.conclude_mediation(request).await.map(|_| ()),
+            Err(status) => Err(status),
+        },
+        _ => Err(tonic::Status::not_found("no such step")),
+    };
+    let outcome = match &done {
+        Ok(()) => "ok".to_string(),
+        Err(status) => format!("{:?}", status.code()),
+    };
+    app.audit(&session.staff.username, &step, &id, &outcome).await;
+    match done {
+        Ok(()) => {
+            let notice = Some(crate::i18n::words(lang)["done"].to_string());
+            show_referral(&app, lang, session, &id, notice, &q).await
+        }
+        Err(status) => refusal(&app, lang, &session, &status, &q),
+    }
+}
+
+/// A conclusion with an agreement from the form: its terms, amount and
+/// deadline, signed by every party of the case (as recorded at signing).
+async fn conclusion(
+    app: &App,
+    session: &Session,
+    id: &str,
+    fields: &std::collections::HashMap<String, String>,
+) -> Result<ConcludeMediationRequest, tonic::Status> {
+    let work = app
+        .mediation
+        .clone()
+        .get_case_work(GetCaseWorkRequest { referral_id: id.to_string(), actor: actor(session) })
+        .await?
+        .into_inner()
+        .work
+        .unwrap_or_default();
+    let parties = work.item.and_then(|i| i.dispute).map(|d| d.parties.len()).unwrap_or(0);
+    let amount = fields.get("amount").map(|a| a.trim()).filter(|a| !a.is_empty()).unwrap_or("0");
+    let Some(amount_fen) = items::yuan_to_fen(amount) else {
+        return Err(fengqiao_platform::status::invalid_argument(&[fengqiao_platform::status::Violation::new(
+            "amount",
+            "must be an amount in yuan such as 1200 or 1200.50",
+        )]));
+    };
+    let terms: Vec<String> = fields
+        .get("terms")
+        .map(|t| t.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+        .unwrap_or_default();
+    Ok(ConcludeMediationRequest {
+        referral_id: id.to_string(),
+        actor: actor(session),
+        outcome: MediationOutcome::Agreement as i32,
+        summary: fields.get("summary").cloned().unwrap_or_default(),
+        agreement: Some(AgreementTerms {
+            form: AgreementForm::Written as i32,
+            terms,
+            amount_fen,
+            performance_deadline: fields.get("deadline").cloned().unwrap_or_default(),
+            signatures: (1..=parties as u32).map(|n| Signature { party_number: n, signed_at: None }).collect(),
+        }),
+        ..Default::default()
+    })
+}

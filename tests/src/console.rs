@@ -1,0 +1,104 @@
+//! The console as a browser without script sees it: forms posted, cookies
+//! kept, pages read as HTML.
+
+use crate::system::System;
+
+/// A member of staff's browser session with the console.
+pub struct Browser {
+    base: String,
+    client: reqwest::Client,
+    cookies: Vec<String>,
+}
+
+/// A page: its HTTP status, where it redirected to, its HTML.
+#[derive(Debug)]
+pub struct Page {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Location` of a redirect.
+    pub location: Option<String>,
+    /// The HTML.
+    pub html: String,
+}
+
+impl Page {
+    /// The value of the first hidden `csrf` field.
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let at = self.html.find(marker).map(|i| i + marker.len()).expect("a form with a csrf token");
+        self.html[at..].split('"').next().unwrap_or_default().to_string()
+    }
+
+    /// The first `/referrals/<id>` link.
+    pub fn referral_link(&self) -> Option<String> {
+        let at = self.html.find("href=\"/referrals/")? + "href=\"".len();
+        self.html[at..].split('"').next().map(str::to_string)
+    }
+}
+
+impl Browser {
+    /// A fresh browser pointed at the system's console.
+    pub fn new(system: &System) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("an HTTP client");
+        Self { base: format!("http://{}", system.addr("console")), client, cookies: Vec::new() }
+    }
+
+    fn keep_cookies(&mut self, response: &reqwest::Response) {
+        for set in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let pair = set.to_str().unwrap_or_default().split(';').next().unwrap_or_default().to_string();
+            let name = pair.split('=').next().unwrap_or_default().to_string();
+            self.cookies.retain(|c| !c.starts_with(&format!("{name}=")));
+            if !pair.ends_with('=') {
+                self.cookies.push(pair);
+            }
+        }
+    }
+
+    async fn page(&mut self, response: reqwest::Response) -> Page {
+        self.keep_cookies(&response);
+        let status = response.status().as_u16();
+        let location = response.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string);
+        Page { status, location, html: response.text().await.unwrap_or_default() }
+    }
+
+    /// GETs `path`.
+    pub async fn get(&mut self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookies.join("; "))
+            .send()
+            .await
+            .expect("the console answers");
+        self.page(response).await
+    }
+
+    /// POSTs a form to `path`.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookies.join("; "))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("the console answers");
+        self.page(response).await
+    }
+
+    /// Signs in; the answer to the form.
+    pub async fn sign_in(&mut self, username: &str, password: &str) -> Page {
+        self.post("/login", &[("username", username), ("password", password)]).await
+    }
+}
+
+/// Creates a console account with `fengqiao accounts add`; its password.
+pub fn add_account(system: &System, username: &str, role: &str, org: &str) -> String {
+    let out = system.cli(&["accounts", "add", username, "--role", role, "--org", org]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("a password").trim().to_string()
+}
