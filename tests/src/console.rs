@@ -19,6 +19,8 @@ pub struct Page {
     pub location: Option<String>,
     /// The HTML.
     pub html: String,
+    /// Its Content-Security-Policy header.
+    pub csp: String,
 }
 
 impl Page {
@@ -59,8 +61,9 @@ impl Browser {
     async fn page(&mut self, response: reqwest::Response) -> Page {
         self.keep_cookies(&response);
         let status = response.status().as_u16();
-        let location = response.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string);
-        Page { status, location, html: response.text().await.unwrap_or_default() }
+        let header = |name: &str| response.headers().get(name).and_then(|l| l.to_str().ok()).map(str::to_string);
+        let (location, csp) = (header("location"), header("content-security-policy").unwrap_or_default());
+        Page { status, location, csp, html: response.text().await.unwrap_or_default() }
     }
 
     /// GETs `path`.

@@ -40,6 +40,7 @@ async fn a_mediator_signs_in_and_takes_a_police_case_to_an_agreement_in_the_cons
     assert_eq!((page.status, page.location.as_deref()), (303, Some("/login?expired=1")));
     let form = li.get("/login").await;
     assert!(form.html.contains("<html lang=\"zh-CN\">") && form.html.contains("登录"), "{}", form.html);
+    assert!(form.csp.contains("frame-ancestors 'none'"), "no other site may frame the console: {}", form.csp);
 
     let signed = li.sign_in("li.mediator", &password).await;
     assert_eq!((signed.status, signed.location.as_deref()), (303, Some("/inbox")), "{}", signed.html);

@@ -35,7 +35,28 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/inbox", get(inbox))
         .route("/referrals/{id}", get(referral))
         .route("/referrals/{id}/{step}", post(step))
+        .layer(axum::middleware::map_response(guard_headers))
         .with_state(app)
+}
+
+/// Headers on every answer: no framing by other sites (clickjacking), only
+/// our own style sheet and forms, no sniffing, no caching of pages that show
+/// cases, no referrer leaving the console.
+async fn guard_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let set = [
+        (
+            "content-security-policy",
+            "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ];
+    for (name, value) in set {
+        headers.insert(name, http::HeaderValue::from_static(value));
+    }
+    response
 }
 
 #[derive(Deserialize, Default)]
