@@ -109,6 +109,7 @@ impl AgencyApi {
             "police" => &[Source::Police],
             "court" => &[Source::CourtPreLitigation, Source::CourtInLitigation],
             "petition" => &[Source::Petition],
+            "centre" => &[Source::WalkIn, Source::Grid, Source::Hotline, Source::Online],
             _ => &[],
         };
         if !allowed.contains(&source) {

@@ -7,13 +7,14 @@ use tonic::Status;
 use crate::store::Agency;
 
 /// The kinds of agency the registry knows.
-pub const KINDS: [&str; 5] = ["police", "court", "petition", "organisation", "lookup"];
+pub const KINDS: [&str; 6] = ["police", "court", "petition", "organisation", "lookup", "centre"];
 
-/// Agencies that hand disputes over.
-const SENDERS: &[&str] = &["police", "court", "petition"];
+/// Agencies that hand disputes over (the county's mediation centre registers
+/// the disputes brought to it directly: walk-ins, grid workers, the hotline).
+const SENDERS: &[&str] = &["police", "court", "petition", "centre"];
 /// Agencies that follow cases: the senders, and mediation organisations
 /// (registered under their directory id) following the cases referred to them.
-const FOLLOWERS: &[&str] = &["police", "court", "petition", "organisation"];
+const FOLLOWERS: &[&str] = &["police", "court", "petition", "organisation", "centre"];
 
 /// The kinds of agency that may call `method` (of AgencyService).
 pub fn allowed(method: &str) -> &'static [&'static str] {
@@ -26,7 +27,7 @@ pub fn allowed(method: &str) -> &'static [&'static str] {
         | "GetCallback"
         | "DeleteCallback"
         | "ListCallbackDeadLetters" => FOLLOWERS,
-        "LookupProgress" | "LookupAccess" => &["lookup"],
+        "LookupProgress" | "LookupAccess" => &["lookup", "centre"],
         "GetCourtResult"
         | "ListConfirmations"
         | "AcceptConfirmation"
@@ -81,5 +82,8 @@ mod tests {
         assert!(check(&agency("organisation"), "WatchStatus").is_ok());
         assert!(check(&agency("organisation"), "SubmitDispute").is_err());
         assert!(check(&agency("organisation"), "RevokeReferral").is_err());
+        assert!(check(&agency("centre"), "SubmitDispute").is_ok());
+        assert!(check(&agency("centre"), "LookupProgress").is_ok());
+        assert!(check(&agency("centre"), "GetCourtResult").is_err());
     }
 }

@@ -19,11 +19,12 @@ pub struct Agency {
 }
 
 /// The demo agencies of Kongtong district.
-const DEMO_AGENCIES: [(&str, &str, &str, &str); 4] = [
+const DEMO_AGENCIES: [(&str, &str, &str, &str); 5] = [
     ("police-620802-dongguan", "police", "平凉市公安局崆峒分局东关派出所", "620802001"),
     ("police-620802-xijiao", "police", "平凉市公安局崆峒分局西郊派出所", "620802003"),
     ("court-620802", "court", "平凉市崆峒区人民法院", "620802"),
     ("petition-620802", "petition", "平凉市崆峒区信访局", "620802"),
+    ("centre-620802", "centre", "平凉市崆峒区矛盾纠纷多元化解中心", "620802"),
 ];
 
 /// Adds the demo agencies that are missing; returns how many.

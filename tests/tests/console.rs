@@ -172,3 +172,99 @@ async fn wrong_passwords_are_refused_then_throttled_english_on_request_and_demo_
     assert_eq!(demo.get("/inbox").await.status, 200);
     system.finish().await;
 }
+
+/// The password of a standalone demo account.
+fn demo_password(system: &System, username: &str) -> String {
+    let listed = std::fs::read_to_string(system.dir().join("fengqiao-data/console-accounts.txt")).unwrap();
+    let line = listed.lines().find(|l| l.starts_with(&format!("{username} "))).expect("a demo account");
+    line.split_whitespace().nth(1).unwrap().to_string()
+}
+
+/// The text of the element with `id` (its first line of content).
+fn text_of(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let at = html.find(&marker).map(|i| i + marker.len()).unwrap_or_else(|| panic!("no #{id} in {html}"));
+    html[at..].split('<').next().unwrap_or_default().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_walk_in_registered_at_the_counter_is_mediated_and_the_party_sees_it_completed() {
+    let system = System::start(Mode::Standalone).await.unwrap();
+    let mut clerk = Browser::new(&system);
+    assert_eq!(clerk.sign_in("village-clerk", &demo_password(&system, "village-clerk")).await.status, 303);
+    let form = clerk.get("/register").await;
+    assert!(form.html.contains("value=\"620802001001\""), "the clerk's own village is the default place");
+    let csrf = form.csrf();
+    let reference_marker = "name=\"reference\" value=\"";
+    let at = form.html.find(reference_marker).unwrap() + reference_marker.len();
+    let reference = form.html[at..].split('"').next().unwrap().to_string();
+    let walk_in = Source::WalkIn as i32;
+    let category = fengqiao_proto::fengqiao::common::v1::Category::Neighbourhood as i32;
+    let (walk_in, category) = (walk_in.to_string(), category.to_string());
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("reference", reference.as_str()),
+        ("source", walk_in.as_str()),
+        ("category", category.as_str()),
+        ("division_code", "620802001001"),
+        ("narrative", "邻里因排水沟堵塞发生争执"),
+        ("applicant", "张三"),
+        ("applicant_phone", "13800138000"),
+        ("respondent", "李四"),
+    ];
+
+    // A wrong field is named and nothing is registered; the form keeps what was typed.
+    fields[4].1 = "999999999999";
+    let refused = clerk.post("/register", &fields).await;
+    assert_eq!(refused.status, 400, "{}", refused.html);
+    assert!(refused.html.contains("dispute.location.division_code") && refused.html.contains("邻里因排水沟堵塞"));
+    fields[4].1 = "620802001001";
+
+    let receipt = clerk.post("/register", &fields).await;
+    assert_eq!(receipt.status, 200, "{}", receipt.html);
+    let (case_no, code) = (text_of(&receipt.html, "case_no"), text_of(&receipt.html, "code"));
+    assert!(case_no.starts_with("620802-") && !code.is_empty(), "{case_no} {code}");
+    // The same form sent twice (a double click) registers one case.
+    assert_eq!(text_of(&clerk.post("/register", &fields).await.html, "case_no"), case_no);
+
+    // The village mediator finds it and takes it to an agreement.
+    let mut mediator = Browser::new(&system);
+    mediator.sign_in("village-mediator", &demo_password(&system, "village-mediator")).await;
+    let inbox = inbox_listing(&mut mediator, &case_no).await;
+    let row = inbox.html.split("<tr").find(|r| r.contains(&case_no)).unwrap().to_string();
+    let link = referral_link_in(&row);
+    let csrf = mediator.get(&link).await.csrf();
+    mediator.post(&format!("{link}/accept"), &[("csrf", &csrf)]).await;
+    mediator.post(&format!("{link}/start"), &[("csrf", &csrf)]).await;
+    let deadline = (time::OffsetDateTime::now_utc().date() + time::Duration::days(30)).to_string();
+    let done = mediator
+        .post(
+            &format!("{link}/conclude"),
+            &[
+                ("csrf", &csrf),
+                ("summary", "疏通排水沟，费用平摊"),
+                ("terms", "双方平摊疏通费用"),
+                ("amount", "300"),
+                ("deadline", &deadline),
+            ],
+        )
+        .await;
+    assert!(done.html.contains("data-state=\"7\""), "{}", done.html);
+
+    // The party, without an account, sees it completed; a wrong code shows nothing.
+    let mut party = Browser::new(&system);
+    let wrong = party.post("/progress", &[("case_no", &case_no), ("code", "000000")]).await;
+    assert_eq!(wrong.status, 404, "{}", wrong.html);
+    assert!(wrong.html.contains("核对回执") && !wrong.html.contains("id=\"progress\""));
+    let seen = party.post("/progress", &[("case_no", &case_no), ("code", &code)]).await;
+    assert_eq!(seen.status, 200, "{}", seen.html);
+    assert!(seen.html.contains("data-state=\"7\"") && seen.html.contains("已办结"), "{}", seen.html);
+    assert!(!seen.html.contains("张三") && !seen.html.contains("13800138000"), "no personal data on the party's page");
+    system.finish().await;
+}
+
+/// The referral link in a row of the inbox.
+fn referral_link_in(row: &str) -> String {
+    let at = row.find("href=\"/referrals/").unwrap() + "href=\"".len();
+    row[at..].split('"').next().unwrap().to_string()
+}

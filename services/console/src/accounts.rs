@@ -50,6 +50,11 @@ impl Role {
         matches!(self, Role::Clerk | Role::Mediator | Role::OrgHead)
     }
 
+    /// Whether the role registers disputes at the counter.
+    pub fn registers(self) -> bool {
+        matches!(self, Role::Clerk | Role::Mediator | Role::OrgHead)
+    }
+
     /// Whether the role moves referrals of its organisation.
     pub fn mediates(self) -> bool {
         matches!(self, Role::Mediator | Role::OrgHead)

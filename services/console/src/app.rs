@@ -22,6 +22,8 @@ pub struct App {
     pub db: AnyPool,
     /// The mediation API, called as the signed-in member of staff.
     pub mediation: MediationServiceClient<TracedChannel>,
+    /// The gateway, called as the mediation centre (registrations, progress look-ups).
+    pub centre: crate::agency::Centre,
     /// The pages.
     pub templates: minijinja::Environment<'static>,
     /// How long sessions live.

@@ -116,6 +116,20 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("lookup_throttled", "查询过于频繁，请稍后再试。", "Too many tries; wait a while and try again."),
     ("language", "English", "中文"),
+    ("register", "登记纠纷", "Register a dispute"),
+    ("register_intro", "来访、网格员上报或热线来电的纠纷在此登记；登记后系统自动分派给调解组织。", "Register a dispute brought by a visitor, a grid worker or the hotline; it is handed to a mediation organisation at once."),
+    ("source", "来源", "Source"),
+    ("division_code", "发生地行政区划代码", "Division code of the place"),
+    ("grid_id", "网格编号（网格员上报时必填）", "Grid (required for a grid worker's report)"),
+    ("address", "详细地址", "Address"),
+    ("applicant", "申请人姓名", "Applicant's name"),
+    ("applicant_phone", "申请人电话", "Applicant's phone"),
+    ("respondent", "被申请人姓名", "Respondent's name"),
+    ("registered", "已登记。请把案件编号和查询码交给申请人。", "Registered. Give the applicant the case number and the verification code."),
+    ("receipt", "受理回执", "Receipt"),
+    ("reference", "登记编号", "Registration reference"),
+    ("print", "打印回执", "Print the receipt"),
+    ("progress_off", "进度查询暂未开通，请联系调解中心。", "Progress look-up is not set up; ask the mediation centre."),
     ("csrf", "页面已过期，请刷新后重试。", "This page has expired; reload it and try again."),
 ];
 
@@ -140,6 +154,94 @@ pub fn state_name(state: i32, lang: Lang) -> &'static str {
         ("未知", "unknown"),
     ];
     let (zh, en) = NAMES[usize::try_from(state).unwrap_or(10).min(10)];
+    if lang == Lang::Zh {
+        zh
+    } else {
+        en
+    }
+}
+
+/// zh-CN and English names by number, for enums shown in pages.
+fn pick(names: &[(i32, &'static str, &'static str)], n: i32, lang: Lang) -> &'static str {
+    names.iter().find(|(k, _, _)| *k == n).map_or("", |(_, zh, en)| if lang == Lang::Zh { zh } else { en })
+}
+
+/// The name of a dispute's source.
+pub fn source_name(n: i32, lang: Lang) -> &'static str {
+    const NAMES: [(i32, &str, &str); 8] = [
+        (1, "公安移送", "police"),
+        (2, "法院诉前委派", "court, pre-litigation"),
+        (3, "法院诉中委托", "court, in litigation"),
+        (4, "信访转办", "petition"),
+        (5, "来访", "walk-in"),
+        (6, "网格员上报", "grid worker"),
+        (7, "热线来电", "hotline"),
+        (8, "网上申请", "online"),
+    ];
+    pick(&NAMES, n, lang)
+}
+
+/// The name of a dispute's category.
+pub fn category_name(n: i32, lang: Lang) -> &'static str {
+    const NAMES: [(i32, &str, &str); 14] = [
+        (1, "邻里纠纷", "neighbourhood"),
+        (2, "婚姻家庭", "marriage and family"),
+        (3, "房屋物业", "property and housing"),
+        (4, "土地山林边界", "land boundary"),
+        (5, "劳动争议", "labour"),
+        (6, "道路交通事故", "traffic accident"),
+        (7, "医疗纠纷", "medical"),
+        (8, "征地拆迁", "expropriation"),
+        (9, "消费纠纷", "consumer"),
+        (10, "借贷合同", "lending and contracts"),
+        (11, "环境污染", "environmental"),
+        (12, "知识产权", "intellectual property"),
+        (13, "退役军人", "veterans"),
+        (14, "其他", "other"),
+    ];
+    pick(&NAMES, n, lang)
+}
+
+/// The name of a risk level.
+pub fn risk_name(n: i32, lang: Lang) -> &'static str {
+    const NAMES: [(i32, &str, &str); 4] = [
+        (1, "蓝色（一般）", "blue"),
+        (2, "黄色（较大）", "yellow"),
+        (3, "橙色（重大）", "orange"),
+        (4, "红色（特别重大）", "red"),
+    ];
+    pick(&NAMES, n, lang)
+}
+
+/// The name of a mediation outcome.
+pub fn outcome_name(n: i32, lang: Lang) -> &'static str {
+    const NAMES: [(i32, &str, &str); 5] = [
+        (1, "达成协议", "agreement"),
+        (2, "未达成协议", "no agreement"),
+        (3, "当事人拒绝调解", "a party refused"),
+        (4, "申请人撤回", "withdrawn"),
+        (5, "终止调解", "terminated"),
+    ];
+    pick(&NAMES, n, lang)
+}
+
+/// The name of a party's role.
+pub fn party_role_name(n: i32, lang: Lang) -> &'static str {
+    const NAMES: [(i32, &str, &str); 3] =
+        [(1, "申请人", "applicant"), (2, "被申请人", "respondent"), (3, "第三人", "third party")];
+    pick(&NAMES, n, lang)
+}
+
+/// The next step a party can expect in a state, in `lang`.
+pub fn next_step(state: i32, lang: Lang) -> &'static str {
+    let (zh, en) = match state {
+        0 | 1 => ("正在分派给调解组织", "being handed to a mediation organisation"),
+        2 => ("调解组织将在规定时间内决定是否受理", "the organisation decides whether to take it"),
+        3 => ("调解员将联系各方安排调解", "a mediator will contact the parties"),
+        5 | 6 => ("正在调解", "mediation is under way"),
+        7 => ("已办结；如达成协议请按期履行", "concluded; perform any agreement on time"),
+        _ => ("请联系移送单位了解后续安排", "ask the agency that sent it what comes next"),
+    };
     if lang == Lang::Zh {
         zh
     } else {

@@ -1,7 +1,7 @@
 //! A referral as the console shows it: state and risk in words, local times,
 //! and the colour of its clock (red past due, amber within three days).
 
-use fengqiao_proto::fengqiao::common::v1::{PartyRole, ReferralState, RiskLevel};
+use fengqiao_proto::fengqiao::common::v1::{ReferralState, RiskLevel};
 use fengqiao_proto::fengqiao::mediation::v1::InboxItem;
 use serde::Serialize;
 
@@ -20,6 +20,10 @@ pub struct ItemView {
     pub state_code: i32,
     /// The risk level in words.
     pub risk: String,
+    /// The dispute's category in words.
+    pub category: String,
+    /// Where the dispute came from, in words.
+    pub source: String,
     /// The agency that sent the case.
     pub sender: String,
     /// When it arrived, local time.
@@ -45,8 +49,12 @@ pub struct ItemView {
 const DAY_MICROS: i64 = 86_400_000_000;
 
 fn local(ts: Option<&prost_types::Timestamp>) -> String {
-    let Some(ts) = ts else { return String::new() };
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ts.seconds) else { return String::new() };
+    ts.map(|ts| local_time(ts.seconds)).unwrap_or_default()
+}
+
+/// Seconds since the epoch as local time (Asia/Shanghai), to the minute.
+pub fn local_time(seconds: i64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(seconds) else { return String::new() };
     let t = t.to_offset(time::macros::offset!(+8));
     format!("{}-{:02}-{:02} {:02}:{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute())
 }
@@ -71,19 +79,15 @@ pub fn view(item: &InboxItem, lang: Lang, now: i64) -> ItemView {
     let clock = clock_colour(item.state, due, now);
     let risk = RiskLevel::try_from(item.risk_level).unwrap_or_default();
     let dispute = item.dispute.clone().unwrap_or_default();
-    let outcome = if item.outcome == 0 {
-        String::new()
-    } else {
-        fengqiao_proto::fengqiao::common::v1::MediationOutcome::try_from(item.outcome)
-            .map(|o| o.as_str_name().trim_start_matches("MEDIATION_OUTCOME_").to_string())
-            .unwrap_or_default()
-    };
+    let outcome = crate::i18n::outcome_name(item.outcome, lang).to_string();
     ItemView {
         referral_id: item.referral_id.clone(),
         case_no: item.case_no.clone(),
         state: state_name(item.state, lang).to_string(),
         state_code: item.state,
-        risk: risk.as_str_name().trim_start_matches("RISK_LEVEL_").to_string(),
+        risk: crate::i18n::risk_name(risk as i32, lang).to_string(),
+        category: crate::i18n::category_name(dispute.category, lang).to_string(),
+        source: crate::i18n::source_name(dispute.source, lang).to_string(),
         sender: item.sender.clone(),
         received_at: local(item.received_at.as_ref()),
         due_at: local(item.clock_due_at.as_ref()),
@@ -93,10 +97,7 @@ pub fn view(item: &InboxItem, lang: Lang, now: i64) -> ItemView {
         parties: dispute
             .parties
             .iter()
-            .map(|p| {
-                let role = PartyRole::try_from(p.role).unwrap_or_default();
-                format!("{}: {}", role.as_str_name().trim_start_matches("PARTY_ROLE_"), p.name)
-            })
+            .map(|p| format!("{}: {}", crate::i18n::party_role_name(p.role, lang), p.name))
             .collect(),
         mediators: String::new(),
         outcome,

@@ -6,7 +6,9 @@
 //! with the username in the console's audit log. See docs/console.md.
 
 pub mod accounts;
+mod agency;
 mod app;
+mod counter;
 mod i18n;
 mod items;
 mod pages;
@@ -49,6 +51,7 @@ impl Component for Console {
         let app = Arc::new(app::App {
             db: pool.clone(),
             mediation: MediationServiceClient::new(settings.channel_to("mediation")?),
+            centre: agency::Centre::new(settings.channel_to("gateway")?, settings.console_access.token.clone()),
             templates: views::environment(),
             life: Lifetimes { idle: SESSION_IDLE, absolute: SESSION_ABSOLUTE },
             secure_cookies: false,
@@ -92,7 +95,8 @@ mod demo {
 
     use crate::accounts::{self, Role, Staff};
 
-    const ACCOUNTS: [(&str, &str, Role, &str, &str); 4] = [
+    const ACCOUNTS: [(&str, &str, Role, &str, &str); 5] = [
+        ("village-clerk", "东关村登记员", Role::Clerk, "village-620802001001", ""),
         ("village-mediator", "东关村调解员", Role::Mediator, "village-620802001001", ""),
         ("village-head", "东关村调委会主任", Role::OrgHead, "village-620802001001", ""),
         ("county-supervisor", "区矛调中心督办", Role::Supervisor, "", "620802"),

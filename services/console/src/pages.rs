@@ -35,6 +35,8 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/inbox", get(inbox))
         .route("/referrals/{id}", get(referral))
         .route("/referrals/{id}/{step}", post(step))
+        .route("/register", get(crate::counter::register_page).post(crate::counter::register))
+        .route("/progress", get(crate::counter::progress_form).post(crate::counter::progress))
         .layer(axum::middleware::map_response(guard_headers))
         .with_state(app)
 }
@@ -60,18 +62,18 @@ async fn guard_headers(mut response: Response) -> Response {
 }
 
 #[derive(Deserialize, Default)]
-struct Common {
+pub(crate) struct Common {
     lang: Option<String>,
     state: Option<String>,
     expired: Option<String>,
 }
 
-fn lang_of(headers: &HeaderMap, query: &Common) -> Lang {
+pub(crate) fn lang_of(headers: &HeaderMap, query: &Common) -> Lang {
     Lang::pick(query.lang.as_deref(), sessions::cookie_value(headers, "lang"))
 }
 
 /// A page, remembering an explicit language choice in a cookie.
-fn page(status: StatusCode, html: String, query: &Common) -> Response {
+pub(crate) fn page(status: StatusCode, html: String, query: &Common) -> Response {
     let mut response = (status, Html(html)).into_response();
     if let Some(lang) = query.lang.as_deref().filter(|l| matches!(*l, "en" | "zh")) {
         let cookie = format!("lang={lang}; Path=/; SameSite=Lax; Max-Age=31536000");
@@ -84,7 +86,7 @@ fn form(body: &Bytes) -> std::collections::HashMap<String, String> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
-async fn session_of(app: &App, headers: &HeaderMap) -> Option<Session> {
+pub(crate) async fn session_of(app: &App, headers: &HeaderMap) -> Option<Session> {
     let token = sessions::cookie_value(headers, sessions::COOKIE)?;
     match sessions::find(&app.db, token, app.life).await {
         Ok(found) => found,
@@ -95,7 +97,7 @@ async fn session_of(app: &App, headers: &HeaderMap) -> Option<Session> {
     }
 }
 
-fn to_login() -> Response {
+pub(crate) fn to_login() -> Response {
     Redirect::to("/login?expired=1").into_response()
 }
 
@@ -172,7 +174,7 @@ fn actor(session: &Session) -> Option<Actor> {
 }
 
 /// The page for an API refusal: what went wrong and what to do, in the page's language.
-fn refusal(app: &App, lang: Lang, session: &Session, status: &tonic::Status, q: &Common) -> Response {
+pub(crate) fn refusal(app: &App, lang: Lang, session: &Session, status: &tonic::Status, q: &Common) -> Response {
     let words = crate::i18n::words(lang);
     let (code, message, violations) = match status.code() {
         tonic::Code::NotFound => (StatusCode::NOT_FOUND, words["not_found"].to_string(), Vec::new()),

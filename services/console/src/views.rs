@@ -8,12 +8,15 @@ use crate::accounts::Staff;
 use crate::i18n::{words, Lang};
 
 /// Every template, by name.
-pub const TEMPLATES: [(&str, &str); 5] = [
+pub const TEMPLATES: [(&str, &str); 8] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("inbox.html", include_str!("../templates/inbox.html")),
     ("referral.html", include_str!("../templates/referral.html")),
     ("message.html", include_str!("../templates/message.html")),
+    ("register.html", include_str!("../templates/register.html")),
+    ("receipt.html", include_str!("../templates/receipt.html")),
+    ("progress.html", include_str!("../templates/progress.html")),
 ];
 
 /// The style sheet.

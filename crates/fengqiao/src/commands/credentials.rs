@@ -83,7 +83,8 @@ pub enum AgenciesCommand {
         /// Its id, e.g. police-620802-dongguan.
         #[arg(long)]
         id: String,
-        /// police, court, petition or lookup (a party look-up service).
+        /// police, court, petition, organisation, lookup (a party look-up service)
+        /// or centre (the county's mediation centre, as which the console acts).
         #[arg(long)]
         kind: String,
         /// Its name.
@@ -115,7 +116,12 @@ pub async fn token(settings: Settings, agency_id: &str, days: i64) -> anyhow::Re
 
 /// A short-lived token for a command-line agency session.
 pub async fn session_token(settings: &Settings, agency_id: &str) -> anyhow::Result<String> {
-    Ok(credentials::issue_token(&gateway_db(settings).await?, agency_id, 1).await?.1)
+    issue(settings, agency_id, 1).await
+}
+
+/// A token of `agency_id` valid for `days`, from the gateway's registry.
+pub async fn issue(settings: &Settings, agency_id: &str, days: i64) -> anyhow::Result<String> {
+    Ok(credentials::issue_token(&gateway_db(settings).await?, agency_id, days).await?.1)
 }
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> anyhow::Result<()> {

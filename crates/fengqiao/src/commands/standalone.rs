@@ -23,6 +23,9 @@ pub async fn standalone(mut settings: Settings) -> anyhow::Result<()> {
     };
     let mut running = Vec::new();
     for component in &components::ALL {
+        if component.name == "console" {
+            centre_token_for_the_console(&mut settings).await?;
+        }
         let started = (component.build)(settings.clone(), bus.clone(), shutdown.child_token()).await;
         match started {
             Ok(c) => {
@@ -64,5 +67,18 @@ pub async fn standalone(mut settings: Settings) -> anyhow::Result<()> {
     for c in running {
         c.stop().await;
     }
+    Ok(())
+}
+
+/// With the demo data and no token configured, issues the console a 30-day
+/// token of the demo mediation centre from the gateway's registry (the gateway
+/// has started and registered it), so the console works with zero set-up.
+async fn centre_token_for_the_console(settings: &mut fengqiao_platform::Settings) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    if !settings.seed_demo() || !settings.console_access.token.expose_secret().is_empty() {
+        return Ok(());
+    }
+    let token = super::credentials::issue(settings, &settings.console_access.agency.clone(), 30).await?;
+    settings.console_access.token = secrecy::SecretString::from(token);
     Ok(())
 }

@@ -48,6 +48,8 @@ pub struct Settings {
     pub supervision: SupervisionSettings,
     /// Per-case subsidy amounts (以案定补).
     pub subsidy: SubsidySettings,
+    /// How the console reaches the gateway as the mediation centre.
+    pub console_access: ConsoleAccessSettings,
     /// The court that judicially confirms agreements of cases no court delegated:
     /// a division-code prefix to the court's agency id (the basic court of the
     /// place, 人民调解法 art. 33); the longest matching prefix wins.
@@ -102,6 +104,7 @@ impl Default for Settings {
             clocks: ClockRegimes::default(),
             supervision: SupervisionSettings::default(),
             subsidy: SubsidySettings::default(),
+            console_access: ConsoleAccessSettings::default(),
             confirmation_courts: Default::default(),
             shutdown_grace_secs: 10,
             gateway: component(50050),

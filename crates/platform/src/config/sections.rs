@@ -433,3 +433,23 @@ impl Default for AgencyApiSettings {
         }
     }
 }
+
+/// How the console reaches the gateway as the county's mediation centre (an
+/// agency of kind `centre`): to register walk-in, grid and hotline disputes
+/// and to look up a case's progress for a party.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleAccessSettings {
+    /// The centre's agency id in the gateway's registry.
+    pub agency: String,
+    /// A token of that agency (`fengqiao token <agency>`); standalone mode
+    /// issues one itself when it is empty and the demo data is loaded.
+    #[serde(serialize_with = "serialize_secret")]
+    pub token: SecretString,
+}
+
+impl Default for ConsoleAccessSettings {
+    fn default() -> Self {
+        Self { agency: "centre-620802".into(), token: SecretString::from(String::new()) }
+    }
+}
