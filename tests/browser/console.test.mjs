@@ -1,6 +1,6 @@
 // The console in a real browser (Debian's Chromium, driven by playwright-core):
 // a clerk registers a walk-in at the counter, the village mediator finds it in
-// the inbox, accepts it, records the mediation and the agreement, and the
+// the inbox, accepts it, records a session and the agreement, and the
 // party's page shows it completed; a mediator of another organisation cannot
 // open it. Screenshots of the main pages go to $SCREENSHOTS when set.
 // Run: scripts/browser-tests.sh
@@ -114,6 +114,10 @@ test('a walk-in goes from the counter to an agreement and the party sees it comp
   await mediator.getByRole('button', { name: '受理', exact: true }).click();
   assert.equal(await mediator.locator('#state').getAttribute('data-state'), '3');
   await mediator.getByRole('button', { name: '开始调解', exact: true }).click();
+  await mediator.getByLabel('调解地点', { exact: true }).fill('东关村调解室');
+  await mediator.getByLabel('调解笔录', { exact: true }).fill('双方陈述，同意疏通排水沟');
+  await mediator.getByRole('button', { name: '记录本次调解', exact: true }).click();
+  assert.match(await mediator.locator('#sessions').textContent(), /双方陈述，同意疏通排水沟/);
   await mediator.getByLabel('情况说明', { exact: true }).fill('疏通排水沟，费用平摊');
   await mediator.getByLabel('协议内容（每行一条）', { exact: true }).fill('双方平摊疏通费用\n李四负责日后清理');
   await mediator.getByLabel('涉及金额（元）', { exact: true }).fill('300');
@@ -143,6 +147,18 @@ test('a walk-in goes from the counter to an agreement and the party sees it comp
   assert.match(await party.locator('#progress').textContent(), /已办结/);
   assert.doesNotMatch(await party.content(), /张三|13800138000/);
   await shot(party, 'progress');
+
+  // The county's supervisor sees the agreement counted on the figures dashboard.
+  const supervisor = await signedIn('county-supervisor');
+  await supervisor.getByRole('link', { name: '统计看板', exact: true }).click();
+  for (let i = 0; i < 50 && (await supervisor.locator('#agreements').textContent()).trim() !== '1'; i++) {
+    await supervisor.waitForTimeout(200);
+    await supervisor.reload();
+  }
+  assert.equal((await supervisor.locator('#agreements').textContent()).trim(), '1');
+  await shot(supervisor, 'dashboard');
+  await supervisor.getByRole('link', { name: '预警督办', exact: true }).click();
+  await shot(supervisor, 'alarms');
 
   // English on request.
   await party.goto(`${base}/progress?lang=en`);

@@ -236,6 +236,14 @@ async fn a_walk_in_registered_at_the_counter_is_mediated_and_the_party_sees_it_c
     let csrf = mediator.get(&link).await.csrf();
     mediator.post(&format!("{link}/accept"), &[("csrf", &csrf)]).await;
     mediator.post(&format!("{link}/start"), &[("csrf", &csrf)]).await;
+    let held = mediator
+        .post(
+            &format!("{link}/session"),
+            &[("csrf", &csrf), ("place", "东关村调解室"), ("record", "双方陈述，同意疏通排水沟")],
+        )
+        .await;
+    assert_eq!(held.status, 200, "{}", held.html);
+    assert!(held.html.contains("东关村调解室 — 双方陈述，同意疏通排水沟"), "the session is on the page: {}", held.html);
     let deadline = (time::OffsetDateTime::now_utc().date() + time::Duration::days(30)).to_string();
     let done = mediator
         .post(
@@ -260,6 +268,25 @@ async fn a_walk_in_registered_at_the_counter_is_mediated_and_the_party_sees_it_c
     assert_eq!(seen.status, 200, "{}", seen.html);
     assert!(seen.html.contains("data-state=\"7\"") && seen.html.contains("已办结"), "{}", seen.html);
     assert!(!seen.html.contains("张三") && !seen.html.contains("13800138000"), "no personal data on the party's page");
+
+    // The county's supervisor counts the agreement on the figures dashboard; a mediator may not look.
+    let mut supervisor = Browser::new(&system);
+    supervisor.sign_in("county-supervisor", &demo_password(&system, "county-supervisor")).await;
+    let mut counted = false;
+    for _ in 0..50 {
+        let dashboard = supervisor.get("/dashboard").await;
+        assert_eq!(dashboard.status, 200, "{}", dashboard.html);
+        if text_of(&dashboard.html, "agreements") == "1" {
+            assert!(dashboard.html.contains("<svg"), "with its chart");
+            counted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(counted, "the agreement reaches the county's figures");
+    assert_eq!(supervisor.get("/alarms").await.status, 200);
+    assert_eq!(mediator.get("/dashboard").await.status, 403, "figures are for supervisors");
+    assert_eq!(mediator.get("/alarms").await.status, 403);
     system.finish().await;
 }
 

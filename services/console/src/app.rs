@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use fengqiao_platform::db::now_micros;
 use fengqiao_platform::grpc_trace::TracedChannel;
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
+use fengqiao_proto::fengqiao::supervision::v1::supervision_service_client::SupervisionServiceClient;
 use sqlx::AnyPool;
 
 use crate::sessions::Lifetimes;
@@ -22,6 +23,8 @@ pub struct App {
     pub db: AnyPool,
     /// The mediation API, called as the signed-in member of staff.
     pub mediation: MediationServiceClient<TracedChannel>,
+    /// Routing's supervision API (alarms, figures).
+    pub supervision: SupervisionServiceClient<TracedChannel>,
     /// The gateway, called as the mediation centre (registrations, progress look-ups).
     pub centre: crate::agency::Centre,
     /// The pages.

@@ -129,6 +129,31 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("receipt", "受理回执", "Receipt"),
     ("reference", "登记编号", "Registration reference"),
     ("print", "打印回执", "Print the receipt"),
+    ("alarms", "预警督办", "Alarms"),
+    ("no_alarms", "当前没有未处理的预警。", "No open alarms."),
+    ("alarm_kind", "预警类型", "Kind"),
+    ("detail", "说明", "Detail"),
+    ("raised_at", "发出时间", "Raised"),
+    ("dashboard", "统计看板", "Figures"),
+    ("period", "统计期（如 2026-12 或 2026-Q4）", "Period (2026-12 or 2026-Q4)"),
+    ("group_by", "分组", "Group by"),
+    ("by_township", "按乡镇（街道）", "by township"),
+    ("by_organisation", "按调解组织", "by organisation"),
+    ("registered_count", "受理数", "Registered"),
+    ("concluded_count", "办结数", "Concluded"),
+    ("agreements", "调解成功数", "Agreements"),
+    ("success_rate", "调处成功率", "Success rate"),
+    ("timeliness", "按期办结率", "On time"),
+    ("village_share", "村级化解占比", "Resolved at village level"),
+    ("township_share", "乡镇级化解占比", "Resolved at township level"),
+    ("summons_rate", "吹哨报到按期响应率", "Joint summons answered on time"),
+    ("ranking", "排名", "Ranking"),
+    ("rank", "名次", "Rank"),
+    ("unit", "单位", "Unit"),
+    ("net_rate", "净化解率", "Net resolution rate"),
+    ("place", "调解地点", "Place"),
+    ("session_record", "调解笔录", "Record of the session"),
+    ("record_session", "记录本次调解", "Record this session"),
     ("progress_off", "进度查询暂未开通，请联系调解中心。", "Progress look-up is not set up; ask the mediation centre."),
     ("csrf", "页面已过期，请刷新后重试。", "This page has expired; reload it and try again."),
 ];
@@ -211,6 +236,19 @@ pub fn risk_name(n: i32, lang: Lang) -> &'static str {
         (4, "红色（特别重大）", "red"),
     ];
     pick(&NAMES, n, lang)
+}
+
+/// The name of an alarm's kind (as the supervision API names it).
+pub fn alarm_name(kind: &str, lang: Lang) -> &'static str {
+    const NAMES: [(&str, &str, &str); 6] = [
+        ("OVERDUE", "已超期", "overdue"),
+        ("WARNING", "即将到期", "due soon"),
+        ("CLOCK_MISSING", "未计时", "no clock running"),
+        ("STUCK_CASE", "久拖未动", "stuck"),
+        ("DEAD_LETTER", "消息处理失败", "dead letter"),
+        ("RED_UNOWNED", "红色案件未落实包案领导", "RED case without an owner"),
+    ];
+    NAMES.iter().find(|(k, _, _)| *k == kind).map_or("", |(_, zh, en)| if lang == Lang::Zh { zh } else { en })
 }
 
 /// The name of a mediation outcome.

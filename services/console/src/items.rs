@@ -40,6 +40,8 @@ pub struct ItemView {
     pub parties: Vec<String>,
     /// The mediators, lead first.
     pub mediators: String,
+    /// The sessions held: when, where, what was recorded.
+    pub sessions: Vec<String>,
     /// The outcome in words, once concluded.
     pub outcome: String,
     /// The outcome's summary.
@@ -100,6 +102,7 @@ pub fn view(item: &InboxItem, lang: Lang, now: i64) -> ItemView {
             .map(|p| format!("{}: {}", crate::i18n::party_role_name(p.role, lang), p.name))
             .collect(),
         mediators: String::new(),
+        sessions: Vec::new(),
         outcome,
         summary: item.summary.clone(),
     }

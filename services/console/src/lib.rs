@@ -11,6 +11,7 @@ mod app;
 mod counter;
 mod i18n;
 mod items;
+mod oversight;
 mod pages;
 mod sessions;
 mod views;
@@ -23,6 +24,7 @@ use fengqiao_platform::component::{Api, Component};
 use fengqiao_platform::migrate::Migration;
 use fengqiao_platform::{migration, ComponentRuntime};
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
+use fengqiao_proto::fengqiao::supervision::v1::supervision_service_client::SupervisionServiceClient;
 
 pub use sessions::Lifetimes;
 
@@ -51,6 +53,7 @@ impl Component for Console {
         let app = Arc::new(app::App {
             db: pool.clone(),
             mediation: MediationServiceClient::new(settings.channel_to("mediation")?),
+            supervision: SupervisionServiceClient::new(settings.channel_to("routing")?),
             centre: agency::Centre::new(settings.channel_to("gateway")?, settings.console_access.token.clone()),
             templates: views::environment(),
             life: Lifetimes { idle: SESSION_IDLE, absolute: SESSION_ABSOLUTE },

@@ -13,7 +13,8 @@ use axum::routing::{get, post};
 use fengqiao_proto::fengqiao::common::v1::{Actor, MediationOutcome};
 use fengqiao_proto::fengqiao::mediation::v1::{
     AcceptReferralRequest, AgreementForm, AgreementTerms, ConcludeMediationRequest, GetCaseWorkRequest,
-    ListInboxRequest, RejectReferralRequest, Signature, StartMediationRequest,
+    ListInboxRequest, RecordSessionRequest, RejectReferralRequest, ScheduleSessionRequest, Signature,
+    StartMediationRequest,
 };
 use http::{HeaderMap, StatusCode};
 use minijinja::context;
@@ -37,6 +38,8 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/referrals/{id}/{step}", post(step))
         .route("/register", get(crate::counter::register_page).post(crate::counter::register))
         .route("/progress", get(crate::counter::progress_form).post(crate::counter::progress))
+        .route("/alarms", get(crate::oversight::alarms))
+        .route("/dashboard", get(crate::oversight::dashboard))
         .layer(axum::middleware::map_response(guard_headers))
         .with_state(app)
 }
@@ -63,9 +66,13 @@ async fn guard_headers(mut response: Response) -> Response {
 
 #[derive(Deserialize, Default)]
 pub(crate) struct Common {
-    lang: Option<String>,
-    state: Option<String>,
-    expired: Option<String>,
+    pub(crate) lang: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) expired: Option<String>,
+    /// The dashboard's period (`2026-12`, `2026-Q4`).
+    pub(crate) period: Option<String>,
+    /// The dashboard's grouping (`township`, `organisation`).
+    pub(crate) by: Option<String>,
 }
 
 pub(crate) fn lang_of(headers: &HeaderMap, query: &Common) -> Lang {
@@ -260,6 +267,15 @@ async fn show_referral(
     let item = work.item.unwrap_or_default();
     let mut view = items::view(&item, lang, fengqiao_platform::db::now_micros());
     view.mediators = work.mediators.iter().map(|m| m.mediator_id.as_str()).collect::<Vec<_>>().join(", ");
+    view.sessions = work
+        .sessions
+        .iter()
+        .filter(|s| !s.record.is_empty())
+        .map(|s| {
+            let at = s.held_at.as_ref().map(|t| crate::items::local_time(t.seconds)).unwrap_or_default();
+            format!("{at} {} — {}", s.place, s.record)
+        })
+        .collect();
     let can_act = session.staff.role.mediates() && session.staff.org_id == item.org_id;
     let frame = Frame { staff: Some(session.staff.clone()), csrf: session.csrf.clone(), notice, ..Default::default() };
     let html = render(&app.templates, "referral.html", lang, &frame, context! { item => view, can_act => can_act });
@@ -305,6 +321,7 @@ async fn step(
                 .await
                 .map(|_| ())
         }
+        "session" => record_session(&app, &session, &id, &fields).await,
         "conclude" => match conclusion(&app, &session, &id, &fields).await {
             Ok(request) => client.conclude_mediation(request).await.map(|_| ()),
             Err(status) => Err(status),
@@ -325,6 +342,48 @@ async fn step(
     }
 }
 
+/// How many parties the referral's case has (numbered from 1), as the API shows it to this member of staff.
+async fn party_count(app: &App, session: &Session, id: &str) -> Result<u32, tonic::Status> {
+    let request = GetCaseWorkRequest { referral_id: id.to_string(), actor: actor(session) };
+    let work = app.mediation.clone().get_case_work(request).await?.into_inner().work.unwrap_or_default();
+    Ok(work.item.and_then(|i| i.dispute).map_or(0, |d| d.parties.len() as u32))
+}
+
+/// A session held now: scheduled at this moment for every party of the case,
+/// at the place given, and recorded with what was said and done (调解笔录).
+async fn record_session(
+    app: &App,
+    session: &Session,
+    id: &str,
+    fields: &std::collections::HashMap<String, String>,
+) -> Result<(), tonic::Status> {
+    let parties = party_count(app, session, id).await?;
+    let mut client = app.mediation.clone();
+    let now = fengqiao_platform::db::now_micros();
+    let scheduled = client
+        .schedule_session(ScheduleSessionRequest {
+            referral_id: id.to_string(),
+            actor: actor(session),
+            scheduled_at: Some(prost_types::Timestamp { seconds: now / 1_000_000, nanos: 0 }),
+            place: fields.get("place").map(|p| p.trim().to_string()).unwrap_or_default(),
+            party_numbers: (1..=parties).collect(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .session
+        .unwrap_or_default();
+    client
+        .record_session(RecordSessionRequest {
+            session_id: scheduled.session_id,
+            actor: actor(session),
+            record: fields.get("record").map(|r| r.trim().to_string()).unwrap_or_default(),
+            absent_party_numbers: Vec::new(),
+        })
+        .await?;
+    Ok(())
+}
+
 /// A conclusion with an agreement from the form: its terms, amount and
 /// deadline, signed by every party of the case (as recorded at signing).
 async fn conclusion(
@@ -333,15 +392,7 @@ async fn conclusion(
     id: &str,
     fields: &std::collections::HashMap<String, String>,
 ) -> Result<ConcludeMediationRequest, tonic::Status> {
-    let work = app
-        .mediation
-        .clone()
-        .get_case_work(GetCaseWorkRequest { referral_id: id.to_string(), actor: actor(session) })
-        .await?
-        .into_inner()
-        .work
-        .unwrap_or_default();
-    let parties = work.item.and_then(|i| i.dispute).map(|d| d.parties.len()).unwrap_or(0);
+    let parties = party_count(app, session, id).await?;
     let amount = fields.get("amount").map(|a| a.trim()).filter(|a| !a.is_empty()).unwrap_or("0");
     let Some(amount_fen) = items::yuan_to_fen(amount) else {
         return Err(fengqiao_platform::status::invalid_argument(&[fengqiao_platform::status::Violation::new(
@@ -363,7 +414,7 @@ async fn conclusion(
             terms,
             amount_fen,
             performance_deadline: fields.get("deadline").cloned().unwrap_or_default(),
-            signatures: (1..=parties as u32).map(|n| Signature { party_number: n, signed_at: None }).collect(),
+            signatures: (1..=parties).map(|n| Signature { party_number: n, signed_at: None }).collect(),
         }),
         ..Default::default()
     })

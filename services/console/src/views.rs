@@ -8,7 +8,7 @@ use crate::accounts::Staff;
 use crate::i18n::{words, Lang};
 
 /// Every template, by name.
-pub const TEMPLATES: [(&str, &str); 8] = [
+pub const TEMPLATES: [(&str, &str); 10] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("inbox.html", include_str!("../templates/inbox.html")),
@@ -17,6 +17,8 @@ pub const TEMPLATES: [(&str, &str); 8] = [
     ("register.html", include_str!("../templates/register.html")),
     ("receipt.html", include_str!("../templates/receipt.html")),
     ("progress.html", include_str!("../templates/progress.html")),
+    ("alarms.html", include_str!("../templates/alarms.html")),
+    ("dashboard.html", include_str!("../templates/dashboard.html")),
 ];
 
 /// The style sheet.
