@@ -258,6 +258,18 @@ async fn a_walk_in_registered_at_the_counter_is_mediated_and_the_party_sees_it_c
         )
         .await;
     assert!(done.html.contains("data-state=\"7\""), "{}", done.html);
+    // The case's story: its hand-off with routing's reason, its clock, the agreement's hash, who did what.
+    for part in [
+        "分派经过",
+        "village-620802001001",
+        "办理时限",
+        "PEOPLES_MEDIATION",
+        "id=\"agreement\"",
+        "操作记录",
+        "village-mediator · conclude",
+    ] {
+        assert!(done.html.contains(part), "{part} on the case's page: {}", done.html);
+    }
 
     // The party, without an account, sees it completed; a wrong code shows nothing.
     let mut party = Browser::new(&system);

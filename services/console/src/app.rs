@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use fengqiao_platform::db::now_micros;
 use fengqiao_platform::grpc_trace::TracedChannel;
+use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
+use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
 use fengqiao_proto::fengqiao::supervision::v1::supervision_service_client::SupervisionServiceClient;
 use sqlx::AnyPool;
 
@@ -23,6 +25,10 @@ pub struct App {
     pub db: AnyPool,
     /// The mediation API, called as the signed-in member of staff.
     pub mediation: MediationServiceClient<TracedChannel>,
+    /// Routing's API (a case's referrals and clocks).
+    pub routing: RoutingServiceClient<TracedChannel>,
+    /// Intake's API (a case's lineage).
+    pub intake: IntakeServiceClient<TracedChannel>,
     /// Routing's supervision API (alarms, figures).
     pub supervision: SupervisionServiceClient<TracedChannel>,
     /// The gateway, called as the mediation centre (registrations, progress look-ups).

@@ -94,7 +94,12 @@ pub fn view(item: &InboxItem, lang: Lang, now: i64) -> ItemView {
         received_at: local(item.received_at.as_ref()),
         due_at: local(item.clock_due_at.as_ref()),
         clock,
-        clock_label: w[format!("clock_{clock}").as_str()].to_string(),
+        // A closed referral's clock needs no colour; "no clock" is for an open one without.
+        clock_label: if clock == "none" && due.is_some() {
+            String::new()
+        } else {
+            w[format!("clock_{clock}").as_str()].to_string()
+        },
         narrative: dispute.narrative,
         parties: dispute
             .parties

@@ -14,6 +14,7 @@ mod items;
 mod oversight;
 mod pages;
 mod sessions;
+mod story;
 mod views;
 
 use std::sync::Arc;
@@ -23,7 +24,9 @@ use async_trait::async_trait;
 use fengqiao_platform::component::{Api, Component};
 use fengqiao_platform::migrate::Migration;
 use fengqiao_platform::{migration, ComponentRuntime};
+use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
+use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
 use fengqiao_proto::fengqiao::supervision::v1::supervision_service_client::SupervisionServiceClient;
 
 pub use sessions::Lifetimes;
@@ -53,6 +56,8 @@ impl Component for Console {
         let app = Arc::new(app::App {
             db: pool.clone(),
             mediation: MediationServiceClient::new(settings.channel_to("mediation")?),
+            routing: RoutingServiceClient::new(settings.channel_to("routing")?),
+            intake: IntakeServiceClient::new(settings.channel_to("intake")?),
             supervision: SupervisionServiceClient::new(settings.channel_to("routing")?),
             centre: agency::Centre::new(settings.channel_to("gateway")?, settings.console_access.token.clone()),
             templates: views::environment(),

@@ -277,8 +277,16 @@ async fn show_referral(
         })
         .collect();
     let can_act = session.staff.role.mediates() && session.staff.org_id == item.org_id;
+    let story = crate::story::of(app, &item.case_id, id, lang).await;
+    let agreement_sha256 = work.agreement_sha256.clone();
     let frame = Frame { staff: Some(session.staff.clone()), csrf: session.csrf.clone(), notice, ..Default::default() };
-    let html = render(&app.templates, "referral.html", lang, &frame, context! { item => view, can_act => can_act });
+    let html = render(
+        &app.templates,
+        "referral.html",
+        lang,
+        &frame,
+        context! { item => view, can_act => can_act, story => story, agreement_sha256 => agreement_sha256 },
+    );
     page(StatusCode::OK, html, q)
 }
 
