@@ -307,3 +307,55 @@ fn referral_link_in(row: &str) -> String {
     let at = row.find("href=\"/referrals/").unwrap() + "href=\"".len();
     row[at..].split('"').next().unwrap().to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_adds_and_disables_accounts_and_a_head_reads_the_subsidy_statement() {
+    let system = System::start(Mode::Standalone).await.unwrap();
+    let mut admin = Browser::new(&system);
+    admin.sign_in("admin", &demo_password(&system, "admin")).await;
+    let page = admin.get("/accounts").await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("village-mediator"), "the accounts are listed");
+
+    // Added with a generated password, shown once.
+    let csrf = page.csrf();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("username", "li.new"),
+        ("name", "李新"),
+        ("role", "mediator"),
+        ("org_id", VILLAGE_ORG),
+        ("jurisdiction", ""),
+    ];
+    let created = admin.post("/accounts", &fields).await;
+    assert_eq!(created.status, 200, "{}", created.html);
+    let password = text_of(&created.html, "password");
+    assert_eq!(password.len(), 20);
+    assert!(!admin.get("/accounts").await.html.contains(&password), "the password is shown only once");
+    let bad = admin
+        .post("/accounts", &[("csrf", &csrf), ("username", "x"), ("role", "mediator"), ("org_id", VILLAGE_ORG)])
+        .await;
+    assert_eq!(bad.status, 400, "a bad username is refused and says why: {}", bad.html);
+    assert!(bad.html.contains("3 to 64"));
+
+    let mut li = Browser::new(&system);
+    assert_eq!(li.sign_in("li.new", &password).await.location.as_deref(), Some("/inbox"));
+    assert_eq!(li.get("/accounts").await.status, 403, "only administrators manage accounts");
+
+    // Disabled: the session ends at once and the password no longer opens one.
+    let disabled = admin.post("/accounts/li.new/disable", &[("csrf", &csrf)]).await;
+    assert_eq!(disabled.status, 200, "{}", disabled.html);
+    assert_eq!(li.get("/inbox").await.status, 303);
+    assert_eq!(li.sign_in("li.new", &password).await.status, 401);
+
+    // The village committee's head reads the month's subsidy statement; a mediator may not.
+    let mut head = Browser::new(&system);
+    head.sign_in("village-head", &demo_password(&system, "village-head")).await;
+    let statement = head.get("/subsidy").await;
+    assert_eq!(statement.status, 200, "{}", statement.html);
+    assert_eq!(text_of(&statement.html, "subsidy-cases"), "0");
+    let mut mediator = Browser::new(&system);
+    mediator.sign_in("village-mediator", &demo_password(&system, "village-mediator")).await;
+    assert_eq!(mediator.get("/subsidy").await.status, 403);
+    system.finish().await;
+}

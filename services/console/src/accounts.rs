@@ -161,6 +161,13 @@ pub async fn find(pool: &AnyPool, username: &str) -> Result<Option<(Staff, Strin
     Ok(Some((staff, r.try_get("password_hash")?)))
 }
 
+/// Disables `username`: it can no longer sign in, and its sessions end now.
+pub async fn disable(pool: &AnyPool, username: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET active = 0 WHERE username = $1").bind(username).execute(pool).await?;
+    sqlx::query("DELETE FROM sessions WHERE username = $1").bind(username).execute(pool).await?;
+    Ok(())
+}
+
 /// How many accounts exist.
 pub async fn count(pool: &AnyPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(pool).await

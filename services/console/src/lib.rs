@@ -6,6 +6,7 @@
 //! with the username in the console's audit log. See docs/console.md.
 
 pub mod accounts;
+mod admin;
 mod agency;
 mod app;
 mod counter;

@@ -87,7 +87,7 @@ fn row(u: &UnitFigures, widest: u32) -> Row {
 }
 
 /// The month now, local time (`2026-12`).
-fn this_month() -> String {
+pub(crate) fn this_month() -> String {
     let now = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8));
     format!("{}-{:02}", now.year(), u8::from(now.month()))
 }

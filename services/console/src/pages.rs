@@ -40,6 +40,9 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/progress", get(crate::counter::progress_form).post(crate::counter::progress))
         .route("/alarms", get(crate::oversight::alarms))
         .route("/dashboard", get(crate::oversight::dashboard))
+        .route("/accounts", get(crate::admin::list).post(crate::admin::add))
+        .route("/accounts/{username}/disable", post(crate::admin::disable))
+        .route("/subsidy", get(crate::admin::subsidy))
         .layer(axum::middleware::map_response(guard_headers))
         .with_state(app)
 }

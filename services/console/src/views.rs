@@ -8,7 +8,7 @@ use crate::accounts::Staff;
 use crate::i18n::{words, Lang};
 
 /// Every template, by name.
-pub const TEMPLATES: [(&str, &str); 10] = [
+pub const TEMPLATES: [(&str, &str); 12] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("inbox.html", include_str!("../templates/inbox.html")),
@@ -19,6 +19,8 @@ pub const TEMPLATES: [(&str, &str); 10] = [
     ("progress.html", include_str!("../templates/progress.html")),
     ("alarms.html", include_str!("../templates/alarms.html")),
     ("dashboard.html", include_str!("../templates/dashboard.html")),
+    ("accounts.html", include_str!("../templates/accounts.html")),
+    ("subsidy.html", include_str!("../templates/subsidy.html")),
 ];
 
 /// The style sheet.
