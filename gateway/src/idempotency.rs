@@ -39,8 +39,18 @@ pub fn fingerprint(method: &str, encoded: &[u8]) -> String {
     hex::encode(digest)
 }
 
-/// Claims `key` for this call, or tells what an earlier call with it did.
-pub async fn claim(db: &Database, agency: &str, key: &str, method: &str, hash: &str, at: i64) -> Result<Claim, Status> {
+/// Claims `key` for this call, or tells what an earlier call with it did. A
+/// claim left unanswered since before `abandoned_before` belonged to a call
+/// whose process died (no call runs past its deadline): this call takes it over.
+pub async fn claim(
+    db: &Database,
+    agency: &str,
+    key: &str,
+    method: &str,
+    hash: &str,
+    at: i64,
+    abandoned_before: i64,
+) -> Result<Claim, Status> {
     let mut conn = db.pool().acquire().await.map_err(status::database)?;
     let inserted = sqlx::query(
         "INSERT INTO idempotency_keys (agency_id, idempotency_key, method, request_hash, response, created_at)
@@ -74,10 +84,24 @@ pub async fn claim(db: &Database, agency: &str, key: &str, method: &str, hash: &
             "was already used with a different request; send a new key for a new request",
         )]));
     }
-    match row.try_get::<Option<Vec<u8>>, _>("response").map_err(status::database)? {
-        Some(answer) => Ok(Claim::Replay(answer)),
-        None => Err(Status::aborted("the first call with this Idempotency-Key is still running; retry in a second")),
+    if let Some(answer) = row.try_get::<Option<Vec<u8>>, _>("response").map_err(status::database)? {
+        return Ok(Claim::Replay(answer));
     }
+    let taken_over = sqlx::query(
+        "UPDATE idempotency_keys SET created_at = $1
+         WHERE agency_id = $2 AND idempotency_key = $3 AND response IS NULL AND created_at < $4",
+    )
+    .bind(at)
+    .bind(agency)
+    .bind(key)
+    .bind(abandoned_before)
+    .execute(&mut *conn)
+    .await
+    .map_err(status::database)?;
+    if taken_over.rows_affected() == 1 {
+        return Ok(Claim::New);
+    }
+    Err(Status::aborted("the first call with this Idempotency-Key is still running; retry in a second"))
 }
 
 /// Keeps the answer of a claimed call.

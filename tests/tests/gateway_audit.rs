@@ -94,3 +94,50 @@ async fn a_retried_call_with_its_idempotency_key_gets_the_first_answer() {
     assert_eq!(json["status"]["referralState"], "REFERRAL_STATE_CANCELLED");
     system.finish().await;
 }
+
+#[tokio::test]
+async fn a_key_claimed_by_a_call_that_died_is_taken_over_once_no_call_could_still_run() {
+    let system = System::start(Mode::Distributed).await.unwrap();
+    let police = AgencySession::connect(&system, POLICE).await;
+    let case_id = police.submit(dispute(Source::Police, "JQ-IDEM-2")).await.unwrap().status.unwrap().case_id;
+    police.wait_for(&case_id, "RECEIVED", in_state(ReferralState::Received)).await;
+    let request =
+        RevokeReferralRequest { case_id: case_id.clone(), reason: "报警人已自行和解".into(), if_state: 0 };
+    let hash = fengqiao_gateway::idempotency::fingerprint("RevokeReferral", &prost::Message::encode_to_vec(&request));
+    // Two claims nobody answered, as a gateway killed mid-call leaves them: one
+    // older than any call may run (the deadline is 30 s), one just made.
+    let mut db = sqlx::PgConnection::connect(&system.database_url().unwrap()).await.unwrap();
+    let now = fengqiao_platform::db::now_micros();
+    for (key, at) in [("k-died", now - 600_000_000), ("k-running", now)] {
+        sqlx::query(
+            "INSERT INTO gateway.idempotency_keys (agency_id, idempotency_key, method, request_hash, response, created_at)
+             VALUES ($1, $2, 'RevokeReferral', $3, NULL, $4)",
+        )
+        .bind(POLICE)
+        .bind(key)
+        .bind(&hash)
+        .bind(at)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    let token = system.token(POLICE);
+    let client = AgencyServiceClient::new(fengqiao_tests::channel(system.addr("gateway")).await.unwrap());
+    let revoke = |key: &'static str| {
+        let mut r = tonic::Request::new(request.clone());
+        r.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        r.metadata_mut().insert("idempotency-key", key.parse().unwrap());
+        let mut client = client.clone();
+        async move { client.revoke_referral(r).await.map(|a| a.into_inner().status.unwrap()) }
+    };
+    let running = revoke("k-running").await.unwrap_err();
+    assert_eq!(running.code(), Code::Aborted, "a claim that may still be running is left alone: {running:?}");
+    let taken = revoke("k-died").await.unwrap();
+    assert_eq!(
+        taken.referral_state,
+        ReferralState::Cancelled as i32,
+        "the dead call's key is taken over and the call runs"
+    );
+    assert_eq!(revoke("k-died").await.unwrap(), taken, "and its answer is kept for the next retry");
+    system.finish().await;
+}
