@@ -125,10 +125,14 @@ impl EventHandler for StatusProjection {
                 status.reason = e.reason;
             }
             Progress::Concluded(e) => {
-                if e.referral_id < store::current_referral(tx, &e.case_id).await? {
+                let current = store::current_referral(tx, &e.case_id).await?;
+                if e.referral_id < current {
                     return Ok(());
                 }
-                follows_newer(tx, &e.case_id, &e.referral_id).await?;
+                if e.referral_id > current {
+                    // Its request and moves are still on their way: follow the referral now.
+                    store::follow(tx, &e.case_id, &e.referral_id).await?;
+                }
                 status.outcome = e.outcome;
             }
             Progress::Returned(e) => {
