@@ -98,6 +98,8 @@ pub async fn register(State(app): State<Arc<App>>, headers: HeaderMap, body: Byt
         parties.push(Party { role: PartyRole::Respondent as i32, name: field("respondent"), ..Default::default() });
     }
     let reference = field("reference");
+    // The people the counter recorded; a larger group is told by the agency systems that know it.
+    let headcount = parties.len() as u32;
     let dispute = Dispute {
         source: number("source"),
         external_ref: reference.clone(),
@@ -109,7 +111,7 @@ pub async fn register(State(app): State<Arc<App>>, headers: HeaderMap, body: Byt
             address: field("address"),
         }),
         narrative: field("narrative"),
-        headcount: 2,
+        headcount,
         ..Default::default()
     };
     let request =

@@ -206,7 +206,7 @@ pub fn state_name(state: i32, lang: Lang) -> &'static str {
 }
 
 /// zh-CN and English names by number, for enums shown in pages.
-fn pick(names: &[(i32, &'static str, &'static str)], n: i32, lang: Lang) -> &'static str {
+pub(crate) fn pick(names: &[(i32, &'static str, &'static str)], n: i32, lang: Lang) -> &'static str {
     names.iter().find(|(k, _, _)| *k == n).map_or("", |(_, zh, en)| if lang == Lang::Zh { zh } else { en })
 }
 

@@ -42,20 +42,14 @@ fn seconds(t: &Option<prost_types::Timestamp>) -> String {
 }
 
 fn clock_state(n: i32, lang: Lang) -> &'static str {
-    const NAMES: [(&str, &str); 6] = [
-        ("", ""),
-        ("计时中", "running"),
-        ("已暂停", "paused"),
-        ("按期完成", "met"),
-        ("已超期", "breached"),
-        ("已停止", "stopped"),
+    const NAMES: [(i32, &str, &str); 5] = [
+        (1, "计时中", "running"),
+        (2, "已暂停", "paused"),
+        (3, "按期完成", "met"),
+        (4, "已超期", "breached"),
+        (5, "已停止", "stopped"),
     ];
-    let (zh, en) = NAMES[usize::try_from(n).unwrap_or(0).min(5)];
-    if lang == Lang::Zh {
-        zh
-    } else {
-        en
-    }
+    crate::i18n::pick(&NAMES, n, lang)
 }
 
 /// Gathers the story; a part whose service does not answer is left empty
