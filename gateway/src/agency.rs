@@ -38,7 +38,10 @@ pub struct AgencyApi {
     pub(crate) routing: RoutingServiceClient<TracedChannel>,
     pub(crate) court: CourtLinkageServiceClient<TracedChannel>,
     pub(crate) petition: PetitionLinkageServiceClient<TracedChannel>,
+    /// Rung when status changes are numbered or a callback is set (the callback deliverer listens).
     pub(crate) changed: Arc<Notify>,
+    /// The bells of WatchStatus streams, per agency.
+    pub(crate) watchers: Arc<crate::watchers::Watchers>,
     pub(crate) settings: fengqiao_platform::config::AgencyApiSettings,
     pub(crate) limits: Arc<crate::limits::Limits>,
     pub(crate) lookups: Arc<crate::lookup::Throttle>,
@@ -302,9 +305,10 @@ impl AgencyService for AgencyApi {
         let mut after = crate::callbacks::parse_cursor(&cursor, "cursor")?;
         let (tx, rx) = mpsc::channel(64);
         let api = self.clone();
+        let bell = self.watchers.bell(&agency.agency_id);
         tokio::spawn(async move {
             loop {
-                let changed = api.changed.notified();
+                let changed = bell.notified();
                 let page = match api.db.pool().acquire().await {
                     Ok(mut conn) => store::log_after(&mut conn, &agency.agency_id, after, 100).await,
                     Err(e) => Err(e),
@@ -327,7 +331,8 @@ impl AgencyService for AgencyApi {
                 if empty {
                     tokio::select! {
                         _ = changed => {}
-                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        // Rung for this agency's news (crate::watchers); the wait is bounded all the same.
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                         _ = tx.closed() => return,
                     }
                 }

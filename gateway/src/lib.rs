@@ -18,6 +18,7 @@ mod projection;
 pub mod scopes;
 pub mod store;
 mod text;
+pub mod watchers;
 
 use std::sync::Arc;
 
@@ -73,6 +74,8 @@ impl Component for Gateway {
             changed.clone(),
             runtime.shutdown_token(),
         ));
+        let watchers = Arc::new(watchers::Watchers::default());
+        runtime.spawn(watchers.clone().follow(runtime.db.clone(), changed.clone(), runtime.shutdown_token()));
         runtime.spawn(forget_old(runtime.db.clone(), settings.agency_api.clone(), runtime.shutdown_token()));
         // Callbacks go out over rustls with ring, the provider the gateway's own TLS uses.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -88,6 +91,7 @@ impl Component for Gateway {
             court: CourtLinkageServiceClient::new(settings.channel_to("court-linkage")?),
             petition: PetitionLinkageServiceClient::new(settings.channel_to("petition-linkage")?),
             changed,
+            watchers,
             settings: settings.agency_api.clone(),
             limits: Arc::new(limits::Limits::new(&settings.agency_api)),
             lookups: Arc::new(lookup::Throttle::new(settings.agency_api.lookup_max_failures)),

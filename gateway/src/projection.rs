@@ -51,21 +51,6 @@ pub async fn number_changes(
     }
 }
 
-/// Makes the case's status follow `referral_id` when it is newer than the
-/// referral it follows (referral ids are UUIDv7, in the order routing made
-/// them); true when it did.
-async fn follows_newer(
-    tx: &mut Transaction<'static, Any>,
-    case_id: &str,
-    referral_id: &str,
-) -> Result<bool, HandlerError> {
-    if referral_id <= store::current_referral(tx, case_id).await?.as_str() {
-        return Ok(false);
-    }
-    store::follow(tx, case_id, referral_id).await?;
-    Ok(true)
-}
-
 #[async_trait]
 impl EventHandler for StatusProjection {
     async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
@@ -87,9 +72,11 @@ impl EventHandler for StatusProjection {
             };
             store::own(tx, &e.source_agency, &status, at).await?;
         }
-        let store::Stored { owner: agency, mut status, .. } = store::status(tx, progress.case_id())
-            .await?
-            .ok_or_else(|| HandlerError(format!("case {} has no status yet", progress.case_id())))?;
+        // Referral ids are UUIDv7, in the order routing made them: a larger one is newer.
+        let store::Stored { owner: agency, mut status, referral_id: current, .. } =
+            store::status(tx, progress.case_id())
+                .await?
+                .ok_or_else(|| HandlerError(format!("case {} has no status yet", progress.case_id())))?;
         let previous_org = status.org_id.clone();
         match progress {
             // A registration retried after a crash, when later changes went through: nothing new.
@@ -98,15 +85,15 @@ impl EventHandler for StatusProjection {
             Progress::Requested(e) => {
                 // A retried delivery of this referral's request (its moves may have come
                 // first), or of an earlier referral's: stale.
-                if !follows_newer(tx, &e.case_id, &e.referral_id).await? {
+                if e.referral_id <= current {
                     return Ok(());
                 }
+                store::follow(tx, &e.case_id, &e.referral_id).await?;
                 status.referral_state = ReferralState::Requested as i32;
                 status.org_id = e.org_id;
                 status.reason.clear();
             }
             Progress::Moved(e) => {
-                let current = store::current_referral(tx, &e.case_id).await?;
                 if e.referral_id < current {
                     // A move of an earlier referral (e.g. cancelled by a re-route) arriving late.
                     return Ok(());
@@ -125,7 +112,6 @@ impl EventHandler for StatusProjection {
                 status.reason = e.reason;
             }
             Progress::Concluded(e) => {
-                let current = store::current_referral(tx, &e.case_id).await?;
                 if e.referral_id < current {
                     return Ok(());
                 }

@@ -113,15 +113,21 @@ pub struct Stored {
     pub status: CaseStatus,
     /// What its parties quote to look it up (empty for cases from before codes existed).
     pub verification_code: String,
+    /// The referral the status follows (empty before the first).
+    pub referral_id: String,
 }
 
 async fn stored_where(conn: &mut AnyConnection, column: &str, value: &str) -> Result<Option<Stored>, sqlx::Error> {
-    let sql = format!("SELECT agency_id, verification_code, {STATUS_COLUMNS} FROM case_status WHERE {column} = $1");
+    let sql = format!(
+        "SELECT agency_id, verification_code, referral_id, {STATUS_COLUMNS}
+         FROM case_status WHERE {column} = $1"
+    );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).fetch_optional(conn).await?;
     row.map(|r| {
         Ok(Stored {
             owner: r.try_get("agency_id")?,
             verification_code: r.try_get("verification_code")?,
+            referral_id: r.try_get("referral_id")?,
             status: status_from(&r)?,
         })
     })
@@ -136,15 +142,6 @@ pub async fn status(conn: &mut AnyConnection, case_id: &str) -> Result<Option<St
 /// A case's status by its case number.
 pub async fn by_case_no(conn: &mut AnyConnection, case_no: &str) -> Result<Option<Stored>, sqlx::Error> {
     stored_where(conn, "case_no", case_no).await
-}
-
-/// The referral a case's status follows.
-pub async fn current_referral(conn: &mut AnyConnection, case_id: &str) -> Result<String, sqlx::Error> {
-    let id: Option<String> = sqlx::query_scalar("SELECT referral_id FROM case_status WHERE case_id = $1")
-        .bind(case_id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(id.unwrap_or_default())
 }
 
 /// Makes `referral_id` the referral a case's status follows.
@@ -184,15 +181,14 @@ pub async fn save(
     readers.extend(orgs.iter().filter(|o| !o.is_empty() && **o != agency_id));
     readers.dedup();
     let encoded = s.encode_to_vec();
+    // One statement for every reader's row.
+    let rows: Vec<String> = (0..readers.len()).map(|i| format!("(${}, $1, $2, $3)", i + 4)).collect();
+    let sql = format!("INSERT INTO status_log (agency_id, case_id, status, created_at) VALUES {}", rows.join(", "));
+    let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&s.case_id).bind(&encoded).bind(at);
     for reader in readers {
-        sqlx::query("INSERT INTO status_log (agency_id, case_id, status, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(reader)
-            .bind(&s.case_id)
-            .bind(&encoded)
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
+        insert = insert.bind(reader);
     }
+    insert.execute(&mut *conn).await?;
     Ok(())
 }
 

@@ -12,6 +12,10 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, ConnectOptions, Connection, Executor, Tr
 
 use crate::config::Settings;
 
+/// How long a pooled PostgreSQL connection may sit idle before it is checked
+/// (pinged) when next lent.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
+
 /// Which engine a [`Database`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -128,6 +132,20 @@ impl Database {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
+            // sqlx pings every connection before lending it (a round trip per
+            // acquire, on top of the one it makes when a connection comes back):
+            // only a connection idle long enough to have been cut is checked.
+            // One broken while busy fails its next statement, is closed, and the
+            // caller's retry gets a new one.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _| {
                 let set_path = set_path.clone();
                 Box::pin(async move {

@@ -5,7 +5,7 @@ use fengqiao_platform::config::IntakeRules;
 use fengqiao_platform::db::{local_year, now_micros};
 use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::Violation;
-use fengqiao_platform::Database;
+use fengqiao_platform::{Backend, Database};
 use fengqiao_proto::fengqiao::common::v1::{Actor, Source};
 use fengqiao_proto::fengqiao::common::v1::{Dispute, RiskLevel};
 use fengqiao_proto::fengqiao::events::v1::{CaseRegistered, CaseRiskChanged, LinkedCase, PersonalDataAccessed};
@@ -14,7 +14,8 @@ use fengqiao_proto::fengqiao::intake::v1::{CaseLink, LinkKind};
 use fengqiao_proto::EventKind;
 use sqlx::AnyConnection;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use fengqiao_proto::fengqiao::common::v1::Party;
 
@@ -38,6 +39,8 @@ pub struct IntakeService {
     outbox: OutboxNotifier,
     vault: Arc<Vault>,
     rules: Arc<IntakeRules>,
+    /// The county-years whose number sequence is known to exist (PostgreSQL).
+    sequences: Arc<Mutex<HashSet<(String, i32)>>>,
 }
 
 /// Seals a party's personal data for storage and masks it for everything else.
@@ -67,7 +70,20 @@ impl IntakeService {
     /// Intake over `db`, sealing personal data with `vault` and waking its
     /// outbox relay after each registration.
     pub fn new(db: Database, outbox: OutboxNotifier, vault: Arc<Vault>, rules: IntakeRules) -> Self {
-        Self { db, outbox, vault, rules: Arc::new(rules) }
+        Self { db, outbox, vault, rules: Arc::new(rules), sequences: Arc::default() }
+    }
+
+    /// Makes sure the county-year's case numbers can be taken (PostgreSQL:
+    /// its sequence exists; checked once per process and county-year).
+    async fn number_ready(&self, county: &str, year: i32) -> Result<(), IntakeError> {
+        if self.db.backend() != Backend::Postgres
+            || self.sequences.lock().expect("not poisoned").contains(&(county.to_string(), year))
+        {
+            return Ok(());
+        }
+        store::ensure_sequence(self.db.pool(), county, year).await?;
+        self.sequences.lock().expect("not poisoned").insert((county.to_string(), year));
+        Ok(())
     }
 
     /// Links a new case to the earlier cases of the same party (by resident id
@@ -125,6 +141,8 @@ impl IntakeService {
         let division = dispute.location.as_ref().map(|l| l.division_code.as_str()).unwrap_or("");
         let county = fengqiao_domain::case_no::county_of(division).expect("validated").to_string();
         let registered_at = now_micros();
+        let year = local_year(registered_at);
+        self.number_ready(&county, year).await?;
         let case_id = uuid::Uuid::now_v7().to_string();
         let hashes: Vec<String> =
             protected.iter().flat_map(|p| [p.resident_id_hash.clone(), p.name_phone_hash.clone()]).flatten().collect();
@@ -157,9 +175,9 @@ impl IntakeService {
         for link in &case.links {
             links::insert(&mut tx, link, registered_at).await?;
         }
-        // Every registration waits on the county's counter row until its commit: take it last.
-        let seq = store::next_seq(&mut tx, &county, local_year(registered_at)).await?;
-        case.case_no = fengqiao_domain::case_no::format(&county, local_year(registered_at), seq);
+        // Taken last: on SQLite the counter row is held from here to the commit.
+        let seq = store::next_seq(&mut tx, self.db.backend(), &county, year).await?;
+        case.case_no = fengqiao_domain::case_no::format(&county, year, seq);
         store::set_case_no(&mut tx, &case.case_id, &case.case_no).await?;
         let event = CaseRegistered {
             case_id: case.case_id.clone(),

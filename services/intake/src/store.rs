@@ -1,10 +1,11 @@
 //! Intake's tables: cases and their numbering.
 
+use fengqiao_platform::Backend;
 use fengqiao_proto::fengqiao::common::v1::Dispute;
 use fengqiao_proto::fengqiao::intake::v1::Case;
 use prost::Message;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
 const CASE_COLUMNS: &str = "case_id, case_no, source_agency, risk_level, risk_explanation, dispute, registered_at";
 
@@ -46,8 +47,18 @@ pub async fn find(conn: &mut AnyConnection, case_id: &str) -> Result<Option<Case
 }
 
 /// The next case number of `county` in `year`, inside the caller's
-/// transaction (which holds the sequence row until it ends).
-pub async fn next_seq(conn: &mut AnyConnection, county: &str, year: i32) -> Result<i64, sqlx::Error> {
+/// transaction. On PostgreSQL it comes from the county-year's own sequence
+/// (see [`ensure_sequence`]): nothing is held until the commit, so
+/// registrations do not queue behind each other's commit; a number is lost
+/// only when its registration fails after taking it. On SQLite (one writer at
+/// a time anyway) it comes from the counter row, held until the commit.
+pub async fn next_seq(conn: &mut AnyConnection, backend: Backend, county: &str, year: i32) -> Result<i64, sqlx::Error> {
+    if backend == Backend::Postgres {
+        return sqlx::query_scalar("SELECT nextval($1::regclass)")
+            .bind(sequence_name(county, year))
+            .fetch_one(conn)
+            .await;
+    }
     let bump = || {
         sqlx::query_scalar(
             "UPDATE case_sequences SET last_seq = last_seq + 1
@@ -69,6 +80,33 @@ pub async fn next_seq(conn: &mut AnyConnection, county: &str, year: i32) -> Resu
     .execute(&mut *conn)
     .await?;
     bump().fetch_one(conn).await
+}
+
+/// The PostgreSQL sequence numbering `county`'s cases of `year`.
+fn sequence_name(county: &str, year: i32) -> String {
+    assert!(county.bytes().all(|b| b.is_ascii_digit()), "a county code is digits");
+    format!("case_no_{county}_{year}")
+}
+
+/// Creates the sequence numbering `county`'s cases of `year` if missing
+/// (PostgreSQL; outside any registration's transaction). It continues from
+/// the county-year's counter row, where a database numbered cases before.
+pub async fn ensure_sequence(pool: &AnyPool, county: &str, year: i32) -> Result<(), sqlx::Error> {
+    let name = sequence_name(county, year);
+    let start: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(last_seq), 0) + 1 FROM case_sequences WHERE county_code = $1 AND year = $2",
+    )
+    .bind(county)
+    .bind(year)
+    .fetch_one(pool)
+    .await?;
+    let create = format!("CREATE SEQUENCE IF NOT EXISTS {name} START WITH {start}");
+    match pool.execute(sqlx::AssertSqlSafe(create)).await {
+        Ok(_) => Ok(()),
+        // Two registrations creating it at once: one loses the race harmlessly.
+        Err(e) if e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "23505" || c == "42P07") => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Gives a registered case its number (taken last in the registering

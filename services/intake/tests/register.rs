@@ -99,6 +99,21 @@ async fn concurrent_registrations_get_gap_free_numbers(backend: Backend) {
     test_db.finish().await;
 }
 
+async fn numbering_continues_from_a_counter_left_by_an_earlier_version(backend: Backend) {
+    let (test_db, intake) = intake(backend).await;
+    let year = fengqiao_platform::db::local_year(fengqiao_platform::db::now_micros());
+    sqlx::query("INSERT INTO case_sequences (county_code, year, last_seq) VALUES ('620802', $1, 41)")
+        .bind(year)
+        .execute(test_db.db.pool())
+        .await
+        .unwrap();
+    let first = intake.register("police-620802-dongguan", Some(police_dispute("JQ-41"))).await.unwrap();
+    assert_eq!(first.case.case_no, format!("620802-{year}-000042"));
+    let next = intake.register("police-620802-dongguan", Some(police_dispute("JQ-42"))).await.unwrap();
+    assert_eq!(next.case.case_no, format!("620802-{year}-000043"));
+    test_db.finish().await;
+}
+
 async fn bad_input_names_every_field_and_stores_nothing(backend: Backend) {
     let (test_db, intake) = intake(backend).await;
     let mut d = police_dispute(" ");
@@ -271,6 +286,7 @@ on_both_databases!(
     registration_is_numbered_and_announced_once,
     concurrent_identical_submissions_create_one_case,
     concurrent_registrations_get_gap_free_numbers,
+    numbering_continues_from_a_counter_left_by_an_earlier_version,
     bad_input_names_every_field_and_stores_nothing,
     bad_identity_numbers_phones_and_places_are_named_and_never_echoed,
     personal_data_is_sealed_at_rest_masked_in_answers_and_revealed_only_on_purpose,
