@@ -21,6 +21,8 @@ pub struct Page {
     pub html: String,
     /// Its Content-Security-Policy header.
     pub csp: String,
+    /// Its `Set-Cookie` headers, whole (with their attributes).
+    pub set_cookies: Vec<String>,
 }
 
 impl Page {
@@ -63,7 +65,13 @@ impl Browser {
         let status = response.status().as_u16();
         let header = |name: &str| response.headers().get(name).and_then(|l| l.to_str().ok()).map(str::to_string);
         let (location, csp) = (header("location"), header("content-security-policy").unwrap_or_default());
-        Page { status, location, csp, html: response.text().await.unwrap_or_default() }
+        let set_cookies = response
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap_or_default().to_string())
+            .collect();
+        Page { status, location, csp, set_cookies, html: response.text().await.unwrap_or_default() }
     }
 
     /// GETs `path`.

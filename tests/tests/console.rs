@@ -168,8 +168,28 @@ async fn wrong_passwords_are_refused_then_throttled_english_on_request_and_demo_
     let line = listed.lines().find(|l| l.starts_with("village-mediator ")).expect("a demo mediator");
     let demo_password = line.split_whitespace().nth(1).unwrap();
     let mut demo = Browser::new(&system);
-    assert_eq!(demo.sign_in("village-mediator", demo_password).await.location.as_deref(), Some("/inbox"));
+    let signed_in = demo.sign_in("village-mediator", demo_password).await;
+    assert_eq!(signed_in.location.as_deref(), Some("/inbox"));
+    let session = session_cookie(&signed_in);
+    assert!(session.contains("HttpOnly") && !session.contains("Secure"), "plain http by default: {session}");
     assert_eq!(demo.get("/inbox").await.status, 200);
+    system.finish().await;
+}
+
+/// The `Set-Cookie` header of the session cookie.
+fn session_cookie(page: &fengqiao_tests::console::Page) -> String {
+    page.set_cookies.iter().find(|c| c.starts_with("fq_session=")).cloned().expect("a session cookie")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_https_the_session_cookie_is_marked_secure() {
+    let secure = [("FENGQIAO_CONSOLE_ACCESS__SECURE_COOKIES", "true")];
+    let system = System::start_with(Mode::Standalone, &secure).await.unwrap();
+    let password = add_account(&system, "li.mediator", "mediator", VILLAGE_ORG);
+    let signed_in = Browser::new(&system).sign_in("li.mediator", &password).await;
+    assert_eq!(signed_in.location.as_deref(), Some("/inbox"));
+    let session = session_cookie(&signed_in);
+    assert!(session.contains("; Secure") && session.contains("HttpOnly"), "{session}");
     system.finish().await;
 }
 

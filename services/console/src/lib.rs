@@ -63,7 +63,7 @@ impl Component for Console {
             centre: agency::Centre::new(settings.channel_to("gateway")?, settings.console_access.token.clone()),
             templates: views::environment(),
             life: Lifetimes { idle: SESSION_IDLE, absolute: SESSION_ABSOLUTE },
-            secure_cookies: false,
+            secure_cookies: settings.console_access.secure_cookies,
             sign_ins: app::SignIns::default(),
         });
         runtime.spawn(forget_expired_sessions(pool, runtime.shutdown_token()));

@@ -434,9 +434,10 @@ impl Default for AgencyApiSettings {
     }
 }
 
-/// How the console reaches the gateway as the county's mediation centre (an
-/// agency of kind `centre`): to register walk-in, grid and hotline disputes
-/// and to look up a case's progress for a party.
+/// The console's own settings: how it reaches the gateway as the county's
+/// mediation centre (an agency of kind `centre`: to register walk-in, grid
+/// and hotline disputes and to look up a case's progress for a party), and
+/// how it hands out its session cookie.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleAccessSettings {
@@ -446,10 +447,15 @@ pub struct ConsoleAccessSettings {
     /// issues one itself when it is empty and the demo data is loaded.
     #[serde(serialize_with = "serialize_secret")]
     pub token: SecretString,
+    /// Marks the session cookie `Secure` (sent back over HTTPS only). Set it
+    /// when browsers reach the console through HTTPS (an ingress that ends
+    /// TLS); leave it off for plain `http://` on a workstation, or no
+    /// sign-in would stick.
+    pub secure_cookies: bool,
 }
 
 impl Default for ConsoleAccessSettings {
     fn default() -> Self {
-        Self { agency: "centre-620802".into(), token: SecretString::from(String::new()) }
+        Self { agency: "centre-620802".into(), token: SecretString::from(String::new()), secure_cookies: false }
     }
 }
