@@ -79,6 +79,14 @@ async fn a_mediator_signs_in_and_takes_a_police_case_to_an_agreement_in_the_cons
     let accepted = li.post(&format!("{link}/accept"), &[("csrf", &csrf)]).await;
     assert_eq!(accepted.status, 200, "{}", accepted.html);
     assert!(accepted.html.contains("data-state=\"3\"") && accepted.html.contains("已办理"), "{}", accepted.html);
+    // Accepting again is refused in the page's language, with the API's reason as the detail.
+    let again = li.post(&format!("{link}/accept"), &[("csrf", &csrf)]).await;
+    assert_eq!(again.status, 409, "{}", again.html);
+    assert!(
+        again.html.contains("案件已经有了新的进展") && again.html.contains("(说明: cannot accept"),
+        "{}",
+        again.html
+    );
     let started = li.post(&format!("{link}/start"), &[("csrf", &csrf)]).await;
     assert!(started.html.contains("data-state=\"5\""), "{}", started.html);
     let bad = li

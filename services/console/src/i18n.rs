@@ -96,6 +96,16 @@ const WORDS: &[(&str, &str, &str)] = &[
         "Your role cannot take this step; ask your organisation's head.",
     ),
     ("unavailable", "系统暂时繁忙或正在恢复，请稍后重试。", "The system is busy or recovering; try again in a moment."),
+    (
+        "conflict",
+        "这一步现在不能办理：案件已经有了新的进展。请回到收案箱刷新后再看。",
+        "This step cannot be taken now: the case has moved on. Go back to the inbox and look again.",
+    ),
+    (
+        "failed",
+        "系统出错，这一步没有办理。请稍后重试；仍然不行请联系系统管理员。",
+        "Something went wrong and the step was not taken. Try again later; if it goes on, tell the administrator.",
+    ),
     ("fix_fields", "请修改以下内容后重新提交：", "Correct these and submit again:"),
     ("progress", "案件进度查询", "Case progress"),
     (
@@ -309,6 +319,14 @@ pub fn next_step(state: i32, lang: Lang) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_key_is_in_the_table_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (key, _, _) in WORDS {
+            assert!(seen.insert(key), "{key} is in the words table twice: the later one would hide the earlier");
+        }
+    }
 
     #[test]
     fn every_key_a_template_uses_is_translated() {

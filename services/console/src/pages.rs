@@ -196,13 +196,15 @@ pub(crate) fn refusal(app: &App, lang: Lang, session: &Session, status: &tonic::
                 .collect();
             (StatusCode::BAD_REQUEST, words["fix_fields"].to_string(), v)
         }
+        // Said in the page's language; the API's own words (English, nothing personal) follow as the detail.
         tonic::Code::FailedPrecondition | tonic::Code::Aborted | tonic::Code::AlreadyExists => {
-            (StatusCode::CONFLICT, status.message().to_string(), Vec::new())
+            let message = format!("{} ({}: {})", words["conflict"], words["detail"], status.message());
+            (StatusCode::CONFLICT, message, Vec::new())
         }
         tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted => {
             (StatusCode::SERVICE_UNAVAILABLE, words["unavailable"].to_string(), Vec::new())
         }
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, status.message().to_string(), Vec::new()),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, words["failed"].to_string(), Vec::new()),
     };
     let frame = Frame {
         staff: Some(session.staff.clone()),
