@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use fengqiao_proto::fengqiao::events::v1::{EventDeadLettered, EventReplayed};
 use fengqiao_proto::EventKind;
 use futures::StreamExt;
@@ -28,92 +27,10 @@ use crate::db::{now_micros, Database};
 use crate::metrics;
 use crate::outbox::{self, OutboxNotifier};
 
-/// Why a handler could not apply an event. The text is stored in the
-/// dead-letter record and logged: it must hold no personal data.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HandlerError(pub String);
+mod handler;
 
-impl From<sqlx::Error> for HandlerError {
-    fn from(e: sqlx::Error) -> Self {
-        Self(format!("database: {e}"))
-    }
-}
-
-impl From<prost::DecodeError> for HandlerError {
-    fn from(e: prost::DecodeError) -> Self {
-        Self(format!("malformed payload: {e}"))
-    }
-}
-
-impl From<anyhow::Error> for HandlerError {
-    fn from(e: anyhow::Error) -> Self {
-        Self(format!("{e:#}"))
-    }
-}
-
-/// Applies events of one consumer.
-#[async_trait]
-pub trait EventHandler: Send + Sync + 'static {
-    /// Applies `event` inside `tx`, which also holds its inbox row. An error
-    /// rolls both back; the event is retried.
-    async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError>;
-
-    /// Called after a transaction holding applied events has committed (e.g.
-    /// to wake readers of what the handler wrote).
-    fn committed(&self) {}
-
-    /// Which of a lane's waiting `events` can have an effect here. Those that
-    /// cannot are acknowledged without a transaction or an inbox row (having no
-    /// effect, they need no record to stay single). A later event of a case
-    /// with a concerned event in the same batch is always applied. An error, or
-    /// the default, applies every event.
-    async fn concerned(&self, _db: &Database, events: &[&Envelope]) -> Result<Vec<bool>, HandlerError> {
-        Ok(vec![true; events.len()])
-    }
-}
-
-/// For handlers that follow only some cases: `claims` decides an event alone
-/// where it can (a registration by its source, say); any other event concerns
-/// the handler when `table` has a row of its case (`case_id` column).
-pub async fn concerns_tracked_cases(
-    db: &Database,
-    events: &[&Envelope],
-    table: &'static str,
-    claims: impl Fn(&Envelope) -> Result<Option<bool>, HandlerError>,
-) -> Result<Vec<bool>, HandlerError> {
-    let mut verdicts = Vec::with_capacity(events.len());
-    for event in events {
-        verdicts.push(claims(event)?);
-    }
-    let unknown: std::collections::BTreeSet<&str> =
-        events.iter().zip(&verdicts).filter(|(_, v)| v.is_none()).map(|(e, _)| e.case_id.as_str()).collect();
-    let mut tracked = std::collections::HashSet::new();
-    if !unknown.is_empty() {
-        let marks: Vec<String> = (1..=unknown.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("SELECT DISTINCT case_id FROM {table} WHERE case_id IN ({})", marks.join(", "));
-        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-        for case in &unknown {
-            query = query.bind(*case);
-        }
-        tracked.extend(query.fetch_all(db.pool()).await?);
-    }
-    Ok(events.iter().zip(verdicts).map(|(e, v)| v.unwrap_or_else(|| tracked.contains(&e.case_id))).collect())
-}
-
-/// Keeps an event when it concerns the handler or an earlier event of its
-/// case in the batch does (that one may start the tracking it relies on).
-fn with_their_cases(events: &[&Envelope], mut verdicts: Vec<bool>) -> Vec<bool> {
-    let mut cases = std::collections::HashSet::new();
-    for (event, verdict) in events.iter().zip(verdicts.iter_mut()) {
-        if *verdict {
-            cases.insert(event.case_id.as_str());
-        } else if cases.contains(event.case_id.as_str()) {
-            *verdict = true;
-        }
-    }
-    verdicts
-}
+use handler::with_their_cases;
+pub use handler::{concerns_tracked_cases, EventHandler, HandlerError};
 
 /// Counters of one consumer, for metrics, readiness and tests.
 #[derive(Debug, Default)]
@@ -564,92 +481,4 @@ impl Runner {
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn one_case_always_lands_in_the_same_lane() {
-        let lanes = 16;
-        let a = super::lane_of("case-a", lanes);
-        for _ in 0..10 {
-            assert_eq!(super::lane_of("case-a", lanes), a);
-        }
-        assert!(a < lanes);
-        let spread: std::collections::HashSet<_> =
-            (0..200).map(|i| super::lane_of(&format!("case-{i}"), lanes)).collect();
-        assert!(spread.len() > lanes / 2, "cases spread over lanes: {spread:?}");
-    }
-
-    #[test]
-    fn an_event_after_a_concerned_event_of_its_case_is_kept() {
-        let event = |case: &str| super::Envelope {
-            id: uuid::Uuid::now_v7().to_string(),
-            source: "t".into(),
-            event_type: "fq.v1.case.registered".into(),
-            time_micros: 0,
-            case_id: case.into(),
-            traceparent: None,
-            payload: Default::default(),
-        };
-        let (a1, b1, a2, b2) = (event("a"), event("b"), event("a"), event("b"));
-        let batch = [&a1, &b1, &a2, &b2];
-        // a's registration concerns the handler, so a's next event stays even though
-        // its case is not tracked yet; b's events go.
-        let kept = super::with_their_cases(&batch, vec![true, false, false, false]);
-        assert_eq!(kept, [true, false, true, false]);
-    }
-
-    /// Counts the events it is asked to apply.
-    struct Counting(std::sync::atomic::AtomicU64);
-
-    #[async_trait::async_trait]
-    impl super::EventHandler for Counting {
-        async fn handle(
-            &self,
-            _: &mut sqlx::Transaction<'static, sqlx::Any>,
-            _: &super::Envelope,
-        ) -> Result<(), super::HandlerError> {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Ok(())
-        }
-    }
-
-    async fn copies_in_one_batch_and_later_are_applied_once(backend: crate::db::Backend) {
-        use super::Applied::{Done, Duplicate};
-        let test_db = crate::testing::TestDatabase::new(backend, "consumer").await.unwrap();
-        crate::migrate::run(&test_db.db, crate::component::PLATFORM_MIGRATIONS).await.unwrap();
-        let handler = std::sync::Arc::new(Counting(Default::default()));
-        let runner = super::Runner {
-            name: "counting".into(),
-            db: test_db.db.clone(),
-            handler: handler.clone(),
-            settings: Default::default(),
-            stats: Default::default(),
-            outbox: Default::default(),
-        };
-        let event = |case: &str| super::Envelope {
-            id: uuid::Uuid::now_v7().to_string(),
-            source: "t".into(),
-            event_type: "fq.v1.case.registered".into(),
-            time_micros: 0,
-            case_id: case.into(),
-            traceparent: None,
-            payload: Default::default(),
-        };
-        let (a, b) = (event("a"), event("b"));
-        let outcomes = runner.apply_all(&[&a, &b, &a]).await.unwrap();
-        assert!(matches!(outcomes[..], [Done, Done, Duplicate]), "{outcomes:?}");
-        let again = runner.apply_all(&[&b, &event("c")]).await.unwrap();
-        assert!(matches!(again[..], [Duplicate, Done]), "{again:?}");
-        assert_eq!(handler.0.load(std::sync::atomic::Ordering::Relaxed), 3);
-        test_db.finish().await;
-    }
-
-    #[tokio::test]
-    async fn copies_in_one_batch_and_later_are_applied_once_on_sqlite() {
-        copies_in_one_batch_and_later_are_applied_once(crate::db::Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
-    async fn copies_in_one_batch_and_later_are_applied_once_on_postgres() {
-        copies_in_one_batch_and_later_are_applied_once(crate::db::Backend::Postgres).await;
-    }
-}
+mod tests;
