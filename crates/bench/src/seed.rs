@@ -34,9 +34,13 @@ pub struct SeedArgs {
 const SCHEMAS: [&str; 6] = ["intake", "routing", "mediation", "court_linkage", "petition_linkage", "gateway"];
 
 /// Tables not cloned: bookkeeping, counters, and the audit log (a hash chain
-/// that copies would break; it is only ever appended to and verified).
+/// that copies would break; it is only ever appended to and verified). The
+/// outbox and inbox rows of a case are removed once past their retention
+/// (`outbox.keep_sent_days`, `bus.inbox_keep_days`): history has none.
 fn skipped(table: &str) -> bool {
-    table.contains("migration")
+    table == "fq_outbox"
+        || table == "fq_inbox"
+        || table.contains("migration")
         || table.contains("audit")
         || table.ends_with("_seq")
         || table.ends_with("sequences")
@@ -85,14 +89,37 @@ fn ids_in(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// SQL for the clone of `id` in clone number `g` (same shape: a UUID stays a UUID).
+/// SQL for the clone of `id` in clone number `g`, the same shape (a UUID stays
+/// a UUID): the clone number in hex replaces the id's leading digits (a UUID's
+/// first 48 bits, a hash's first 64), the rest is the id's own. Clones of one
+/// id differ by their number; clones of two ids by the rest, which `distinct_tails`
+/// checks. Leading with the clone number keeps every index's inserts at its
+/// right edge, where a hashed id would touch a random page per row.
 fn fresh(id: &str) -> String {
-    let digest = |salt: &str| format!("encode(sha256(convert_to('{id}{salt}:' || g::text, 'UTF8')), 'hex')");
-    if id.len() == 36 && id.as_bytes()[8] == b'-' {
-        format!("(left({}, 32))::uuid::text", digest(""))
+    if is_uuid(id) {
+        let hex = "lpad(to_hex(g), 12, '0')";
+        format!("(left({hex}, 8) || '-' || right({hex}, 4) || '{}')", &id[13..])
     } else {
-        format!("left({} || {}, {})", digest(""), digest("+"), id.len())
+        format!("(lpad(to_hex(g), 16, '0') || '{}')", &id[16..])
     }
+}
+
+fn is_uuid(id: &str) -> bool {
+    id.len() == 36 && id.as_bytes()[8] == b'-'
+}
+
+/// Whether the template ids' kept parts (see [`fresh`]) are all different, so no two clones collide.
+fn distinct_tails(ids: &[String]) -> bool {
+    let tails: BTreeSet<(bool, &str)> =
+        ids.iter().map(|id| if is_uuid(id) { (true, &id[13..]) } else { (false, &id[16..]) }).collect();
+    tails.len() == ids.len()
+}
+
+/// The first clone number of a run: above 2^47 (a UUIDv7's leading 48 bits are
+/// milliseconds since 1970, below 2^47 until the year 6429) and advancing with
+/// the clock by more than any run adds, so runs never share numbers.
+fn first_clone_number(now_micros: i64) -> i64 {
+    (1i64 << 47) + now_micros.rem_euclid(1i64 << 46)
 }
 
 fn quoted(name: &str) -> String {
@@ -143,14 +170,14 @@ async fn template_rows(
     ids: &[String],
 ) -> anyhow::Result<Vec<Vec<Option<String>>>> {
     let list = text.iter().map(|c| quoted(&c.name)).collect::<Vec<_>>().join(", ");
-    let sql = format!("SELECT {list} FROM {}.{} WHERE {}", quoted(schema), quoted(table), predicate(text, ""));
+    let sql = format!("SELECT {list} FROM {}.{} WHERE {}", quoted(schema), quoted(table), predicate(text));
     let rows = sqlx::query(AssertSqlSafe(sql)).bind(ids).fetch_all(pool).await?;
     Ok(rows.iter().map(|r| (0..text.len()).map(|i| r.get::<Option<String>, _>(i)).collect()).collect())
 }
 
-/// `col1 = ANY($1) OR col2 = ANY($1) …` over the text columns (of table alias `of`, if given).
-fn predicate(text: &[&Column], of: &str) -> String {
-    text.iter().map(|c| format!("{of}{} = ANY($1)", quoted(&c.name))).collect::<Vec<_>>().join(" OR ")
+/// `col1 = ANY($1) OR col2 = ANY($1) …` over the text columns.
+fn predicate(text: &[&Column]) -> String {
+    text.iter().map(|c| format!("{} = ANY($1)", quoted(&c.name))).collect::<Vec<_>>().join(" OR ")
 }
 
 /// Every id the template case left anywhere: its case id, then whatever rows
@@ -193,8 +220,10 @@ async fn tables(pool: &PgPool) -> anyhow::Result<Vec<(&'static str, String)>> {
     Ok(out)
 }
 
-/// The clone statement of every table with template rows.
-async fn plans(pool: &PgPool, ids: &[String]) -> anyhow::Result<Vec<Plan>> {
+/// The clone statement of every table with template rows; each table's
+/// template rows are copied once into a temporary table of `conn`, so a batch
+/// reads them there instead of searching the growing table again.
+async fn plans(pool: &PgPool, conn: &mut sqlx::PgConnection, ids: &[String]) -> anyhow::Result<Vec<Plan>> {
     let mut plans = Vec::new();
     for (schema, table) in tables(pool).await? {
         let cols = columns(pool, schema, &table).await?;
@@ -248,14 +277,21 @@ async fn plans(pool: &PgPool, ids: &[String]) -> anyhow::Result<Vec<Plan>> {
             names.push(quoted(&col.name));
             exprs.push(expr);
         }
+        let template = format!("seed_template_{}", plans.len());
+        let copy = format!(
+            "CREATE TEMPORARY TABLE {template} AS SELECT * FROM {}.{} WHERE {}",
+            quoted(schema),
+            quoted(&table),
+            predicate(&text)
+        );
+        sqlx::query(AssertSqlSafe(copy)).bind(ids).execute(&mut *conn).await?;
         let sql = format!(
-            "INSERT INTO {s}.{t} ({names}) SELECT {exprs} FROM {s}.{t} AS src, generate_series($2::bigint, $3::bigint) AS g \
-             WHERE {pred} ON CONFLICT DO NOTHING",
+            "INSERT INTO {s}.{t} ({names}) SELECT {exprs} FROM {template} AS src, \
+             generate_series($1::bigint, $2::bigint) AS g ON CONFLICT DO NOTHING",
             s = quoted(schema),
             t = quoted(&table),
             names = names.join(", "),
             exprs = exprs.join(", "),
-            pred = predicate(&text, "src."),
         );
         plans.push(Plan { schema, table, sql, rows: rows.len() });
     }
@@ -361,7 +397,12 @@ pub async fn run(settings: &Settings, args: &SeedArgs) -> anyhow::Result<Seeded>
     let case_id = template_case(settings).await?;
     settled(&pool).await?;
     let ids = closure(&pool, &case_id).await?;
-    let plans = plans(&pool, &ids).await?;
+    anyhow::ensure!(
+        distinct_tails(&ids),
+        "two ids of the template case {case_id} differ only in their leading digits; run seed again (a new template)"
+    );
+    let mut conn = pool.acquire().await?;
+    let plans = plans(&pool, &mut conn, &ids).await?;
     let per_case: usize = plans.iter().map(|p| p.rows).sum();
     eprintln!(
         "template case {case_id}: {per_case} rows in {} tables ({} ids); cloning it {} times",
@@ -375,16 +416,15 @@ pub async fn run(settings: &Settings, args: &SeedArgs) -> anyhow::Result<Seeded>
     );
     let started = Instant::now();
     // Clone numbers unique to this run, so a second run adds and never collides.
-    let base = fengqiao_platform::db::now_micros();
+    let base = first_clone_number(fengqiao_platform::db::now_micros());
     let mut rows = 0u64;
     let mut done = 0u64;
     while done < args.cases {
         let n = args.batch.min(args.cases - done).max(1);
         let (lo, hi) = (base + done as i64, base + (done + n) as i64 - 1);
-        let mut tx = pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for plan in &plans {
-            let added =
-                sqlx::query(AssertSqlSafe(plan.sql.as_str())).bind(&ids).bind(lo).bind(hi).execute(&mut *tx).await;
+            let added = sqlx::query(AssertSqlSafe(plan.sql.as_str())).bind(lo).bind(hi).execute(&mut *tx).await;
             rows += added.map_err(|e| anyhow::anyhow!("cloning {}.{}: {e}", plan.schema, plan.table))?.rows_affected();
         }
         tx.commit().await?;
@@ -422,5 +462,26 @@ mod tests {
             ]
         );
         assert!(!id_like("cafe"));
+    }
+
+    #[test]
+    fn clones_keep_the_shape_of_their_id_and_lead_with_the_clone_number() {
+        let uuid = "0199a3b2-7c41-7a10-8f00-1234567890ab";
+        assert_eq!(fresh(uuid), "(left(lpad(to_hex(g), 12, '0'), 8) || '-' || right(lpad(to_hex(g), 12, '0'), 4) || '-7a10-8f00-1234567890ab')");
+        let hash = "3f2a9c0d1e4b5a6978877665544332211aabbccddeeff00112233445566778899";
+        assert_eq!(fresh(hash), format!("(lpad(to_hex(g), 16, '0') || '{}')", &hash[16..]));
+        // Two ids alike but for their leading digits would give equal clones.
+        let twin = format!("ffffffff-ffff{}", &uuid[13..]);
+        assert!(distinct_tails(&[uuid.to_string(), hash.to_string()]));
+        assert!(!distinct_tails(&[uuid.to_string(), twin]));
+    }
+
+    #[test]
+    fn clone_numbers_sit_above_every_uuid_v7_timestamp_and_fit_48_bits() {
+        let now = 1_800_000_000_000_000; // 2027, in microseconds
+        let first = first_clone_number(now);
+        assert!(first > now / 1000, "above today's milliseconds");
+        assert!(first + 100_000_000 < 1i64 << 48, "10^8 clones still fit twelve hex digits");
+        assert!(first_clone_number(now + 5) == first + 5, "later runs start later");
     }
 }

@@ -170,6 +170,7 @@ impl ComponentRuntime {
             crate::grpc::serve(listener, api.routes, services, api.front, &self.tasks, self.shutdown.child_token())
                 .await?;
         self.tasks.spawn(self.relay.clone().run(self.shutdown.child_token()));
+        self.tasks.spawn(crate::retention::run(self.db.clone(), self.settings.clone(), self.shutdown.child_token()));
         let mut samplers = std::mem::take(&mut *self.samplers.lock().expect("samplers lock"));
         let consumers = std::mem::take(&mut *self.consumers.lock().expect("consumers lock"));
         samplers.push(Arc::new(ConsumerLag { bus: self.bus.clone(), consumers }));

@@ -36,6 +36,8 @@ pub const OUTBOX_PUBLISHED: &str = "fengqiao_outbox_published_total";
 pub const OUTBOX_BACKLOG: &str = "fengqiao_outbox_backlog";
 /// Age of the oldest unpublished event (0 when none).
 pub const OUTBOX_OLDEST_SECONDS: &str = "fengqiao_outbox_oldest_age_seconds";
+/// Bookkeeping rows removed past their retention (sent outbox events, inbox receipts).
+pub const BOOKKEEPING_REMOVED: &str = "fengqiao_bookkeeping_removed_total";
 /// Parked events not yet replayed.
 pub const DEAD_LETTERS: &str = "fengqiao_dead_letters";
 /// Running clocks whose deadline has passed and that the sweep has not yet breached.
@@ -59,6 +61,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (OUTBOX_PUBLISHED, "Events the outbox relay published."),
     (OUTBOX_BACKLOG, "Committed events waiting in the outbox to be published."),
     (OUTBOX_OLDEST_SECONDS, "Age in seconds of the oldest event waiting in the outbox (0 when none)."),
+    (BOOKKEEPING_REMOVED, "Rows removed past their retention, by table: fq_outbox (sent events), fq_inbox (receipts)."),
     (DEAD_LETTERS, "Events parked in the dead-letter record and not yet replayed."),
     (CLOCKS_DUE, "Running clocks past their deadline that the sweep has not yet marked breached."),
     (CLOCKS, "Clocks by state: running, paused, breached."),

@@ -72,7 +72,7 @@ impl NatsBus {
             storage: stream::StorageType::File,
             num_replicas: settings.stream_replicas.max(1),
             duplicate_window: Duration::from_secs(settings.duplicate_window_secs),
-            max_age: Duration::from_secs(7 * 24 * 3600),
+            max_age: Duration::from_secs(settings.stream_max_age_days * 24 * 3600),
             ..Default::default()
         })
         .await

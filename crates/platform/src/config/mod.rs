@@ -207,6 +207,15 @@ impl Settings {
                 "must be longer than bus.retry_backoff_max_ms, or the broker redelivers events still being retried",
             ));
         }
+        if bus.stream_max_age_days == 0 {
+            return Err(invalid("bus.stream_max_age_days", "must be at least 1"));
+        }
+        if bus.inbox_keep_days <= bus.stream_max_age_days {
+            return Err(invalid(
+                "bus.inbox_keep_days",
+                "must be longer than bus.stream_max_age_days, or an event the broker still holds could be applied twice",
+            ));
+        }
         let subsidy = &self.subsidy;
         if subsidy.tiers_fen.iter().chain(subsidy.jurisdictions.values().flatten()).any(|a| *a < 0) {
             return Err(invalid("subsidy", "amounts are fen, 0 or more"));
@@ -249,6 +258,15 @@ impl Settings {
         }
         if self.outbox.poll_interval_ms == 0 {
             return Err(invalid("outbox.poll_interval_ms", "must be at least 1"));
+        }
+        if self.outbox.keep_sent_days == 0 {
+            return Err(invalid("outbox.keep_sent_days", "must be at least 1 (sent events are kept a day at least)"));
+        }
+        if self.outbox.keep_sent_days > self.bus.inbox_keep_days {
+            return Err(invalid(
+                "outbox.keep_sent_days",
+                "must not exceed bus.inbox_keep_days: an event re-driven from the outbox must still find its receipts",
+            ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_filter) {
             return Err(ConfigError::Invalid {
@@ -366,6 +384,24 @@ mod tests {
             jail.set_env("FENGQIAO_BUS__MAX_DELIVERIES", "lots");
             let err = Settings::load(None).unwrap_err().to_string();
             assert!(err.to_lowercase().contains("bus.max_deliveries"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn inbox_receipts_kept_no_longer_than_the_broker_keeps_events_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FENGQIAO_BUS__STREAM_MAX_AGE_DAYS", "20");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("bus.inbox_keep_days") && err.contains("applied twice"), "{err}");
+            jail.set_env("FENGQIAO_BUS__INBOX_KEEP_DAYS", "21");
+            Settings::load(None).expect("receipts outlive the broker's copies");
+            jail.set_env("FENGQIAO_OUTBOX__KEEP_SENT_DAYS", "0");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("outbox.keep_sent_days"), "{err}");
+            jail.set_env("FENGQIAO_OUTBOX__KEEP_SENT_DAYS", "22");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("outbox.keep_sent_days") && err.contains("receipts"), "{err}");
             Ok(())
         });
     }

@@ -48,6 +48,12 @@ pub struct BusSettings {
     /// The most events a lane applies in one transaction: those already waiting
     /// when it starts, so a quiet consumer still applies each at once.
     pub consumer_batch: usize,
+    /// Days the broker keeps an event (applies when the stream is created).
+    pub stream_max_age_days: u64,
+    /// Days a consumer remembers that it applied an event (its inbox receipt);
+    /// longer than `stream_max_age_days`, so no copy the broker still holds
+    /// can be applied twice.
+    pub inbox_keep_days: u64,
 }
 
 /// Log format.
@@ -175,6 +181,9 @@ pub struct OutboxSettings {
     pub batch_size: u32,
     /// Milliseconds between polls when nothing signals new events.
     pub poll_interval_ms: u64,
+    /// Days a published event stays in the outbox before it is removed (the
+    /// state it announced stays in the component's own tables).
+    pub keep_sent_days: u64,
 }
 
 /// One component's own settings.
@@ -220,6 +229,8 @@ impl Default for BusSettings {
             duplicate_window_secs: 120,
             consumer_lanes: 16,
             consumer_batch: 64,
+            stream_max_age_days: 7,
+            inbox_keep_days: 14,
         }
     }
 }
@@ -237,7 +248,7 @@ impl Default for TelemetrySettings {
 
 impl Default for OutboxSettings {
     fn default() -> Self {
-        Self { batch_size: 256, poll_interval_ms: 200 }
+        Self { batch_size: 256, poll_interval_ms: 200, keep_sent_days: 14 }
     }
 }
 
