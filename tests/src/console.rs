@@ -113,3 +113,30 @@ pub fn add_account(system: &System, username: &str, role: &str, org: &str) -> St
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("a password").trim().to_string()
 }
+
+/// Waits until the signed-in member of staff's inbox page lists `case_no`; the page.
+pub async fn inbox_listing(browser: &mut Browser, case_no: &str) -> Page {
+    for _ in 0..100 {
+        let page = browser.get("/inbox").await;
+        assert_eq!(page.status, 200, "{}", page.html);
+        if page.html.contains(case_no) {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("{case_no} never reached the organisation's inbox");
+}
+
+/// The password of a standalone demo account.
+pub fn demo_password(system: &System, username: &str) -> String {
+    let listed = std::fs::read_to_string(system.dir().join("fengqiao-data/console-accounts.txt")).unwrap();
+    let line = listed.lines().find(|l| l.starts_with(&format!("{username} "))).expect("a demo account");
+    line.split_whitespace().nth(1).unwrap().to_string()
+}
+
+/// The text of the element with `id` (its first line of content).
+pub fn text_of(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let at = html.find(&marker).map(|i| i + marker.len()).unwrap_or_else(|| panic!("no #{id} in {html}"));
+    html[at..].split('<').next().unwrap_or_default().trim().to_string()
+}

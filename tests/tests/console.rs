@@ -8,22 +8,9 @@
 use std::time::Duration;
 
 use fengqiao_proto::fengqiao::common::v1::{MediationOutcome, ReferralState, Source};
-use fengqiao_tests::console::{add_account, Browser};
+use fengqiao_tests::console::{add_account, demo_password, inbox_listing, text_of, Browser};
 use fengqiao_tests::scenario::*;
 use fengqiao_tests::system::{Mode, System};
-
-/// Waits until the village inbox page lists `case_no`; the page.
-async fn inbox_listing(browser: &mut Browser, case_no: &str) -> fengqiao_tests::console::Page {
-    for _ in 0..100 {
-        let page = browser.get("/inbox").await;
-        assert_eq!(page.status, 200, "{}", page.html);
-        if page.html.contains(case_no) {
-            return page;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{case_no} never reached the village committee's inbox");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mediator_signs_in_and_takes_a_police_case_to_an_agreement_in_the_console() {
@@ -199,20 +186,6 @@ async fn behind_https_the_session_cookie_is_marked_secure() {
     let session = session_cookie(&signed_in);
     assert!(session.contains("; Secure") && session.contains("HttpOnly"), "{session}");
     system.finish().await;
-}
-
-/// The password of a standalone demo account.
-fn demo_password(system: &System, username: &str) -> String {
-    let listed = std::fs::read_to_string(system.dir().join("fengqiao-data/console-accounts.txt")).unwrap();
-    let line = listed.lines().find(|l| l.starts_with(&format!("{username} "))).expect("a demo account");
-    line.split_whitespace().nth(1).unwrap().to_string()
-}
-
-/// The text of the element with `id` (its first line of content).
-fn text_of(html: &str, id: &str) -> String {
-    let marker = format!("id=\"{id}\">");
-    let at = html.find(&marker).map(|i| i + marker.len()).unwrap_or_else(|| panic!("no #{id} in {html}"));
-    html[at..].split('<').next().unwrap_or_default().trim().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

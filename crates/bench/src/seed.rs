@@ -432,8 +432,10 @@ pub async fn run(settings: &Settings, args: &SeedArgs) -> anyhow::Result<Seeded>
         bar.set_position(done);
     }
     bar.finish_and_clear();
-    // Fresh statistics, so the planner sees the grown tables.
-    sqlx::query("ANALYZE").execute(&pool).await?;
+    // Fresh statistics, so the planner sees the grown tables; and the visibility
+    // map set now, so autovacuum does not scan the new history during a measurement.
+    eprintln!("vacuuming and analysing the grown tables …");
+    sqlx::raw_sql("VACUUM (ANALYZE)").execute(&pool).await?;
     let seeded = Seeded { cases: done, rows, elapsed: started.elapsed() };
     eprintln!(
         "seeded {} cases ({} rows) in {:.1} s: {:.0} cases/s",

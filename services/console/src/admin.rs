@@ -21,7 +21,7 @@ use crate::pages::{lang_of, page, refusal, session_of, to_login, Common};
 use crate::sessions::Session;
 use crate::views::{render, Frame};
 
-fn frame_of(session: &Session) -> Frame {
+pub(crate) fn frame_of(session: &Session) -> Frame {
     Frame { staff: Some(session.staff.clone()), csrf: session.csrf.clone(), ..Default::default() }
 }
 
@@ -77,12 +77,12 @@ pub async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Que
     accounts_page(&app, lang, frame_of(&session), None, StatusCode::OK).await
 }
 
-fn fields(body: &Bytes) -> HashMap<String, String> {
+pub(crate) fn fields(body: &Bytes) -> HashMap<String, String> {
     form_urlencoded::parse(body).into_owned().map(|(k, v)| (k, v.trim().to_string())).collect()
 }
 
 /// The session of an administrator posting a form with the right token, or the page that refuses.
-async fn admin_form(
+pub(crate) async fn admin_form(
     app: &App,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
@@ -94,9 +94,10 @@ async fn admin_form(
         return Err(refusal(app, lang, &session, &tonic::Status::permission_denied("role"), &q));
     }
     if form.get("csrf") != Some(&session.csrf) {
+        app.audit(&session.staff.username, "admin_form", "", "csrf refused").await;
         let mut frame = frame_of(&session);
         frame.error = Some(words(lang)["csrf"].into());
-        return Err(accounts_page(app, lang, frame, None, StatusCode::FORBIDDEN).await);
+        return Err(page(StatusCode::FORBIDDEN, render(&app.templates, "message.html", lang, &frame, context! {}), &q));
     }
     Ok((session, lang))
 }

@@ -10,9 +10,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use fengqiao_proto::fengqiao::common::v1::{Actor, MediationOutcome};
+use fengqiao_proto::fengqiao::common::v1::{Actor, MediationOutcome, ReferralState};
 use fengqiao_proto::fengqiao::mediation::v1::{
-    AcceptReferralRequest, AgreementForm, AgreementTerms, ConcludeMediationRequest, GetCaseWorkRequest,
+    AcceptReferralRequest, AgreementForm, AgreementTerms, CaseWork, ConcludeMediationRequest, GetCaseWorkRequest,
     ListInboxRequest, RecordSessionRequest, RejectReferralRequest, ScheduleSessionRequest, Signature,
     StartMediationRequest,
 };
@@ -43,6 +43,8 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/accounts", get(crate::admin::list).post(crate::admin::add))
         .route("/accounts/{username}/disable", post(crate::admin::disable))
         .route("/subsidy", get(crate::admin::subsidy))
+        .route("/directory", get(crate::directory::show))
+        .route("/directory/mediators", post(crate::directory::save_mediator))
         .layer(axum::middleware::map_response(guard_headers))
         .with_state(app)
 }
@@ -179,7 +181,7 @@ async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
     response
 }
 
-fn actor(session: &Session) -> Option<Actor> {
+pub(crate) fn actor(session: &Session) -> Option<Actor> {
     Some(Actor { org_id: session.staff.org_id.clone(), person_id: session.staff.username.clone() })
 }
 
@@ -264,12 +266,11 @@ async fn show_referral(
     notice: Option<String>,
     q: &Common,
 ) -> Response {
-    let request = GetCaseWorkRequest { referral_id: id.to_string(), actor: actor(&session) };
-    let work = match app.mediation.clone().get_case_work(request).await {
-        Ok(r) => r.into_inner().work.unwrap_or_default(),
+    let work = match case_work(app, &session, id).await {
+        Ok(work) => work,
         Err(status) => return refusal(app, lang, &session, &status, q),
     };
-    let item = work.item.unwrap_or_default();
+    let item = work.item.clone().unwrap_or_default();
     let mut view = items::view(&item, lang, fengqiao_platform::db::now_micros());
     view.mediators = work.mediators.iter().map(|m| m.mediator_id.as_str()).collect::<Vec<_>>().join(", ");
     view.sessions = work
@@ -282,6 +283,11 @@ async fn show_referral(
         })
         .collect();
     let can_act = session.staff.role.mediates() && session.staff.org_id == item.org_id;
+    let can_assign = can_act && session.staff.role == crate::accounts::Role::OrgHead;
+    let working = [ReferralState::Accepted, ReferralState::InProgress, ReferralState::OnHold]
+        .iter()
+        .any(|s| *s as i32 == item.state);
+    let later = crate::casework::later(app, &work, lang, can_assign && working).await;
     let story = crate::story::of(app, &item.case_id, id, lang).await;
     let agreement_sha256 = work.agreement_sha256.clone();
     let frame = Frame { staff: Some(session.staff.clone()), csrf: session.csrf.clone(), notice, ..Default::default() };
@@ -290,7 +296,8 @@ async fn show_referral(
         "referral.html",
         lang,
         &frame,
-        context! { item => view, can_act => can_act, story => story, agreement_sha256 => agreement_sha256 },
+        context! { item => view, can_act => can_act, can_assign => can_assign, later => later, story => story,
+        agreement_sha256 => agreement_sha256 },
     );
     page(StatusCode::OK, html, q)
 }
@@ -335,6 +342,17 @@ async fn step(
                 .map(|_| ())
         }
         "session" => record_session(&app, &session, &id, &fields).await,
+        "assign" if session.staff.role == crate::accounts::Role::OrgHead => {
+            crate::casework::assign(&app, &session, &id, &fields).await
+        }
+        "assign" => Err(tonic::Status::permission_denied("only the organisation's head assigns mediators")),
+        "schedule" => match case_work(&app, &session, &id).await {
+            Ok(work) => crate::casework::schedule(&app, &session, &work, &id, &fields).await,
+            Err(status) => Err(status),
+        },
+        "record" => crate::casework::record(&app, &session, &fields).await,
+        "performance" => crate::casework::performance(&app, &session, &id, &fields).await,
+        "visit" => crate::casework::visit(&app, &session, &id, &fields).await,
         "conclude" => match conclusion(&app, &session, &id, &fields).await {
             Ok(request) => client.conclude_mediation(request).await.map(|_| ()),
             Err(status) => Err(status),
@@ -355,10 +373,15 @@ async fn step(
     }
 }
 
+/// The referral's case work as the API shows it to this member of staff.
+async fn case_work(app: &App, session: &Session, id: &str) -> Result<CaseWork, tonic::Status> {
+    let request = GetCaseWorkRequest { referral_id: id.to_string(), actor: actor(session) };
+    Ok(app.mediation.clone().get_case_work(request).await?.into_inner().work.unwrap_or_default())
+}
+
 /// How many parties the referral's case has (numbered from 1), as the API shows it to this member of staff.
 async fn party_count(app: &App, session: &Session, id: &str) -> Result<u32, tonic::Status> {
-    let request = GetCaseWorkRequest { referral_id: id.to_string(), actor: actor(session) };
-    let work = app.mediation.clone().get_case_work(request).await?.into_inner().work.unwrap_or_default();
+    let work = case_work(app, session, id).await?;
     Ok(work.item.and_then(|i| i.dispute).map_or(0, |d| d.parties.len() as u32))
 }
 

@@ -8,7 +8,7 @@ use crate::accounts::Staff;
 use crate::i18n::{words, Lang};
 
 /// Every template, by name.
-pub const TEMPLATES: [(&str, &str); 12] = [
+pub const TEMPLATES: [(&str, &str); 13] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("inbox.html", include_str!("../templates/inbox.html")),
@@ -21,6 +21,7 @@ pub const TEMPLATES: [(&str, &str); 12] = [
     ("dashboard.html", include_str!("../templates/dashboard.html")),
     ("accounts.html", include_str!("../templates/accounts.html")),
     ("subsidy.html", include_str!("../templates/subsidy.html")),
+    ("directory.html", include_str!("../templates/directory.html")),
 ];
 
 /// The style sheet.

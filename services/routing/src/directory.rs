@@ -67,6 +67,18 @@ pub async fn seed_demo(conn: &mut AnyConnection) -> Result<usize, sqlx::Error> {
         .await?
         .rows_affected() as usize;
     }
+    // The demo village's mediator and head, named as the console's demo accounts
+    // (a mediator's id is their sign-in name), so the head can assign them.
+    for (id, name) in [("village-mediator", "东关村调解员"), ("village-head", "东关村调委会主任")] {
+        let mediator = fengqiao_proto::fengqiao::routing::v1::Mediator {
+            mediator_id: id.into(),
+            org_id: "village-620802001001".into(),
+            name: name.into(),
+            specialties: vec!["NEIGHBOURHOOD".into()],
+            available: true,
+        };
+        crate::mediators::upsert(conn, &mediator).await?;
+    }
     Ok(added)
 }
 

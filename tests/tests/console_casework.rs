@@ -1,0 +1,162 @@
+//! The console's later steps through the real processes: an administrator
+//! adds a mediator to the village committee in the directory; the committee's
+//! head accepts a police case and assigns mediators from it; a session is
+//! planned ahead and recorded when held; after the agreement, its performance
+//! and the return visit are recorded — each through the mediation API, each
+//! shown on the case's page. Roles without the step are refused.
+
+use fengqiao_proto::fengqiao::common::v1::Source;
+use fengqiao_tests::console::{demo_password, inbox_listing, Browser, Page};
+use fengqiao_tests::scenario::*;
+use fengqiao_tests::system::{Mode, System};
+
+/// The value of the first hidden field `name` on `page`.
+fn hidden(page: &Page, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = page.html.find(&marker).map(|i| i + marker.len()).unwrap_or_else(|| panic!("no {name} in {}", page.html));
+    page.html[at..].split('"').next().unwrap_or_default().to_string()
+}
+
+async fn signed_in(system: &System, username: &str) -> Browser {
+    let mut browser = Browser::new(system);
+    let page = browser.sign_in(username, &demo_password(system, username)).await;
+    assert_eq!(page.status, 303, "{username} signs in: {}", page.html);
+    browser
+}
+
+fn days_from_today(days: i64) -> time::Date {
+    (time::OffsetDateTime::now_utc() + time::Duration::days(days)).to_offset(time::macros::offset!(+8)).date()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_head_assigns_directory_mediators_a_planned_session_is_held_and_the_agreement_followed_up() {
+    let system = System::start(Mode::Standalone).await.unwrap();
+
+    // The administrator adds a second mediator to the village committee; a wrong organisation is named.
+    let mut admin = signed_in(&system, "admin").await;
+    let directory = admin.get(&format!("/directory?org={VILLAGE_ORG}")).await;
+    assert_eq!(directory.status, 200, "{}", directory.html);
+    assert!(directory.html.contains("village-mediator"), "the demo mediator is listed: {}", directory.html);
+    let csrf = directory.csrf();
+    let mut mediator_form = vec![
+        ("csrf", csrf.as_str()),
+        ("org_id", VILLAGE_ORG),
+        ("mediator_id", "village-second"),
+        ("name", "东关村第二调解员"),
+        ("specialties", "NEIGHBOURHOOD, MARRIAGE_FAMILY"),
+        ("available", "on"),
+    ];
+    let saved = admin.post("/directory/mediators", &mediator_form).await;
+    assert_eq!(saved.status, 200, "{}", saved.html);
+    assert!(
+        saved.html.contains("village-second") && saved.html.contains("NEIGHBOURHOOD, MARRIAGE_FAMILY"),
+        "{}",
+        saved.html
+    );
+    mediator_form[1].1 = "village-nowhere";
+    let refused = admin.post("/directory/mediators", &mediator_form).await;
+    assert_eq!(refused.status, 400, "{}", refused.html);
+    assert!(refused.html.contains("mediator.org_id"), "the field is named: {}", refused.html);
+    mediator_form[0].1 = "forged";
+    assert_eq!(admin.post("/directory/mediators", &mediator_form).await.status, 403);
+
+    // A police case reaches the village; the head accepts it and assigns the two mediators.
+    let police = AgencySession::connect(&system, POLICE).await;
+    let case_no = police.submit(dispute(Source::Police, "JQ-casework-1")).await.unwrap().status.unwrap().case_no;
+    let mut head = signed_in(&system, "village-head").await;
+    assert_eq!(head.get("/directory").await.status, 403, "the directory is the administrator's");
+    let link = inbox_listing(&mut head, &case_no).await.referral_link().expect("a link to the referral");
+    let csrf = head.get(&link).await.csrf();
+    let accepted = head.post(&format!("{link}/accept"), &[("csrf", &csrf)]).await;
+    assert!(
+        accepted.html.contains("name=\"co_village-second\""),
+        "the directory's mediators offered: {}",
+        accepted.html
+    );
+    let assigned = head
+        .post(&format!("{link}/assign"), &[("csrf", &csrf), ("lead", "village-second"), ("co_village-mediator", "on")])
+        .await;
+    assert_eq!(assigned.status, 200, "{}", assigned.html);
+    assert!(assigned.html.contains("village-second, village-mediator"), "lead first: {}", assigned.html);
+
+    // The village mediator may not assign, but plans a session and records it when held.
+    let mut mediator = signed_in(&system, "village-mediator").await;
+    let csrf = mediator.get(&link).await.csrf();
+    let not_theirs = mediator.post(&format!("{link}/assign"), &[("csrf", &csrf), ("lead", "village-mediator")]).await;
+    assert_eq!(not_theirs.status, 403, "{}", not_theirs.html);
+    mediator.post(&format!("{link}/start"), &[("csrf", &csrf)]).await;
+    let when = format!("{}T09:30", days_from_today(3));
+    let bad = mediator
+        .post(&format!("{link}/schedule"), &[("csrf", &csrf), ("scheduled_at", "next week"), ("place", "村部")])
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.html);
+    assert!(bad.html.contains("scheduled_at"), "{}", bad.html);
+    let planned = mediator
+        .post(&format!("{link}/schedule"), &[("csrf", &csrf), ("scheduled_at", &when), ("place", "东关村村部")])
+        .await;
+    assert_eq!(planned.status, 200, "{}", planned.html);
+    assert!(planned.html.contains("id=\"planned\"") && planned.html.contains("09:30 东关村村部"), "{}", planned.html);
+    let session_id = hidden(&planned, "session_id");
+    let held = mediator
+        .post(
+            &format!("{link}/record"),
+            &[("csrf", &csrf), ("session_id", &session_id), ("record", "双方同意赔偿并道歉")],
+        )
+        .await;
+    assert_eq!(held.status, 200, "{}", held.html);
+    assert!(held.html.contains("东关村村部 — 双方同意赔偿并道歉"), "{}", held.html);
+    assert!(!held.html.contains("id=\"planned\""), "no longer planned");
+
+    // The agreement, then its performance and the return visit.
+    let deadline = days_from_today(30).to_string();
+    let concluded = mediator
+        .post(
+            &format!("{link}/conclude"),
+            &[
+                ("csrf", &csrf),
+                ("summary", "赔偿并道歉"),
+                ("terms", "赔偿500元"),
+                ("amount", "500"),
+                ("deadline", &deadline),
+            ],
+        )
+        .await;
+    assert!(concluded.html.contains("data-state=\"7\"") && concluded.html.contains("待履行"), "{}", concluded.html);
+    let today = days_from_today(0).to_string();
+    let performed = mediator
+        .post(&format!("{link}/performance"), &[("csrf", &csrf), ("state", "performed"), ("performed_on", &today)])
+        .await;
+    assert_eq!(performed.status, 200, "{}", performed.html);
+    assert!(performed.html.contains("id=\"performance\">已履行"), "{}", performed.html);
+    assert!(!performed.html.contains("/performance\""), "nothing left to record: {}", performed.html);
+    let no_visit = mediator
+        .post(
+            &format!("{link}/visit"),
+            &[("csrf", &csrf), ("visited_on", &today), ("method", "phone"), ("satisfaction", "9")],
+        )
+        .await;
+    assert_eq!(no_visit.status, 400, "{}", no_visit.html);
+    assert!(no_visit.html.contains("satisfaction"), "{}", no_visit.html);
+    let visited = mediator
+        .post(
+            &format!("{link}/visit"),
+            &[
+                ("csrf", &csrf),
+                ("visited_on", &today),
+                ("method", "phone"),
+                ("satisfaction", "5"),
+                ("note", "双方满意"),
+            ],
+        )
+        .await;
+    assert_eq!(visited.status, 200, "{}", visited.html);
+    assert!(
+        visited.html.contains("id=\"visits\"") && visited.html.contains("电话 · 满意度（1–5） 5 · 双方满意"),
+        "{}",
+        visited.html
+    );
+    for who in ["village-head · assign", "village-mediator · schedule", "village-mediator · visit"] {
+        assert!(visited.html.contains(who), "{who} in the case's story: {}", visited.html);
+    }
+    system.finish().await;
+}
