@@ -18,6 +18,7 @@ mod oversight;
 mod pages;
 mod sessions;
 mod story;
+mod supervise;
 mod views;
 
 use std::sync::Arc;
@@ -106,11 +107,12 @@ mod demo {
 
     use crate::accounts::{self, Role, Staff};
 
-    const ACCOUNTS: [(&str, &str, Role, &str, &str); 5] = [
+    const ACCOUNTS: [(&str, &str, Role, &str, &str); 6] = [
         ("village-clerk", "东关村登记员", Role::Clerk, "village-620802001001", ""),
         ("village-mediator", "东关村调解员", Role::Mediator, "village-620802001001", ""),
         ("village-head", "东关村调委会主任", Role::OrgHead, "village-620802001001", ""),
-        ("county-supervisor", "区矛调中心督办", Role::Supervisor, "", "620802"),
+        ("county-supervisor", "区矛调中心督办", Role::Supervisor, "county-620802-centre", "620802"),
+        ("county-leader", "区包案领导", Role::Leader, "county-620802-centre", "620802"),
         ("admin", "系统管理员", Role::Administrator, "", ""),
     ];
 

@@ -44,6 +44,8 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/accounts/{username}/disable", post(crate::admin::disable))
         .route("/subsidy", get(crate::admin::subsidy))
         .route("/directory", get(crate::directory::show))
+        .route("/cases/{case_id}/supervision", get(crate::supervise::page_of))
+        .route("/cases/{case_id}/supervision/{step}", post(crate::supervise::act))
         .route("/directory/mediators", post(crate::directory::save_mediator))
         .layer(axum::middleware::map_response(guard_headers))
         .with_state(app)
@@ -288,6 +290,8 @@ async fn show_referral(
         .iter()
         .any(|s| *s as i32 == item.state);
     let later = crate::casework::later(app, &work, lang, can_assign && working).await;
+    let notices =
+        if can_act { crate::supervise::notices_to(app, &item.case_id, &item.org_id).await } else { Vec::new() };
     let story = crate::story::of(app, &item.case_id, id, lang).await;
     let agreement_sha256 = work.agreement_sha256.clone();
     let frame = Frame { staff: Some(session.staff.clone()), csrf: session.csrf.clone(), notice, ..Default::default() };
@@ -297,7 +301,7 @@ async fn show_referral(
         lang,
         &frame,
         context! { item => view, can_act => can_act, can_assign => can_assign, later => later, story => story,
-        agreement_sha256 => agreement_sha256 },
+        agreement_sha256 => agreement_sha256, notices => notices },
     );
     page(StatusCode::OK, html, q)
 }
@@ -353,6 +357,7 @@ async fn step(
         "record" => crate::casework::record(&app, &session, &fields).await,
         "performance" => crate::casework::performance(&app, &session, &id, &fields).await,
         "visit" => crate::casework::visit(&app, &session, &id, &fields).await,
+        "respond" => crate::supervise::respond(&app, &session, &fields).await,
         "conclude" => match conclusion(&app, &session, &id, &fields).await {
             Ok(request) => client.conclude_mediation(request).await.map(|_| ()),
             Err(status) => Err(status),

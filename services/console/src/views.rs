@@ -8,7 +8,7 @@ use crate::accounts::Staff;
 use crate::i18n::{words, Lang};
 
 /// Every template, by name.
-pub const TEMPLATES: [(&str, &str); 13] = [
+pub const TEMPLATES: [(&str, &str); 14] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("inbox.html", include_str!("../templates/inbox.html")),
@@ -22,6 +22,7 @@ pub const TEMPLATES: [(&str, &str); 13] = [
     ("accounts.html", include_str!("../templates/accounts.html")),
     ("subsidy.html", include_str!("../templates/subsidy.html")),
     ("directory.html", include_str!("../templates/directory.html")),
+    ("supervision.html", include_str!("../templates/supervision.html")),
 ];
 
 /// The style sheet.
