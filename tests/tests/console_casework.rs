@@ -160,3 +160,65 @@ async fn the_head_assigns_directory_mediators_a_planned_session_is_held_and_the_
     }
     system.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grid_workers_photos_travel_as_fingerprints_to_the_receipt_and_the_mediators_page() {
+    use sha2::Digest;
+    let system = System::start(Mode::Standalone).await.unwrap();
+    let mut worker = signed_in(&system, "village-clerk").await;
+    let form = worker.get("/register").await;
+    assert!(form.html.contains("enctype=\"multipart/form-data\"") && form.html.contains("name=\"photos\""));
+    let (csrf, reference) = (form.csrf(), hidden(&form, "reference"));
+    let grid = (fengqiao_proto::fengqiao::common::v1::Source::Grid as i32).to_string();
+    let category = (fengqiao_proto::fengqiao::common::v1::Category::Neighbourhood as i32).to_string();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("reference", reference.as_str()),
+        ("source", grid.as_str()),
+        ("category", category.as_str()),
+        ("division_code", "620802001001"),
+        ("grid_id", "620802001001-G03"),
+        ("address", "东关村三组"),
+        ("narrative", "两户因院墙渗水发生争执"),
+        ("applicant", "赵六"),
+        ("applicant_phone", "13900139000"),
+    ];
+    let (one, two): (&[u8], &[u8]) = (b"first photo of the wall", b"second photo of the wall");
+    // Two photos chosen, and the empty part a browser sends for an unused file field.
+    let files = [
+        ("photos", "墙面.jpg", "image/jpeg", one),
+        ("photos", "院内.png", "image/png", two),
+        ("photos", "", "application/octet-stream", b"" as &[u8]),
+    ];
+    let receipt = worker.post_multipart("/register", &fields, &files).await;
+    assert_eq!(receipt.status, 200, "{}", receipt.html);
+    let sha = |b: &[u8]| hex::encode(sha2::Sha256::digest(b));
+    for line in [
+        format!("墙面.jpg · image/jpeg · {} B · SHA-256 {}", one.len(), sha(one)),
+        format!("院内.png · image/png · {} B · SHA-256 {}", two.len(), sha(two)),
+    ] {
+        // minijinja escapes `/` in text as `&#x2f;`.
+        let line = line.replace('/', "&#x2f;");
+        assert!(receipt.html.contains(&line), "{line} on the receipt: {}", receipt.html);
+    }
+    assert_eq!(receipt.html.matches("SHA-256").count(), 2, "the empty file part is no photo");
+    let case_no = fengqiao_tests::console::text_of(&receipt.html, "case_no");
+
+    // The village mediator sees the fingerprints on the referral page.
+    let mut mediator = signed_in(&system, "village-mediator").await;
+    let link = inbox_listing(&mut mediator, &case_no).await.referral_link().expect("a link");
+    let page = mediator.get(&link).await;
+    assert!(page.html.contains("id=\"attachments\"") && page.html.contains(&sha(one)), "{}", page.html);
+
+    // A form cut off mid-way is refused with what to do, and registers nothing.
+    let cut = worker
+        .post_raw(
+            "/register",
+            "multipart/form-data; boundary=xyz",
+            b"--xyz\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc".to_vec(),
+        )
+        .await;
+    assert_eq!(cut.status, 400, "{}", cut.html);
+    assert!(cut.html.contains("重新提交"), "{}", cut.html);
+    system.finish().await;
+}

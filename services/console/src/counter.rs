@@ -72,13 +72,17 @@ pub async fn register_page(State(app): State<Arc<App>>, headers: HeaderMap, Quer
     form_page(&app, lang, &frame, &HashMap::new(), &q, StatusCode::OK)
 }
 
-/// POST /register: registers the dispute and shows the receipt.
-pub async fn register(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+/// POST /register: registers the dispute (with its photos' metadata) and shows the receipt.
+pub async fn register(State(app): State<Arc<App>>, request: axum::extract::Request) -> Response {
     let q = Common::default();
+    let headers = request.headers().clone();
     let Some(session) = session_of(&app, &headers).await else { return to_login() };
     let lang = lang_of(&headers, &q);
-    let fields: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let mut frame = Frame { staff: Some(session.staff.clone()), csrf: session.csrf.clone(), ..Default::default() };
+    let Some(crate::upload::CounterForm { fields, photos }) = crate::upload::read(request).await else {
+        frame.error = Some(words(lang)["form_unreadable"].into());
+        return form_page(&app, lang, &frame, &HashMap::new(), &q, StatusCode::BAD_REQUEST);
+    };
     if fields.get("csrf") != Some(&session.csrf) {
         frame.error = Some(words(lang)["csrf"].into());
         return form_page(&app, lang, &frame, &fields, &q, StatusCode::FORBIDDEN);
@@ -112,6 +116,7 @@ pub async fn register(State(app): State<Arc<App>>, headers: HeaderMap, body: Byt
         }),
         narrative: field("narrative"),
         headcount,
+        attachments: photos.clone(),
         ..Default::default()
     };
     let request =
@@ -131,7 +136,8 @@ pub async fn register(State(app): State<Arc<App>>, headers: HeaderMap, body: Byt
                 "receipt.html",
                 lang,
                 &frame,
-                context! { case_no => status.case_no, code => answer.verification_code, reference => reference },
+                context! { case_no => status.case_no, code => answer.verification_code, reference => reference,
+                photos => photos.iter().map(crate::items::attachment_line).collect::<Vec<_>>() },
             );
             page(StatusCode::OK, html, &q)
         }

@@ -224,6 +224,18 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("level", "层级", "Level"),
     ("open_referrals", "在办案件", "Open referrals"),
     ("supervision", "督办", "Supervision"),
+    ("photos", "现场照片", "Photos of the scene"),
+    (
+        "photos_help",
+        "只登记每张照片的文件名、类型、大小和指纹（SHA-256），照片本身不上传保存；请妥善保管原件。出错时需重新选择。",
+        "Only each photo's name, type, size and fingerprint (SHA-256) are registered; the photo itself is not kept, so keep the original. Choose them again after an error.",
+    ),
+    ("attachments", "附件（指纹）", "Attachments (fingerprints)"),
+    (
+        "form_unreadable",
+        "表单未能完整收到（可能照片过大或网络中断），请重新提交；照片合计不超过 64 MB。",
+        "The form did not arrive whole (photos too large, or the connection dropped); submit it again, with photos under 64 MB in all.",
+    ),
     ("act_on", "处置", "Act"),
     ("owner", "包案领导", "Owner (leader)"),
     ("no_owner", "尚未落实包案领导。", "No leader owns this case yet."),

@@ -46,6 +46,8 @@ pub struct ItemView {
     pub outcome: String,
     /// The outcome's summary.
     pub summary: String,
+    /// The documents that came with the dispute (metadata only).
+    pub attachments: Vec<String>,
 }
 
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -108,9 +110,15 @@ pub fn view(item: &InboxItem, lang: Lang, now: i64) -> ItemView {
             .collect(),
         mediators: String::new(),
         sessions: Vec::new(),
+        attachments: dispute.attachments.iter().map(attachment_line).collect(),
         outcome,
         summary: item.summary.clone(),
     }
+}
+
+/// An attachment's metadata on one line: name, type, size, SHA-256.
+pub fn attachment_line(a: &fengqiao_proto::fengqiao::common::v1::Attachment) -> String {
+    format!("{} · {} · {} B · SHA-256 {}", a.name, a.media_type, a.size_bytes, a.sha256)
 }
 
 /// An amount in yuan (`1200`, `1200.5`, `1200.50`) in fen.

@@ -19,6 +19,7 @@ mod pages;
 mod sessions;
 mod story;
 mod supervise;
+mod upload;
 mod views;
 
 use std::sync::Arc;

@@ -36,7 +36,12 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/inbox", get(inbox))
         .route("/referrals/{id}", get(referral))
         .route("/referrals/{id}/{step}", post(step))
-        .route("/register", get(crate::counter::register_page).post(crate::counter::register))
+        .route(
+            "/register",
+            get(crate::counter::register_page)
+                .post(crate::counter::register)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::upload::MAX_FORM_BYTES)),
+        )
         .route("/progress", get(crate::counter::progress_form).post(crate::counter::progress))
         .route("/alarms", get(crate::oversight::alarms))
         .route("/dashboard", get(crate::oversight::dashboard))
