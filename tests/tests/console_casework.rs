@@ -59,6 +59,24 @@ async fn the_head_assigns_directory_mediators_a_planned_session_is_held_and_the_
     assert!(refused.html.contains("mediator.org_id"), "the field is named: {}", refused.html);
     mediator_form[0].1 = "forged";
     assert_eq!(admin.post("/directory/mediators", &mediator_form).await.status, 403);
+    // … and a mediator studio of its own; an impossible area code is named.
+    let mut studio = vec![
+        ("csrf", csrf.as_str()),
+        ("org_id", "studio-620802001001-wang"),
+        ("name", "王大姐调解工作室"),
+        ("kind", "MEDIATOR_STUDIO"),
+        ("level", "1"),
+        ("division_code", "620802001001"),
+        ("capacity", "20"),
+        ("contact", "0933-0000000"),
+    ];
+    let added = admin.post("/directory/organisations", &studio).await;
+    assert_eq!(added.status, 200, "{}", added.html);
+    assert!(added.html.contains("id=\"opened\">王大姐调解工作室 · studio-620802001001-wang"), "{}", added.html);
+    studio[5].1 = "12";
+    let refused = admin.post("/directory/organisations", &studio).await;
+    assert_eq!(refused.status, 400, "{}", refused.html);
+    assert!(refused.html.contains("division_code"), "the field is named: {}", refused.html);
 
     // A police case reaches the village; the head accepts it and assigns the two mediators.
     let police = AgencySession::connect(&system, POLICE).await;
@@ -97,6 +115,20 @@ async fn the_head_assigns_directory_mediators_a_planned_session_is_held_and_the_
     assert_eq!(planned.status, 200, "{}", planned.html);
     assert!(planned.html.contains("id=\"planned\"") && planned.html.contains("09:30 东关村村部"), "{}", planned.html);
     let session_id = hidden(&planned, "session_id");
+    // The party is away that day: the session moves, with the reason (required).
+    let later = format!("{}T14:00", days_from_today(4));
+    let no_reason = mediator
+        .post(&format!("{link}/reschedule"), &[("csrf", &csrf), ("session_id", &session_id), ("scheduled_at", &later)])
+        .await;
+    assert_eq!(no_reason.status, 400, "{}", no_reason.html);
+    let moved = mediator
+        .post(
+            &format!("{link}/reschedule"),
+            &[("csrf", &csrf), ("session_id", &session_id), ("scheduled_at", &later), ("reason", "当事人外出务工")],
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.html);
+    assert!(moved.html.contains("14:00 东关村村部") && !moved.html.contains("09:30 东关村村部"), "{}", moved.html);
     let held = mediator
         .post(
             &format!("{link}/record"),

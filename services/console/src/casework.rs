@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use fengqiao_platform::status::{invalid_argument, Violation};
 use fengqiao_proto::fengqiao::mediation::v1::{
     AssignMediatorsRequest, CaseWork, MediatorRole, PerformanceState, RecordPerformanceRequest,
-    RecordReturnVisitRequest, RecordSessionRequest, ScheduleSessionRequest, SessionState,
+    RecordReturnVisitRequest, RecordSessionRequest, RescheduleSessionRequest, ScheduleSessionRequest, SessionState,
 };
 use fengqiao_proto::fengqiao::routing::v1::ListMediatorsRequest;
 use serde::Serialize;
@@ -79,12 +79,7 @@ pub async fn schedule(
     id: &str,
     fields: &Fields,
 ) -> Result<(), tonic::Status> {
-    let Some(at) = local_date_time(&field(fields, "scheduled_at")) else {
-        return Err(invalid_argument(&[Violation::new(
-            "scheduled_at",
-            "must be a date and time such as 2026-12-05T09:30",
-        )]));
-    };
+    let at = when(fields)?;
     let request = ScheduleSessionRequest {
         referral_id: id.to_string(),
         actor: crate::pages::actor(session),
@@ -94,6 +89,25 @@ pub async fn schedule(
         ..Default::default()
     };
     app.mediation.clone().schedule_session(request).await.map(|_| ())
+}
+
+/// Moves a planned session to a new time, with the reason.
+pub async fn reschedule(app: &App, session: &Session, fields: &Fields) -> Result<(), tonic::Status> {
+    let scheduled_at = when(fields)?;
+    let request = RescheduleSessionRequest {
+        session_id: field(fields, "session_id"),
+        actor: crate::pages::actor(session),
+        scheduled_at: timestamp(scheduled_at),
+        reason: field(fields, "reason"),
+    };
+    app.mediation.clone().reschedule_session(request).await.map(|_| ())
+}
+
+/// The form's `scheduled_at`, or the refusal naming it.
+fn when(fields: &Fields) -> Result<i64, tonic::Status> {
+    local_date_time(&field(fields, "scheduled_at")).ok_or_else(|| {
+        invalid_argument(&[Violation::new("scheduled_at", "must be a date and time such as 2026-12-05T09:30")])
+    })
 }
 
 /// Records a planned session as held, with what was said and done (调解笔录).

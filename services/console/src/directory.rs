@@ -10,7 +10,8 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use fengqiao_proto::fengqiao::routing::v1::{
-    ListMediatorsRequest, ListOrganisationsRequest, Mediator, UpsertMediatorRequest,
+    ListMediatorsRequest, ListOrganisationsRequest, Mediator, Organisation, UpsertMediatorRequest,
+    UpsertOrganisationRequest,
 };
 use http::{HeaderMap, StatusCode};
 use minijinja::context;
@@ -23,6 +24,10 @@ use crate::i18n::{words, Lang};
 use crate::pages::{lang_of, page, refusal, session_of, to_login, Common};
 use crate::sessions::Session;
 use crate::views::{render, Frame};
+
+fn names(list: &str) -> Vec<String> {
+    list.split([',', '，']).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
 
 /// The page's query: an area-code prefix and the organisation opened.
 #[derive(Deserialize, Default)]
@@ -78,8 +83,10 @@ async fn directory_page(
             division_code => o.division_code, open => o.open_referrals }
         })
         .collect();
-    let opened =
-        organisations.iter().find(|o| o.org_id == org).map(|o| context! { org_id => o.org_id, name => o.name });
+    let opened = organisations.iter().find(|o| o.org_id == org).map(|o| {
+        context! { org_id => o.org_id, name => o.name, kind => o.kind, level => o.level, division_code => o.division_code,
+        capacity => o.capacity, categories => o.categories.join(", "), agency_id => o.agency_id, contact => o.contact }
+    });
     let people: Vec<_> = mediators
         .iter()
         .map(|m| {
@@ -91,7 +98,7 @@ async fn directory_page(
         "directory.html",
         lang,
         &frame,
-        context! { organisations => list, opened => opened, mediators => people, division => division },
+        context! { organisations => list, opened => opened, mediators => people, division => division, kinds => fengqiao_domain::org::KINDS },
     );
     page(status, html, q)
 }
@@ -108,29 +115,64 @@ pub async fn save_mediator(State(app): State<Arc<App>>, headers: HeaderMap, body
         mediator_id: get("mediator_id"),
         org_id: get("org_id"),
         name: get("name"),
-        specialties: get("specialties")
-            .split([',', '，'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
+        specialties: names(&get("specialties")),
         available: form.get("available").is_some_and(|v| v == "on"),
     };
     let id = mediator.mediator_id.clone();
     let org = mediator.org_id.clone();
-    let done = app.routing.clone().upsert_mediator(UpsertMediatorRequest { mediator: Some(mediator) }).await;
+    let done =
+        app.routing.clone().upsert_mediator(UpsertMediatorRequest { mediator: Some(mediator) }).await.map(|_| ());
+    saved(&app, session, lang, "mediator_save", &id, &org, done).await
+}
+
+/// POST /directory/organisations: adds or changes an organisation.
+pub async fn save_organisation(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = fields(&body);
+    let (session, lang) = match admin_form(&app, &headers, &form).await {
+        Ok(ok) => ok,
+        Err(page) => return page,
+    };
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let organisation = Organisation {
+        org_id: get("org_id"),
+        name: get("name"),
+        kind: get("kind"),
+        level: get("level").parse().unwrap_or(0),
+        division_code: get("division_code"),
+        capacity: get("capacity").parse().unwrap_or(0),
+        categories: names(&get("categories")),
+        agency_id: get("agency_id"),
+        contact: get("contact"),
+        open_referrals: 0,
+    };
+    let id = organisation.org_id.clone();
+    let request = UpsertOrganisationRequest { organisation: Some(organisation) };
+    let done = app.routing.clone().upsert_organisation(request).await.map(|_| ());
+    saved(&app, session, lang, "organisation_save", &id, &id, done).await
+}
+
+/// The directory after a save, with `org` opened, or the refusal; either way the save is audited.
+async fn saved(
+    app: &App,
+    session: Session,
+    lang: Lang,
+    action: &str,
+    id: &str,
+    org: &str,
+    done: Result<(), tonic::Status>,
+) -> Response {
     let outcome = match &done {
-        Ok(_) => "ok".to_string(),
+        Ok(()) => "ok".to_string(),
         Err(status) => format!("{:?}", status.code()),
     };
-    app.audit(&session.staff.username, "mediator_save", &id, &outcome).await;
+    app.audit(&session.staff.username, action, id, &outcome).await;
     let q = Common::default();
     match done {
-        Ok(_) => {
+        Ok(()) => {
             let mut frame = frame_of(&session);
             frame.notice = Some(words(lang)["done"].into());
-            directory_page(&app, lang, &session, frame, "", &org, StatusCode::OK, &q).await
+            directory_page(app, lang, &session, frame, "", org, StatusCode::OK, &q).await
         }
-        Err(status) => refusal(&app, lang, &session, &status, &q),
+        Err(status) => refusal(app, lang, &session, &status, &q),
     }
 }

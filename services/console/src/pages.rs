@@ -52,6 +52,7 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/cases/{case_id}/supervision", get(crate::supervise::page_of))
         .route("/cases/{case_id}/supervision/{step}", post(crate::supervise::act))
         .route("/directory/mediators", post(crate::directory::save_mediator))
+        .route("/directory/organisations", post(crate::directory::save_organisation))
         .layer(axum::middleware::map_response(guard_headers))
         .with_state(app)
 }
@@ -360,6 +361,7 @@ async fn step(
             Err(status) => Err(status),
         },
         "record" => crate::casework::record(&app, &session, &fields).await,
+        "reschedule" => crate::casework::reschedule(&app, &session, &fields).await,
         "performance" => crate::casework::performance(&app, &session, &id, &fields).await,
         "visit" => crate::casework::visit(&app, &session, &id, &fields).await,
         "respond" => crate::supervise::respond(&app, &session, &fields).await,
