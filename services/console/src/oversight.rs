@@ -35,7 +35,10 @@ pub async fn alarms(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Q
     if !oversees(&session) {
         return refusal(&app, lang, &session, &tonic::Status::permission_denied("role"), &q);
     }
-    let request = ListAlarmsRequest { page_size: 500, ..Default::default() };
+    // A supervisor or leader with a jurisdiction sees the alarms of cases placed in it.
+    let division_prefix =
+        if session.staff.role == Role::Administrator { String::new() } else { session.staff.jurisdiction.clone() };
+    let request = ListAlarmsRequest { page_size: 500, division_prefix, ..Default::default() };
     let alarms = match app.supervision.clone().list_alarms(request).await {
         Ok(r) => r.into_inner().alarms,
         Err(status) => return refusal(&app, lang, &session, &status, &q),

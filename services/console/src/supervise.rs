@@ -12,7 +12,8 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use fengqiao_proto::fengqiao::routing::v1::{ListCaseReferralsRequest, ListOrganisationsRequest};
+use fengqiao_proto::fengqiao::intake::v1::GetCaseRequest;
+use fengqiao_proto::fengqiao::routing::v1::ListCaseReferralsRequest;
 use fengqiao_proto::fengqiao::supervision::v1::{
     AcknowledgeCaseOwnershipRequest, AssignCaseOwnerRequest, GetCaseSupervisionRequest, GetCaseSupervisionResponse,
     IssueSupervisionNoticeRequest, RedriveCaseRequest, RespondToSupervisionNoticeRequest,
@@ -77,19 +78,22 @@ pub fn notices(found: &GetCaseSupervisionResponse) -> Vec<NoticeView> {
 }
 
 /// The organisations the case has been referred to, newest last; NOT_FOUND
-/// when none lies in a supervisor's jurisdiction.
+/// when it has none, or when the place of the dispute lies outside a
+/// supervisor's jurisdiction (the same test the alarms board filters by).
 async fn case_orgs(app: &App, session: &Session, case_id: &str) -> Result<Vec<String>, tonic::Status> {
     let request = ListCaseReferralsRequest { case_id: case_id.to_string() };
     let referrals = app.routing.clone().list_case_referrals(request).await?.into_inner().referrals;
     let orgs: Vec<String> = referrals.iter().map(|r| r.org_id.clone()).collect();
+    if orgs.is_empty() {
+        return Err(tonic::Status::not_found("case"));
+    }
     let jurisdiction = &session.staff.jurisdiction;
     if session.staff.role == Role::Administrator || jurisdiction.is_empty() {
-        return if orgs.is_empty() { Err(tonic::Status::not_found("case")) } else { Ok(orgs) };
+        return Ok(orgs);
     }
-    let request =
-        ListOrganisationsRequest { division_prefix: jurisdiction.clone(), page_size: 1000, ..Default::default() };
-    let inside = app.routing.clone().list_organisations(request).await?.into_inner().organisations;
-    if orgs.iter().any(|o| inside.iter().any(|i| &i.org_id == o)) {
+    let case = app.intake.clone().get_case(GetCaseRequest { case_id: case_id.to_string() }).await?.into_inner().case;
+    let place = case.and_then(|c| c.dispute).and_then(|d| d.location).map(|l| l.division_code).unwrap_or_default();
+    if place.starts_with(jurisdiction.as_str()) {
         Ok(orgs)
     } else {
         Err(tonic::Status::not_found("case"))

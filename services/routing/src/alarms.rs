@@ -126,6 +126,8 @@ pub struct Filter<'a> {
     pub before_id: &'a str,
     /// At most this many.
     pub limit: i64,
+    /// Only alarms of cases placed under this division-code prefix; empty for all.
+    pub division_prefix: &'a str,
 }
 
 /// Alarms, newest first.
@@ -134,6 +136,7 @@ pub async fn list(conn: &mut AnyConnection, f: &Filter<'_>) -> Result<Vec<Alarm>
         "SELECT alarm_id, case_id, kind, subject_id, detail, raised_at, cleared_at FROM alarms
          WHERE ($1 = '' OR kind = $1) AND ($2 = '' OR case_id = $2) AND ($3 = 1 OR cleared_at IS NULL)
            AND ($4 = '' OR alarm_id < $4)
+           AND ($6 = '' OR case_id IN (SELECT case_id FROM routed_cases WHERE division_code LIKE $6 || '%'))
          ORDER BY alarm_id DESC LIMIT $5",
     )
     .bind(f.kind)
@@ -141,6 +144,7 @@ pub async fn list(conn: &mut AnyConnection, f: &Filter<'_>) -> Result<Vec<Alarm>
     .bind(i32::from(f.include_cleared))
     .bind(f.before_id)
     .bind(f.limit)
+    .bind(f.division_prefix)
     .fetch_all(conn)
     .await?;
     rows.iter()

@@ -257,7 +257,7 @@ async fn red_case_gets_an_owner_who_must_acknowledge(backend: Backend) {
     s.on_risk(&mut tx, "red-1", "620802001001", red).await.unwrap();
     s.on_risk(&mut tx, "red-1", "620802001001", red).await.unwrap();
     tx.commit().await.unwrap();
-    let (open, _) = s.alarms("RED_UNOWNED", "", false, 0, "").await.unwrap();
+    let (open, _) = s.alarms("RED_UNOWNED", "", false, 0, "", "").await.unwrap();
     assert_eq!(open.len(), 1, "raised once");
     assert_eq!(count(db, "SELECT COUNT(*) FROM fq_outbox WHERE event_type = 'fq.v1.alarm.raised'").await, 1);
 
@@ -268,8 +268,8 @@ async fn red_case_gets_an_owner_who_must_acknowledge(backend: Backend) {
     let owner = s.assign_owner("red-1", "leader-wang", centre()).await.unwrap();
     assert!(owner.acknowledged_at.is_none());
     assert_eq!(clock_state(db, &owner.clock_id).await, ClockState::Running as i32);
-    assert!(s.alarms("RED_UNOWNED", "", false, 0, "").await.unwrap().0.is_empty(), "cleared by the assignment");
-    assert_eq!(s.alarms("RED_UNOWNED", "", true, 0, "").await.unwrap().0.len(), 1, "kept as history");
+    assert!(s.alarms("RED_UNOWNED", "", false, 0, "", "").await.unwrap().0.is_empty(), "cleared by the assignment");
+    assert_eq!(s.alarms("RED_UNOWNED", "", true, 0, "", "").await.unwrap().0.len(), 1, "kept as history");
     assert!(matches!(s.acknowledge("red-1", "leader-zhao").await, Err(RoutingError::Precondition(_))));
     let acknowledged = s.acknowledge("red-1", "leader-wang").await.unwrap();
     assert!(acknowledged.acknowledged_at.is_some());
@@ -285,7 +285,7 @@ async fn red_case_gets_an_owner_who_must_acknowledge(backend: Backend) {
     s.on_risk(&mut tx, "red-2", "620802001001", red).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(s.of_case("red-2").await.unwrap().0.unwrap().leader_id, "leader-li");
-    assert_eq!(s.alarms("RED_UNOWNED", "red-2", true, 0, "").await.unwrap().0.len(), 0);
+    assert_eq!(s.alarms("RED_UNOWNED", "red-2", true, 0, "", "").await.unwrap().0.len(), 0);
     assert_eq!(
         count(db, "SELECT COUNT(*) FROM fq_outbox WHERE event_type = 'fq.v1.supervision.owner_assigned'").await,
         2
@@ -339,12 +339,15 @@ async fn alarms_are_raised_once_and_cleared_by_what_ends_them(backend: Backend) 
     assert_eq!(clocks::warn_due(db, t0 + 7 * second).await.unwrap(), 0, "not yet in its last fifth");
     assert_eq!(clocks::warn_due(db, t0 + 8 * second).await.unwrap(), 1);
     assert_eq!(clocks::warn_due(db, t0 + 9 * second).await.unwrap(), 0, "warned once");
-    assert_eq!(s.alarms("WARNING", "", false, 0, "").await.unwrap().0[0].subject_id, clock);
+    assert_eq!(s.alarms("WARNING", "", false, 0, "", "").await.unwrap().0[0].subject_id, clock);
     assert_eq!(clocks::breach_due(db, t0 + 11 * second).await.unwrap(), 1);
-    assert!(s.alarms("WARNING", "", false, 0, "").await.unwrap().0.is_empty(), "the breach replaces the warning");
-    assert_eq!(s.alarms("OVERDUE", "case-1", false, 0, "").await.unwrap().0.len(), 1);
+    assert!(s.alarms("WARNING", "", false, 0, "", "").await.unwrap().0.is_empty(), "the breach replaces the warning");
+    assert_eq!(s.alarms("OVERDUE", "case-1", false, 0, "", "").await.unwrap().0.len(), 1);
+    // A jurisdiction sees the alarms of cases placed in it (case-1 is in 620802001001), no others.
+    assert_eq!(s.alarms("OVERDUE", "", false, 0, "", "620802001").await.unwrap().0.len(), 1);
+    assert!(s.alarms("OVERDUE", "", false, 0, "", "620803").await.unwrap().0.is_empty());
     assert_eq!(count(db, "SELECT COUNT(*) FROM fq_outbox WHERE event_type = 'fq.v1.clock.warning'").await, 1);
-    assert!(matches!(s.alarms("LATE", "", false, 0, "").await, Err(RoutingError::Invalid(_))));
+    assert!(matches!(s.alarms("LATE", "", false, 0, "", "").await, Err(RoutingError::Invalid(_))));
 
     let now = fengqiao_platform::db::now_micros();
     sqlx::query(
@@ -358,7 +361,7 @@ async fn alarms_are_raised_once_and_cleared_by_what_ends_them(backend: Backend) 
     .unwrap();
     assert_eq!(s.sweep_stuck(now).await.unwrap(), 1);
     assert_eq!(s.sweep_stuck(now + second).await.unwrap(), 0, "stuck once");
-    let (stuck, _) = s.alarms("STUCK_CASE", "", false, 0, "").await.unwrap();
+    let (stuck, _) = s.alarms("STUCK_CASE", "", false, 0, "", "").await.unwrap();
     assert_eq!(
         (stuck[0].subject_id.as_str(), stuck[0].detail.as_str()),
         ("ref-1", "referral REFERRAL_STATE_REQUESTED for 0 h without a change")
@@ -369,7 +372,7 @@ async fn alarms_are_raised_once_and_cleared_by_what_ends_them(backend: Backend) 
     let mut tx = db.begin().await.unwrap();
     s.on_referral_moved(&mut tx, "ref-1", ReferralState::Accepted).await.unwrap();
     tx.commit().await.unwrap();
-    assert!(s.alarms("STUCK_CASE", "", false, 0, "").await.unwrap().0.is_empty(), "cleared when it moves");
+    assert!(s.alarms("STUCK_CASE", "", false, 0, "", "").await.unwrap().0.is_empty(), "cleared when it moves");
     exec(db, "UPDATE referrals SET state = 3").await;
     let Err(RoutingError::Precondition(why)) = s.redrive("case-1", centre()).await else {
         panic!("expected a precondition")
@@ -387,7 +390,7 @@ async fn alarms_are_raised_once_and_cleared_by_what_ends_them(backend: Backend) 
     let mut tx = db.begin().await.unwrap();
     s.on_dead_lettered(&mut tx, &parked).await.unwrap();
     tx.commit().await.unwrap();
-    let (dead, _) = s.alarms("DEAD_LETTER", "", false, 0, "").await.unwrap();
+    let (dead, _) = s.alarms("DEAD_LETTER", "", false, 0, "", "").await.unwrap();
     assert_eq!(dead[0].subject_id, "gateway-status/ev-1");
     assert!(dead[0].detail.contains("fengqiao dlq replay"));
     let replayed = EventReplayed {
@@ -399,10 +402,10 @@ async fn alarms_are_raised_once_and_cleared_by_what_ends_them(backend: Backend) 
     let mut tx = db.begin().await.unwrap();
     s.on_replayed(&mut tx, &replayed).await.unwrap();
     tx.commit().await.unwrap();
-    assert!(s.alarms("DEAD_LETTER", "", false, 0, "").await.unwrap().0.is_empty());
-    let (page, next) = s.alarms("", "", true, 2, "").await.unwrap();
+    assert!(s.alarms("DEAD_LETTER", "", false, 0, "", "").await.unwrap().0.is_empty());
+    let (page, next) = s.alarms("", "", true, 2, "", "").await.unwrap();
     assert_eq!(page.len(), 2);
-    let (rest, _) = s.alarms("", "", true, 10, &next).await.unwrap();
+    let (rest, _) = s.alarms("", "", true, 10, &next, "").await.unwrap();
     assert_eq!(rest.len(), 2, "four alarms in all, paged newest first");
     test_db.finish().await;
 }

@@ -15,8 +15,10 @@ pub struct SupervisionGrpc(pub Arc<Supervision>);
 impl SupervisionService for SupervisionGrpc {
     async fn list_alarms(&self, request: Request<ListAlarmsRequest>) -> Result<Response<ListAlarmsResponse>, Status> {
         let r = request.into_inner();
-        let (alarms, next_page_token) =
-            self.0.alarms(&r.kind, &r.case_id, r.include_cleared, r.page_size, &r.page_token).await?;
+        let (alarms, next_page_token) = self
+            .0
+            .alarms(&r.kind, &r.case_id, r.include_cleared, r.page_size, &r.page_token, &r.division_prefix)
+            .await?;
         Ok(Response::new(ListAlarmsResponse { alarms, next_page_token }))
     }
 

@@ -77,6 +77,7 @@ impl Supervision {
         include_cleared: bool,
         page_size: u32,
         page_token: &str,
+        division_prefix: &str,
     ) -> Result<(Vec<Alarm>, String), RoutingError> {
         if !kind.is_empty() && !AlarmKind::ALL.iter().any(|k| k.name() == kind) {
             let names: Vec<_> = AlarmKind::ALL.iter().map(|k| k.name()).collect();
@@ -90,7 +91,9 @@ impl Supervision {
             n => n.min(1000),
         } as usize;
         let mut conn = self.db.pool().acquire().await?;
-        let filter = Filter { kind, case_id, include_cleared, before_id: page_token, limit: limit as i64 + 1 };
+        let limit_plus_one = limit as i64 + 1;
+        let filter =
+            Filter { kind, case_id, include_cleared, before_id: page_token, limit: limit_plus_one, division_prefix };
         let mut page = alarms::list(&mut conn, &filter).await?;
         let next = if page.len() > limit {
             page.truncate(limit);
