@@ -59,6 +59,7 @@ impl Component for Routing {
         migration!("routing", 9, shared "0009_supervision.sql", "alarms, warnings, leader owners, notices, figures"),
         migration!("routing", 10, shared "0010_extended_from.sql", "the first deadline of an extended clock"),
         migration!("routing", 11, shared "0011_petition_reviews.sql", "cases answering a petition review"),
+        migration!("routing", 12, shared "0012_open_referrals_by_org.sql", "open referrals by organisation (routing load)"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
