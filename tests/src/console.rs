@@ -173,3 +173,11 @@ pub fn text_of(html: &str, id: &str) -> String {
     let at = html.find(&marker).map(|i| i + marker.len()).unwrap_or_else(|| panic!("no #{id} in {html}"));
     html[at..].split('<').next().unwrap_or_default().trim().to_string()
 }
+
+/// A browser signed in as `username` (the sign-in asserted to succeed).
+pub async fn signed_in(system: &System, username: &str, password: &str) -> Browser {
+    let mut browser = Browser::new(system);
+    let page = browser.sign_in(username, password).await;
+    assert_eq!(page.status, 303, "{username} signs in: {}", page.html);
+    browser
+}

@@ -18,10 +18,7 @@ fn hidden(page: &Page, name: &str) -> String {
 }
 
 async fn signed_in(system: &System, username: &str) -> Browser {
-    let mut browser = Browser::new(system);
-    let page = browser.sign_in(username, &demo_password(system, username)).await;
-    assert_eq!(page.status, 303, "{username} signs in: {}", page.html);
-    browser
+    fengqiao_tests::console::signed_in(system, username, &demo_password(system, username)).await
 }
 
 fn days_from_today(days: i64) -> time::Date {

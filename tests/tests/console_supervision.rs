@@ -5,16 +5,9 @@
 //! the supervisor sees the answer. Other roles and other jurisdictions are refused.
 
 use fengqiao_proto::fengqiao::common::v1::Source;
-use fengqiao_tests::console::{demo_password, inbox_listing, text_of, Browser};
+use fengqiao_tests::console::{demo_password, inbox_listing, signed_in, text_of};
 use fengqiao_tests::scenario::*;
 use fengqiao_tests::system::{Mode, System};
-
-async fn signed_in(system: &System, username: &str, password: &str) -> Browser {
-    let mut browser = Browser::new(system);
-    let page = browser.sign_in(username, password).await;
-    assert_eq!(page.status, 303, "{username} signs in: {}", page.html);
-    browser
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_names_an_owner_and_issues_a_notice_the_leader_acknowledges_and_the_village_answers() {
@@ -92,6 +85,7 @@ async fn a_supervisor_names_an_owner_and_issues_a_notice_the_leader_acknowledges
     assert_eq!(other.get(&page_of).await.status, 404);
     let forged = supervisor.post(&format!("{page_of}/owner"), &[("csrf", "forged"), ("leader_id", "someone")]).await;
     assert_eq!(forged.status, 403);
+    assert!(forged.html.contains("刷新"), "the page says to reload: {}", forged.html);
     assert_eq!(text_of(&supervisor.get(&page_of).await.html, "owner-leader"), "county-leader");
     system.finish().await;
 }

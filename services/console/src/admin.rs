@@ -94,10 +94,7 @@ pub(crate) async fn admin_form(
         return Err(refusal(app, lang, &session, &tonic::Status::permission_denied("role"), &q));
     }
     if form.get("csrf") != Some(&session.csrf) {
-        app.audit(&session.staff.username, "admin_form", "", "csrf refused").await;
-        let mut frame = frame_of(&session);
-        frame.error = Some(words(lang)["csrf"].into());
-        return Err(page(StatusCode::FORBIDDEN, render(&app.templates, "message.html", lang, &frame, context! {}), &q));
+        return Err(crate::pages::csrf_refused(app, lang, &session, "admin_form", "").await);
     }
     Ok((session, lang))
 }

@@ -60,6 +60,15 @@ impl App {
             tracing::error!(error = %e, action, "cannot write the console's audit log");
         }
     }
+
+    /// Records a step and how the API answered it: `ok`, or the gRPC code.
+    pub async fn audit_done(&self, username: &str, action: &str, target: &str, done: &Result<(), tonic::Status>) {
+        let outcome = match done {
+            Ok(()) => "ok".to_string(),
+            Err(status) => format!("{:?}", status.code()),
+        };
+        self.audit(username, action, target, &outcome).await;
+    }
 }
 
 /// Failed sign-ins per username: after `MAX_FAILURES` within `WINDOW`, the

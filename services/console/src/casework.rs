@@ -47,8 +47,8 @@ fn now_seconds() -> i64 {
     fengqiao_platform::db::now_micros() / 1_000_000
 }
 
-/// How many parties the case has (numbered from 1).
-fn party_numbers(work: &CaseWork) -> Vec<u32> {
+/// The case's parties, numbered from 1.
+pub(crate) fn party_numbers(work: &CaseWork) -> Vec<u32> {
     let parties = work.item.as_ref().and_then(|i| i.dispute.as_ref()).map_or(0, |d| d.parties.len() as u32);
     (1..=parties).collect()
 }

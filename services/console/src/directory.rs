@@ -161,11 +161,7 @@ async fn saved(
     org: &str,
     done: Result<(), tonic::Status>,
 ) -> Response {
-    let outcome = match &done {
-        Ok(()) => "ok".to_string(),
-        Err(status) => format!("{:?}", status.code()),
-    };
-    app.audit(&session.staff.username, action, id, &outcome).await;
+    app.audit_done(&session.staff.username, action, id, &done).await;
     let q = Common::default();
     match done {
         Ok(()) => {

@@ -189,6 +189,17 @@ async fn logout(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
     response
 }
 
+/// A form without the session's token changes nothing: audited, and the page says to reload (403).
+pub(crate) async fn csrf_refused(app: &App, lang: Lang, session: &Session, action: &str, target: &str) -> Response {
+    app.audit(&session.staff.username, action, target, "csrf refused").await;
+    let frame = Frame {
+        staff: Some(session.staff.clone()),
+        error: Some(crate::i18n::words(lang)["csrf"].into()),
+        ..Default::default()
+    };
+    page(StatusCode::FORBIDDEN, render(&app.templates, "message.html", lang, &frame, context! {}), &Common::default())
+}
+
 pub(crate) fn actor(session: &Session) -> Option<Actor> {
     Some(Actor { org_id: session.staff.org_id.clone(), person_id: session.staff.username.clone() })
 }
@@ -323,13 +334,7 @@ async fn step(
     let lang = lang_of(&headers, &q);
     let fields = form(&body);
     if fields.get("csrf") != Some(&session.csrf) {
-        app.audit(&session.staff.username, &step, &id, "csrf refused").await;
-        let frame = Frame {
-            staff: Some(session.staff.clone()),
-            error: Some(crate::i18n::words(lang)["csrf"].into()),
-            ..Default::default()
-        };
-        return page(StatusCode::FORBIDDEN, render(&app.templates, "message.html", lang, &frame, context! {}), &q);
+        return csrf_refused(&app, lang, &session, &step, &id).await;
     }
     if !session.staff.role.mediates() {
         app.audit(&session.staff.username, &step, &id, "forbidden").await;
@@ -371,11 +376,7 @@ async fn step(
         },
         _ => Err(tonic::Status::not_found("no such step")),
     };
-    let outcome = match &done {
-        Ok(()) => "ok".to_string(),
-        Err(status) => format!("{:?}", status.code()),
-    };
-    app.audit(&session.staff.username, &step, &id, &outcome).await;
+    app.audit_done(&session.staff.username, &step, &id, &done).await;
     match done {
         Ok(()) => {
             let notice = Some(crate::i18n::words(lang)["done"].to_string());
@@ -391,10 +392,9 @@ async fn case_work(app: &App, session: &Session, id: &str) -> Result<CaseWork, t
     Ok(app.mediation.clone().get_case_work(request).await?.into_inner().work.unwrap_or_default())
 }
 
-/// How many parties the referral's case has (numbered from 1), as the API shows it to this member of staff.
-async fn party_count(app: &App, session: &Session, id: &str) -> Result<u32, tonic::Status> {
-    let work = case_work(app, session, id).await?;
-    Ok(work.item.and_then(|i| i.dispute).map_or(0, |d| d.parties.len() as u32))
+/// The parties of the referral's case, numbered from 1, as the API shows them to this member of staff.
+async fn party_numbers(app: &App, session: &Session, id: &str) -> Result<Vec<u32>, tonic::Status> {
+    Ok(crate::casework::party_numbers(&case_work(app, session, id).await?))
 }
 
 /// A session held now: scheduled at this moment for every party of the case,
@@ -405,7 +405,7 @@ async fn record_session(
     id: &str,
     fields: &std::collections::HashMap<String, String>,
 ) -> Result<(), tonic::Status> {
-    let parties = party_count(app, session, id).await?;
+    let parties = party_numbers(app, session, id).await?;
     let mut client = app.mediation.clone();
     let now = fengqiao_platform::db::now_micros();
     let scheduled = client
@@ -414,7 +414,7 @@ async fn record_session(
             actor: actor(session),
             scheduled_at: Some(prost_types::Timestamp { seconds: now / 1_000_000, nanos: 0 }),
             place: fields.get("place").map(|p| p.trim().to_string()).unwrap_or_default(),
-            party_numbers: (1..=parties).collect(),
+            party_numbers: parties,
             ..Default::default()
         })
         .await?
@@ -440,7 +440,7 @@ async fn conclusion(
     id: &str,
     fields: &std::collections::HashMap<String, String>,
 ) -> Result<ConcludeMediationRequest, tonic::Status> {
-    let parties = party_count(app, session, id).await?;
+    let parties = party_numbers(app, session, id).await?;
     let amount = fields.get("amount").map(|a| a.trim()).filter(|a| !a.is_empty()).unwrap_or("0");
     let Some(amount_fen) = items::yuan_to_fen(amount) else {
         return Err(fengqiao_platform::status::invalid_argument(&[fengqiao_platform::status::Violation::new(
@@ -462,7 +462,7 @@ async fn conclusion(
             terms,
             amount_fen,
             performance_deadline: fields.get("deadline").cloned().unwrap_or_default(),
-            signatures: (1..=parties).map(|n| Signature { party_number: n, signed_at: None }).collect(),
+            signatures: parties.into_iter().map(|n| Signature { party_number: n, signed_at: None }).collect(),
         }),
         ..Default::default()
     })

@@ -3,7 +3,7 @@
 //! through routing's supervision API — a supervisor makes a leader the case's
 //! owner (领导包案), issues a supervision notice (督办) to an organisation, or
 //! re-drives a stuck referral; the owner acknowledges. A supervisor with a
-//! jurisdiction acts only on cases whose organisation lies in it (others are
+//! jurisdiction acts only on cases whose dispute took place in it (others are
 //! NOT_FOUND). An organisation's head answers its notices on the referral page.
 
 use std::collections::HashMap;
@@ -165,21 +165,15 @@ pub async fn act(
     let lang = lang_of(&headers, &q);
     let form = fields(&body);
     if form.get("csrf") != Some(&session.csrf) {
-        app.audit(&session.staff.username, &step, &case_id, "csrf refused").await;
-        return refusal(&app, lang, &session, &tonic::Status::permission_denied("csrf"), &q);
+        return crate::pages::csrf_refused(&app, lang, &session, &format!("supervision_{step}"), &case_id).await;
     }
-    let role = session.staff.role;
-    let directs = matches!(role, Role::Supervisor | Role::Administrator);
+    let directs = matches!(session.staff.role, Role::Supervisor | Role::Administrator);
     let done = match case_orgs(&app, &session, &case_id).await {
         Err(status) => Err(status),
         Ok(_) if !oversees(&session) => Err(tonic::Status::permission_denied("role")),
         Ok(_) => step_of(&app, &session, &case_id, &step, &form, directs).await,
     };
-    let outcome = match &done {
-        Ok(()) => "ok".to_string(),
-        Err(status) => format!("{:?}", status.code()),
-    };
-    app.audit(&session.staff.username, &format!("supervision_{step}"), &case_id, &outcome).await;
+    app.audit_done(&session.staff.username, &format!("supervision_{step}"), &case_id, &done).await;
     match done {
         Ok(()) => show(&app, lang, &session, &case_id, Some(words(lang)["done"].to_string())).await,
         Err(status) => refusal(&app, lang, &session, &status, &q),
