@@ -86,6 +86,12 @@ impl Browser {
         self.page(response).await
     }
 
+    /// GETs where a redirect points: a path, or an absolute URL on the console.
+    pub async fn follow(&mut self, location: &str) -> Page {
+        let path = location.strip_prefix(&self.base).unwrap_or(location).to_string();
+        self.get(&path).await
+    }
+
     /// POSTs a form to `path`.
     pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();

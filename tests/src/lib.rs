@@ -19,6 +19,7 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 pub mod console;
 pub mod http;
+pub mod idp;
 pub mod nats;
 pub mod postgres;
 pub mod proxy;

@@ -114,12 +114,13 @@ pub fn problem(username: &str, role: Role, org_id: &str, jurisdiction: &str) -> 
     None
 }
 
-/// Creates an account (or replaces one of the same name) with `password`.
-pub async fn put(pool: &AnyPool, staff: &Staff, password: &str) -> anyhow::Result<()> {
+/// Creates an account (or replaces one of the same name) with `password`;
+/// without one, the account signs in through the identity platform only.
+pub async fn put(pool: &AnyPool, staff: &Staff, password: Option<&str>) -> anyhow::Result<()> {
     if let Some(why) = problem(&staff.username, staff.role, &staff.org_id, &staff.jurisdiction) {
         anyhow::bail!(why);
     }
-    let hashed = hash(password)?;
+    let hashed = password.map(hash).transpose()?.unwrap_or_default();
     sqlx::query(
         "INSERT INTO accounts (username, display_name, role, org_id, jurisdiction, password_hash, active, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, 1, $7)

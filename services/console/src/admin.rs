@@ -121,11 +121,16 @@ pub async fn add(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
         org_id: get("org_id"),
         jurisdiction: get("jurisdiction"),
     };
-    let password = accounts::generate_password();
-    match accounts::put(&app.db, &staff, &password).await {
+    // An account of the identity platform only has no password to show.
+    let password = (get("sso_only") != "on").then(accounts::generate_password);
+    match accounts::put(&app.db, &staff, password.as_deref()).await {
         Ok(()) => {
             app.audit(&session.staff.username, "account_add", &username, "ok").await;
-            accounts_page(&app, lang, frame_of(&session), Some((username, password)), StatusCode::OK).await
+            let mut frame = frame_of(&session);
+            if password.is_none() {
+                frame.notice = Some(words(lang)["done"].into());
+            }
+            accounts_page(&app, lang, frame, password.map(|p| (username, p)), StatusCode::OK).await
         }
         Err(e) => {
             app.audit(&session.staff.username, "account_add", &username, "refused").await;

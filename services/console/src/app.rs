@@ -41,6 +41,8 @@ pub struct App {
     pub secure_cookies: bool,
     /// Failed sign-ins by username.
     pub sign_ins: SignIns,
+    /// The province's identity platform, when sign-in through it is configured.
+    pub oidc: Option<crate::oidc::Oidc>,
 }
 
 impl App {

@@ -14,9 +14,11 @@ mod counter;
 mod directory;
 mod i18n;
 mod items;
+mod oidc;
 mod oversight;
 mod pages;
 mod sessions;
+mod sso;
 mod story;
 mod supervise;
 mod upload;
@@ -47,8 +49,10 @@ pub const SESSION_ABSOLUTE: Duration = Duration::from_secs(10 * 3600);
 #[async_trait]
 impl Component for Console {
     const NAME: &'static str = "console";
-    const MIGRATIONS: &'static [Migration] =
-        &[migration!("console", 1, shared "0001_accounts.sql", "staff accounts, sessions, the console's audit log")];
+    const MIGRATIONS: &'static [Migration] = &[
+        migration!("console", 1, shared "0001_accounts.sql", "staff accounts, sessions, the console's audit log"),
+        migration!("console", 2, shared "0002_oidc.sql", "sign-ins waiting for the identity platform's callback"),
+    ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let settings = &runtime.settings;
@@ -69,6 +73,7 @@ impl Component for Console {
             life: Lifetimes { idle: SESSION_IDLE, absolute: SESSION_ABSOLUTE },
             secure_cookies: settings.console_access.secure_cookies,
             sign_ins: app::SignIns::default(),
+            oidc: settings.console_access.oidc.enabled().then(|| oidc::Oidc::new(settings.console_access.oidc.clone())),
         });
         runtime.spawn(forget_expired_sessions(pool, runtime.shutdown_token()));
         let mut routes = tonic::service::Routes::default();
@@ -84,7 +89,7 @@ impl Component for Console {
     }
 }
 
-/// Removes expired sessions every ten minutes.
+/// Removes expired sessions and abandoned sign-ins every ten minutes.
 async fn forget_expired_sessions(pool: sqlx::AnyPool, shutdown: tokio_util::sync::CancellationToken) {
     loop {
         tokio::select! {
@@ -93,6 +98,9 @@ async fn forget_expired_sessions(pool: sqlx::AnyPool, shutdown: tokio_util::sync
         }
         if let Err(e) = sessions::forget_expired(&pool).await {
             tracing::warn!(error = %e, "cannot remove expired console sessions; will retry");
+        }
+        if let Err(e) = oidc::forget_abandoned(&pool).await {
+            tracing::warn!(error = %e, "cannot remove abandoned identity-platform sign-ins; will retry");
         }
     }
 }
@@ -132,7 +140,7 @@ mod demo {
                 org_id: org_id.into(),
                 jurisdiction: jurisdiction.into(),
             };
-            accounts::put(pool, &staff, &password).await?;
+            accounts::put(pool, &staff, Some(&password)).await?;
             writeln!(file, "{username} {password} ({})", role.name())?;
         }
         tracing::info!(file = %file_path.display(), "demo console accounts created; their passwords are in this file");

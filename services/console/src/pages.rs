@@ -20,6 +20,7 @@ use http::{HeaderMap, StatusCode};
 use minijinja::context;
 use serde::Deserialize;
 
+use crate::accounts::Staff;
 use crate::app::App;
 use crate::i18n::{state_name, Lang};
 use crate::items::{self, ItemView};
@@ -33,6 +34,8 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/static/console.css", get(|| async { ([(http::header::CONTENT_TYPE, "text/css")], CSS) }))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/login/oidc", get(crate::sso::begin))
+        .route("/login/oidc/callback", get(crate::sso::callback))
         .route("/inbox", get(inbox))
         .route("/referrals/{id}", get(referral))
         .route("/referrals/{id}/{step}", post(step))
@@ -127,8 +130,29 @@ async fn login_page(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Q
     if q.expired.is_some() {
         frame.notice = Some(crate::i18n::words(lang)["session_over"].to_string());
     }
-    let html = render(&app.templates, "login.html", lang, &frame, context! { username => "" });
+    let html = login_html(&app, lang, &frame, "");
     page(StatusCode::OK, html, &q)
+}
+
+/// The sign-in page, with the identity platform's button when it is configured.
+pub(crate) fn login_html(app: &App, lang: Lang, frame: &Frame, username: &str) -> String {
+    let provider = app.oidc.as_ref().map(|o| o.provider_name());
+    render(&app.templates, "login.html", lang, frame, context! { username => username, provider => provider })
+}
+
+/// Starts a session for `staff` and answers with `response` carrying its cookie;
+/// `None` when the session cannot be stored.
+pub(crate) async fn with_new_session(app: &App, staff: &Staff, mut response: Response) -> Option<Response> {
+    let token = match sessions::start(&app.db, &staff.username, app.life).await {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a console session");
+            return None;
+        }
+    };
+    let cookie = sessions::cookie(&token, app.life, app.secure_cookies);
+    response.headers_mut().append(http::header::SET_COOKIE, cookie.parse().expect("a cookie"));
+    Some(response)
 }
 
 async fn login(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -138,7 +162,7 @@ async fn login(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> 
     let password = fields.get("password").cloned().unwrap_or_default();
     let refuse = |status: StatusCode, key: &str| {
         let frame = Frame { error: Some(crate::i18n::words(lang)[key].to_string()), ..Default::default() };
-        let html = render(&app.templates, "login.html", lang, &frame, context! { username => username.clone() });
+        let html = login_html(&app, lang, &frame, &username);
         (status, Html(html)).into_response()
     };
     if app.sign_ins.is_throttled(&username) {
@@ -160,18 +184,11 @@ async fn login(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> 
         app.audit(&username, "sign_in", "", "refused").await;
         return refuse(StatusCode::UNAUTHORIZED, "bad_credentials");
     };
-    let token = match sessions::start(&app.db, &staff.username, app.life).await {
-        Ok(token) => token,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot start a console session");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
-        }
+    let Some(response) = with_new_session(&app, &staff, Redirect::to("/inbox").into_response()).await else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     };
     app.sign_ins.succeeded(&username);
     app.audit(&staff.username, "sign_in", "", "ok").await;
-    let mut response = Redirect::to("/inbox").into_response();
-    let cookie = sessions::cookie(&token, app.life, app.secure_cookies);
-    response.headers_mut().append(http::header::SET_COOKIE, cookie.parse().expect("a cookie"));
     response
 }
 

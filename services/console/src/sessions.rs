@@ -33,12 +33,14 @@ pub struct Session {
     pub csrf: String,
 }
 
-fn random_token() -> String {
+/// 256 random bits, URL-safe.
+pub(crate) fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn digest(token: &str) -> String {
+/// The SHA-256 of a token, in hex: what is stored instead of it.
+pub(crate) fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

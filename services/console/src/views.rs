@@ -8,7 +8,7 @@ use crate::accounts::Staff;
 use crate::i18n::{words, Lang};
 
 /// Every template, by name.
-pub const TEMPLATES: [(&str, &str); 14] = [
+pub const TEMPLATES: [(&str, &str); 15] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("inbox.html", include_str!("../templates/inbox.html")),
@@ -23,6 +23,7 @@ pub const TEMPLATES: [(&str, &str); 14] = [
     ("subsidy.html", include_str!("../templates/subsidy.html")),
     ("directory.html", include_str!("../templates/directory.html")),
     ("supervision.html", include_str!("../templates/supervision.html")),
+    ("signed_in.html", include_str!("../templates/signed_in.html")),
 ];
 
 /// The style sheet.

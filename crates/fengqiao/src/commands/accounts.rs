@@ -11,7 +11,7 @@ use fengqiao_platform::Settings;
 #[derive(Debug, Subcommand)]
 pub enum AccountsCommand {
     /// Creates an account (or resets one of the same name) with a new
-    /// generated password, printed once on stdout.
+    /// generated password, printed once on stdout (or none, with --sso-only).
     Add {
         /// The sign-in name: 3 to 64 letters, digits or - _ . @.
         username: String,
@@ -27,6 +27,10 @@ pub enum AccountsCommand {
         /// The name shown in the console; the username if not given.
         #[arg(long)]
         name: Option<String>,
+        /// No password: the account signs in through the province's identity
+        /// platform only (OpenID Connect; its username claim names the account).
+        #[arg(long)]
+        sso_only: bool,
     },
 }
 
@@ -34,7 +38,7 @@ pub enum AccountsCommand {
 pub async fn accounts(settings: Settings, command: AccountsCommand) -> anyhow::Result<()> {
     let (db, _) = component::migrate(&settings, Console::NAME, Console::MIGRATIONS).await?;
     match command {
-        AccountsCommand::Add { username, role, org, jurisdiction, name } => {
+        AccountsCommand::Add { username, role, org, jurisdiction, name, sso_only } => {
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("no role {role}"))?;
             let staff = Staff {
                 display_name: name.unwrap_or_else(|| username.clone()),
@@ -43,10 +47,19 @@ pub async fn accounts(settings: Settings, command: AccountsCommand) -> anyhow::R
                 org_id: org,
                 jurisdiction,
             };
-            let password = accounts::generate_password();
-            accounts::put(db.pool(), &staff, &password).await?;
-            eprintln!("account {} ({}) ready; its password, shown once:", staff.username, role.name());
-            println!("{password}");
+            if sso_only {
+                accounts::put(db.pool(), &staff, None).await?;
+                eprintln!(
+                    "account {} ({}) ready; it signs in through the identity platform only",
+                    staff.username,
+                    role.name()
+                );
+            } else {
+                let password = accounts::generate_password();
+                accounts::put(db.pool(), &staff, Some(&password)).await?;
+                eprintln!("account {} ({}) ready; its password, shown once:", staff.username, role.name());
+                println!("{password}");
+            }
         }
     }
     Ok(())

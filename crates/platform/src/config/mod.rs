@@ -268,6 +268,9 @@ impl Settings {
                 "must not exceed bus.inbox_keep_days: an event re-driven from the outbox must still find its receipts",
             ));
         }
+        if let Some((key, problem)) = self.console_access.oidc.problem() {
+            return Err(invalid(key, problem));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_filter) {
             return Err(ConfigError::Invalid {
                 key: "telemetry.log_filter",
@@ -402,6 +405,31 @@ mod tests {
             jail.set_env("FENGQIAO_OUTBOX__KEEP_SENT_DAYS", "22");
             let err = Settings::load(None).unwrap_err().to_string();
             assert!(err.contains("outbox.keep_sent_days") && err.contains("receipts"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn identity_platform_sign_in_needs_https_a_client_and_the_callback_url() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FENGQIAO_CONSOLE_ACCESS__OIDC__ISSUER", "http://idp.example.gov.cn/realms/gansu");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("console_access.oidc.issuer") && err.contains("https"), "{err}");
+            jail.set_env("FENGQIAO_CONSOLE_ACCESS__OIDC__ISSUER", "http://localhost.evil.example/realm");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("console_access.oidc.issuer"), "a look-alike of loopback is no loopback: {err}");
+            jail.set_env("FENGQIAO_CONSOLE_ACCESS__OIDC__ISSUER", "https://idp.example.gov.cn/realms/gansu");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("console_access.oidc.client_id"), "{err}");
+            jail.set_env("FENGQIAO_CONSOLE_ACCESS__OIDC__CLIENT_ID", "fengqiao-console");
+            jail.set_env("FENGQIAO_CONSOLE_ACCESS__OIDC__REDIRECT_URL", "https://console.example/callback");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("console_access.oidc.redirect_url") && err.contains("/login/oidc/callback"), "{err}");
+            jail.set_env("FENGQIAO_CONSOLE_ACCESS__OIDC__REDIRECT_URL", "https://console.example/login/oidc/callback");
+            let s = Settings::load(None).expect("a complete identity platform setting");
+            assert!(s.console_access.oidc.enabled());
+            jail.set_env("FENGQIAO_CONSOLE_ACCESS__OIDC__ISSUER", "http://127.0.0.1:8080/realms/trial");
+            Settings::load(None).expect("plain http on this machine's loopback, for trials");
             Ok(())
         });
     }

@@ -463,10 +463,96 @@ pub struct ConsoleAccessSettings {
     /// TLS); leave it off for plain `http://` on a workstation, or no
     /// sign-in would stick.
     pub secure_cookies: bool,
+    /// Sign-in through the province's identity platform (OpenID Connect);
+    /// off while `oidc.issuer` is empty.
+    pub oidc: OidcSettings,
 }
 
 impl Default for ConsoleAccessSettings {
     fn default() -> Self {
-        Self { agency: "centre-620802".into(), token: SecretString::from(String::new()), secure_cookies: false }
+        Self {
+            agency: "centre-620802".into(),
+            token: SecretString::from(String::new()),
+            secure_cookies: false,
+            oidc: OidcSettings::default(),
+        }
+    }
+}
+
+/// The console as a client of an OpenID Connect provider (authorisation code
+/// flow with PKCE). The provider proves who a member of staff is; the
+/// console's account of the same name says what they may do.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcSettings {
+    /// The provider's issuer URL (its discovery document is at
+    /// `<issuer>/.well-known/openid-configuration`); empty: no such sign-in.
+    pub issuer: String,
+    /// The console's client id at the provider.
+    pub client_id: String,
+    /// The client's secret (sent with HTTP Basic to the token endpoint);
+    /// empty for a public client.
+    #[serde(serialize_with = "serialize_secret")]
+    pub client_secret: SecretString,
+    /// The console's callback as browsers reach it, registered at the
+    /// provider: `https://<console host>/login/oidc/callback`.
+    pub redirect_url: String,
+    /// The ID token claim that holds the console username.
+    pub username_claim: String,
+    /// What the button on the sign-in page names the provider.
+    pub provider_name: String,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: SecretString::from(String::new()),
+            redirect_url: String::new(),
+            username_claim: "preferred_username".into(),
+            provider_name: "统一身份认证平台".into(),
+        }
+    }
+}
+
+impl OidcSettings {
+    /// Whether the console offers this sign-in.
+    pub fn enabled(&self) -> bool {
+        !self.issuer.is_empty()
+    }
+
+    /// What is wrong with the settings, as (key, problem), if anything.
+    pub fn problem(&self) -> Option<(&'static str, &'static str)> {
+        if !self.enabled() {
+            return None;
+        }
+        let secure_or_loopback = |url: &str| {
+            url.starts_with("https://")
+                || ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                    .iter()
+                    .any(|p| url.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])))
+        };
+        if !secure_or_loopback(&self.issuer) {
+            return Some((
+                "console_access.oidc.issuer",
+                "must be an https:// URL (http:// only on this machine's loopback, for trials)",
+            ));
+        }
+        if self.client_id.is_empty() {
+            return Some(("console_access.oidc.client_id", "is needed with an issuer: the id the provider gave"));
+        }
+        if !(self.redirect_url.starts_with("https://") || self.redirect_url.starts_with("http://"))
+            || !self.redirect_url.ends_with("/login/oidc/callback")
+        {
+            return Some((
+                "console_access.oidc.redirect_url",
+                "must be the console's absolute URL ending in /login/oidc/callback, as registered at the provider",
+            ));
+        }
+        if self.username_claim.is_empty() {
+            return Some(("console_access.oidc.username_claim", "must name a claim, e.g. preferred_username"));
+        }
+        None
     }
 }
