@@ -83,6 +83,12 @@ test('a walk-in goes from the counter to an agreement and the party sees it comp
   // The counter, on a phone-sized screen.
   const clerk = await signedIn('village-clerk', undefined, { width: 390, height: 844 });
   await clerk.getByRole('link', { name: '登记纠纷' }).click();
+  // The phone's position, through the page's one script and the browser's location service.
+  await clerk.context().grantPermissions(['geolocation'], { origin: base });
+  await clerk.context().setGeolocation({ latitude: 35.5428, longitude: 106.6654, accuracy: 15 });
+  await clerk.getByRole('button', { name: '使用手机定位', exact: true }).click();
+  await clerk.locator('#locate-status', { hasText: '已取得手机定位' }).waitFor();
+  assert.equal(await clerk.getByLabel('纬度（北纬为正）', { exact: true }).inputValue(), '35.542800');
   await shot(clerk, 'register');
   await clerk.getByLabel('纠纷类型', { exact: true }).selectOption('1');
   await clerk.getByLabel('纠纷简要情况', { exact: true }).fill('邻里因排水沟堵塞发生争执');
@@ -93,6 +99,7 @@ test('a walk-in goes from the counter to an agreement and the party sees it comp
   const caseNo = (await clerk.locator('#case_no').textContent()).trim();
   const code = (await clerk.locator('#code').textContent()).trim();
   assert.match(caseNo, /^620802-\d{4}-\d{6}$/);
+  assert.equal((await clerk.locator('#point').textContent()).trim(), '北纬 35.54280°, 东经 106.66540° ±15 m (手机定位)');
   await shot(clerk, 'receipt');
 
   // The village committee's inbox, with the keyboard alone: Tab to the case's link, Enter.
@@ -108,6 +115,7 @@ test('a walk-in goes from the counter to an agreement and the party sees it comp
   await shot(mediator, 'inbox');
   await row.getByRole('link').focus();
   await mediator.keyboard.press('Enter');
+  await mediator.locator('#point', { hasText: '手机定位' }).waitFor();
   await mediator.waitForURL(/\/referrals\//);
   const referralUrl = mediator.url();
   await shot(mediator, 'referral');

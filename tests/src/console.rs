@@ -28,9 +28,22 @@ pub struct Page {
 impl Page {
     /// The value of the first hidden `csrf` field.
     pub fn csrf(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
-        let at = self.html.find(marker).map(|i| i + marker.len()).expect("a form with a csrf token");
+        self.hidden("csrf")
+    }
+
+    /// The value of the first field `name` written as `name="…" value="…"`.
+    pub fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let at =
+            self.html.find(&marker).map(|i| i + marker.len()).unwrap_or_else(|| panic!("no {name} in {}", self.html));
         self.html[at..].split('"').next().unwrap_or_default().to_string()
+    }
+
+    /// The `/referrals/<id>` link in the table row that shows `case_no`.
+    pub fn referral_link_of(&self, case_no: &str) -> Option<String> {
+        let row = self.html.split("<tr").find(|r| r.contains(case_no))?;
+        let at = row.find("href=\"/referrals/")? + "href=\"".len();
+        row[at..].split('"').next().map(str::to_string)
     }
 
     /// The first `/referrals/<id>` link.
@@ -186,4 +199,41 @@ pub async fn signed_in(system: &System, username: &str, password: &str) -> Brows
     let page = browser.sign_in(username, password).await;
     assert_eq!(page.status, 303, "{username} signs in: {}", page.html);
     browser
+}
+
+/// A JPEG whose EXIF metadata records a GPS position (degrees, minutes and
+/// seconds, with hemispheres), as a phone's camera writes it; no picture.
+pub fn jpeg_with_gps(latitude: f64, longitude: f64) -> Vec<u8> {
+    use exif::{Field, In, Rational, Tag, Value};
+    let dms = |degrees: f64| {
+        let d = degrees.abs();
+        let (whole, minutes) = (d.trunc(), (d.fract() * 60.0));
+        let seconds = (minutes.fract() * 60.0 * 1000.0).round() as u32;
+        Value::Rational(vec![
+            Rational { num: whole as u32, denom: 1 },
+            Rational { num: minutes.trunc() as u32, denom: 1 },
+            Rational { num: seconds, denom: 1000 },
+        ])
+    };
+    let hemisphere =
+        |negative: bool, signs: [&str; 2]| Value::Ascii(vec![signs[usize::from(negative)].as_bytes().to_vec()]);
+    let fields = [
+        Field { tag: Tag::GPSLatitudeRef, ifd_num: In::PRIMARY, value: hemisphere(latitude < 0.0, ["N", "S"]) },
+        Field { tag: Tag::GPSLatitude, ifd_num: In::PRIMARY, value: dms(latitude) },
+        Field { tag: Tag::GPSLongitudeRef, ifd_num: In::PRIMARY, value: hemisphere(longitude < 0.0, ["E", "W"]) },
+        Field { tag: Tag::GPSLongitude, ifd_num: In::PRIMARY, value: dms(longitude) },
+    ];
+    let mut writer = exif::experimental::Writer::new();
+    for field in &fields {
+        writer.push_field(field);
+    }
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    writer.write(&mut tiff, false).expect("EXIF written");
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(tiff.into_inner());
+    let mut jpeg = vec![0xff, 0xd8, 0xff, 0xe1];
+    jpeg.extend(u16::try_from(app1.len() + 2).expect("a small segment").to_be_bytes());
+    jpeg.extend(app1);
+    jpeg.extend([0xff, 0xd9]);
+    jpeg
 }

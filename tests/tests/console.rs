@@ -232,8 +232,7 @@ async fn a_walk_in_registered_at_the_counter_is_mediated_and_the_party_sees_it_c
     let mut mediator = Browser::new(&system);
     mediator.sign_in("village-mediator", &demo_password(&system, "village-mediator")).await;
     let inbox = inbox_listing(&mut mediator, &case_no).await;
-    let row = inbox.html.split("<tr").find(|r| r.contains(&case_no)).unwrap().to_string();
-    let link = referral_link_in(&row);
+    let link = inbox.referral_link_of(&case_no).expect("a link to the referral");
     let csrf = mediator.get(&link).await.csrf();
     mediator.post(&format!("{link}/accept"), &[("csrf", &csrf)]).await;
     mediator.post(&format!("{link}/start"), &[("csrf", &csrf)]).await;
@@ -301,12 +300,6 @@ async fn a_walk_in_registered_at_the_counter_is_mediated_and_the_party_sees_it_c
     assert_eq!(mediator.get("/dashboard").await.status, 403, "figures are for supervisors");
     assert_eq!(mediator.get("/alarms").await.status, 403);
     system.finish().await;
-}
-
-/// The referral link in a row of the inbox.
-fn referral_link_in(row: &str) -> String {
-    let at = row.find("href=\"/referrals/").unwrap() + "href=\"".len();
-    row[at..].split('"').next().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,17 +6,11 @@
 //! shown on the case's page. Roles without the step are refused.
 
 use fengqiao_proto::fengqiao::common::v1::Source;
-use fengqiao_tests::console::{demo_password, inbox_listing, Browser, Page};
+use fengqiao_tests::console::{demo_password, inbox_listing, Browser};
 use fengqiao_tests::scenario::*;
 use fengqiao_tests::system::{Mode, System};
 
 /// The value of the first hidden field `name` on `page`.
-fn hidden(page: &Page, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let at = page.html.find(&marker).map(|i| i + marker.len()).unwrap_or_else(|| panic!("no {name} in {}", page.html));
-    page.html[at..].split('"').next().unwrap_or_default().to_string()
-}
-
 async fn signed_in(system: &System, username: &str) -> Browser {
     fengqiao_tests::console::signed_in(system, username, &demo_password(system, username)).await
 }
@@ -111,7 +105,7 @@ async fn the_head_assigns_directory_mediators_a_planned_session_is_held_and_the_
         .await;
     assert_eq!(planned.status, 200, "{}", planned.html);
     assert!(planned.html.contains("id=\"planned\"") && planned.html.contains("09:30 东关村村部"), "{}", planned.html);
-    let session_id = hidden(&planned, "session_id");
+    let session_id = planned.hidden("session_id");
     // The party is away that day: the session moves, with the reason (required).
     let later = format!("{}T14:00", days_from_today(4));
     let no_reason = mediator
@@ -197,7 +191,7 @@ async fn a_grid_workers_photos_travel_as_fingerprints_to_the_receipt_and_the_med
     let mut worker = signed_in(&system, "village-clerk").await;
     let form = worker.get("/register").await;
     assert!(form.html.contains("enctype=\"multipart/form-data\"") && form.html.contains("name=\"photos\""));
-    let (csrf, reference) = (form.csrf(), hidden(&form, "reference"));
+    let (csrf, reference) = (form.csrf(), form.hidden("reference"));
     let grid = (fengqiao_proto::fengqiao::common::v1::Source::Grid as i32).to_string();
     let category = (fengqiao_proto::fengqiao::common::v1::Category::Neighbourhood as i32).to_string();
     let fields = [

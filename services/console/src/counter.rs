@@ -59,6 +59,8 @@ fn form_page(
             grid_id => value("grid_id"), address => value("address"), narrative => value("narrative"),
             applicant => value("applicant"), applicant_phone => value("applicant_phone"),
             respondent => value("respondent"), reference => reference,
+            latitude => value("latitude"), longitude => value("longitude"),
+            accuracy_m => value("accuracy_m"), point_source => value("point_source"),
         },
     );
     page(status, html, q)
@@ -79,7 +81,7 @@ pub async fn register(State(app): State<Arc<App>>, request: axum::extract::Reque
     let Some(session) = session_of(&app, &headers).await else { return to_login() };
     let lang = lang_of(&headers, &q);
     let mut frame = Frame { staff: Some(session.staff.clone()), csrf: session.csrf.clone(), ..Default::default() };
-    let Some(crate::upload::CounterForm { fields, photos }) = crate::upload::read(request).await else {
+    let Some(crate::upload::CounterForm { fields, photos, photo_point }) = crate::upload::read(request).await else {
         frame.error = Some(words(lang)["form_unreadable"].into());
         return form_page(&app, lang, &frame, &HashMap::new(), &q, StatusCode::BAD_REQUEST);
     };
@@ -90,6 +92,15 @@ pub async fn register(State(app): State<Arc<App>>, request: axum::extract::Reque
     if !session.staff.role.registers() {
         return refusal(&app, lang, &session, &tonic::Status::permission_denied("role"), &q);
     }
+    // The degrees in the form (the phone's or typed) come before a photo's.
+    let point = match crate::position::from_form(&fields) {
+        Ok(point) => point.or(photo_point),
+        Err(problems) => {
+            frame.error = Some(words(lang)["fix_fields"].into());
+            frame.violations = problems;
+            return form_page(&app, lang, &frame, &fields, &q, StatusCode::BAD_REQUEST);
+        }
+    };
     let field = |k: &str| fields.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
     let number = |k: &str| field(k).parse::<i32>().unwrap_or(0);
     let mut parties = vec![Party {
@@ -113,6 +124,7 @@ pub async fn register(State(app): State<Arc<App>>, request: axum::extract::Reque
             division_code: field("division_code"),
             grid_id: field("grid_id"),
             address: field("address"),
+            point,
         }),
         narrative: field("narrative"),
         headcount,
@@ -137,7 +149,8 @@ pub async fn register(State(app): State<Arc<App>>, request: axum::extract::Reque
                 lang,
                 &frame,
                 context! { case_no => status.case_no, code => answer.verification_code, reference => reference,
-                photos => photos.iter().map(crate::items::attachment_line).collect::<Vec<_>>() },
+                photos => photos.iter().map(crate::items::attachment_line).collect::<Vec<_>>(),
+                point => point.as_ref().map(|p| crate::position::describe(p, lang)) },
             );
             page(StatusCode::OK, html, &q)
         }

@@ -34,6 +34,10 @@ pub struct ItemView {
     pub clock: &'static str,
     /// The clock's colour in words.
     pub clock_label: String,
+    /// Where it arose: division code, grid, address.
+    pub place: String,
+    /// The point where it arose, when a phone or a photo gave one.
+    pub point: Option<String>,
     /// What happened (no personal data).
     pub narrative: String,
     /// The parties as the API shows them to this caller (masked unless entitled).
@@ -102,6 +106,18 @@ pub fn view(item: &InboxItem, lang: Lang, now: i64) -> ItemView {
         } else {
             w[format!("clock_{clock}").as_str()].to_string()
         },
+        place: dispute
+            .location
+            .as_ref()
+            .map(|l| {
+                [l.division_code.as_str(), l.grid_id.as_str(), l.address.as_str()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            })
+            .unwrap_or_default(),
+        point: dispute.location.as_ref().and_then(|l| l.point.as_ref()).map(|p| crate::position::describe(p, lang)),
         narrative: dispute.narrative,
         parties: dispute
             .parties

@@ -17,6 +17,7 @@ mod items;
 mod oidc;
 mod oversight;
 mod pages;
+mod position;
 mod sessions;
 mod sso;
 mod story;

@@ -25,13 +25,17 @@ use crate::app::App;
 use crate::i18n::{state_name, Lang};
 use crate::items::{self, ItemView};
 use crate::sessions::{self, Session};
-use crate::views::{render, Frame, Problem, CSS};
+use crate::views::{render, Frame, Problem, CSS, POSITION_JS};
 
 /// The console's routes.
 pub fn router(app: Arc<App>) -> axum::Router {
     axum::Router::new()
         .route("/", get(|| async { Redirect::to("/inbox") }))
         .route("/static/console.css", get(|| async { ([(http::header::CONTENT_TYPE, "text/css")], CSS) }))
+        .route(
+            "/static/position.js",
+            get(|| async { ([(http::header::CONTENT_TYPE, "text/javascript")], POSITION_JS) }),
+        )
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/login/oidc", get(crate::sso::begin))
@@ -68,7 +72,7 @@ async fn guard_headers(mut response: Response) -> Response {
     let set = [
         (
             "content-security-policy",
-            "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "no-referrer"),

@@ -1,13 +1,14 @@
 //! The counter form as it arrives: url-encoded, or multipart when the grid
 //! worker attaches photos. A photo is reduced to its metadata — file name,
-//! media type, size and SHA-256 — and its bytes are dropped: only the
+//! media type, size, SHA-256 and the GPS position it records, if any — and
+//! its bytes are dropped: only the
 //! fingerprint passes through fengqiao (the photo stays on the worker's device
 //! or in the county's document store, and its hash proves it unchanged later).
 
 use std::collections::HashMap;
 
 use axum::extract::{FromRequest, Multipart, Request};
-use fengqiao_proto::fengqiao::common::v1::Attachment;
+use fengqiao_proto::fengqiao::common::v1::{Attachment, GeoPoint};
 use sha2::{Digest, Sha256};
 
 /// The largest counter form accepted, photos included.
@@ -20,6 +21,8 @@ pub struct CounterForm {
     pub fields: HashMap<String, String>,
     /// One per photo chosen (the `photos` file field).
     pub photos: Vec<Attachment>,
+    /// The GPS position of the first photo whose metadata records one.
+    pub photo_point: Option<GeoPoint>,
 }
 
 /// The metadata of one file.
@@ -41,7 +44,8 @@ pub async fn read(request: Request) -> Option<CounterForm> {
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     if !multipart {
         let body = axum::body::to_bytes(request.into_body(), MAX_FORM_BYTES).await.ok()?;
-        return Some(CounterForm { fields: form_urlencoded::parse(&body).into_owned().collect(), photos: Vec::new() });
+        let fields = form_urlencoded::parse(&body).into_owned().collect();
+        return Some(CounterForm { fields, ..Default::default() });
     }
     let mut parts = Multipart::from_request(request, &()).await.ok()?;
     let mut form = CounterForm::default();
@@ -53,7 +57,10 @@ pub async fn read(request: Request) -> Option<CounterForm> {
         match file_name {
             // A file input left empty still sends a part, with no name and no bytes.
             Some(file_name) if name == "photos" && !(file_name.is_empty() && bytes.is_empty()) => {
-                form.photos.push(fingerprint(&file_name, &media_type, &bytes))
+                form.photos.push(fingerprint(&file_name, &media_type, &bytes));
+                if form.photo_point.is_none() {
+                    form.photo_point = crate::position::from_photo(&bytes);
+                }
             }
             Some(_) => {}
             None => {

@@ -29,6 +29,9 @@ pub const TEMPLATES: [(&str, &str); 15] = [
 /// The style sheet.
 pub const CSS: &str = include_str!("../templates/console.css");
 
+/// The one script: fills the counter form's position from the phone (the form works without it).
+pub const POSITION_JS: &str = include_str!("../templates/position.js");
+
 /// The templates, loaded once.
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();

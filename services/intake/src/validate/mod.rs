@@ -5,7 +5,7 @@ pub mod phone;
 pub mod resident_id;
 
 use fengqiao_platform::status::Violation;
-use fengqiao_proto::fengqiao::common::v1::{Category, Dispute, PartyRole, Source};
+use fengqiao_proto::fengqiao::common::v1::{Category, Dispute, GeoPoint, PartyRole, PointSource, Source};
 
 /// The longest external reference accepted.
 pub const MAX_EXTERNAL_REF: usize = 64;
@@ -62,6 +62,9 @@ pub fn registration(source_agency: &str, dispute: Option<&Dispute>) -> Vec<Viola
             "dispute.location.division_code",
             "is not a division of the National Bureau of Statistics 2023 codes; check the digits or use the township's 9-digit code",
         ));
+    }
+    if let Some(point) = d.location.as_ref().and_then(|l| l.point.as_ref()) {
+        v.extend(point_problems(point));
     }
     let has_applicant = d.parties.iter().any(|p| p.role == PartyRole::Applicant as i32);
     if !has_applicant {
@@ -149,6 +152,26 @@ fn is_court_case_no(text: &str) -> bool {
         && t.chars().count() >= 10
 }
 
+/// What is wrong with a location's point: degrees out of range or not numbers,
+/// an accuracy beyond any phone's, or no source.
+fn point_problems(point: &GeoPoint) -> Vec<Violation> {
+    let mut v = Vec::new();
+    let field = |f: &str| format!("dispute.location.point.{f}");
+    if !(point.latitude.is_finite() && (-90.0..=90.0).contains(&point.latitude)) {
+        v.push(Violation::new(field("latitude"), "must be degrees north between -90 and 90 (WGS 84)"));
+    }
+    if !(point.longitude.is_finite() && (-180.0..=180.0).contains(&point.longitude)) {
+        v.push(Violation::new(field("longitude"), "must be degrees east between -180 and 180 (WGS 84)"));
+    }
+    if point.accuracy_m > 100_000 {
+        v.push(Violation::new(field("accuracy_m"), "must be at most 100000 metres (0 when unknown)"));
+    }
+    if PointSource::try_from(point.source).unwrap_or(PointSource::Unspecified) == PointSource::Unspecified {
+        v.push(Violation::new(field("source"), "is required: DEVICE, PHOTO or ENTERED"));
+    }
+    v
+}
+
 /// What each door must bring besides the common fields.
 fn per_source(d: &Dispute) -> Vec<Violation> {
     let mut v = Vec::new();
@@ -210,6 +233,24 @@ mod tests {
         assert!(fields(&reachable).is_empty());
         assert!(fields(&base(Source::Police, "JQ-1")).is_empty());
         assert!(fields(&base(Source::WalkIn, "CK-1")).is_empty());
+    }
+
+    #[test]
+    fn a_point_out_of_the_world_or_without_a_source_is_refused_field_by_field() {
+        use super::point_problems;
+        use fengqiao_proto::fengqiao::common::v1::{GeoPoint, PointSource};
+        let pingliang =
+            GeoPoint { latitude: 35.5428, longitude: 106.6654, accuracy_m: 12, source: PointSource::Device as i32 };
+        assert!(point_problems(&pingliang).is_empty());
+        let fields = |p: GeoPoint| point_problems(&p).into_iter().map(|v| v.field).collect::<Vec<_>>();
+        assert_eq!(
+            fields(GeoPoint { latitude: 91.0, longitude: f64::NAN, ..pingliang }),
+            ["dispute.location.point.latitude", "dispute.location.point.longitude"]
+        );
+        assert_eq!(
+            fields(GeoPoint { accuracy_m: 200_000, source: 0, ..pingliang }),
+            ["dispute.location.point.accuracy_m", "dispute.location.point.source"]
+        );
     }
 
     #[test]
