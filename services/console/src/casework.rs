@@ -20,7 +20,8 @@ use crate::sessions::Session;
 
 type Fields = HashMap<String, String>;
 
-fn field(fields: &Fields, name: &str) -> String {
+/// A form field, trimmed; empty when absent.
+pub(crate) fn field(fields: &Fields, name: &str) -> String {
     fields.get(name).map(|v| v.trim().to_string()).unwrap_or_default()
 }
 

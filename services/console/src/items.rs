@@ -34,6 +34,10 @@ pub struct ItemView {
     pub clock: &'static str,
     /// The clock's colour in words.
     pub clock_label: String,
+    /// The organisation that leads the referral.
+    pub lead_org: String,
+    /// Whether another organisation leads it and the viewer's was invited to mediate jointly.
+    pub joint: bool,
     /// Where it arose: division code, grid, address.
     pub place: String,
     /// The point where it arose, when a phone or a photo gave one.
@@ -106,6 +110,8 @@ pub fn view(item: &InboxItem, lang: Lang, now: i64) -> ItemView {
         } else {
             w[format!("clock_{clock}").as_str()].to_string()
         },
+        lead_org: item.org_id.clone(),
+        joint: false,
         place: dispute
             .location
             .as_ref()

@@ -14,6 +14,7 @@ mod counter;
 mod directory;
 mod i18n;
 mod items;
+mod joint;
 mod oidc;
 mod oversight;
 mod pages;

@@ -273,7 +273,15 @@ async fn inbox(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<
         Err(status) => return refusal(&app, lang, &session, &status, &q),
     };
     let now = fengqiao_platform::db::now_micros();
-    let views: Vec<ItemView> = items.iter().map(|i| items::view(i, lang, now)).collect();
+    let awaiting = crate::joint::awaiting_answer(&app, &session, &items).await;
+    let (invitations, views): (Vec<ItemView>, Vec<ItemView>) = items
+        .iter()
+        .map(|i| items::view(i, lang, now))
+        .map(|mut v| {
+            v.joint = v.lead_org != session.staff.org_id;
+            v
+        })
+        .partition(|v| awaiting.contains(&v.referral_id));
     let states: Vec<_> =
         [2, 3, 5, 6, 7, 4, 8, 9].iter().map(|s| context! { value => s, name => state_name(*s, lang) }).collect();
     let frame = Frame { staff: Some(session.staff.clone()), csrf: session.csrf.clone(), ..Default::default() };
@@ -282,7 +290,8 @@ async fn inbox(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<
         "inbox.html",
         lang,
         &frame,
-        context! { items => views, states => states, state => state, org_id => session.staff.org_id },
+        context! { items => views, invitations => invitations, states => states, state => state,
+        org_id => session.staff.org_id },
     );
     page(StatusCode::OK, html, &q)
 }
@@ -328,6 +337,7 @@ async fn show_referral(
         .iter()
         .any(|s| *s as i32 == item.state);
     let later = crate::casework::later(app, &work, lang, can_assign && working).await;
+    let joint = crate::joint::view(app, &work, lang, can_act && working).await;
     let notices =
         if can_act { crate::supervise::notices_to(app, &item.case_id, &item.org_id).await } else { Vec::new() };
     let story = crate::story::of(app, &item.case_id, id, lang).await;
@@ -339,7 +349,7 @@ async fn show_referral(
         lang,
         &frame,
         context! { item => view, can_act => can_act, can_assign => can_assign, later => later, story => story,
-        agreement_sha256 => agreement_sha256, notices => notices },
+        agreement_sha256 => agreement_sha256, notices => notices, joint => joint },
     );
     page(StatusCode::OK, html, q)
 }
@@ -391,6 +401,10 @@ async fn step(
         "performance" => crate::casework::performance(&app, &session, &id, &fields).await,
         "visit" => crate::casework::visit(&app, &session, &id, &fields).await,
         "respond" => crate::supervise::respond(&app, &session, &fields).await,
+        "invite" => crate::joint::invite(&app, &session, &id, &fields).await,
+        "join" => crate::joint::answer(&app, &session, &id, true, &fields).await,
+        "decline" => crate::joint::answer(&app, &session, &id, false, &fields).await,
+        "confirm" => crate::joint::apply(&app, &session, &id, &fields).await,
         "conclude" => match conclusion(&app, &session, &id, &fields).await {
             Ok(request) => client.conclude_mediation(request).await.map(|_| ()),
             Err(status) => Err(status),
@@ -399,6 +413,8 @@ async fn step(
     };
     app.audit_done(&session.staff.username, &step, &id, &done).await;
     match done {
+        // A declined invitation leaves the inbox, and the case is not the organisation's to see.
+        Ok(()) if step == "decline" => Redirect::to("/inbox").into_response(),
         Ok(()) => {
             let notice = Some(crate::i18n::words(lang)["done"].to_string());
             show_referral(&app, lang, session, &id, notice, &q).await
@@ -414,7 +430,7 @@ async fn case_work(app: &App, session: &Session, id: &str) -> Result<CaseWork, t
 }
 
 /// The parties of the referral's case, numbered from 1, as the API shows them to this member of staff.
-async fn party_numbers(app: &App, session: &Session, id: &str) -> Result<Vec<u32>, tonic::Status> {
+pub(crate) async fn party_numbers(app: &App, session: &Session, id: &str) -> Result<Vec<u32>, tonic::Status> {
     Ok(crate::casework::party_numbers(&case_work(app, session, id).await?))
 }
 
