@@ -22,6 +22,7 @@ mod position;
 mod sessions;
 mod sso;
 mod story;
+mod summons;
 mod supervise;
 mod upload;
 mod views;

@@ -134,7 +134,8 @@ pub async fn dashboard(State(app): State<Arc<App>>, headers: HeaderMap, Query(q)
         "dashboard.html",
         lang,
         &frame,
-        context! { period => period, by_org => by_org, total => total, rows => rows, chart_height => rows.len() * 28 + 8 },
+        context! { period => period, by_org => by_org, total => total, rows => rows, chart_height => rows.len() * 28 + 8,
+        departments => crate::summons::rates(&app, &period).await },
     );
     page(StatusCode::OK, html, &q)
 }

@@ -2,7 +2,8 @@
 //! supervisors, leaders and administrators, with the steps each may take
 //! through routing's supervision API — a supervisor makes a leader the case's
 //! owner (领导包案), issues a supervision notice (督办) to an organisation, or
-//! re-drives a stuck referral; the owner acknowledges. A supervisor with a
+//! re-drives a stuck referral, or summons departments (吹哨报到, see
+//! [`crate::summons`]); the owner acknowledges. A supervisor with a
 //! jurisdiction acts only on cases whose dispute took place in it (others are
 //! NOT_FOUND). An organisation's head answers its notices on the referral page.
 
@@ -133,7 +134,8 @@ async fn show(app: &App, lang: Lang, session: &Session, case_id: &str, notice: O
         lang,
         &frame,
         context! { case_id => case_id, owner => owner, notices => notices(&found), directs => directs,
-        current_org => orgs.last().cloned().unwrap_or_default() },
+        current_org => orgs.last().cloned().unwrap_or_default(),
+        summons => crate::summons::of_case(app, case_id).await },
     );
     page(StatusCode::OK, html, &q)
 }
@@ -153,7 +155,7 @@ pub async fn page_of(
     show(&app, lang, &session, &case_id, None).await
 }
 
-/// POST /cases/{case_id}/supervision/{step}: owner, acknowledge, notice, redrive.
+/// POST /cases/{case_id}/supervision/{step}: owner, acknowledge, notice, redrive, summon, summons_answer.
 pub async fn act(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -209,11 +211,15 @@ async fn step_of(
         "redrive" if directs => {
             api.redrive_case(RedriveCaseRequest { case_id, actor: actor(session) }).await.map(|_| ())
         }
+        "summon" if directs => crate::summons::summon(app, session, &case_id, form).await,
+        "summons_answer" if directs => crate::summons::record_answer(app, form).await,
         "acknowledge" => {
             let request = AcknowledgeCaseOwnershipRequest { case_id, leader_id: session.staff.username.clone() };
             api.acknowledge_case_ownership(request).await.map(|_| ())
         }
-        "owner" | "notice" | "redrive" => Err(tonic::Status::permission_denied("supervisors direct")),
+        "owner" | "notice" | "redrive" | "summon" | "summons_answer" => {
+            Err(tonic::Status::permission_denied("supervisors direct"))
+        }
         _ => Err(tonic::Status::not_found("no such step")),
     }
 }
