@@ -60,7 +60,8 @@ pub struct ItemView {
 
 const DAY_MICROS: i64 = 86_400_000_000;
 
-fn local(ts: Option<&prost_types::Timestamp>) -> String {
+/// A timestamp as local time, to the minute; empty when unset.
+pub(crate) fn local(ts: Option<&prost_types::Timestamp>) -> String {
     ts.map(|ts| local_time(ts.seconds)).unwrap_or_default()
 }
 

@@ -15,15 +15,11 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::casework::field;
-use crate::items::local_time;
+use crate::items::local;
 use crate::pages::actor;
 use crate::sessions::Session;
 
 type Fields = HashMap<String, String>;
-
-fn local(ts: Option<&prost_types::Timestamp>) -> String {
-    ts.map(|t| local_time(t.seconds)).unwrap_or_default()
-}
 
 /// An assistance request as the supervision page lists it.
 #[derive(Debug, Serialize)]

@@ -27,14 +27,10 @@ use crate::accounts::Role;
 use crate::admin::{fields, frame_of};
 use crate::app::App;
 use crate::i18n::{words, Lang};
-use crate::items::local_time;
+use crate::items::local;
 use crate::pages::{actor, lang_of, page, refusal, session_of, to_login, Common};
 use crate::sessions::Session;
 use crate::views::render;
-
-fn local(ts: Option<&prost_types::Timestamp>) -> String {
-    ts.map(|t| local_time(t.seconds)).unwrap_or_default()
-}
 
 /// A notice as the pages list it.
 #[derive(Debug, Serialize)]
