@@ -394,6 +394,13 @@ impl AgencyService for AgencyApi {
         self.serve(request, "LookupAccess", Kind::Read, |agency, r| self.handle_lookup_access(agency, r)).await
     }
 
+    async fn list_case_calls(
+        &self,
+        request: Request<ListCaseCallsRequest>,
+    ) -> Result<Response<ListCaseCallsResponse>, Status> {
+        self.serve(request, "ListCaseCalls", Kind::Read, |agency, r| self.handle_list_case_calls(agency, r)).await
+    }
+
     async fn revoke_referral(
         &self,
         request: Request<RevokeReferralRequest>,

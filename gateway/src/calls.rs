@@ -32,6 +32,7 @@ macro_rules! no_case {
 }
 by_case_id!(
     GetStatusRequest,
+    ListCaseCallsRequest,
     RevokeReferralRequest,
     GetCourtResultRequest,
     GetPetitionResultRequest,
@@ -62,6 +63,7 @@ no_case!(
     ListCallbackDeadLettersResponse,
     LookupProgressResponse,
     LookupAccessResponse,
+    ListCaseCallsResponse,
     GetStatusResponse,
     RevokeReferralResponse,
     GetCourtResultResponse,

@@ -125,6 +125,48 @@ impl AgencyApi {
         })
     }
 
+    pub(crate) async fn handle_list_case_calls(
+        &self,
+        _: Agency,
+        r: ListCaseCallsRequest,
+    ) -> Result<ListCaseCallsResponse, Status> {
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        if store::status(&mut conn, &r.case_id).await.map_err(status::database)?.is_none() {
+            return Err(Status::not_found("no case with this case_id; check the id on the case page"));
+        }
+        drop(conn);
+        let entries = crate::audit::of_case(&self.db, &r.case_id).await.map_err(status::database)?;
+        let names = self.agency_names(entries.iter().map(|e| e.agency_id.as_str())).await?;
+        let calls = entries
+            .into_iter()
+            .map(|e| CaseCall {
+                agency_name: names.get(&e.agency_id).cloned().unwrap_or_default(),
+                code: fengqiao_platform::grpc_trace::code_name(Code::from_i32(e.code)).to_string(),
+                agency_id: e.agency_id,
+                method: e.method,
+                at: Some(timestamp(e.at)),
+                request_id: e.request_id,
+            })
+            .collect();
+        Ok(ListCaseCallsResponse { calls })
+    }
+
+    /// The names of `agency_ids` in the registry (an unknown one has none).
+    async fn agency_names<'a>(
+        &self,
+        agency_ids: impl Iterator<Item = &'a str>,
+    ) -> Result<HashMap<String, String>, Status> {
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        let mut names: HashMap<String, String> = HashMap::new();
+        for id in agency_ids {
+            if !names.contains_key(id) {
+                let agency = store::agency(&mut conn, id).await.map_err(status::database)?;
+                names.insert(id.to_string(), agency.map(|a| a.name).unwrap_or_default());
+            }
+        }
+        Ok(names)
+    }
+
     pub(crate) async fn handle_lookup_access(
         &self,
         _: Agency,
@@ -132,15 +174,11 @@ impl AgencyApi {
     ) -> Result<LookupAccessResponse, Status> {
         let case = self.verified(&r.case_no, &r.verification_code).await?;
         let entries = crate::audit::of_case(&self.db, &case.case_id).await.map_err(status::database)?;
-        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
-        let mut names: HashMap<String, String> = HashMap::new();
-        let mut accesses = Vec::new();
         // Calls that were answered: a refused one saw nothing of the case.
-        for e in entries.into_iter().filter(|e| e.code == 0) {
-            if !names.contains_key(&e.agency_id) {
-                let agency = store::agency(&mut conn, &e.agency_id).await.map_err(status::database)?;
-                names.insert(e.agency_id.clone(), agency.map(|a| a.name).unwrap_or_default());
-            }
+        let answered: Vec<_> = entries.into_iter().filter(|e| e.code == 0).collect();
+        let names = self.agency_names(answered.iter().map(|e| e.agency_id.as_str())).await?;
+        let mut accesses = Vec::new();
+        for e in answered {
             accesses.push(CaseAccess {
                 agency_name: names[&e.agency_id].clone(),
                 agency_id: e.agency_id,

@@ -28,6 +28,7 @@ pub fn allowed(method: &str) -> &'static [&'static str] {
         | "DeleteCallback"
         | "ListCallbackDeadLetters" => FOLLOWERS,
         "LookupProgress" | "LookupAccess" => &["lookup", "centre"],
+        "ListCaseCalls" => &["centre"],
         "GetCourtResult"
         | "ListConfirmations"
         | "AcceptConfirmation"

@@ -20,6 +20,9 @@ pub const COURT: &str = "court-620802";
 /// The demo petition bureau.
 pub const PETITION: &str = "petition-620802";
 /// A village of Kongtong district (解放中路社区) and its committee.
+/// The county's mediation centre (the console registers and looks up as it).
+pub const CENTRE: &str = "centre-620802";
+/// The demo village.
 pub const VILLAGE: &str = "620802001001";
 /// The village's mediation committee in the demo directory.
 pub const VILLAGE_ORG: &str = "village-620802001001";
@@ -132,6 +135,12 @@ impl AgencySession {
     pub async fn confirmations(&self) -> Result<Vec<ConfirmationApplication>, Status> {
         let r = self.authed(ListConfirmationsRequest {});
         Ok(self.client.clone().list_confirmations(r).await?.into_inner().applications)
+    }
+
+    /// Every call about a case, as the gateway's audit log holds them (the centre's).
+    pub async fn case_calls(&self, case_id: &str) -> Result<Vec<CaseCall>, Status> {
+        let r = self.authed(ListCaseCallsRequest { case_id: case_id.into() });
+        Ok(self.client.clone().list_case_calls(r).await?.into_inner().calls)
     }
 
     /// A court accepts a confirmation application.

@@ -141,3 +141,36 @@ async fn a_key_claimed_by_a_call_that_died_is_taken_over_once_no_call_could_stil
     assert_eq!(revoke("k-died").await.unwrap(), taken, "and its answer is kept for the next retry");
     system.finish().await;
 }
+
+#[tokio::test]
+async fn the_centre_reads_every_call_about_a_case_and_no_other_kind_may() {
+    let system = System::start(Mode::Standalone).await.unwrap();
+    let police = AgencySession::connect(&system, POLICE).await;
+    let snoop = AgencySession::connect(&system, "police-620802-xijiao").await;
+    let case_id = police.submit(dispute(Source::Police, "JQ-AUDIT-CALLS")).await.unwrap().status.unwrap().case_id;
+    police.status(&case_id).await.unwrap();
+    assert_eq!(snoop.status(&case_id).await.unwrap_err().code(), Code::NotFound);
+
+    let centre = AgencySession::connect(&system, CENTRE).await;
+    let calls = centre.case_calls(&case_id).await.unwrap();
+    let seen: Vec<(&str, &str, &str)> =
+        calls.iter().map(|c| (c.agency_id.as_str(), c.method.as_str(), c.code.as_str())).collect();
+    assert_eq!(
+        seen,
+        [
+            (POLICE, "SubmitDispute", "OK"),
+            (POLICE, "GetStatus", "OK"),
+            ("police-620802-xijiao", "GetStatus", "NOT_FOUND")
+        ]
+    );
+    assert!(calls.iter().all(|c| !c.agency_name.is_empty() && c.at.is_some() && !c.request_id.is_empty()), "{calls:?}");
+    // Reading the trail is itself a call about the case.
+    let again = centre.case_calls(&case_id).await.unwrap();
+    assert_eq!((again.len(), again[3].agency_id.as_str(), again[3].method.as_str()), (4, CENTRE, "ListCaseCalls"));
+
+    let denied = police.case_calls(&case_id).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    assert!(denied.message().contains("centre"), "{}", denied.message());
+    assert_eq!(centre.case_calls("no-such-case").await.unwrap_err().code(), Code::NotFound);
+    system.finish().await;
+}

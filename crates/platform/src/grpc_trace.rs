@@ -101,7 +101,7 @@ fn code_label<B>(response: &http::Response<B>) -> String {
 }
 
 /// The canonical name of a gRPC code (`NOT_FOUND`).
-fn code_name(code: tonic::Code) -> &'static str {
+pub fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code::*;
     match code {
         Ok => "OK",

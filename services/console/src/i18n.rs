@@ -119,6 +119,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("summons_by_department", "各部门吹哨报到响应", "Joint summons by department"),
     ("summons_requested", "被吹哨次数", "Summoned"),
     ("summons_in_time", "按期答复", "Answered in time"),
+    ("story_calls", "各机关调用记录（网关审计日志）", "Agencies' calls about the case (the gateway's audit log)"),
     ("sign_in_with", "使用统一身份认证登录：", "Sign in with "),
     ("or_password", "或使用本系统账号密码登录", "or with a console password"),
     ("signed_in_continue", "已登录，正在进入收案箱。", "Signed in; opening the inbox."),

@@ -2,8 +2,10 @@
 //! shown the referral to this member of staff: its hand-offs (routing's
 //! referrals with why each organisation was chosen), its clocks, the cases
 //! linked to it (intake's lineage: repeats, reflows), the agreement
-//! document's hash and what staff did in the console.
+//! document's hash, what staff did in the console, and every agency's call
+//! about the case (the gateway's audit log, read as the county's centre).
 
+use fengqiao_proto::fengqiao::gateway::v1::ListCaseCallsRequest;
 use fengqiao_proto::fengqiao::intake::v1::GetLineageRequest;
 use fengqiao_proto::fengqiao::routing::v1::{ListCaseClocksRequest, ListCaseReferralsRequest};
 use serde::Serialize;
@@ -35,6 +37,8 @@ pub struct Story {
     pub lineage: Vec<Line>,
     /// What staff did in the console on this referral.
     pub audit: Vec<Line>,
+    /// Every agency's call about the case through the gateway: who, what, the answer.
+    pub calls: Vec<Line>,
 }
 
 fn seconds(t: &Option<prost_types::Timestamp>) -> String {
@@ -96,6 +100,24 @@ pub async fn of(app: &App, case_id: &str, referral_id: &str, lang: Lang) -> Stor
                 }
             })
             .collect();
+    }
+    if app.centre.is_configured() {
+        let request = app.centre.request(ListCaseCallsRequest { case_id: case_id.to_string() }, None);
+        match app.centre.client().list_case_calls(request).await {
+            Ok(r) => {
+                story.calls = r
+                    .into_inner()
+                    .calls
+                    .into_iter()
+                    .map(|c| Line {
+                        at: seconds(&c.at),
+                        what: format!("{} ({}) · {}", c.agency_name, c.agency_id, c.method),
+                        detail: c.code,
+                    })
+                    .collect()
+            }
+            Err(e) => tracing::warn!(code = ?e.code(), "cannot read the agency calls about a case for its page"),
+        }
     }
     let rows = sqlx::query("SELECT at, username, action, outcome FROM console_audit WHERE target = $1 ORDER BY at")
         .bind(referral_id)
