@@ -363,3 +363,16 @@ pub async fn clock_of(
     }
     panic!("no {kind} clock ({state:?}) for case {case_id}");
 }
+
+/// A police dispute `external_ref` submitted and brought to IN_PROGRESS at the
+/// village committee: its status at submission, its referral, and the
+/// committee's staff (through the mediation API).
+pub async fn police_case_under_way(system: &System, external_ref: &str) -> (CaseStatus, InboxItem, Staff) {
+    let police = AgencySession::connect(system, POLICE).await;
+    let status = police.submit(dispute(Source::Police, external_ref)).await.unwrap().status.unwrap();
+    let village = Staff::connect(system, VILLAGE_ORG).await;
+    let item = village.referral_of(&status.case_id).await;
+    village.accept(&item.referral_id).await.unwrap();
+    village.start(&item.referral_id).await.unwrap();
+    (status, item, village)
+}

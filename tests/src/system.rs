@@ -76,6 +76,9 @@ impl System {
                 ("FENGQIAO_BUS__STREAM".into(), settings.bus.stream.clone()),
                 ("FENGQIAO_BUS__SUBJECT_PREFIX".into(), settings.bus.subject_prefix.clone()),
                 ("FENGQIAO_DEMO_DATA".into(), "true".into()),
+                // Seven processes share the machine's PostgreSQL (100 connections by
+                // default) with the other tests running beside them: small pools.
+                ("FENGQIAO_DATABASE__MAX_CONNECTIONS".into(), "4".into()),
                 ("FENGQIAO_PERSONAL_DATA__KEY".into(), random_key()),
                 ("FENGQIAO_PERSONAL_DATA__HASH_KEY".into(), random_key()),
             ]);

@@ -178,6 +178,9 @@ async fn the_head_assigns_directory_mediators_a_planned_session_is_held_and_the_
         "{}",
         visited.html
     );
+    // Performed, but the file lacks the application and the investigation record: the subsidy waits.
+    let subsidy = fengqiao_tests::console::text_of(&visited.html, "subsidy");
+    assert!(subsidy.starts_with("以案定补: 难度等级 ") && subsidy.contains("暂不发放"), "{subsidy}");
     for who in ["village-head · assign", "village-mediator · schedule", "village-mediator · visit"] {
         assert!(visited.html.contains(who), "{who} in the case's story: {}", visited.html);
     }
@@ -243,5 +246,41 @@ async fn a_grid_workers_photos_travel_as_fingerprints_to_the_receipt_and_the_med
         .await;
     assert_eq!(cut.status, 400, "{}", cut.html);
     assert!(cut.html.contains("重新提交"), "{}", cut.html);
+    system.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mediator_files_a_document_by_its_fingerprint_and_the_case_file_says_what_it_still_lacks() {
+    let system = System::start(Mode::Standalone).await.unwrap();
+    let (_, item, _) = police_case_under_way(&system, "JQ-casefile-1").await;
+
+    let mut mediator = signed_in(&system, "village-mediator").await;
+    let link = format!("/referrals/{}", item.referral_id);
+    let page = mediator.get(&link).await;
+    assert_eq!(
+        fengqiao_tests::console::text_of(&page.html, "file-complete"),
+        "卷宗尚缺：申请书或口头申请记录、调查记录、调解记录"
+    );
+    let csrf = page.csrf();
+    let record: &[u8] = b"2026-12-02 observed the drain between the two houses";
+    let fields = [("csrf", csrf.as_str()), ("kind", "investigation"), ("title", "现场调查笔录")];
+    let no_file = mediator.post_multipart(&format!("{link}/documents"), &fields, &[]).await;
+    assert_eq!(no_file.status, 400, "a document needs its file: {}", no_file.html);
+    let files = [("document", "调查.pdf", "application/pdf", record)];
+    let filed = mediator.post_multipart(&format!("{link}/documents"), &fields, &files).await;
+    assert_eq!(filed.status, 200, "{}", filed.html);
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(record));
+    assert!(filed.html.contains("现场调查笔录") && filed.html.contains(&sha), "{}", filed.html);
+    assert_eq!(
+        fengqiao_tests::console::text_of(&filed.html, "file-complete"),
+        "卷宗尚缺：申请书或口头申请记录、调解记录"
+    );
+
+    // Another organisation's mediator cannot file into this case.
+    let password = fengqiao_tests::console::add_account(&system, "zhao.township", "mediator", TOWNSHIP_ORG);
+    let mut stranger = fengqiao_tests::console::signed_in(&system, "zhao.township", &password).await;
+    let csrf = stranger.get("/inbox").await.csrf();
+    let fields = [("csrf", csrf.as_str()), ("kind", "other"), ("title", "x")];
+    assert_eq!(stranger.post_multipart(&format!("{link}/documents"), &fields, &files).await.status, 404);
     system.finish().await;
 }

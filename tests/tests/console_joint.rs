@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use fengqiao_proto::fengqiao::common::v1::{MediationOutcome, Source};
+use fengqiao_proto::fengqiao::common::v1::MediationOutcome;
 use fengqiao_tests::console::{add_account, demo_password, inbox_listing, signed_in, text_of, Browser, Page};
 use fengqiao_tests::scenario::*;
 use fengqiao_tests::system::{Mode, System};
@@ -29,12 +29,7 @@ async fn page_when(browser: &mut Browser, link: &str, what: &str, done: impl Fn(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_invites_committees_one_joins_one_declines_and_the_agreement_is_confirmed_by_the_court() {
     let system = System::start(Mode::Standalone).await.unwrap();
-    let police = AgencySession::connect(&system, POLICE).await;
-    let status = police.submit(dispute(Source::Police, "JQ-console-joint-1")).await.unwrap().status.unwrap();
-    let village = Staff::connect(&system, VILLAGE_ORG).await;
-    let item = village.referral_of(&status.case_id).await;
-    village.accept(&item.referral_id).await.unwrap();
-    village.start(&item.referral_id).await.unwrap();
+    let (status, item, village) = police_case_under_way(&system, "JQ-console-joint-1").await;
 
     let mut head = signed_in(&system, "village-head", &demo_password(&system, "village-head")).await;
     let link = format!("/referrals/{}", item.referral_id);

@@ -9,6 +9,7 @@ pub mod accounts;
 mod admin;
 mod agency;
 mod app;
+mod casefile;
 mod casework;
 mod counter;
 mod directory;

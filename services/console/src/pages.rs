@@ -44,6 +44,10 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route("/referrals/{id}", get(referral))
         .route("/referrals/{id}/{step}", post(step))
         .route(
+            "/referrals/{id}/documents",
+            post(crate::casefile::add).layer(axum::extract::DefaultBodyLimit::max(crate::upload::MAX_FORM_BYTES)),
+        )
+        .route(
             "/register",
             get(crate::counter::register_page)
                 .post(crate::counter::register)
@@ -338,6 +342,7 @@ async fn show_referral(
         .any(|s| *s as i32 == item.state);
     let later = crate::casework::later(app, &work, lang, can_assign && working).await;
     let joint = crate::joint::view(app, &work, lang, can_act && working).await;
+    let file = crate::casefile::view(&work, lang);
     let notices =
         if can_act { crate::supervise::notices_to(app, &item.case_id, &item.org_id).await } else { Vec::new() };
     let story = crate::story::of(app, &item.case_id, id, lang).await;
@@ -349,7 +354,8 @@ async fn show_referral(
         lang,
         &frame,
         context! { item => view, can_act => can_act, can_assign => can_assign, later => later, story => story,
-        agreement_sha256 => agreement_sha256, notices => notices, joint => joint },
+        agreement_sha256 => agreement_sha256, notices => notices, joint => joint, file => file,
+        addable => crate::casefile::addable(lang) },
     );
     page(StatusCode::OK, html, q)
 }
@@ -415,12 +421,15 @@ async fn step(
     match done {
         // A declined invitation leaves the inbox, and the case is not the organisation's to see.
         Ok(()) if step == "decline" => Redirect::to("/inbox").into_response(),
-        Ok(()) => {
-            let notice = Some(crate::i18n::words(lang)["done"].to_string());
-            show_referral(&app, lang, session, &id, notice, &q).await
-        }
+        Ok(()) => referral_done(&app, lang, session, &id).await,
         Err(status) => refusal(&app, lang, &session, &status, &q),
     }
+}
+
+/// The referral page after a step was taken, saying it was done.
+pub(crate) async fn referral_done(app: &App, lang: Lang, session: Session, id: &str) -> Response {
+    let notice = Some(crate::i18n::words(lang)["done"].to_string());
+    show_referral(app, lang, session, id, notice, &Common::default()).await
 }
 
 /// The referral's case work as the API shows it to this member of staff.

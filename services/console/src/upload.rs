@@ -1,5 +1,6 @@
-//! The counter form as it arrives: url-encoded, or multipart when the grid
-//! worker attaches photos. A photo is reduced to its metadata — file name,
+//! A form as it arrives: url-encoded, or multipart when it carries files (the
+//! grid worker's photos at the counter, a case file's document). A file is
+//! reduced to its metadata — file name,
 //! media type, size, SHA-256 and the GPS position it records, if any — and
 //! its bytes are dropped: only the
 //! fingerprint passes through fengqiao (the photo stays on the worker's device
@@ -11,16 +12,16 @@ use axum::extract::{FromRequest, Multipart, Request};
 use fengqiao_proto::fengqiao::common::v1::{Attachment, GeoPoint};
 use sha2::{Digest, Sha256};
 
-/// The largest counter form accepted, photos included.
+/// The largest form accepted, files included.
 pub const MAX_FORM_BYTES: usize = 64 * 1024 * 1024;
 
-/// The form's text fields and the metadata of its photos.
+/// The form's text fields and the metadata of its files.
 #[derive(Debug, Default)]
-pub struct CounterForm {
+pub struct UploadForm {
     /// Text fields by name.
     pub fields: HashMap<String, String>,
-    /// One per photo chosen (the `photos` file field).
-    pub photos: Vec<Attachment>,
+    /// One per file chosen, in the order sent.
+    pub files: Vec<Attachment>,
     /// The GPS position of the first photo whose metadata records one.
     pub photo_point: Option<GeoPoint>,
 }
@@ -36,7 +37,7 @@ pub fn fingerprint(name: &str, media_type: &str, bytes: &[u8]) -> Attachment {
 }
 
 /// Reads the form from `request`; `None` when it cannot be read (cut off, too large, malformed).
-pub async fn read(request: Request) -> Option<CounterForm> {
+pub async fn read(request: Request) -> Option<UploadForm> {
     let multipart = request
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -45,10 +46,10 @@ pub async fn read(request: Request) -> Option<CounterForm> {
     if !multipart {
         let body = axum::body::to_bytes(request.into_body(), MAX_FORM_BYTES).await.ok()?;
         let fields = form_urlencoded::parse(&body).into_owned().collect();
-        return Some(CounterForm { fields, ..Default::default() });
+        return Some(UploadForm { fields, ..Default::default() });
     }
     let mut parts = Multipart::from_request(request, &()).await.ok()?;
-    let mut form = CounterForm::default();
+    let mut form = UploadForm::default();
     while let Some(part) = parts.next_field().await.ok()? {
         let name = part.name().unwrap_or_default().to_string();
         let file_name = part.file_name().map(str::to_string);
@@ -56,8 +57,8 @@ pub async fn read(request: Request) -> Option<CounterForm> {
         let bytes = part.bytes().await.ok()?;
         match file_name {
             // A file input left empty still sends a part, with no name and no bytes.
-            Some(file_name) if name == "photos" && !(file_name.is_empty() && bytes.is_empty()) => {
-                form.photos.push(fingerprint(&file_name, &media_type, &bytes));
+            Some(file_name) if !(file_name.is_empty() && bytes.is_empty()) => {
+                form.files.push(fingerprint(&file_name, &media_type, &bytes));
                 if form.photo_point.is_none() {
                     form.photo_point = crate::position::from_photo(&bytes);
                 }
