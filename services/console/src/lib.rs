@@ -72,7 +72,14 @@ impl Component for Console {
             routing: RoutingServiceClient::new(settings.channel_to("routing")?),
             intake: IntakeServiceClient::new(settings.channel_to("intake")?),
             supervision: SupervisionServiceClient::new(settings.channel_to("routing")?),
-            centre: agency::Centre::new(settings.channel_to("gateway")?, settings.console_access.token.clone()),
+            centre: agency::Centre::new(
+                settings.channel_trusting(
+                    "gateway",
+                    &settings.console_access.gateway_ca_file,
+                    "console_access.gateway_ca_file",
+                )?,
+                settings.console_access.token.clone(),
+            ),
             templates: views::environment(),
             life: Lifetimes { idle: SESSION_IDLE, absolute: SESSION_ABSOLUTE },
             secure_cookies: settings.console_access.secure_cookies,

@@ -29,9 +29,10 @@ pub async fn standalone(mut settings: Settings) -> anyhow::Result<()> {
         let started = (component.build)(settings.clone(), bus.clone(), shutdown.child_token()).await;
         match started {
             Ok(c) => {
-                // Later components call this one where it really listens.
+                // Later components call this one where it really listens (over
+                // TLS, by the name on its certificate, when its endpoint says https).
                 if let Some(section) = settings.component_mut(component.name) {
-                    section.endpoint = format!("http://{}", c.local_addr());
+                    section.endpoint = listening_endpoint(&section.endpoint, c.local_addr());
                 }
                 running.push(c);
             }
@@ -81,4 +82,30 @@ async fn centre_token_for_the_console(settings: &mut fengqiao_platform::Settings
     let token = super::credentials::issue(settings, &settings.console_access.agency.clone(), 30).await?;
     settings.console_access.token = secrecy::SecretString::from(token);
     Ok(())
+}
+
+/// Where a component that listens on `addr` is called: an `https://host:port`
+/// endpoint keeps its scheme and host (the name on the certificate) with the
+/// real port; anything else becomes `http://addr`.
+fn listening_endpoint(configured: &str, addr: std::net::SocketAddr) -> String {
+    match configured.strip_prefix("https://") {
+        Some(rest) => {
+            let authority = rest.split('/').next().unwrap_or(rest);
+            let host = authority.rsplit_once(':').map_or(authority, |(host, _)| host);
+            format!("https://{host}:{}", addr.port())
+        }
+        None => format!("http://{addr}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_https_endpoint_keeps_its_host_and_takes_the_real_port() {
+        let addr: std::net::SocketAddr = "127.0.0.1:41234".parse().unwrap();
+        assert_eq!(super::listening_endpoint("https://localhost:0", addr), "https://localhost:41234");
+        assert_eq!(super::listening_endpoint("https://gw.example.gov.cn", addr), "https://gw.example.gov.cn:41234");
+        assert_eq!(super::listening_endpoint("", addr), "http://127.0.0.1:41234");
+        assert_eq!(super::listening_endpoint("http://elsewhere:1", addr), "http://127.0.0.1:41234");
+    }
 }

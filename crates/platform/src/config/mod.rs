@@ -315,9 +315,35 @@ impl Settings {
     /// A lazily connecting gRPC channel to the component called `name`,
     /// carrying the caller's trace.
     pub fn channel_to(&self, name: &str) -> anyhow::Result<crate::grpc_trace::TracedChannel> {
+        self.channel_trusting(name, "", "")
+    }
+
+    /// A channel to component `name` at its endpoint; over TLS when the
+    /// endpoint is `https://…`, trusting the CA in `ca_file` (PEM), which the
+    /// setting `ca_key` names in errors.
+    pub fn channel_trusting(
+        &self,
+        name: &str,
+        ca_file: &str,
+        ca_key: &str,
+    ) -> anyhow::Result<crate::grpc_trace::TracedChannel> {
         let url = self.component(name).ok_or_else(|| anyhow::anyhow!("no component {name}"))?.endpoint();
-        let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+        let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone())
             .map_err(|e| anyhow::anyhow!("{name}.endpoint `{url}` is not a URL ({e}); set it like http://host:port"))?;
+        if url.starts_with("https://") {
+            if ca_file.is_empty() {
+                let key = if ca_key.is_empty() { "the CA file" } else { ca_key };
+                anyhow::bail!(
+                    "{name}.endpoint `{url}` is https: set {key} to the CA (PEM) that signed {name}'s certificate"
+                );
+            }
+            let pem = std::fs::read(ca_file).map_err(|e| {
+                anyhow::anyhow!("cannot read {ca_key} `{ca_file}` ({e}); mount the CA's PEM file there")
+            })?;
+            let tls =
+                tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            endpoint = endpoint.tls_config(tls).map_err(|e| anyhow::anyhow!("TLS to {name} at `{url}`: {e}"))?;
+        }
         Ok(crate::grpc_trace::TracedChannel::new(
             endpoint
                 .connect_timeout(std::time::Duration::from_secs(5))
@@ -407,6 +433,18 @@ mod tests {
             assert!(err.contains("outbox.keep_sent_days") && err.contains("receipts"), "{err}");
             Ok(())
         });
+    }
+
+    #[tokio::test]
+    async fn an_https_endpoint_needs_the_ca_to_trust_and_says_which_setting_gives_it() {
+        let mut settings = Settings::default();
+        settings.component_mut("gateway").unwrap().endpoint = "https://localhost:50051".into();
+        let err = settings.channel_trusting("gateway", "", "console_access.gateway_ca_file").unwrap_err().to_string();
+        assert!(err.contains("console_access.gateway_ca_file") && err.contains("https"), "{err}");
+        let err = settings.channel_trusting("gateway", "/nowhere/ca.pem", "console_access.gateway_ca_file");
+        assert!(err.unwrap_err().to_string().contains("/nowhere/ca.pem"));
+        settings.component_mut("gateway").unwrap().endpoint = "http://127.0.0.1:50051".into();
+        settings.channel_trusting("gateway", "", "console_access.gateway_ca_file").expect("plain http needs no CA");
     }
 
     #[test]

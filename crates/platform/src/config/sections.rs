@@ -466,6 +466,11 @@ pub struct ConsoleAccessSettings {
     /// Sign-in through the province's identity platform (OpenID Connect);
     /// off while `oidc.issuer` is empty.
     pub oidc: OidcSettings,
+    /// The CA (PEM file) that signed the gateway's TLS certificate. When the
+    /// gateway serves TLS (`auth.tls_cert_file`), set `gateway.endpoint` to
+    /// `https://<a name on its certificate>:<port>` and this, and the console
+    /// calls it over TLS (its token authenticates it; no client certificate).
+    pub gateway_ca_file: String,
 }
 
 impl Default for ConsoleAccessSettings {
@@ -475,6 +480,7 @@ impl Default for ConsoleAccessSettings {
             token: SecretString::from(String::new()),
             secure_cookies: false,
             oidc: OidcSettings::default(),
+            gateway_ca_file: String::new(),
         }
     }
 }
