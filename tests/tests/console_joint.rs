@@ -63,6 +63,17 @@ async fn a_head_invites_committees_one_joins_one_declines_and_the_agreement_is_c
     let joined = township.post(&format!("{link}/join"), &[("csrf", &inbox.csrf())]).await;
     assert_eq!(joined.status, 200, "{}", joined.html);
     assert!(joined.html.contains("id=\"joint\"") && joined.html.contains("已加入"), "{}", joined.html);
+    // A joined organisation plans sessions and files documents; accepting and concluding stay the lead's.
+    assert!(joined.html.contains("id=\"joined-note\"") && joined.html.contains(&format!("{link}/schedule\"")));
+    assert!(joined.html.contains(&format!("{link}/documents\"")), "{}", joined.html);
+    assert!(!joined.html.contains(&format!("{link}/conclude\"")), "only the lead concludes: {}", joined.html);
+    let when = (time::OffsetDateTime::now_utc() + time::Duration::days(2)).to_offset(time::macros::offset!(+8));
+    let at = format!("{}-{:02}-{:02}T09:30", when.year(), u8::from(when.month()), when.day());
+    let fields = [("csrf", joined.csrf()), ("scheduled_at", at), ("place", "街道司法所调解室".to_string())];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let planned = township.post(&format!("{link}/schedule"), &fields).await;
+    assert_eq!(planned.status, 200, "{}", planned.html);
+    assert!(head.get(&link).await.html.contains("街道司法所调解室"), "the lead sees the joined organisation's session");
     let inbox = township.get("/inbox").await;
     assert!(!inbox.html.contains(&format!("{link}/join")), "answered: no longer an invitation");
     assert!(inbox.html.contains("class=\"tag\""), "the case stays in the inbox as joint work: {}", inbox.html);

@@ -138,6 +138,11 @@ const WORDS: &[(&str, &str, &str)] = &[
         "只登记文件名、类型、大小和指纹（SHA-256），文件本身不上传；原件由本组织保管。名称不填则用文件名。",
         "Only the file's name, type, size and fingerprint (SHA-256) are kept; the file itself stays with your organisation. Without a title, the file name is used.",
     ),
+    (
+        "joined_note",
+        "本组织参与联合调解：可安排、记录调解会和归档材料；受理、结案等由牵头组织办理。",
+        "Your organisation takes part in this joint mediation: plan and record sessions and file documents; the lead organisation accepts and concludes.",
+    ),
     ("sign_in_with", "使用统一身份认证登录：", "Sign in with "),
     ("or_password", "或使用本系统账号密码登录", "or with a console password"),
     ("signed_in_continue", "已登录，正在进入收案箱。", "Signed in; opening the inbox."),

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use fengqiao_proto::fengqiao::common::v1::{Actor, MediationOutcome, ReferralState};
 use fengqiao_proto::fengqiao::mediation::v1::{
     AcceptReferralRequest, AgreementForm, AgreementTerms, CaseWork, ConcludeMediationRequest, GetCaseWorkRequest,
-    ListInboxRequest, RecordSessionRequest, RejectReferralRequest, ScheduleSessionRequest, Signature,
+    JointState, ListInboxRequest, RecordSessionRequest, RejectReferralRequest, ScheduleSessionRequest, Signature,
     StartMediationRequest,
 };
 use http::{HeaderMap, StatusCode};
@@ -336,6 +336,12 @@ async fn show_referral(
         })
         .collect();
     let can_act = session.staff.role.mediates() && session.staff.org_id == item.org_id;
+    // Staff of an organisation that joined the mediation hold sessions and file documents; the lead does the rest.
+    let joined = session.staff.role.mediates()
+        && work
+            .joint_organisations
+            .iter()
+            .any(|j| j.org_id == session.staff.org_id && j.state == JointState::Joined as i32);
     let can_assign = can_act && session.staff.role == crate::accounts::Role::OrgHead;
     let working = [ReferralState::Accepted, ReferralState::InProgress, ReferralState::OnHold]
         .iter()
@@ -353,7 +359,7 @@ async fn show_referral(
         "referral.html",
         lang,
         &frame,
-        context! { item => view, can_act => can_act, can_assign => can_assign, later => later, story => story,
+        context! { item => view, can_act => can_act, joined => joined, can_assign => can_assign, later => later, story => story,
         agreement_sha256 => agreement_sha256, notices => notices, joint => joint, file => file,
         addable => crate::casefile::addable(lang) },
     );
