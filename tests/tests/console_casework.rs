@@ -180,7 +180,10 @@ async fn the_head_assigns_directory_mediators_a_planned_session_is_held_and_the_
     );
     // Performed, but the file lacks the application and the investigation record: the subsidy waits.
     let subsidy = fengqiao_tests::console::text_of(&visited.html, "subsidy");
-    assert!(subsidy.starts_with("以案定补: 难度等级 ") && subsidy.contains("暂不发放"), "{subsidy}");
+    assert!(
+        subsidy.starts_with("以案定补: 难度等级 ") && subsidy.ends_with("暂不发放: 卷宗齐全后发放（见卷宗尚缺）"),
+        "{subsidy}"
+    );
     for who in ["village-head · assign", "village-mediator · schedule", "village-mediator · visit"] {
         assert!(visited.html.contains(who), "{who} in the case's story: {}", visited.html);
     }

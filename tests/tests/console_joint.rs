@@ -39,6 +39,7 @@ async fn a_head_invites_committees_one_joins_one_declines_and_the_agreement_is_c
     // The story includes every agency's call about the case (the gateway's audit log, read as the centre).
     let police_call = format!("({POLICE}) · SubmitDispute</td><td>OK");
     assert!(page.html.contains("各机关调用记录") && page.html.contains(&police_call), "{}", page.html);
+    assert!(!page.html.contains("· ListCaseCalls"), "the console's own readings are not the story: {}", page.html);
     let csrf = page.csrf();
     let invite =
         |org: &'static str| [("csrf", csrf.clone()), ("org_id", org.into()), ("reason", "涉及土地边界".into())];

@@ -48,6 +48,25 @@ pub struct FileView {
     pub subsidy_why_not: String,
 }
 
+/// Why the subsidy is not paid yet, in the page's language: the first of the
+/// conditions mediation's rules check (an agreement, performed, a complete file).
+fn why_not_paid(work: &CaseWork, file_complete: bool, lang: Lang) -> String {
+    use fengqiao_proto::fengqiao::common::v1::MediationOutcome;
+    use fengqiao_proto::fengqiao::mediation::v1::PerformanceState;
+    let outcome = work.item.as_ref().map_or(0, |i| i.outcome);
+    let performance = work.performance.as_ref().map_or(0, |p| p.state);
+    let key = if outcome != MediationOutcome::Agreement as i32 {
+        "subsidy_needs_agreement"
+    } else if performance != PerformanceState::Performed as i32 {
+        "subsidy_needs_performance"
+    } else if !file_complete {
+        "subsidy_needs_file"
+    } else {
+        return String::new();
+    };
+    words(lang)[key].to_string()
+}
+
 /// The kinds staff add (the rest are derived), with their form values.
 const ADDABLE: [(FileDocumentKind, &str); 3] = [
     (FileDocumentKind::Application, "application"),
@@ -90,7 +109,7 @@ pub fn view(work: &CaseWork, lang: Lang) -> FileView {
     let (subsidy, subsidy_why_not) = match &work.subsidy {
         Some(s) if s.tier > 0 => (
             format!("{} {} · ¥{}.{:02}", w["subsidy_tier"], s.tier, s.amount_fen / 100, s.amount_fen % 100),
-            if s.eligible { String::new() } else { s.why_not.clone() },
+            if s.eligible { String::new() } else { why_not_paid(work, file.complete, lang) },
         ),
         _ => (String::new(), String::new()),
     };

@@ -105,10 +105,12 @@ pub async fn of(app: &App, case_id: &str, referral_id: &str, lang: Lang) -> Stor
         let request = app.centre.request(ListCaseCallsRequest { case_id: case_id.to_string() }, None);
         match app.centre.client().list_case_calls(request).await {
             Ok(r) => {
+                // The console's own readings of this trail (one per page view) are audited, not shown.
                 story.calls = r
                     .into_inner()
                     .calls
                     .into_iter()
+                    .filter(|c| c.method != "ListCaseCalls")
                     .map(|c| Line {
                         at: seconds(&c.at),
                         what: format!("{} ({}) · {}", c.agency_name, c.agency_id, c.method),
