@@ -127,7 +127,7 @@ pub async fn add(State(app): State<Arc<App>>, Path(id): Path<String>, request: a
     let headers = request.headers().clone();
     let Some(session) = session_of(&app, &headers).await else { return to_login() };
     let lang = lang_of(&headers, &q);
-    let Some(form) = crate::upload::read(request).await else {
+    let Some(form) = crate::upload::read(request, false).await else {
         let status = tonic::Status::invalid_argument(words(lang)["form_unreadable"]);
         return refusal(&app, lang, &session, &status, &q);
     };

@@ -81,7 +81,8 @@ pub async fn register(State(app): State<Arc<App>>, request: axum::extract::Reque
     let Some(session) = session_of(&app, &headers).await else { return to_login() };
     let lang = lang_of(&headers, &q);
     let mut frame = Frame { staff: Some(session.staff.clone()), csrf: session.csrf.clone(), ..Default::default() };
-    let Some(crate::upload::UploadForm { fields, files: photos, photo_point }) = crate::upload::read(request).await
+    let Some(crate::upload::UploadForm { fields, files: photos, photo_point }) =
+        crate::upload::read(request, true).await
     else {
         frame.error = Some(words(lang)["form_unreadable"].into());
         return form_page(&app, lang, &frame, &HashMap::new(), &q, StatusCode::BAD_REQUEST);

@@ -36,8 +36,6 @@ pub struct ItemView {
     pub clock_label: String,
     /// The organisation that leads the referral.
     pub lead_org: String,
-    /// Whether another organisation leads it and the viewer's was invited to mediate jointly.
-    pub joint: bool,
     /// Where it arose: division code, grid, address.
     pub place: String,
     /// The point where it arose, when a phone or a photo gave one.
@@ -112,7 +110,6 @@ pub fn view(item: &InboxItem, lang: Lang, now: i64) -> ItemView {
             w[format!("clock_{clock}").as_str()].to_string()
         },
         lead_org: item.org_id.clone(),
-        joint: false,
         place: dispute
             .location
             .as_ref()

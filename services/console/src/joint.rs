@@ -146,19 +146,21 @@ pub async fn view(app: &App, work: &CaseWork, lang: Lang, inviting: bool) -> Joi
 /// await its answer: another organisation leads them, and the API does not
 /// yet show the staff their work (it does once the organisation joins).
 pub async fn awaiting_answer(app: &App, session: &Session, items: &[InboxItem]) -> HashSet<String> {
-    let mut awaiting = HashSet::new();
     if !session.staff.role.mediates() {
-        return awaiting;
+        return HashSet::new();
     }
-    for item in items.iter().filter(|i| i.org_id != session.staff.org_id) {
+    let asks = items.iter().filter(|i| i.org_id != session.staff.org_id).map(|item| async move {
         let request = GetCaseWorkRequest { referral_id: item.referral_id.clone(), actor: actor(session) };
-        if let Err(status) = app.mediation.clone().get_case_work(request).await {
-            if status.code() == tonic::Code::NotFound {
-                awaiting.insert(item.referral_id.clone());
+        match app.mediation.clone().get_case_work(request).await {
+            Err(status) if status.code() == tonic::Code::NotFound => Some(item.referral_id.clone()),
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), "cannot tell a joint mediation from an invitation; listed as joined");
+                None
             }
+            Ok(_) => None,
         }
-    }
-    awaiting
+    });
+    futures::future::join_all(asks).await.into_iter().flatten().collect()
 }
 
 /// Invites the organisation chosen, with the reason.

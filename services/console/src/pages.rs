@@ -278,14 +278,8 @@ async fn inbox(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<
     };
     let now = fengqiao_platform::db::now_micros();
     let awaiting = crate::joint::awaiting_answer(&app, &session, &items).await;
-    let (invitations, views): (Vec<ItemView>, Vec<ItemView>) = items
-        .iter()
-        .map(|i| items::view(i, lang, now))
-        .map(|mut v| {
-            v.joint = v.lead_org != session.staff.org_id;
-            v
-        })
-        .partition(|v| awaiting.contains(&v.referral_id));
+    let (invitations, views): (Vec<ItemView>, Vec<ItemView>) =
+        items.iter().map(|i| items::view(i, lang, now)).partition(|v| awaiting.contains(&v.referral_id));
     let states: Vec<_> =
         [2, 3, 5, 6, 7, 4, 8, 9].iter().map(|s| context! { value => s, name => state_name(*s, lang) }).collect();
     let frame = Frame { staff: Some(session.staff.clone()), csrf: session.csrf.clone(), ..Default::default() };

@@ -22,7 +22,7 @@ pub struct UploadForm {
     pub fields: HashMap<String, String>,
     /// One per file chosen, in the order sent.
     pub files: Vec<Attachment>,
-    /// The GPS position of the first photo whose metadata records one.
+    /// The GPS position of the first photo whose metadata records one (when asked for).
     pub photo_point: Option<GeoPoint>,
 }
 
@@ -36,8 +36,10 @@ pub fn fingerprint(name: &str, media_type: &str, bytes: &[u8]) -> Attachment {
     }
 }
 
-/// Reads the form from `request`; `None` when it cannot be read (cut off, too large, malformed).
-pub async fn read(request: Request) -> Option<UploadForm> {
+/// Reads the form from `request`; with `position`, also the GPS position the
+/// first photo that has one records. `None` when it cannot be read (cut off,
+/// too large, malformed).
+pub async fn read(request: Request, position: bool) -> Option<UploadForm> {
     let multipart = request
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -59,7 +61,7 @@ pub async fn read(request: Request) -> Option<UploadForm> {
             // A file input left empty still sends a part, with no name and no bytes.
             Some(file_name) if !(file_name.is_empty() && bytes.is_empty()) => {
                 form.files.push(fingerprint(&file_name, &media_type, &bytes));
-                if form.photo_point.is_none() {
+                if position && form.photo_point.is_none() {
                     form.photo_point = crate::position::from_photo(&bytes);
                 }
             }
