@@ -80,6 +80,10 @@ bad = {k: v for k, v in r["outcomes"].items() if k != "OK"}
 assert r["outcomes"].get("OK", 0) > 0, "no submission was answered OK"
 assert not bad, f"submissions failed: {bad}"
 assert r["not_arrived"] == 0, f"{r['not_arrived']} referrals did not reach an inbox"
-print(f"smoke: {r['outcomes']['OK']} submitted, all in an inbox; p99 submit {r['submit_latency']['p99']:.1f} ms (debug build)")
+cpu = r["cpu"]
+groups = dict(cpu["by_group"])
+assert cpu["ms_per_referral"] > 0 and groups.get("fengqiao (standalone)", 0) > 0, f"no CPU counted for fengqiao: {cpu}"
+print(f"smoke: {r['outcomes']['OK']} submitted, all in an inbox; p99 submit {r['submit_latency']['p99']:.1f} ms, "
+      f"{cpu['ms_per_referral']:.1f} ms CPU per referral (debug build)")
 PY
 fi

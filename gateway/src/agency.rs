@@ -224,9 +224,11 @@ impl AgencyApi {
         let (case_id, case_no, created) = self.hand_over(&agency, r).await?;
         let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
         let first = CaseStatus { case_id: case_id.clone(), case_no, external_ref, ..Default::default() };
-        store::own(&mut conn, &agency.agency_id, &first, now_micros()).await.map_err(status::database)?;
-        drop(conn);
-        let stored = self.owned(&agency, &case_id).await?;
+        let stored = store::own(&mut conn, &agency.agency_id, &first, now_micros()).await.map_err(status::database)?;
+        if stored.owner != agency.agency_id {
+            // The case's registration names another agency as its sender: not this one's to see.
+            return Err(Status::not_found("no case with this id among your agency's cases"));
+        }
         Ok(SubmitDisputeResponse { status: Some(stored.status), created, verification_code: stored.verification_code })
     }
 

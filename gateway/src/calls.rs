@@ -1,7 +1,7 @@
 //! The path of every agency call, the same for gRPC and HTTP/JSON: a
 //! request id, authentication and scope, the Idempotency-Key of a mutating
 //! call, the call itself, and its audit entry (committed before the answer
-//! leaves).
+//! leaves, in the same commit as the answer kept under the call's key).
 
 use std::future::Future;
 use std::time::Duration;
@@ -123,7 +123,7 @@ impl AgencyApi {
             code: authorized.as_ref().err().map_or(0, |s| s.code() as i32),
             request_id: request_id(request.metadata()),
         };
-        self.audit.record(entry).await;
+        self.audit.record(entry, None).await;
         authorized
     }
 
@@ -145,6 +145,8 @@ impl AgencyApi {
         let request_id = request_id(request.metadata());
         let mut case_id = request.get_ref().case_id();
         let mut agency_id = String::new();
+        // A new mutating call's answer, kept under its key in the audit entry's commit.
+        let mut completion = None;
         let deadline = crate::limits::deadline(request.metadata(), Duration::from_secs(self.settings.deadline_secs));
         let deadline_at = tokio::time::Instant::now() + deadline;
         // The deadline counts from the call's arrival and bounds all of it — the
@@ -186,7 +188,8 @@ impl AgencyApi {
                     let id = agency.agency_id.clone();
                     match bounded(work(agency, r)).await {
                         Ok(answer) => {
-                            idempotency::complete(&self.db, &id, &key, &answer.encode_to_vec()).await?;
+                            let encoded = answer.encode_to_vec();
+                            completion = Some(idempotency::Completion { agency_id: id, key, answer: encoded });
                             Ok(answer)
                         }
                         Err(e) => {
@@ -209,7 +212,8 @@ impl AgencyApi {
         // An answer goes out only with its audit entry committed; an entry the
         // database cannot take by the deadline is still written when it can,
         // but the caller hears that the outcome is unknown.
-        let audited = tokio::time::timeout_at(deadline_at.max(tokio::time::Instant::now()), self.audit.record(entry));
+        let audited = self.audit.record(entry, completion);
+        let audited = tokio::time::timeout_at(deadline_at.max(tokio::time::Instant::now()), audited);
         let result = match audited.await {
             Ok(()) => result,
             Err(_) => Err(past()),

@@ -104,15 +104,27 @@ pub async fn claim(
     Err(Status::aborted("the first call with this Idempotency-Key is still running; retry in a second"))
 }
 
-/// Keeps the answer of a claimed call.
-pub async fn complete(db: &Database, agency: &str, key: &str, answer: &[u8]) -> Result<(), Status> {
+/// A mutating call's answer, kept under its Idempotency-Key. It is written in
+/// the same commit as the call's audit entry (see [`crate::audit::AuditLog::record`]):
+/// one commit at the end of a call instead of two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The calling agency.
+    pub agency_id: String,
+    /// Its Idempotency-Key.
+    pub key: String,
+    /// The encoded answer a retry with the same key gets.
+    pub answer: Vec<u8>,
+}
+
+/// Stores a successful answer so that a retry with the same key gets it.
+pub async fn complete(conn: &mut sqlx::AnyConnection, c: &Completion) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE idempotency_keys SET response = $1 WHERE agency_id = $2 AND idempotency_key = $3")
-        .bind(answer)
-        .bind(agency)
-        .bind(key)
-        .execute(db.pool())
-        .await
-        .map_err(status::database)?;
+        .bind(&c.answer)
+        .bind(&c.agency_id)
+        .bind(&c.key)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

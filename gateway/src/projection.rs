@@ -62,7 +62,7 @@ impl EventHandler for StatusProjection {
         };
         let progress = progress?;
         let at = now_micros();
-        if let Progress::Registered(e) = &progress {
+        let stored = if let Progress::Registered(e) = &progress {
             let external_ref = e.dispute.as_ref().map(|d| d.external_ref.clone()).unwrap_or_default();
             let status = CaseStatus {
                 case_id: e.case_id.clone(),
@@ -70,13 +70,13 @@ impl EventHandler for StatusProjection {
                 external_ref,
                 ..Default::default()
             };
-            store::own(tx, &e.source_agency, &status, at).await?;
-        }
+            Some(store::own(tx, &e.source_agency, &status, at).await?)
+        } else {
+            store::status(tx, progress.case_id()).await?
+        };
         // Referral ids are UUIDv7, in the order routing made them: a larger one is newer.
         let store::Stored { owner: agency, mut status, referral_id: current, .. } =
-            store::status(tx, progress.case_id())
-                .await?
-                .ok_or_else(|| HandlerError(format!("case {} has no status yet", progress.case_id())))?;
+            stored.ok_or_else(|| HandlerError(format!("case {} has no status yet", progress.case_id())))?;
         let previous_org = status.org_id.clone();
         match progress {
             // A registration retried after a crash, when later changes went through: nothing new.

@@ -66,9 +66,6 @@ pub(crate) fn agency_from(r: &AnyRow, kind_column: &str) -> Result<Agency, sqlx:
     })
 }
 
-const STATUS_COLUMNS: &str =
-    "case_id, case_no, external_ref, referral_state, org_id, outcome, reason, returned, updated_at";
-
 fn status_from(r: &AnyRow) -> Result<CaseStatus, sqlx::Error> {
     Ok(CaseStatus {
         case_id: r.try_get("case_id")?,
@@ -86,23 +83,27 @@ fn status_from(r: &AnyRow) -> Result<CaseStatus, sqlx::Error> {
 /// Records that `agency_id` owns a case; a later call only fills in a case
 /// number the first did not know (a court's or bureau's submission learns it
 /// from the case's registration event).
-pub async fn own(conn: &mut AnyConnection, agency_id: &str, s: &CaseStatus, at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Returns the case's status as stored after it (one statement: the submit
+/// path answers with it).
+pub async fn own(conn: &mut AnyConnection, agency_id: &str, s: &CaseStatus, at: i64) -> Result<Stored, sqlx::Error> {
+    let sql = format!(
         "INSERT INTO case_status (case_id, agency_id, case_no, external_ref, referral_state, org_id, outcome, reason,
              returned, updated_at, verification_code)
          VALUES ($1, $2, $3, $4, 0, '', 0, '', 0, $5, $6)
          ON CONFLICT (case_id) DO UPDATE SET
-             case_no = CASE WHEN case_status.case_no = '' THEN excluded.case_no ELSE case_status.case_no END",
-    )
-    .bind(&s.case_id)
-    .bind(agency_id)
-    .bind(&s.case_no)
-    .bind(&s.external_ref)
-    .bind(at)
-    .bind(crate::lookup::new_code())
-    .execute(conn)
-    .await?;
-    Ok(())
+             case_no = CASE WHEN case_status.case_no = '' THEN excluded.case_no ELSE case_status.case_no END
+         RETURNING {STORED_COLUMNS}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&s.case_id)
+        .bind(agency_id)
+        .bind(&s.case_no)
+        .bind(&s.external_ref)
+        .bind(at)
+        .bind(crate::lookup::new_code())
+        .fetch_one(conn)
+        .await?;
+    stored_from(&row)
 }
 
 /// A case's status as stored, with who owns it and its parties' verification code.
@@ -117,21 +118,22 @@ pub struct Stored {
     pub referral_id: String,
 }
 
-async fn stored_where(conn: &mut AnyConnection, column: &str, value: &str) -> Result<Option<Stored>, sqlx::Error> {
-    let sql = format!(
-        "SELECT agency_id, verification_code, referral_id, {STATUS_COLUMNS}
-         FROM case_status WHERE {column} = $1"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).fetch_optional(conn).await?;
-    row.map(|r| {
-        Ok(Stored {
-            owner: r.try_get("agency_id")?,
-            verification_code: r.try_get("verification_code")?,
-            referral_id: r.try_get("referral_id")?,
-            status: status_from(&r)?,
-        })
+const STORED_COLUMNS: &str = "agency_id, verification_code, referral_id, \
+     case_id, case_no, external_ref, referral_state, org_id, outcome, reason, returned, updated_at";
+
+fn stored_from(r: &AnyRow) -> Result<Stored, sqlx::Error> {
+    Ok(Stored {
+        owner: r.try_get("agency_id")?,
+        verification_code: r.try_get("verification_code")?,
+        referral_id: r.try_get("referral_id")?,
+        status: status_from(r)?,
     })
-    .transpose()
+}
+
+async fn stored_where(conn: &mut AnyConnection, column: &str, value: &str) -> Result<Option<Stored>, sqlx::Error> {
+    let sql = format!("SELECT {STORED_COLUMNS} FROM case_status WHERE {column} = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).fetch_optional(conn).await?;
+    row.as_ref().map(stored_from).transpose()
 }
 
 /// A case's status by its id.

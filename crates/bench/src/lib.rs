@@ -4,6 +4,7 @@
 
 pub mod ceilings;
 pub mod chart;
+pub mod cpu;
 pub mod load;
 pub mod record;
 pub mod report;
@@ -99,7 +100,9 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
     let duration = Duration::from_secs(args.duration.max(1));
     let bar = progress(args.duration);
     let ticker = tokio::spawn(tick(run.clone(), bar.clone()));
+    let cpu_before = cpu::Sample::take();
     run.drive(&clients, shape, duration).await;
+    let cpu_after = cpu::Sample::take();
     let load_secs = duration.as_secs_f64();
     // Wait for the last referrals to reach their inboxes.
     let settle_end = tokio::time::Instant::now() + Duration::from_secs(args.settle);
@@ -130,6 +133,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         ratios: ceilings.as_ref().map(|c| Report::ratios(submit_throughput, c)),
         ceilings,
         timeline: recorder.timeline(),
+        cpu: cpu_before.zip(cpu_after).map(|(before, after)| before.until(&after, recorder.ok())),
     };
     drop(recorder);
     println!("{}", report.table());

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::ceilings::Ceilings;
+use crate::cpu::CpuUse;
 use crate::load::Shape;
 use crate::record::{Percentiles, Second};
 
@@ -63,6 +64,8 @@ pub struct Report {
     pub ceilings: Option<Ceilings>,
     pub ratios: Option<Ratios>,
     pub timeline: Vec<Second>,
+    /// Where the machine's CPU went during the load (Linux only).
+    pub cpu: Option<CpuUse>,
 }
 
 impl Report {
@@ -118,6 +121,9 @@ impl Report {
                 "bare tonic unary calls (loopback)", c.grpc_calls, r.to_grpc_calls
             );
         }
+        if let Some(cpu) = &self.cpu {
+            t += &cpu.table(self.machine.cpus);
+        }
         t
     }
 
@@ -155,6 +161,7 @@ mod tests {
             ceilings,
             ratios,
             timeline: Vec::new(),
+            cpu: None,
         }
     }
 

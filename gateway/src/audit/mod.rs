@@ -10,12 +10,15 @@ use fengqiao_platform::Database;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::idempotency::Completion;
+
 pub use chain::{Entry, Verdict};
 
 /// The most entries one commit takes.
 const BATCH: usize = 256;
 
-type Pending = (Entry, oneshot::Sender<()>);
+/// An entry, the answer to keep with it (if any), and who waits for the commit.
+type Pending = (Entry, Option<Completion>, oneshot::Sender<()>);
 
 /// The handle calls use to append their entries.
 #[derive(Clone)]
@@ -31,10 +34,11 @@ impl AuditLog {
         Self { tx }
     }
 
-    /// Appends an entry (its seq is assigned when written) and waits until it is committed.
-    pub async fn record(&self, entry: Entry) {
+    /// Appends an entry (its seq is assigned when written) and waits until it is
+    /// committed — with `answer` kept under its Idempotency-Key in the same commit.
+    pub async fn record(&self, entry: Entry, answer: Option<Completion>) {
         let (done, committed) = oneshot::channel();
-        if self.tx.send((entry, done)).await.is_ok() {
+        if self.tx.send((entry, answer, done)).await.is_ok() {
             let _ = committed.await;
         }
     }
@@ -61,7 +65,7 @@ async fn writer(db: Database, mut rx: mpsc::Receiver<Pending>) {
                 }
             }
         }
-        for (_, done) in batch {
+        for (_, _, done) in batch {
             let _ = done.send(());
         }
     }
@@ -77,7 +81,10 @@ async fn append(db: &Database, batch: &mut [Pending]) -> Result<(), sqlx::Error>
     let last: i64 = head.try_get("seq")?;
     let mut previous: String = head.try_get("hash")?;
     let mut seq = last - batch.len() as i64;
-    for (entry, _) in batch.iter_mut() {
+    for (entry, answer, _) in batch.iter_mut() {
+        if let Some(answer) = answer {
+            crate::idempotency::complete(&mut tx, answer).await?;
+        }
         seq += 1;
         entry.seq = seq;
         let hash = chain::hash(&previous, entry);

@@ -1,0 +1,186 @@
+//! Where the machine's CPU went during the load: every process's CPU time
+//! (Linux `/proc`) read when the load starts and when it ends, summed by what
+//! the process is — PostgreSQL, NATS, each fengqiao component, the bench
+//! itself — and set against the referrals carried. The target (1,000
+//! referrals/s on 2 cores) needs under 2 ms of CPU per referral in all.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// CPU time by process, read once.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    /// Seconds of CPU (user + system) by process id, with the process's group.
+    by_pid: BTreeMap<u32, (String, f64)>,
+    /// Seconds of the whole machine busy (every CPU, not idle or waiting for I/O).
+    busy: f64,
+    /// When it was read.
+    at: Option<std::time::Instant>,
+}
+
+/// Where the CPU went between two samples.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CpuUse {
+    /// Seconds between the samples.
+    pub secs: f64,
+    /// CPUs busy on average (the machine's whole load, every process).
+    pub busy_cores: f64,
+    /// Milliseconds of busy CPU per referral answered OK.
+    pub ms_per_referral: f64,
+    /// Seconds of CPU by group (`postgres`, `nats-server`, `fengqiao gateway`, …), largest first.
+    pub by_group: Vec<(String, f64)>,
+}
+
+/// The group a process belongs to, from its command line (`other` for anything not fengqiao's or its engines').
+pub fn group_of(cmdline: &[&str], comm: &str) -> String {
+    let program = cmdline.first().map(|p| p.rsplit('/').next().unwrap_or(p)).unwrap_or("");
+    if program.starts_with("fengqiao") {
+        return match (cmdline.get(1).copied(), cmdline.get(2).copied()) {
+            (Some("serve"), Some(component)) => format!("fengqiao {component}"),
+            (Some(command), _) if !command.starts_with('-') => format!("fengqiao {command}"),
+            _ => "fengqiao (standalone)".to_string(),
+        };
+    }
+    // PostgreSQL renames its processes ("postgres: 15/main: walwriter").
+    if program.starts_with("postgres") || comm == "postgres" {
+        return "postgres".into();
+    }
+    if program.starts_with("nats-server") {
+        return "nats-server".into();
+    }
+    "other".into()
+}
+
+/// User + system seconds from a `/proc/<pid>/stat` line, and the command name.
+pub fn parse_stat(line: &str, ticks_per_sec: f64) -> Option<(String, f64)> {
+    // The command name is in parentheses and may hold spaces or parentheses itself.
+    let open = line.find('(')?;
+    let close = line.rfind(')')?;
+    let comm = line.get(open + 1..close)?.to_string();
+    let fields: Vec<&str> = line.get(close + 2..)?.split_whitespace().collect();
+    // After the name: state is field 3 of the line; utime and stime are fields 14 and 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((comm, (utime + stime) / ticks_per_sec))
+}
+
+/// Busy seconds of the whole machine from `/proc/stat`'s first line (everything but idle and iowait).
+pub fn parse_machine(line: &str, ticks_per_sec: f64) -> Option<f64> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let ticks: Vec<f64> = fields.map(|f| f.parse().unwrap_or(0.0)).collect();
+    let all: f64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3).copied().unwrap_or(0.0) + ticks.get(4).copied().unwrap_or(0.0);
+    Some((all - idle) / ticks_per_sec)
+}
+
+impl Sample {
+    /// Reads every process's CPU time now; `None` where there is no `/proc` (not Linux).
+    pub fn take() -> Option<Self> {
+        // The kernel counts in USER_HZ, 100 on every Linux architecture we ship for.
+        const TICKS: f64 = 100.0;
+        let machine = std::fs::read_to_string("/proc/stat").ok()?;
+        let busy = parse_machine(machine.lines().next()?, TICKS)?;
+        let mut by_pid = BTreeMap::new();
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            // A process may end between listing and reading: skip it.
+            let (Ok(stat), Ok(cmdline)) =
+                (std::fs::read_to_string(entry.path().join("stat")), std::fs::read(entry.path().join("cmdline")))
+            else {
+                continue;
+            };
+            let Some((comm, secs)) = parse_stat(&stat, TICKS) else { continue };
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            let args: Vec<&str> = cmdline.split('\0').filter(|a| !a.is_empty()).collect();
+            by_pid.insert(pid, (group_of(&args, &comm), secs));
+        }
+        Some(Self { by_pid, busy, at: Some(std::time::Instant::now()) })
+    }
+
+    /// Where the CPU went from `self` to `later`, for `referrals` answered OK.
+    pub fn until(&self, later: &Sample, referrals: u64) -> CpuUse {
+        let secs = match (self.at, later.at) {
+            (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+            _ => 0.0,
+        };
+        let mut groups: BTreeMap<String, f64> = BTreeMap::new();
+        for (pid, (group, secs)) in &later.by_pid {
+            // A process started during the load counts from zero.
+            let before = self.by_pid.get(pid).filter(|(g, _)| g == group).map_or(0.0, |(_, s)| *s);
+            *groups.entry(group.clone()).or_default() += (secs - before).max(0.0);
+        }
+        let mut by_group: Vec<(String, f64)> = groups.into_iter().filter(|(_, s)| *s > 0.0).collect();
+        by_group.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let busy = (later.busy - self.busy).max(0.0);
+        CpuUse {
+            secs,
+            busy_cores: if secs > 0.0 { busy / secs } else { 0.0 },
+            ms_per_referral: if referrals > 0 { busy * 1000.0 / referrals as f64 } else { 0.0 },
+            by_group,
+        }
+    }
+}
+
+impl CpuUse {
+    /// The lines of the report's table.
+    pub fn table(&self, cpus: usize) -> String {
+        let mut t = format!(
+            "\nCPU during the load: {:.2} of {cpus} CPUs busy, {:.2} ms per referral (whole machine)\n",
+            self.busy_cores, self.ms_per_referral
+        );
+        let total: f64 = self.by_group.iter().map(|(_, s)| s).sum();
+        for (group, secs) in &self.by_group {
+            let share = if total > 0.0 { secs * 100.0 / total } else { 0.0 };
+            t += &format!("  {group:<42}{secs:>10.1} CPU-s{share:>10.1} %\n");
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_are_grouped_by_what_they_run() {
+        assert_eq!(group_of(&["/usr/bin/fengqiao", "serve", "gateway"], "fengqiao"), "fengqiao gateway");
+        assert_eq!(group_of(&["/tmp/fengqiao-before", "bench", "--rate", "5"], "fengqiao-before"), "fengqiao bench");
+        assert_eq!(group_of(&["./target/release/fengqiao"], "fengqiao"), "fengqiao (standalone)");
+        assert_eq!(group_of(&["postgres: 15/main: walwriter"], "postgres"), "postgres");
+        assert_eq!(group_of(&["/usr/sbin/nats-server", "-js"], "nats-server"), "nats-server");
+        assert_eq!(group_of(&[], "kworker/0:1"), "other");
+    }
+
+    #[test]
+    fn a_stat_line_gives_user_and_system_time_even_with_spaces_in_the_name() {
+        let line = "4242 (tokio rt (w)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 0 0";
+        assert_eq!(parse_stat(line, 100.0), Some(("tokio rt (w)".to_string(), 3.0)));
+        assert_eq!(parse_stat("garbage", 100.0), None);
+        // user nice system idle iowait irq softirq steal
+        assert_eq!(parse_machine("cpu  100 0 50 800 50 0 0 0 0 0", 100.0), Some(1.5));
+        assert_eq!(parse_machine("cpu0 1 2 3", 100.0), None);
+    }
+
+    #[test]
+    fn cpu_is_counted_from_the_first_sample_and_per_referral() {
+        let at = std::time::Instant::now();
+        let sample = |busy: f64, pids: &[(u32, &str, f64)], secs: u64| Sample {
+            by_pid: pids.iter().map(|(p, g, s)| (*p, (g.to_string(), *s))).collect(),
+            busy,
+            at: Some(at + std::time::Duration::from_secs(secs)),
+        };
+        let before = sample(100.0, &[(1, "postgres", 10.0), (2, "fengqiao gateway", 5.0)], 0);
+        // pid 3 started during the load; pid 2 ended (its time since the first sample is lost).
+        let after = sample(120.0, &[(1, "postgres", 18.0), (3, "fengqiao gateway", 2.0), (4, "other", 0.0)], 10);
+        let used = before.until(&after, 1_000);
+        assert_eq!(used.secs, 10.0);
+        assert_eq!(used.busy_cores, 2.0);
+        assert_eq!(used.ms_per_referral, 20.0);
+        assert_eq!(used.by_group, vec![("postgres".to_string(), 8.0), ("fengqiao gateway".to_string(), 2.0)]);
+        assert!(used.table(2).contains("20.00 ms per referral"), "{}", used.table(2));
+    }
+}
