@@ -78,6 +78,8 @@ impl EventHandler for StatusProjection {
         let store::Stored { owner: agency, mut status, referral_id: current, .. } =
             stored.ok_or_else(|| HandlerError(format!("case {} has no status yet", progress.case_id())))?;
         let previous_org = status.org_id.clone();
+        // A newer referral the status follows from now on, written with it.
+        let mut follow = None;
         match progress {
             // A registration retried after a crash, when later changes went through: nothing new.
             Progress::Registered(_) if status.referral_state != 0 || status.outcome != 0 => return Ok(()),
@@ -88,7 +90,7 @@ impl EventHandler for StatusProjection {
                 if e.referral_id <= current {
                     return Ok(());
                 }
-                store::follow(tx, &e.case_id, &e.referral_id).await?;
+                follow = Some(e.referral_id.clone());
                 status.referral_state = ReferralState::Requested as i32;
                 status.org_id = e.org_id;
                 status.reason.clear();
@@ -105,7 +107,7 @@ impl EventHandler for StatusProjection {
                 }
                 if !same {
                     // Its request is still on its way (a retried delivery): follow the referral now.
-                    store::follow(tx, &e.case_id, &e.referral_id).await?;
+                    follow = Some(e.referral_id.clone());
                 }
                 status.referral_state = e.to_state;
                 status.org_id = e.org_id;
@@ -117,7 +119,7 @@ impl EventHandler for StatusProjection {
                 }
                 if e.referral_id > current {
                     // Its request and moves are still on their way: follow the referral now.
-                    store::follow(tx, &e.case_id, &e.referral_id).await?;
+                    follow = Some(e.referral_id.clone());
                 }
                 status.outcome = e.outcome;
             }
@@ -128,7 +130,7 @@ impl EventHandler for StatusProjection {
         }
         status.updated_at = Some(fengqiao_platform::db::timestamp(at));
         // The organisation handling the case follows it too, and one it left learns where it went.
-        store::save(tx, &agency, &[&previous_org, &status.org_id], &status, at).await?;
+        store::save(tx, &agency, &[&previous_org, &status.org_id], &status, follow.as_deref(), at).await?;
         Ok(())
     }
 

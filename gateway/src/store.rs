@@ -146,28 +146,21 @@ pub async fn by_case_no(conn: &mut AnyConnection, case_no: &str) -> Result<Optio
     stored_where(conn, "case_no", case_no).await
 }
 
-/// Makes `referral_id` the referral a case's status follows.
-pub async fn follow(conn: &mut AnyConnection, case_id: &str, referral_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE case_status SET referral_id = $1 WHERE case_id = $2")
-        .bind(referral_id)
-        .bind(case_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// Writes a case's new status and appends it, unnumbered, to the log of its
 /// agency and of each organisation in `orgs` (those the change concerns);
-/// [`number_new`] numbers it once committed.
+/// [`number_new`] numbers it once committed. With `follow`, the status
+/// follows that referral from now on.
 pub async fn save(
     conn: &mut AnyConnection,
     agency_id: &str,
     orgs: &[&str],
     s: &CaseStatus,
+    follow: Option<&str>,
     at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE case_status SET referral_state = $1, org_id = $2, outcome = $3, reason = $4, returned = $5, updated_at = $6
+        "UPDATE case_status SET referral_state = $1, org_id = $2, outcome = $3, reason = $4, returned = $5, updated_at = $6,
+             referral_id = COALESCE($8, referral_id)
          WHERE case_id = $7",
     )
     .bind(s.referral_state)
@@ -177,6 +170,7 @@ pub async fn save(
     .bind(i32::from(s.returned_to_sender))
     .bind(at)
     .bind(&s.case_id)
+    .bind(follow)
     .execute(&mut *conn)
     .await?;
     let mut readers = vec![agency_id];

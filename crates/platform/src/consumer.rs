@@ -7,6 +7,7 @@
 //! parked in the dead-letter record with an `fq.v1.ops.event_dead_lettered`
 //! event, and the events behind it go on.
 
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use fengqiao_proto::fengqiao::events::v1::{EventDeadLettered, EventReplayed};
 use fengqiao_proto::EventKind;
 use futures::StreamExt;
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AssertSqlSafe, Transaction};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -184,6 +185,9 @@ fn lane_of(case_id: &str, lanes: usize) -> usize {
     (h.finish() % lanes as u64) as usize
 }
 
+/// Inbox rows written by one statement (bind parameters stay far below every engine's limit).
+const CLAIM_CHUNK: usize = 256;
+
 /// How often a consumer looks for replay requests of its parked events.
 const REPLAY_POLL: Duration = Duration::from_secs(2);
 
@@ -344,8 +348,9 @@ impl Runner {
     async fn apply_all(&self, batch: &[&Envelope]) -> Result<Vec<Applied>, HandlerError> {
         let mut tx = self.db.begin().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
-        for env in batch.iter().copied() {
-            if !self.claim(&mut tx, env).await? {
+        let first_copies = self.claim_all(&mut tx, batch).await?;
+        for (env, first) in batch.iter().copied().zip(first_copies) {
+            if !first {
                 outcomes.push(Applied::Duplicate);
                 continue;
             }
@@ -360,19 +365,30 @@ impl Runner {
         Ok(outcomes)
     }
 
-    /// Writes `env`'s inbox row; false if it was already there (applied before).
-    async fn claim(&self, tx: &mut Transaction<'static, Any>, env: &Envelope) -> Result<bool, sqlx::Error> {
-        let inserted = sqlx::query(
-            "INSERT INTO fq_inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3)
-             ON CONFLICT (consumer, event_id) DO NOTHING",
-        )
-        .bind(&*self.name)
-        .bind(&env.id)
-        .bind(now_micros())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        Ok(inserted > 0)
+    /// Writes the inbox rows of `batch` in one statement; for each event, whether
+    /// this is its first copy (not applied before, nor earlier in the batch).
+    async fn claim_all(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        batch: &[&Envelope],
+    ) -> Result<Vec<bool>, sqlx::Error> {
+        let mut claimed = Vec::with_capacity(batch.len());
+        for chunk in batch.chunks(CLAIM_CHUNK) {
+            let rows: Vec<String> = (0..chunk.len()).map(|i| format!("($1, ${}, $2)", i + 3)).collect();
+            let sql = format!(
+                "INSERT INTO fq_inbox (consumer, event_id, processed_at) VALUES {}
+                 ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query_scalar::<Any, String>(AssertSqlSafe(sql)).bind(&*self.name).bind(now_micros());
+            for env in chunk {
+                q = q.bind(&env.id);
+            }
+            let mut written: HashSet<String> = q.fetch_all(&mut **tx).await?.into_iter().collect();
+            // A copy later in the chunk finds its id already taken out.
+            claimed.extend(chunk.iter().map(|env| written.remove(&env.id)));
+        }
+        Ok(claimed)
     }
 
     /// Applies one delivery, retrying in place, then acknowledges it.

@@ -18,21 +18,42 @@ use crate::db::{Backend, Database};
 
 /// Appends `envelope` to the outbox inside the caller's transaction.
 pub async fn append(conn: &mut AnyConnection, envelope: &Envelope) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO fq_outbox (event_id, event_type, source, case_id, payload, traceparent, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&envelope.id)
-    .bind(&envelope.event_type)
-    .bind(&envelope.source)
-    .bind(&envelope.case_id)
-    .bind(envelope.payload.to_vec())
-    .bind(envelope.traceparent.as_deref())
-    .bind(envelope.time_micros)
-    .execute(conn)
-    .await?;
+    append_all(conn, std::slice::from_ref(envelope)).await
+}
+
+/// Appends `envelopes`, in order, inside the caller's transaction: one statement per
+/// [`APPEND_CHUNK`] of them.
+pub async fn append_all(conn: &mut AnyConnection, envelopes: &[Envelope]) -> Result<(), sqlx::Error> {
+    for chunk in envelopes.chunks(APPEND_CHUNK) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let params: Vec<String> = (1..=7).map(|k| format!("${}", i * 7 + k)).collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO fq_outbox (event_id, event_type, source, case_id, payload, traceparent, created_at)
+             VALUES {}",
+            rows.join(", ")
+        );
+        let mut insert = sqlx::query::<Any>(AssertSqlSafe(sql));
+        for envelope in chunk {
+            insert = insert
+                .bind(&envelope.id)
+                .bind(&envelope.event_type)
+                .bind(&envelope.source)
+                .bind(&envelope.case_id)
+                .bind(envelope.payload.to_vec())
+                .bind(envelope.traceparent.as_deref())
+                .bind(envelope.time_micros);
+        }
+        insert.execute(&mut *conn).await?;
+    }
     Ok(())
 }
+
+/// Outbox rows written by one statement (bind parameters stay far below every engine's limit).
+const APPEND_CHUNK: usize = 500;
 
 /// Wakes the relay after a commit, so events leave at once instead of at the next poll.
 #[derive(Clone, Debug, Default)]

@@ -118,13 +118,19 @@ impl Harness {
         env
     }
 
-    /// Appends events for (case id, summary) pairs in one committed transaction, so they leave together.
+    /// Appends events for (case id, summary) pairs in one statement of one committed
+    /// transaction, so they leave together, in order.
     async fn produce_together(&self, events: &[(String, String)]) {
+        let envelopes: Vec<Envelope> = events
+            .iter()
+            .map(|(case_id, summary)| {
+                let event =
+                    MediationConcluded { case_id: case_id.clone(), summary: summary.clone(), ..Default::default() };
+                Envelope::new("suite", EventKind::MediationConcluded, &event)
+            })
+            .collect();
         let mut tx = self.db().begin().await.unwrap();
-        for (case_id, summary) in events {
-            let event = MediationConcluded { case_id: case_id.clone(), summary: summary.clone(), ..Default::default() };
-            outbox::append(&mut tx, &Envelope::new("suite", EventKind::MediationConcluded, &event)).await.unwrap();
-        }
+        outbox::append_all(&mut tx, &envelopes).await.unwrap();
         tx.commit().await.unwrap();
         self.relay.notifier().notify();
     }

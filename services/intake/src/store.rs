@@ -143,6 +143,9 @@ pub async fn insert(conn: &mut AnyConnection, case: &Case, registered_at: i64) -
     Ok(inserted == 1)
 }
 
+/// Parties written by one statement (bind parameters stay far below every engine's limit).
+const PARTIES_PER_INSERT: usize = 500;
+
 /// A party as stored: sealed personal data and its hashes.
 #[derive(Debug, Clone, Default)]
 pub struct StoredParty {
@@ -168,23 +171,33 @@ pub async fn insert_parties(
     case_id: &str,
     parties: &[StoredParty],
 ) -> Result<(), sqlx::Error> {
-    for (position, p) in parties.iter().enumerate() {
-        sqlx::query(
+    // One statement per chunk ($1 is the case; eight parameters a party after it).
+    for (chunk_no, chunk) in parties.chunks(PARTIES_PER_INSERT).enumerate() {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let params: Vec<String> = (0..8).map(|k| format!("${}", 2 + i * 8 + k)).collect();
+                format!("($1, {})", params.join(", "))
+            })
+            .collect();
+        let sql = format!(
             "INSERT INTO parties (case_id, position, role, name, resident_id_sealed, phone_sealed,
                  resident_id_hash, phone_hash, name_phone_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(case_id)
-        .bind(position as i32)
-        .bind(p.role)
-        .bind(&p.name)
-        .bind(p.resident_id_sealed.as_deref())
-        .bind(p.phone_sealed.as_deref())
-        .bind(p.resident_id_hash.as_deref())
-        .bind(p.phone_hash.as_deref())
-        .bind(p.name_phone_hash.as_deref())
-        .execute(&mut *conn)
-        .await?;
+             VALUES {}",
+            rows.join(", ")
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_id);
+        for (i, p) in chunk.iter().enumerate() {
+            insert = insert
+                .bind((chunk_no * PARTIES_PER_INSERT + i) as i32)
+                .bind(p.role)
+                .bind(&p.name)
+                .bind(p.resident_id_sealed.as_deref())
+                .bind(p.phone_sealed.as_deref())
+                .bind(p.resident_id_hash.as_deref())
+                .bind(p.phone_hash.as_deref())
+                .bind(p.name_phone_hash.as_deref());
+        }
+        insert.execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -60,6 +60,26 @@ async fn registration_is_numbered_and_announced_once(backend: Backend) {
     test_db.finish().await;
 }
 
+async fn a_dispute_with_hundreds_of_parties_keeps_each_in_its_place(backend: Backend) {
+    let (test_db, intake) = intake(backend).await;
+    let mut dispute = police_dispute("JQ2026-MANY");
+    // More parties than one insert statement takes, so they are written in several.
+    for _ in 1..1_100 {
+        dispute.parties.push(Party { role: PartyRole::Respondent as i32, name: "李四".into(), ..Default::default() });
+    }
+    let registered = intake.register("police-620802-dongguan", Some(dispute)).await.unwrap();
+    let rows = sqlx::query("SELECT position, role FROM parties WHERE case_id = $1 ORDER BY position")
+        .bind(&registered.case.case_id)
+        .fetch_all(test_db.db.pool())
+        .await
+        .unwrap();
+    let positions: Vec<i64> = rows.iter().map(|r| i64::from(r.get::<i32, _>(0))).collect();
+    assert_eq!(positions, (0..1_100).collect::<Vec<i64>>());
+    assert_eq!(rows[0].get::<i32, _>(1), PartyRole::Applicant as i32, "the applicant stays first");
+    assert!(rows[1..].iter().all(|r| r.get::<i32, _>(1) == PartyRole::Respondent as i32));
+    test_db.finish().await;
+}
+
 async fn concurrent_identical_submissions_create_one_case(backend: Backend) {
     let (test_db, intake) = intake(backend).await;
     let tasks = (0..100).map(|_| {
@@ -284,6 +304,7 @@ macro_rules! on_both_databases {
 
 on_both_databases!(
     registration_is_numbered_and_announced_once,
+    a_dispute_with_hundreds_of_parties_keeps_each_in_its_place,
     concurrent_identical_submissions_create_one_case,
     concurrent_registrations_get_gap_free_numbers,
     numbering_continues_from_a_counter_left_by_an_earlier_version,

@@ -269,11 +269,11 @@ impl RoutingService {
         let now = now_micros();
         let timing = self.regimes.timing();
         let risk_period = self.regimes.period(ClockKind::RiskResponse, &facts.risk, &division);
-        clocks::start(tx, &case.case_id, ClockKind::RiskResponse, risk_period, timing, now).await?;
+        let mut started = vec![(ClockKind::RiskResponse, risk_period)];
         if let Some(kind) = crate::case_clocks::agency_clock(&dispute) {
-            let period = self.regimes.period(kind, "", &division);
-            clocks::start(tx, &case.case_id, kind, period, timing, now).await?;
+            started.push((kind, self.regimes.period(kind, "", &division)));
         }
+        clocks::start_all(tx, &case.case_id, &started, timing, now).await?;
         let covering = directory::covering(tx, &division).await?;
         // The applicant's choice of mediator stands for a choice of their organisation.
         let (preferred_org, mediator, mediator_note) = self.preferred(tx, &dispute).await?;

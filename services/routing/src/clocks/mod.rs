@@ -67,25 +67,52 @@ pub async fn start(
     timing: &Timing,
     now: i64,
 ) -> Result<String, sqlx::Error> {
-    let period = Period::parse(period_text).map_err(sqlx::Error::Protocol)?;
-    let due = micros(ends_at(instant(now), period, &timing.calendar));
-    let clock_id = uuid::Uuid::now_v7().to_string();
-    sqlx::query(
-        "INSERT INTO clocks (clock_id, case_id, kind, period, started_at, due_at, state, warn_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&clock_id)
-    .bind(case_id)
-    .bind(kind.name())
-    .bind(period_text)
-    .bind(now)
-    .bind(due)
-    .bind(ClockState::Running as i32)
-    .bind(timing.warn_at(now, due))
-    .execute(&mut *conn)
-    .await?;
-    announce_due(conn, case_id, &clock_id, kind.name(), due, "").await?;
-    Ok(clock_id)
+    let mut ids = start_all(conn, case_id, &[(kind, period_text)], timing, now).await?;
+    Ok(ids.remove(0))
+}
+
+/// Starts a clock of each kind (with its period) for a case at `now`, all in
+/// one statement, and announces them in another; returns their ids in order.
+pub async fn start_all(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    clocks: &[(Kind, &str)],
+    timing: &Timing,
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    if clocks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut dues = Vec::with_capacity(clocks.len());
+    for (_, period_text) in clocks {
+        let period = Period::parse(period_text).map_err(sqlx::Error::Protocol)?;
+        dues.push(micros(ends_at(instant(now), period, &timing.calendar)));
+    }
+    let ids: Vec<String> = clocks.iter().map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    // $1 case, $2 started, $3 state; five parameters a clock after them.
+    let rows: Vec<String> = (0..clocks.len())
+        .map(|i| {
+            let p = |k: usize| format!("${}", 4 + i * 5 + k);
+            format!("({}, $1, {}, {}, $2, {}, $3, {})", p(0), p(1), p(2), p(3), p(4))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO clocks (clock_id, case_id, kind, period, started_at, due_at, state, warn_at) VALUES {}",
+        rows.join(", ")
+    );
+    let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_id).bind(now).bind(ClockState::Running as i32);
+    for ((id, (kind, period_text)), due) in ids.iter().zip(clocks).zip(&dues) {
+        insert = insert.bind(id).bind(kind.name()).bind(*period_text).bind(*due).bind(timing.warn_at(now, *due));
+    }
+    insert.execute(&mut *conn).await?;
+    let events: Vec<Envelope> = ids
+        .iter()
+        .zip(clocks)
+        .zip(&dues)
+        .map(|((id, (kind, _)), due)| due_event(case_id, id, kind.name(), *due, ""))
+        .collect();
+    outbox::append_all(conn, &events).await?;
+    Ok(ids)
 }
 
 /// Announces a clock's (new) deadline: `fq.v1.clock.scheduled`.
@@ -97,6 +124,11 @@ async fn announce_due(
     due: i64,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
+    outbox::append(conn, &due_event(case_id, clock_id, kind, due, reason)).await
+}
+
+/// The event announcing a clock's (new) deadline.
+fn due_event(case_id: &str, clock_id: &str, kind: &str, due: i64, reason: &str) -> Envelope {
     let event = ClockScheduled {
         case_id: case_id.to_string(),
         clock_id: clock_id.to_string(),
@@ -104,7 +136,7 @@ async fn announce_due(
         due_at: Some(timestamp(due)),
         reason: reason.to_string(),
     };
-    outbox::append(conn, &Envelope::new("routing", EventKind::ClockScheduled, &event)).await
+    Envelope::new("routing", EventKind::ClockScheduled, &event)
 }
 
 /// Ends the case's running or paused clocks of `kinds` as `state` (MET or
