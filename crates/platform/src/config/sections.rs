@@ -44,6 +44,8 @@ pub struct BusSettings {
     /// Seconds within which a republished event id is dropped as a duplicate.
     pub duplicate_window_secs: u64,
     /// Events handled at once per consumer; events of one case are handled in order.
+    /// Fewer lanes hold more waiting events each, applied in fewer, larger
+    /// transactions; a failing event holds up its lane's cases while it is retried.
     pub consumer_lanes: usize,
     /// The most events a lane applies in one transaction: those already waiting
     /// when it starts, so a quiet consumer still applies each at once.
@@ -227,7 +229,7 @@ impl Default for BusSettings {
             retry_backoff_max_ms: 5_000,
             ack_wait_secs: 30,
             duplicate_window_secs: 120,
-            consumer_lanes: 16,
+            consumer_lanes: 4,
             consumer_batch: 64,
             stream_max_age_days: 7,
             inbox_keep_days: 14,
