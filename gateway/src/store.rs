@@ -178,8 +178,10 @@ pub async fn save(
     readers.dedup();
     let encoded = s.encode_to_vec();
     // One statement for every reader's row.
-    let rows: Vec<String> = (0..readers.len()).map(|i| format!("(${}, $1, $2, $3)", i + 4)).collect();
-    let sql = format!("INSERT INTO status_log (agency_id, case_id, status, created_at) VALUES {}", rows.join(", "));
+    let sql = format!(
+        "INSERT INTO status_log (case_id, status, created_at, agency_id) VALUES {}",
+        fengqiao_platform::db::value_rows(readers.len(), 3, 1)
+    );
     let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&s.case_id).bind(&encoded).bind(at);
     for reader in readers {
         insert = insert.bind(reader);

@@ -185,9 +185,6 @@ fn lane_of(case_id: &str, lanes: usize) -> usize {
     (h.finish() % lanes as u64) as usize
 }
 
-/// Inbox rows written by one statement (bind parameters stay far below every engine's limit).
-const CLAIM_CHUNK: usize = 256;
-
 /// How often a consumer looks for replay requests of its parked events.
 const REPLAY_POLL: Duration = Duration::from_secs(2);
 
@@ -373,12 +370,11 @@ impl Runner {
         batch: &[&Envelope],
     ) -> Result<Vec<bool>, sqlx::Error> {
         let mut claimed = Vec::with_capacity(batch.len());
-        for chunk in batch.chunks(CLAIM_CHUNK) {
-            let rows: Vec<String> = (0..chunk.len()).map(|i| format!("($1, ${}, $2)", i + 3)).collect();
+        for chunk in batch.chunks(crate::db::ROWS_PER_INSERT) {
             let sql = format!(
-                "INSERT INTO fq_inbox (consumer, event_id, processed_at) VALUES {}
+                "INSERT INTO fq_inbox (consumer, processed_at, event_id) VALUES {}
                  ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id",
-                rows.join(", ")
+                crate::db::value_rows(chunk.len(), 2, 1)
             );
             let mut q = sqlx::query_scalar::<Any, String>(AssertSqlSafe(sql)).bind(&*self.name).bind(now_micros());
             for env in chunk {

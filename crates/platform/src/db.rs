@@ -213,6 +213,26 @@ pub fn micros_of(t: &prost_types::Timestamp) -> i64 {
     t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000
 }
 
+/// The most rows one multi-row INSERT writes: at ten parameters a row or
+/// fewer, far below every engine's limit on bind parameters.
+pub const ROWS_PER_INSERT: usize = 500;
+
+/// The `VALUES` rows of a multi-row INSERT: `rows` rows, each the `shared`
+/// parameters every row repeats (`$1..$shared`) followed by `per_row` of its own.
+pub fn value_rows(rows: usize, shared: usize, per_row: usize) -> String {
+    let mut out = String::new();
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        let params = (1..=shared).chain((0..per_row).map(|k| shared + row * per_row + k + 1));
+        out.push('(');
+        out.push_str(&params.map(|n| format!("${n}")).collect::<Vec<_>>().join(", "));
+        out.push(')');
+    }
+    out
+}
+
 /// The calendar year in Asia/Shanghai (UTC+8, no daylight saving) at `micros`.
 pub fn local_year(micros: i64) -> i32 {
     let utc = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
@@ -228,6 +248,13 @@ mod tests {
         let new_year = 1_798_732_800_000_000_i64;
         assert_eq!(super::local_year(new_year - 1), 2026);
         assert_eq!(super::local_year(new_year), 2027);
+    }
+
+    #[test]
+    fn value_rows_repeat_the_shared_parameters_and_number_the_rest() {
+        assert_eq!(super::value_rows(2, 1, 2), "($1, $2, $3), ($1, $4, $5)");
+        assert_eq!(super::value_rows(2, 0, 1), "($1), ($2)");
+        assert_eq!(super::value_rows(1, 2, 0), "($1, $2)");
     }
 
     #[test]

@@ -22,19 +22,13 @@ pub async fn append(conn: &mut AnyConnection, envelope: &Envelope) -> Result<(),
 }
 
 /// Appends `envelopes`, in order, inside the caller's transaction: one statement per
-/// [`APPEND_CHUNK`] of them.
+/// [`ROWS_PER_INSERT`](crate::db::ROWS_PER_INSERT) of them.
 pub async fn append_all(conn: &mut AnyConnection, envelopes: &[Envelope]) -> Result<(), sqlx::Error> {
-    for chunk in envelopes.chunks(APPEND_CHUNK) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let params: Vec<String> = (1..=7).map(|k| format!("${}", i * 7 + k)).collect();
-                format!("({})", params.join(", "))
-            })
-            .collect();
+    for chunk in envelopes.chunks(crate::db::ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO fq_outbox (event_id, event_type, source, case_id, payload, traceparent, created_at)
              VALUES {}",
-            rows.join(", ")
+            crate::db::value_rows(chunk.len(), 0, 7)
         );
         let mut insert = sqlx::query::<Any>(AssertSqlSafe(sql));
         for envelope in chunk {
@@ -51,9 +45,6 @@ pub async fn append_all(conn: &mut AnyConnection, envelopes: &[Envelope]) -> Res
     }
     Ok(())
 }
-
-/// Outbox rows written by one statement (bind parameters stay far below every engine's limit).
-const APPEND_CHUNK: usize = 500;
 
 /// Wakes the relay after a commit, so events leave at once instead of at the next poll.
 #[derive(Clone, Debug, Default)]

@@ -1,5 +1,6 @@
 //! Intake's tables: cases and their numbering.
 
+use fengqiao_platform::db::{value_rows, ROWS_PER_INSERT};
 use fengqiao_platform::Backend;
 use fengqiao_proto::fengqiao::common::v1::Dispute;
 use fengqiao_proto::fengqiao::intake::v1::Case;
@@ -143,9 +144,6 @@ pub async fn insert(conn: &mut AnyConnection, case: &Case, registered_at: i64) -
     Ok(inserted == 1)
 }
 
-/// Parties written by one statement (bind parameters stay far below every engine's limit).
-const PARTIES_PER_INSERT: usize = 500;
-
 /// A party as stored: sealed personal data and its hashes.
 #[derive(Debug, Clone, Default)]
 pub struct StoredParty {
@@ -171,24 +169,18 @@ pub async fn insert_parties(
     case_id: &str,
     parties: &[StoredParty],
 ) -> Result<(), sqlx::Error> {
-    // One statement per chunk ($1 is the case; eight parameters a party after it).
-    for (chunk_no, chunk) in parties.chunks(PARTIES_PER_INSERT).enumerate() {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let params: Vec<String> = (0..8).map(|k| format!("${}", 2 + i * 8 + k)).collect();
-                format!("($1, {})", params.join(", "))
-            })
-            .collect();
+    // One statement per chunk: the case, then eight parameters a party.
+    for (chunk_no, chunk) in parties.chunks(ROWS_PER_INSERT).enumerate() {
         let sql = format!(
             "INSERT INTO parties (case_id, position, role, name, resident_id_sealed, phone_sealed,
                  resident_id_hash, phone_hash, name_phone_hash)
              VALUES {}",
-            rows.join(", ")
+            value_rows(chunk.len(), 1, 8)
         );
         let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_id);
         for (i, p) in chunk.iter().enumerate() {
             insert = insert
-                .bind((chunk_no * PARTIES_PER_INSERT + i) as i32)
+                .bind((chunk_no * ROWS_PER_INSERT + i) as i32)
                 .bind(p.role)
                 .bind(&p.name)
                 .bind(p.resident_id_sealed.as_deref())

@@ -89,16 +89,10 @@ pub async fn start_all(
         dues.push(micros(ends_at(instant(now), period, &timing.calendar)));
     }
     let ids: Vec<String> = clocks.iter().map(|_| uuid::Uuid::now_v7().to_string()).collect();
-    // $1 case, $2 started, $3 state; five parameters a clock after them.
-    let rows: Vec<String> = (0..clocks.len())
-        .map(|i| {
-            let p = |k: usize| format!("${}", 4 + i * 5 + k);
-            format!("({}, $1, {}, {}, $2, {}, $3, {})", p(0), p(1), p(2), p(3), p(4))
-        })
-        .collect();
+    // The case, start and state shared; five parameters a clock after them (a case has a few clocks).
     let sql = format!(
-        "INSERT INTO clocks (clock_id, case_id, kind, period, started_at, due_at, state, warn_at) VALUES {}",
-        rows.join(", ")
+        "INSERT INTO clocks (case_id, started_at, state, clock_id, kind, period, due_at, warn_at) VALUES {}",
+        fengqiao_platform::db::value_rows(clocks.len(), 3, 5)
     );
     let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_id).bind(now).bind(ClockState::Running as i32);
     for ((id, (kind, period_text)), due) in ids.iter().zip(clocks).zip(&dues) {
