@@ -46,6 +46,8 @@ cleanup() {
   if [ "$mode" = distributed ]; then
     FENGQIAO_RUN_DIR="$work/run" deploy/local/down.sh >/dev/null 2>&1 || true
     psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "DROP DATABASE IF EXISTS bench_$stamp" >/dev/null 2>&1 || true
+    # The run's stream too: left behind, each run's events stay on the machine's NATS for good.
+    scripts/nats-delete-stream.py "${FENGQIAO_BUS__NATS_URL:-nats://127.0.0.1:4222}" "BENCH_$stamp" >/dev/null 2>&1 || true
   else
     kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true
   fi

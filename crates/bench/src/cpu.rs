@@ -9,14 +9,23 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 /// CPU time by process, read once.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Sample {
     /// Seconds of CPU (user + system) by process id, with the process's group.
     by_pid: BTreeMap<u32, (String, f64)>,
-    /// Seconds of the whole machine busy (every CPU, not idle or waiting for I/O).
-    busy: f64,
+    /// The whole machine's CPU seconds so far (every CPU).
+    machine: Machine,
     /// When it was read.
-    at: Option<std::time::Instant>,
+    at: std::time::Instant,
+}
+
+/// The whole machine's CPU seconds from `/proc/stat`, summed over its CPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Machine {
+    /// Busy: everything but idle, waiting for I/O and steal.
+    pub busy: f64,
+    /// Steal: time the hypervisor gave this virtual machine's CPUs to others.
+    pub steal: f64,
 }
 
 /// Where the CPU went between two samples.
@@ -26,6 +35,9 @@ pub struct CpuUse {
     pub secs: f64,
     /// CPUs busy on average (the machine's whole load, every process).
     pub busy_cores: f64,
+    /// CPUs' worth of time the hypervisor took for other machines (steal): a run with
+    /// much of it ran on a slower machine than its neighbours without.
+    pub steal_cores: f64,
     /// Milliseconds of busy CPU per referral answered OK.
     pub ms_per_referral: f64,
     /// Seconds of CPU by group (`postgres`, `nats-server`, `fengqiao gateway`, …), largest first.
@@ -65,16 +77,17 @@ pub fn parse_stat(line: &str, ticks_per_sec: f64) -> Option<(String, f64)> {
     Some((comm, (utime + stime) / ticks_per_sec))
 }
 
-/// Busy seconds of the whole machine from `/proc/stat`'s first line (everything but idle and iowait).
-pub fn parse_machine(line: &str, ticks_per_sec: f64) -> Option<f64> {
+/// The whole machine's seconds from `/proc/stat`'s first line.
+pub fn parse_machine(line: &str, ticks_per_sec: f64) -> Option<Machine> {
     let mut fields = line.split_whitespace();
     if fields.next()? != "cpu" {
         return None;
     }
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
     let ticks: Vec<f64> = fields.map(|f| f.parse().unwrap_or(0.0)).collect();
-    let all: f64 = ticks.iter().take(8).sum();
-    let idle = ticks.get(3).copied().unwrap_or(0.0) + ticks.get(4).copied().unwrap_or(0.0);
-    Some((all - idle) / ticks_per_sec)
+    let field = |i: usize| ticks.get(i).copied().unwrap_or(0.0);
+    let busy = field(0) + field(1) + field(2) + field(5) + field(6);
+    Some(Machine { busy: busy / ticks_per_sec, steal: field(7) / ticks_per_sec })
 }
 
 impl Sample {
@@ -83,7 +96,7 @@ impl Sample {
         // The kernel counts in USER_HZ, 100 on every Linux architecture we ship for.
         const TICKS: f64 = 100.0;
         let machine = std::fs::read_to_string("/proc/stat").ok()?;
-        let busy = parse_machine(machine.lines().next()?, TICKS)?;
+        let machine = parse_machine(machine.lines().next()?, TICKS)?;
         let mut by_pid = BTreeMap::new();
         for entry in std::fs::read_dir("/proc").ok()?.flatten() {
             let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
@@ -98,15 +111,12 @@ impl Sample {
             let args: Vec<&str> = cmdline.split('\0').filter(|a| !a.is_empty()).collect();
             by_pid.insert(pid, (group_of(&args, &comm), secs));
         }
-        Some(Self { by_pid, busy, at: Some(std::time::Instant::now()) })
+        Some(Self { by_pid, machine, at: std::time::Instant::now() })
     }
 
     /// Where the CPU went from `self` to `later`, for `referrals` answered OK.
     pub fn until(&self, later: &Sample, referrals: u64) -> CpuUse {
-        let secs = match (self.at, later.at) {
-            (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
-            _ => 0.0,
-        };
+        let secs = later.at.duration_since(self.at).as_secs_f64();
         let mut groups: BTreeMap<String, f64> = BTreeMap::new();
         for (pid, (group, secs)) in &later.by_pid {
             // A process started during the load counts from zero.
@@ -115,10 +125,13 @@ impl Sample {
         }
         let mut by_group: Vec<(String, f64)> = groups.into_iter().filter(|(_, s)| *s > 0.0).collect();
         by_group.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let busy = (later.busy - self.busy).max(0.0);
+        let busy = (later.machine.busy - self.machine.busy).max(0.0);
+        let steal = (later.machine.steal - self.machine.steal).max(0.0);
+        let per_sec = |s: f64| if secs > 0.0 { s / secs } else { 0.0 };
         CpuUse {
             secs,
-            busy_cores: if secs > 0.0 { busy / secs } else { 0.0 },
+            busy_cores: per_sec(busy),
+            steal_cores: per_sec(steal),
             ms_per_referral: if referrals > 0 { busy * 1000.0 / referrals as f64 } else { 0.0 },
             by_group,
         }
@@ -129,8 +142,9 @@ impl CpuUse {
     /// The lines of the report's table.
     pub fn table(&self, cpus: usize) -> String {
         let mut t = format!(
-            "\nCPU during the load: {:.2} of {cpus} CPUs busy, {:.2} ms per referral (whole machine)\n",
-            self.busy_cores, self.ms_per_referral
+            "\nCPU during the load: {:.2} of {cpus} CPUs busy, {:.2} ms per referral (whole machine); \
+             {:.2} CPUs taken by the hypervisor (steal)\n",
+            self.busy_cores, self.ms_per_referral, self.steal_cores
         );
         let total: f64 = self.by_group.iter().map(|(_, s)| s).sum();
         for (group, secs) in &self.by_group {
@@ -161,24 +175,25 @@ mod tests {
         assert_eq!(parse_stat(line, 100.0), Some(("tokio rt (w)".to_string(), 3.0)));
         assert_eq!(parse_stat("garbage", 100.0), None);
         // user nice system idle iowait irq softirq steal
-        assert_eq!(parse_machine("cpu  100 0 50 800 50 0 0 0 0 0", 100.0), Some(1.5));
+        assert_eq!(parse_machine("cpu  100 0 50 800 50 0 0 25 0 0", 100.0), Some(Machine { busy: 1.5, steal: 0.25 }));
         assert_eq!(parse_machine("cpu0 1 2 3", 100.0), None);
     }
 
     #[test]
     fn cpu_is_counted_from_the_first_sample_and_per_referral() {
         let at = std::time::Instant::now();
-        let sample = |busy: f64, pids: &[(u32, &str, f64)], secs: u64| Sample {
+        let sample = |busy: f64, steal: f64, pids: &[(u32, &str, f64)], secs: u64| Sample {
             by_pid: pids.iter().map(|(p, g, s)| (*p, (g.to_string(), *s))).collect(),
-            busy,
-            at: Some(at + std::time::Duration::from_secs(secs)),
+            machine: Machine { busy, steal },
+            at: at + std::time::Duration::from_secs(secs),
         };
-        let before = sample(100.0, &[(1, "postgres", 10.0), (2, "fengqiao gateway", 5.0)], 0);
+        let before = sample(100.0, 3.0, &[(1, "postgres", 10.0), (2, "fengqiao gateway", 5.0)], 0);
         // pid 3 started during the load; pid 2 ended (its time since the first sample is lost).
-        let after = sample(120.0, &[(1, "postgres", 18.0), (3, "fengqiao gateway", 2.0), (4, "other", 0.0)], 10);
+        let after = sample(120.0, 4.0, &[(1, "postgres", 18.0), (3, "fengqiao gateway", 2.0), (4, "other", 0.0)], 10);
         let used = before.until(&after, 1_000);
         assert_eq!(used.secs, 10.0);
         assert_eq!(used.busy_cores, 2.0);
+        assert_eq!(used.steal_cores, 0.1);
         assert_eq!(used.ms_per_referral, 20.0);
         assert_eq!(used.by_group, vec![("postgres".to_string(), 8.0), ("fengqiao gateway".to_string(), 2.0)]);
         assert!(used.table(2).contains("20.00 ms per referral"), "{}", used.table(2));

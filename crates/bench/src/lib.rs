@@ -5,6 +5,7 @@
 pub mod ceilings;
 pub mod chart;
 pub mod cpu;
+pub mod database;
 pub mod load;
 pub mod record;
 pub mod report;
@@ -100,9 +101,14 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
     let duration = Duration::from_secs(args.duration.max(1));
     let bar = progress(args.duration);
     let ticker = tokio::spawn(tick(run.clone(), bar.clone()));
+    // PostgreSQL's own counters (WAL, checkpoints); none on SQLite.
+    let engine = fengqiao_platform::Database::connect(settings, "bench").await?;
+    let db_before = database::Sample::take(&engine).await;
     let cpu_before = cpu::Sample::take();
     run.drive(&clients, shape, duration).await;
     let cpu_after = cpu::Sample::take();
+    let db_after = database::Sample::take(&engine).await;
+    engine.close().await;
     let load_secs = duration.as_secs_f64();
     // Wait for the last referrals to reach their inboxes.
     let settle_end = tokio::time::Instant::now() + Duration::from_secs(args.settle);
@@ -134,6 +140,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         ceilings,
         timeline: recorder.timeline(),
         cpu: cpu_before.zip(cpu_after).map(|(before, after)| before.until(&after, recorder.ok())),
+        database: db_before.zip(db_after).map(|(before, after)| before.until(&after, recorder.ok())),
     };
     drop(recorder);
     println!("{}", report.table());

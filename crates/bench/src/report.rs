@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::ceilings::Ceilings;
 use crate::cpu::CpuUse;
+use crate::database::DatabaseUse;
 use crate::load::Shape;
 use crate::record::{Percentiles, Second};
 
@@ -66,6 +67,8 @@ pub struct Report {
     pub timeline: Vec<Second>,
     /// Where the machine's CPU went during the load (Linux only).
     pub cpu: Option<CpuUse>,
+    /// PostgreSQL's WAL and checkpoints during the load (distributed mode only).
+    pub database: Option<DatabaseUse>,
 }
 
 impl Report {
@@ -124,6 +127,9 @@ impl Report {
         if let Some(cpu) = &self.cpu {
             t += &cpu.table(self.machine.cpus);
         }
+        if let Some(database) = &self.database {
+            t += &database.line();
+        }
         t
     }
 
@@ -162,6 +168,7 @@ mod tests {
             ratios,
             timeline: Vec::new(),
             cpu: None,
+            database: None,
         }
     }
 

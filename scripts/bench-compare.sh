@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Compares two builds or settings with scripts/bench.sh, runs alternating (A B A B …) so a slow
+# spell of the machine falls on both, and prints each run and each side's median: on two shared
+# cores one run against one run differs by up to a fifth, which hides most changes.
+#   scripts/bench-compare.sh [--runs N] [--standalone] A B [-- bench options]
+# A and B: a fengqiao binary, optionally with settings for its run after a colon, e.g.
+#   scripts/bench-compare.sh /tmp/fq-before /tmp/fq-after -- --concurrency 32 --duration 30
+#   scripts/bench-compare.sh target/release/fengqiao target/release/fengqiao:FENGQIAO_BUS__CONSUMER_LANES=2
+# Defaults: 3 runs a side, closed loop 32 for 30 s (2 s ceilings, 10 s to settle).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=3 mode=()
+sides=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs="$2"; shift ;;
+    --standalone) mode=(--standalone) ;;
+    --) shift; break ;;
+    -*) echo "unknown option $1 (see the top of $0)" >&2; exit 2 ;;
+    *) sides+=("$1") ;;
+  esac
+  shift
+done
+if [ "${#sides[@]}" -ne 2 ]; then
+  echo "give two sides to compare, A and B (see the top of $0)" >&2; exit 2
+fi
+bench_args=("$@")
+[ "${#bench_args[@]}" -gt 0 ] || bench_args=(--concurrency 32 --duration 30 --ceiling-secs 2 --settle 10)
+for side in "${sides[@]}"; do
+  bin="${side%%:*}"
+  [ -x "$bin" ] || { echo "$bin is not an executable fengqiao (build it first: cargo build --release)" >&2; exit 2; }
+done
+
+reports=()
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+for run in $(seq 1 "$runs"); do
+  for i in 0 1; do
+    side="${sides[$i]}" label="AB"
+    bin="${side%%:*}" settings=()
+    [ "$side" != "$bin" ] && IFS=',' read -r -a settings <<< "${side#*:}"
+    # The last run's processes must be gone, or they take the first seconds of this one.
+    while pgrep -f "fengqiao.* serve" >/dev/null; do sleep 1; done
+    echo "run $run of $runs, side ${label:$i:1}: $side" >&2
+    env "${settings[@]}" FENGQIAO_BIN="$bin" scripts/bench.sh "${mode[@]}" -- "${bench_args[@]}" > "$log" 2>&1 \
+      || { cat "$log" >&2; echo "the run failed (its output is above)" >&2; exit 1; }
+    report="$(sed -n 's/^report: //p' "$log")"
+    [ -n "$report" ] || { cat "$log" >&2; echo "the run wrote no report" >&2; exit 1; }
+    reports+=("${label:$i:1}=$report")
+  done
+done
+
+python3 - "${sides[@]}" "${reports[@]}" <<'PY'
+import json, statistics, sys
+a, b, *runs = sys.argv[1:]
+rows = {"A": [], "B": []}
+for item in runs:
+    side, path = item.split("=", 1)
+    r = json.load(open(path))
+    rows[side].append({
+        "inbox/s": r["inbox_throughput"],
+        "submit p50 ms": r["submit_latency"]["p50"],
+        "submit p99 ms": r["submit_latency"]["p99"],
+        "inbox p50 ms": r["inbox_latency"]["p50"],
+        "CPU ms/ref": r["cpu"]["ms_per_referral"],
+        "steal CPUs": r["cpu"].get("steal_cores", 0.0),
+        "WAL KiB/ref": (r.get("database") or {}).get("wal_bytes_per_referral", 0.0) / 1024,
+        "checkpoints": (r.get("database") or {}).get("checkpoints", 0),
+        "not OK": sum(v for k, v in r["outcomes"].items() if k != "OK") + r["not_arrived"],
+    })
+print(f"A: {a}\nB: {b}")
+figures = list(rows["A"][0])
+digits = {"steal CPUs": 2, "checkpoints": 0, "not OK": 0}
+print(f"{'':18}" + "".join(f"{f:>16}" for f in figures))
+for side in "AB":
+    for i, row in enumerate(rows[side], 1):
+        print(f"{side} run {i:<12}" + "".join(f"{row[f]:>16.{digits.get(f, 1)}f}" for f in figures))
+medians = {s: {f: statistics.median(r[f] for r in rows[s]) for f in figures} for s in "AB"}
+for side in "AB":
+    print(f"{side} median{'':11}" + "".join(f"{medians[side][f]:>16.{digits.get(f, 1)}f}" for f in figures))
+print(f"{'B / A (medians)':18}" + "".join(
+    f"{medians['B'][f] / medians['A'][f]:>16.3f}" if medians["A"][f] else f"{'—':>16}" for f in figures))
+PY
