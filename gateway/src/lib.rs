@@ -49,6 +49,7 @@ impl Component for Gateway {
         migration!("gateway", 6, shared "0006_callbacks.sql", "agency callbacks and their dead letters"),
         migration!("gateway", 7, shared "0007_party_lookup.sql", "verification codes for party look-up"),
         migration!("gateway", 8, "0008_status_sequencer.sql", "status changes numbered after commit"),
+        migration!("gateway", 9, "0009_status_pending.sql", "status changes wait apart until numbered"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {

@@ -62,18 +62,22 @@ impl EventHandler for StatusProjection {
         };
         let progress = progress?;
         let at = now_micros();
-        let stored = if let Progress::Registered(e) = &progress {
-            let external_ref = e.dispute.as_ref().map(|d| d.external_ref.clone()).unwrap_or_default();
-            let status = CaseStatus {
-                case_id: e.case_id.clone(),
-                case_no: e.case_no.clone(),
-                external_ref,
-                ..Default::default()
-            };
-            Some(store::own(tx, &e.source_agency, &status, at).await?)
-        } else {
-            store::status(tx, progress.case_id()).await?
-        };
+        let mut stored = store::status(tx, progress.case_id()).await?;
+        if let Progress::Registered(e) = &progress {
+            // The submit call usually recorded the case already (with its number): reading it
+            // is enough. Otherwise (a registration that came another way, or ahead of its
+            // submit's answer) the event records it, or fills in the number.
+            if stored.as_ref().is_none_or(|s| s.status.case_no.is_empty()) {
+                let external_ref = e.dispute.as_ref().map(|d| d.external_ref.clone()).unwrap_or_default();
+                let status = CaseStatus {
+                    case_id: e.case_id.clone(),
+                    case_no: e.case_no.clone(),
+                    external_ref,
+                    ..Default::default()
+                };
+                stored = Some(store::own(tx, &e.source_agency, &status, at).await?);
+            }
+        }
         // Referral ids are UUIDv7, in the order routing made them: a larger one is newer.
         let store::Stored { owner: agency, mut status, referral_id: current, .. } =
             stored.ok_or_else(|| HandlerError(format!("case {} has no status yet", progress.case_id())))?;

@@ -146,10 +146,10 @@ pub async fn by_case_no(conn: &mut AnyConnection, case_no: &str) -> Result<Optio
     stored_where(conn, "case_no", case_no).await
 }
 
-/// Writes a case's new status and appends it, unnumbered, to the log of its
+/// Writes a case's new status and leaves it, unnumbered, for the log of its
 /// agency and of each organisation in `orgs` (those the change concerns);
-/// [`number_new`] numbers it once committed. With `follow`, the status
-/// follows that referral from now on.
+/// [`number_new`] moves it into the log with its number once committed. With
+/// `follow`, the status follows that referral from now on.
 pub async fn save(
     conn: &mut AnyConnection,
     agency_id: &str,
@@ -179,7 +179,7 @@ pub async fn save(
     let encoded = s.encode_to_vec();
     // One statement for every reader's row.
     let sql = format!(
-        "INSERT INTO status_log (case_id, status, created_at, agency_id) VALUES {}",
+        "INSERT INTO status_pending (case_id, status, created_at, agency_id) VALUES {}",
         fengqiao_platform::db::value_rows(readers.len(), 3, 1)
     );
     let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&s.case_id).bind(&encoded).bind(at);
@@ -193,17 +193,20 @@ pub async fn save(
 /// The most changes one round of [`number_new`] numbers.
 const NUMBER_BATCH: i64 = 1000;
 
-/// Numbers committed, unnumbered status changes in the order they were
-/// written, after every number given before; returns how many. Only rows
-/// already committed are seen, and rounds are serialised on the counter, so a
-/// change committed later always gets a larger number: a reader that has seen
-/// cursor N has seen every change numbered up to N.
+/// Numbers committed status changes in the order they were written, after
+/// every number given before, and moves them from `status_pending` into the
+/// log; returns how many. Only rows already committed are seen, and rounds
+/// are serialised on the counter, so a change committed later always gets a
+/// larger number: a reader that has seen cursor N has seen every change
+/// numbered up to N.
 pub async fn number_new(db: &fengqiao_platform::Database) -> Result<u64, sqlx::Error> {
     let mut tx = db.pool().begin().await?;
     // Locks the counter: one round at a time, across gateway replicas too.
     let last: i64 =
         sqlx::query_scalar("UPDATE status_seq SET last = last WHERE id = 1 RETURNING last").fetch_one(&mut *tx).await?;
-    let numbered = sqlx::query(
+    // Changes a gateway from before status_pending wrote into the log itself
+    // (replicas of both during a rolling upgrade): numbered where they are.
+    let in_place = sqlx::query(
         "UPDATE status_log SET seq = $1 + numbered.n
          FROM (SELECT written, ROW_NUMBER() OVER (ORDER BY written) AS n
                FROM status_log WHERE seq IS NULL ORDER BY written LIMIT $2) AS numbered
@@ -214,6 +217,28 @@ pub async fn number_new(db: &fengqiao_platform::Database) -> Result<u64, sqlx::E
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    // The exact rows seen now: one committed after this read waits for the next round.
+    let waiting: Vec<i64> = sqlx::query_scalar("SELECT written FROM status_pending ORDER BY written LIMIT $1")
+        .bind(NUMBER_BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut numbered = in_place;
+    for chunk in waiting.chunks(fengqiao_platform::db::ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO status_log (seq, agency_id, case_id, status, created_at)
+             SELECT $1 + ROW_NUMBER() OVER (ORDER BY written), agency_id, case_id, status, created_at
+             FROM status_pending WHERE written IN ({})",
+            fengqiao_platform::db::placeholders(2, chunk.len())
+        );
+        let insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(last + numbered as i64);
+        let delete = format!(
+            "DELETE FROM status_pending WHERE written IN ({})",
+            fengqiao_platform::db::placeholders(1, chunk.len())
+        );
+        let delete = sqlx::query(sqlx::AssertSqlSafe(delete));
+        numbered += fengqiao_platform::db::bind_padded(insert, chunk).execute(&mut *tx).await?.rows_affected();
+        fengqiao_platform::db::bind_padded(delete, chunk).execute(&mut *tx).await?;
+    }
     if numbered == 0 {
         tx.rollback().await?;
         return Ok(0);

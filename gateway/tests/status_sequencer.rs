@@ -45,3 +45,50 @@ async fn a_change_committed_late_is_numbered_after_those_a_reader_has_seen() {
     drop(conn);
     test.finish().await;
 }
+
+/// During a rolling upgrade a gateway from before `status_pending` still writes
+/// its changes into the log unnumbered: the sequencer numbers those where they
+/// are, then moves the waiting ones after them, and none is numbered twice.
+async fn changes_written_either_way_are_numbered_once(backend: Backend) {
+    let test = TestDatabase::new(backend, "gateway").await.unwrap();
+    fengqiao_platform::migrate::run(&test.db, Gateway::MIGRATIONS).await.unwrap();
+    let db = &test.db;
+    let old = CaseStatus { case_id: "case-old".into(), ..Default::default() };
+    sqlx::query("INSERT INTO status_log (case_id, status, created_at, agency_id) VALUES ($1, $2, 0, 'police-1')")
+        .bind("case-old")
+        .bind(prost::Message::encode_to_vec(&old))
+        .execute(db.pool())
+        .await
+        .unwrap();
+    // Three waiting: the statements' lists are padded to four with a repeat.
+    let mut tx = db.pool().begin().await.unwrap();
+    for case in ["case-new-1", "case-new-2", "case-new-3"] {
+        write(&mut tx, case).await;
+    }
+    tx.commit().await.unwrap();
+
+    assert_eq!(store::number_new(db).await.unwrap(), 4);
+    assert_eq!(store::number_new(db).await.unwrap(), 0, "nothing left to number");
+    let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM status_pending").fetch_one(db.pool()).await.unwrap();
+    assert_eq!(waiting, 0, "a numbered change still waits");
+    let mut conn = db.pool().acquire().await.unwrap();
+    let seen = store::log_after(&mut conn, "police-1", 0, 100).await.unwrap();
+    let numbers: Vec<i64> = seen.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, [1, 2, 3, 4]);
+    assert_eq!(
+        seen.iter().map(|(_, s)| s.case_id.as_str()).collect::<Vec<_>>(),
+        ["case-old", "case-new-1", "case-new-2", "case-new-3"]
+    );
+    drop(conn);
+    test.finish().await;
+}
+
+#[tokio::test]
+async fn changes_written_either_way_are_numbered_once_on_postgres() {
+    changes_written_either_way_are_numbered_once(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn changes_written_either_way_are_numbered_once_on_sqlite() {
+    changes_written_either_way_are_numbered_once(Backend::Sqlite).await;
+}

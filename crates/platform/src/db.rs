@@ -233,6 +233,30 @@ pub fn value_rows(rows: usize, shared: usize, per_row: usize) -> String {
     out
 }
 
+/// The parameters of an `IN (…)` list starting at `$first`, for `count` values:
+/// as many as the next power of two, so a statement comes in a few shapes
+/// (each prepared once per connection) rather than one per count. Bind the
+/// values with [`bind_padded`], which repeats the last to fill the list.
+pub fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count.next_power_of_two()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `values` bound to `query` in order, the last repeated up to the list's
+/// length in [`placeholders`] (a repeat in an `IN` list matches nothing more).
+pub fn bind_padded<'q, T>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    values: &[T],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>
+where
+    T: sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Clone + 'q,
+{
+    let padding = values.len().next_power_of_two() - values.len();
+    for v in values.iter().chain(std::iter::repeat_n(values.last(), padding).flatten()) {
+        query = query.bind(v.clone());
+    }
+    query
+}
+
 /// The calendar year in Asia/Shanghai (UTC+8, no daylight saving) at `micros`.
 pub fn local_year(micros: i64) -> i32 {
     let utc = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
@@ -255,6 +279,9 @@ mod tests {
         assert_eq!(super::value_rows(2, 1, 2), "($1, $2, $3), ($1, $4, $5)");
         assert_eq!(super::value_rows(2, 0, 1), "($1), ($2)");
         assert_eq!(super::value_rows(1, 2, 0), "($1, $2)");
+        assert_eq!(super::placeholders(2, 3), "$2, $3, $4, $5");
+        assert_eq!(super::placeholders(1, 4), "$1, $2, $3, $4");
+        assert_eq!(super::placeholders(1, 1), "$1");
     }
 
     #[test]

@@ -156,14 +156,11 @@ impl OutboxRelay {
 
     /// Step 3: marks acknowledged rows sent.
     pub async fn mark_sent(&self, row_ids: &[i64]) -> Result<(), sqlx::Error> {
-        for chunk in row_ids.chunks(500) {
-            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
-            let sql = format!("UPDATE fq_outbox SET sent_at = $1 WHERE id IN ({})", placeholders.join(", "));
-            let mut q = sqlx::query::<Any>(AssertSqlSafe(sql)).bind(crate::db::now_micros());
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.execute(self.db.pool()).await?;
+        for chunk in row_ids.chunks(crate::db::ROWS_PER_INSERT) {
+            let sql =
+                format!("UPDATE fq_outbox SET sent_at = $1 WHERE id IN ({})", crate::db::placeholders(2, chunk.len()));
+            let q = sqlx::query::<Any>(AssertSqlSafe(sql)).bind(crate::db::now_micros());
+            crate::db::bind_padded(q, chunk).execute(self.db.pool()).await?;
         }
         Ok(())
     }
