@@ -63,9 +63,16 @@ async fn registration_is_numbered_and_announced_once(backend: Backend) {
 async fn a_dispute_with_hundreds_of_parties_keeps_each_in_its_place(backend: Backend) {
     let (test_db, intake) = intake(backend).await;
     let mut dispute = police_dispute("JQ2026-MANY");
-    // More parties than one insert statement takes, so they are written in several.
-    for _ in 1..1_100 {
-        dispute.parties.push(Party { role: PartyRole::Respondent as i32, name: "李四".into(), ..Default::default() });
+    // More parties than one insert statement takes, so they are written in several;
+    // each with its own phone, sealed in its own row.
+    let phone = |i: usize| format!("1390000{i:04}");
+    for i in 1..1_100 {
+        dispute.parties.push(Party {
+            role: PartyRole::Respondent as i32,
+            name: "李四".into(),
+            phone: phone(i),
+            ..Default::default()
+        });
     }
     let registered = intake.register("police-620802-dongguan", Some(dispute)).await.unwrap();
     let rows = sqlx::query("SELECT position, role FROM parties WHERE case_id = $1 ORDER BY position")
@@ -77,6 +84,15 @@ async fn a_dispute_with_hundreds_of_parties_keeps_each_in_its_place(backend: Bac
     assert_eq!(positions, (0..1_100).collect::<Vec<i64>>());
     assert_eq!(rows[0].get::<i32, _>(1), PartyRole::Applicant as i32, "the applicant stays first");
     assert!(rows[1..].iter().all(|r| r.get::<i32, _>(1) == PartyRole::Respondent as i32));
+    let requester = Some(fengqiao_proto::fengqiao::common::v1::Actor {
+        org_id: "village-620802001001".into(),
+        ..Default::default()
+    });
+    let revealed = intake.reveal_parties(&registered.case.case_id, requester, "mediation: call them").await.unwrap();
+    assert_eq!(revealed.len(), 1_100);
+    for (i, party) in revealed.iter().enumerate().skip(1) {
+        assert_eq!(party.phone, phone(i), "party {i} opened another party's sealed phone");
+    }
     test_db.finish().await;
 }
 
