@@ -243,6 +243,8 @@ pub fn placeholders(first: usize, count: usize) -> String {
 
 /// `values` bound to `query` in order, the last repeated up to the list's
 /// length in [`placeholders`] (a repeat in an `IN` list matches nothing more).
+/// `values` must not be empty: there is no empty `IN ()` in SQL, so callers
+/// skip the statement instead (as chunks of a non-empty list never are).
 pub fn bind_padded<'q, T>(
     mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     values: &[T],
@@ -250,6 +252,7 @@ pub fn bind_padded<'q, T>(
 where
     T: sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Clone + 'q,
 {
+    assert!(!values.is_empty(), "an IN list needs at least one value: skip the statement instead");
     let padding = values.len().next_power_of_two() - values.len();
     for v in values.iter().chain(std::iter::repeat_n(values.last(), padding).flatten()) {
         query = query.bind(v.clone());
@@ -282,6 +285,13 @@ mod tests {
         assert_eq!(super::placeholders(2, 3), "$2, $3, $4, $5");
         assert_eq!(super::placeholders(1, 4), "$1, $2, $3, $4");
         assert_eq!(super::placeholders(1, 1), "$1");
+    }
+
+    #[test]
+    #[should_panic(expected = "an IN list needs at least one value")]
+    fn an_empty_in_list_is_refused_rather_than_bound_short() {
+        let query = sqlx::query::<sqlx::Any>("SELECT 1 WHERE 1 IN ($1)");
+        let _ = super::bind_padded::<i64>(query, &[]);
     }
 
     #[test]
