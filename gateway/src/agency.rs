@@ -222,7 +222,7 @@ impl AgencyApi {
             .trim()
             .to_string();
         let (case_id, case_no, created) = self.hand_over(&agency, r).await?;
-        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        let mut conn = self.db.writer().acquire().await.map_err(status::database)?;
         let first = CaseStatus { case_id: case_id.clone(), case_no, external_ref, ..Default::default() };
         let stored = store::own(&mut conn, &agency.agency_id, &first, now_micros()).await.map_err(status::database)?;
         if stored.owner != agency.agency_id {

@@ -51,7 +51,7 @@ pub async fn claim(
     at: i64,
     abandoned_before: i64,
 ) -> Result<Claim, Status> {
-    let mut conn = db.pool().acquire().await.map_err(status::database)?;
+    let mut conn = db.writer().acquire().await.map_err(status::database)?;
     let inserted = sqlx::query(
         "INSERT INTO idempotency_keys (agency_id, idempotency_key, method, request_hash, response, created_at)
          VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT (agency_id, idempotency_key) DO NOTHING",
@@ -134,7 +134,7 @@ pub async fn release(db: &Database, agency: &str, key: &str) {
         sqlx::query("DELETE FROM idempotency_keys WHERE agency_id = $1 AND idempotency_key = $2 AND response IS NULL")
             .bind(agency)
             .bind(key)
-            .execute(db.pool())
+            .execute(db.writer())
             .await;
     if let Err(e) = done {
         tracing::warn!(error = %e, "cannot release an idempotency key; it expires with the others");
@@ -144,7 +144,7 @@ pub async fn release(db: &Database, agency: &str, key: &str) {
 /// Forgets keys created before `before` (µs); returns how many.
 pub async fn purge(db: &Database, before: i64) -> Result<u64, sqlx::Error> {
     let done =
-        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before).execute(db.pool()).await?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before).execute(db.writer()).await?;
     Ok(done.rows_affected())
 }
 

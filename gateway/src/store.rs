@@ -200,7 +200,7 @@ const NUMBER_BATCH: i64 = 1000;
 /// larger number: a reader that has seen cursor N has seen every change
 /// numbered up to N.
 pub async fn number_new(db: &fengqiao_platform::Database) -> Result<u64, sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     // Locks the counter: one round at a time, across gateway replicas too.
     let last: i64 =
         sqlx::query_scalar("UPDATE status_seq SET last = last WHERE id = 1 RETURNING last").fetch_one(&mut *tx).await?;
@@ -223,7 +223,7 @@ pub async fn number_new(db: &fengqiao_platform::Database) -> Result<u64, sqlx::E
         .fetch_all(&mut *tx)
         .await?;
     let mut numbered = in_place;
-    for chunk in waiting.chunks(fengqiao_platform::db::ROWS_PER_INSERT) {
+    for chunk in waiting.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO status_log (seq, agency_id, case_id, status, created_at)
              SELECT $1 + ROW_NUMBER() OVER (ORDER BY written), agency_id, case_id, status, created_at

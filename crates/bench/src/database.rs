@@ -43,6 +43,14 @@ impl Sample {
         }
     }
 
+    /// Reads the counters of `db` if there is one (the bench connects only to PostgreSQL).
+    pub async fn take_from(db: Option<&Database>) -> Option<Self> {
+        match db {
+            Some(db) => Self::take(db).await,
+            None => None,
+        }
+    }
+
     /// PostgreSQL's work from `self` to `later`, for `referrals` answered OK.
     pub fn until(&self, later: &Sample, referrals: u64) -> DatabaseUse {
         let wal = (later.wal_bytes - self.wal_bytes).max(0) as f64;

@@ -101,14 +101,19 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
     let duration = Duration::from_secs(args.duration.max(1));
     let bar = progress(args.duration);
     let ticker = tokio::spawn(tick(run.clone(), bar.clone()));
-    // PostgreSQL's own counters (WAL, checkpoints); none on SQLite.
-    let engine = fengqiao_platform::Database::connect(settings, "bench").await?;
-    let db_before = database::Sample::take(&engine).await;
+    // PostgreSQL's own counters (WAL, checkpoints); SQLite has none, so standalone opens no connection.
+    let engine = match settings.uses_postgres() {
+        true => Some(fengqiao_platform::Database::connect(settings, "bench").await?),
+        false => None,
+    };
+    let db_before = database::Sample::take_from(engine.as_ref()).await;
     let cpu_before = cpu::Sample::take();
     run.drive(&clients, shape, duration).await;
     let cpu_after = cpu::Sample::take();
-    let db_after = database::Sample::take(&engine).await;
-    engine.close().await;
+    let db_after = database::Sample::take_from(engine.as_ref()).await;
+    if let Some(engine) = engine {
+        engine.close().await;
+    }
     let load_secs = duration.as_secs_f64();
     // Wait for the last referrals to reach their inboxes.
     let settle_end = tokio::time::Instant::now() + Duration::from_secs(args.settle);

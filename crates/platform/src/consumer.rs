@@ -206,7 +206,7 @@ impl Runner {
                     .bind(&e.0)
                     .bind(&*self.name)
                     .bind(&env.id)
-                    .execute(self.db.pool())
+                    .execute(self.db.writer())
                     .await?;
                     tracing::error!(
                         alarm = "event_dead_lettered",
@@ -370,7 +370,7 @@ impl Runner {
         batch: &[&Envelope],
     ) -> Result<Vec<bool>, sqlx::Error> {
         let mut claimed = Vec::with_capacity(batch.len());
-        for chunk in batch.chunks(crate::db::ROWS_PER_INSERT) {
+        for chunk in batch.chunks(crate::db::ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO fq_inbox (consumer, processed_at, event_id) VALUES {}
                  ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id",

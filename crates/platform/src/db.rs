@@ -29,6 +29,11 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Database {
     pool: AnyPool,
+    /// Where writes go: on PostgreSQL the same pool; on SQLite a pool of one
+    /// connection, so the component's writers queue in the process (first come,
+    /// first served) instead of in SQLite's busy handler, which sleeps 1, 2, 5,
+    /// 10 … 100 ms between tries and never learns that the lock came free.
+    writer: AnyPool,
     backend: Backend,
     component: String,
 }
@@ -89,7 +94,14 @@ impl Database {
         let url = format!("sqlite://{}?mode=rwc", file.display());
         let err = |source| DbError::Connect { component: component.to_string(), backend: Backend::Sqlite, source };
         let options = AnyConnectOptions::from_str(&url).map_err(err)?.disable_statement_logging();
-        let pool = AnyPoolOptions::new()
+        let writer = Self::sqlite_pool(&options, 1).await.map_err(err)?;
+        let pool = Self::sqlite_pool(&options, max_connections).await.map_err(err)?;
+        Ok(Self { pool, writer, backend: Backend::Sqlite, component: component.to_string() })
+    }
+
+    /// A pool of up to `max_connections` connections to one SQLite file.
+    async fn sqlite_pool(options: &AnyConnectOptions, max_connections: u32) -> Result<AnyPool, sqlx::Error> {
+        AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(|conn, _| {
@@ -105,10 +117,8 @@ impl Database {
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
-            .map_err(err)?;
-        Ok(Self { pool, backend: Backend::Sqlite, component: component.to_string() })
     }
 
     /// Connects to PostgreSQL with every connection's `search_path` set to the
@@ -156,12 +166,20 @@ impl Database {
             .connect_with(options)
             .await
             .map_err(err)?;
-        Ok(Self { pool, backend: Backend::Postgres, component: component.to_string() })
+        Ok(Self { writer: pool.clone(), pool, backend: Backend::Postgres, component: component.to_string() })
     }
 
     /// The pool, for reads.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for a write outside a transaction (one statement that commits
+    /// itself). On SQLite it shares the one connection [`begin`](Self::begin)
+    /// uses; do not write through it while holding a transaction of the same
+    /// database.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     /// The engine.
@@ -174,11 +192,13 @@ impl Database {
         &self.component
     }
 
-    /// Begins a write transaction. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so two writers queue instead of deadlocking.
+    /// Begins a write transaction. On SQLite it holds the file's one writing
+    /// connection and takes the write lock at once (`BEGIN IMMEDIATE`), so two
+    /// writers queue instead of deadlocking; finish it before beginning another
+    /// on the same database.
     pub async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         }
     }
@@ -191,6 +211,7 @@ impl Database {
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 
@@ -213,9 +234,10 @@ pub fn micros_of(t: &prost_types::Timestamp) -> i64 {
     t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000
 }
 
-/// The most rows one multi-row INSERT writes: at ten parameters a row or
-/// fewer, far below every engine's limit on bind parameters.
-pub const ROWS_PER_INSERT: usize = 500;
+/// The most rows one statement writes or names (a multi-row INSERT, an `IN`
+/// list): at ten parameters a row or fewer, far below every engine's limit on
+/// bind parameters.
+pub const ROWS_PER_STATEMENT: usize = 500;
 
 /// The `VALUES` rows of a multi-row INSERT: `rows` rows, each the `shared`
 /// parameters every row repeats (`$1..$shared`) followed by `per_row` of its own.
@@ -292,6 +314,43 @@ mod tests {
     fn an_empty_in_list_is_refused_rather_than_bound_short() {
         let query = sqlx::query::<sqlx::Any>("SELECT 1 WHERE 1 IN ($1)");
         let _ = super::bind_padded::<i64>(query, &[]);
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_transaction_holds_the_one_writer_while_reads_go_on_beside_it() {
+        use crate::testing::TestDatabase;
+        let t = TestDatabase::new(super::Backend::Sqlite, "writer").await.expect("a test file");
+        let db = &t.db;
+        sqlx::query("CREATE TABLE t (n INTEGER)").execute(db.writer()).await.expect("create");
+        let mut tx = db.begin().await.expect("begin");
+        sqlx::query("INSERT INTO t (n) VALUES (1)").execute(&mut *tx).await.expect("insert");
+        // Another writer queues for the connection instead of trying SQLite's lock …
+        assert!(db.writer().try_acquire().is_none(), "a second writer got a connection while a transaction writes");
+        let waiting = tokio::spawn({
+            let db = db.clone();
+            async move { sqlx::query("INSERT INTO t (n) VALUES (2)").execute(db.writer()).await.map(|_| ()) }
+        });
+        // … and readers are not held up: they see what was committed before.
+        let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(db.pool()).await.expect("read");
+        assert_eq!(seen, 0);
+        assert!(!waiting.is_finished(), "the second write ran inside the first one's transaction");
+        tx.commit().await.expect("commit");
+        waiting.await.expect("joined").expect("the queued write ran once the writer was free");
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n").fetch_all(db.pool()).await.expect("read");
+        assert_eq!(rows, [1, 2]);
+        t.finish().await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres_writes_and_reads_share_one_pool() {
+        let t = crate::testing::TestDatabase::new(super::Backend::Postgres, "writer").await.expect("a test database");
+        let tx = t.db.begin().await.expect("begin");
+        // Row locks, not a file lock: a second writer needs no queue of its own.
+        let second = tokio::time::timeout(std::time::Duration::from_secs(10), t.db.writer().acquire()).await;
+        assert!(matches!(second, Ok(Ok(_))), "no second connection while a transaction is open");
+        drop(second);
+        drop(tx);
+        t.finish().await;
     }
 
     #[test]

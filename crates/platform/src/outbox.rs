@@ -22,9 +22,9 @@ pub async fn append(conn: &mut AnyConnection, envelope: &Envelope) -> Result<(),
 }
 
 /// Appends `envelopes`, in order, inside the caller's transaction: one statement per
-/// [`ROWS_PER_INSERT`](crate::db::ROWS_PER_INSERT) of them.
+/// [`ROWS_PER_STATEMENT`](crate::db::ROWS_PER_STATEMENT) of them.
 pub async fn append_all(conn: &mut AnyConnection, envelopes: &[Envelope]) -> Result<(), sqlx::Error> {
-    for chunk in envelopes.chunks(crate::db::ROWS_PER_INSERT) {
+    for chunk in envelopes.chunks(crate::db::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO fq_outbox (event_id, event_type, source, case_id, payload, traceparent, created_at)
              VALUES {}",
@@ -156,11 +156,11 @@ impl OutboxRelay {
 
     /// Step 3: marks acknowledged rows sent.
     pub async fn mark_sent(&self, row_ids: &[i64]) -> Result<(), sqlx::Error> {
-        for chunk in row_ids.chunks(crate::db::ROWS_PER_INSERT) {
+        for chunk in row_ids.chunks(crate::db::ROWS_PER_STATEMENT) {
             let sql =
                 format!("UPDATE fq_outbox SET sent_at = $1 WHERE id IN ({})", crate::db::placeholders(2, chunk.len()));
             let q = sqlx::query::<Any>(AssertSqlSafe(sql)).bind(crate::db::now_micros());
-            crate::db::bind_padded(q, chunk).execute(self.db.pool()).await?;
+            crate::db::bind_padded(q, chunk).execute(self.db.writer()).await?;
         }
         Ok(())
     }

@@ -72,7 +72,7 @@ async fn writer(db: Database, mut rx: mpsc::Receiver<Pending>) {
 }
 
 async fn append(db: &Database, batch: &mut [Pending]) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     // Taking the head row serialises appenders (several gateway processes too).
     let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
         .bind(batch.len() as i64)
@@ -154,7 +154,7 @@ pub async fn verify(db: &Database, mut progress: impl FnMut(u64)) -> Result<Verd
 
 /// Removes entries older than `before` (µs), moving the anchor to the last removed; returns how many.
 pub async fn purge(db: &Database, before: i64) -> Result<u64, sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let last = sqlx::query("SELECT seq, hash FROM audit_log WHERE at < $1 ORDER BY seq DESC LIMIT 1")
         .bind(before)
         .fetch_optional(&mut *tx)

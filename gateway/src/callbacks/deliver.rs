@@ -114,7 +114,7 @@ impl Deliverer {
         };
         let body = self.body(page);
         let outcome = self.post(&callback, body).await;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin().await?;
         match outcome {
             Ok(()) => store::settle(&mut tx, &callback, last, 0, "", 0).await?,
             Err(error) => {

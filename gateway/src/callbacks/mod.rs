@@ -93,7 +93,7 @@ impl AgencyApi {
     ) -> Result<SetCallbackResponse, Status> {
         let url = check_url(&r.url, self.settings.callback_allow_http)?;
         let after = (!r.after_cursor.is_empty()).then(|| parse_cursor(&r.after_cursor, "after_cursor")).transpose()?;
-        let mut tx = self.db.pool().begin().await.map_err(status::database)?;
+        let mut tx = self.db.begin().await.map_err(status::database)?;
         let existing = store::get(&mut tx, &agency.agency_id).await.map_err(status::database)?;
         let (stored, secret) = match existing {
             None => {

@@ -1,6 +1,6 @@
 //! Intake's tables: cases and their numbering.
 
-use fengqiao_platform::db::{value_rows, ROWS_PER_INSERT};
+use fengqiao_platform::db::{value_rows, ROWS_PER_STATEMENT};
 use fengqiao_platform::Backend;
 use fengqiao_proto::fengqiao::common::v1::Dispute;
 use fengqiao_proto::fengqiao::intake::v1::Case;
@@ -170,7 +170,7 @@ pub async fn insert_parties(
     parties: &[StoredParty],
 ) -> Result<(), sqlx::Error> {
     // One statement per chunk: the case, then eight parameters a party.
-    for (chunk_no, chunk) in parties.chunks(ROWS_PER_INSERT).enumerate() {
+    for (chunk_no, chunk) in parties.chunks(ROWS_PER_STATEMENT).enumerate() {
         let sql = format!(
             "INSERT INTO parties (case_id, position, role, name, resident_id_sealed, phone_sealed,
                  resident_id_hash, phone_hash, name_phone_hash)
@@ -180,7 +180,7 @@ pub async fn insert_parties(
         let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_id);
         for (i, p) in chunk.iter().enumerate() {
             insert = insert
-                .bind((chunk_no * ROWS_PER_INSERT + i) as i32)
+                .bind((chunk_no * ROWS_PER_STATEMENT + i) as i32)
                 .bind(p.role)
                 .bind(&p.name)
                 .bind(p.resident_id_sealed.as_deref())
