@@ -34,6 +34,10 @@ use crate::store::{self, Agency};
 pub struct AgencyApi {
     pub(crate) db: Database,
     pub(crate) audit: crate::audit::AuditLog,
+    /// Submissions' ownership rows, written together (group commit).
+    pub(crate) owners: fengqiao_platform::group_commit::GroupCommit<store::Own>,
+    /// Idempotency-Keys' first claims, written together (group commit).
+    pub(crate) claims: fengqiao_platform::group_commit::GroupCommit<crate::idempotency::NewKey>,
     pub(crate) intake: IntakeServiceClient<TracedChannel>,
     pub(crate) routing: RoutingServiceClient<TracedChannel>,
     pub(crate) court: CourtLinkageServiceClient<TracedChannel>,
@@ -222,9 +226,9 @@ impl AgencyApi {
             .trim()
             .to_string();
         let (case_id, case_no, created) = self.hand_over(&agency, r).await?;
-        let mut conn = self.db.writer().acquire().await.map_err(status::database)?;
         let first = CaseStatus { case_id: case_id.clone(), case_no, external_ref, ..Default::default() };
-        let stored = store::own(&mut conn, &agency.agency_id, &first, now_micros()).await.map_err(status::database)?;
+        let own = store::Own { agency_id: agency.agency_id.clone(), status: first, at: now_micros() };
+        let stored = self.owners.write(own).await.map_err(status::database)?;
         if stored.owner != agency.agency_id {
             // The case's registration names another agency as its sender: not this one's to see.
             return Err(Status::not_found("no case with this id among your agency's cases"));

@@ -3,6 +3,8 @@
 //! same key with another request is refused. Only successful answers are
 //! kept (a failed call changed nothing, so its retry runs again).
 
+use fengqiao_platform::group_commit::BoxFuture;
+use fengqiao_platform::group_commit::{GroupCommit, Write};
 use fengqiao_platform::status::{self, Violation};
 use fengqiao_platform::Database;
 use sha2::{Digest, Sha256};
@@ -39,11 +41,46 @@ pub fn fingerprint(method: &str, encoded: &[u8]) -> String {
     hex::encode(digest)
 }
 
+/// The first claim of a key, as a write of a group commit (most calls carry
+/// a new key): whether it was new.
+pub struct NewKey {
+    agency: String,
+    key: String,
+    method: String,
+    hash: String,
+    at: i64,
+}
+
+impl Write for NewKey {
+    type Output = bool;
+    const NAME: &'static str = "idempotency_claim";
+    fn apply<'c>(&'c self, conn: &'c mut sqlx::AnyConnection) -> BoxFuture<'c, Result<bool, sqlx::Error>> {
+        Box::pin(async move {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (agency_id, idempotency_key, method, request_hash, response, created_at)
+                 VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT (agency_id, idempotency_key) DO NOTHING",
+            )
+            .bind(&self.agency)
+            .bind(&self.key)
+            .bind(&self.method)
+            .bind(&self.hash)
+            .bind(self.at)
+            .execute(conn)
+            .await?;
+            Ok(inserted.rows_affected() == 1)
+        })
+    }
+}
+
 /// Claims `key` for this call, or tells what an earlier call with it did. A
-/// claim left unanswered since before `abandoned_before` belonged to a call
-/// whose process died (no call runs past its deadline): this call takes it over.
+/// new key is written through `claims` (in one commit with other calls'
+/// keys); a key seen before is looked up on `db`. A claim left unanswered
+/// since before `abandoned_before` belonged to a call whose process died (no
+/// call runs past its deadline): this call takes it over.
+#[allow(clippy::too_many_arguments)]
 pub async fn claim(
     db: &Database,
+    claims: &GroupCommit<NewKey>,
     agency: &str,
     key: &str,
     method: &str,
@@ -51,22 +88,17 @@ pub async fn claim(
     at: i64,
     abandoned_before: i64,
 ) -> Result<Claim, Status> {
-    let mut conn = db.writer().acquire().await.map_err(status::database)?;
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (agency_id, idempotency_key, method, request_hash, response, created_at)
-         VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT (agency_id, idempotency_key) DO NOTHING",
-    )
-    .bind(agency)
-    .bind(key)
-    .bind(method)
-    .bind(hash)
-    .bind(at)
-    .execute(&mut *conn)
-    .await
-    .map_err(status::database)?;
-    if inserted.rows_affected() == 1 {
+    let new = NewKey {
+        agency: agency.to_string(),
+        key: key.to_string(),
+        method: method.to_string(),
+        hash: hash.to_string(),
+        at,
+    };
+    if claims.write(new).await.map_err(status::database)? {
         return Ok(Claim::New);
     }
+    let mut conn = db.writer().acquire().await.map_err(status::database)?;
     let row = sqlx::query(
         "SELECT method, request_hash, response FROM idempotency_keys WHERE agency_id = $1 AND idempotency_key = $2",
     )

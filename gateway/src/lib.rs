@@ -25,6 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fengqiao_platform::component::{Api, Component};
 use fengqiao_platform::consumer::Consumer;
+use fengqiao_platform::group_commit::GroupCommit;
 use fengqiao_platform::migrate::Migration;
 use fengqiao_platform::{migration, ComponentRuntime};
 use fengqiao_proto::fengqiao::court::v1::court_linkage_service_client::CourtLinkageServiceClient;
@@ -33,6 +34,9 @@ use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceCl
 use fengqiao_proto::fengqiao::petition::v1::petition_linkage_service_client::PetitionLinkageServiceClient;
 use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
 use tokio::sync::Notify;
+
+/// The most small writes (ownership rows, key claims) one group commit takes.
+const GROUP_COMMIT_BATCH: usize = 256;
 
 /// The gateway component.
 pub struct Gateway;
@@ -87,6 +91,8 @@ impl Component for Gateway {
         let api = agency::AgencyApi {
             db: runtime.db.clone(),
             audit: audit::AuditLog::start(runtime.db.clone()),
+            owners: GroupCommit::start(runtime.db.clone(), GROUP_COMMIT_BATCH),
+            claims: GroupCommit::start(runtime.db.clone(), GROUP_COMMIT_BATCH),
             intake: IntakeServiceClient::new(settings.channel_to("intake")?),
             routing: RoutingServiceClient::new(settings.channel_to("routing")?),
             court: CourtLinkageServiceClient::new(settings.channel_to("court-linkage")?),

@@ -1,5 +1,6 @@
 //! The gateway's tables: agencies, case ownership and status, the status log.
 
+use fengqiao_platform::group_commit::BoxFuture;
 use fengqiao_proto::fengqiao::gateway::v1::CaseStatus;
 use prost::Message;
 use sqlx::any::AnyRow;
@@ -104,6 +105,24 @@ pub async fn own(conn: &mut AnyConnection, agency_id: &str, s: &CaseStatus, at: 
         .fetch_one(conn)
         .await?;
     stored_from(&row)
+}
+
+/// [`own`] as a write of a group commit: a submission's ownership row.
+pub struct Own {
+    /// The agency that submitted the case.
+    pub agency_id: String,
+    /// Its first status.
+    pub status: CaseStatus,
+    /// When (µs).
+    pub at: i64,
+}
+
+impl fengqiao_platform::group_commit::Write for Own {
+    type Output = Stored;
+    const NAME: &'static str = "case_owner";
+    fn apply<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<Stored, sqlx::Error>> {
+        Box::pin(own(conn, &self.agency_id, &self.status, self.at))
+    }
 }
 
 /// A case's status as stored, with who owns it and its parties' verification code.

@@ -10,6 +10,7 @@ pub mod consumer;
 pub mod db;
 pub mod dead_letter;
 pub mod front;
+pub mod group_commit;
 pub mod grpc;
 pub mod grpc_trace;
 pub mod metrics;

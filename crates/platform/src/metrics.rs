@@ -38,6 +38,10 @@ pub const OUTBOX_BACKLOG: &str = "fengqiao_outbox_backlog";
 pub const OUTBOX_OLDEST_SECONDS: &str = "fengqiao_outbox_oldest_age_seconds";
 /// Bookkeeping rows removed past their retention (sent outbox events, inbox receipts).
 pub const BOOKKEEPING_REMOVED: &str = "fengqiao_bookkeeping_removed_total";
+/// Writes applied through a group commit, by what they write.
+pub const GROUP_COMMIT_WRITES: &str = "fengqiao_group_commit_writes_total";
+/// Commits a group commit made (writes ÷ commits = writes a commit carried).
+pub const GROUP_COMMITS: &str = "fengqiao_group_commits_total";
 /// Parked events not yet replayed.
 pub const DEAD_LETTERS: &str = "fengqiao_dead_letters";
 /// Running clocks whose deadline has passed and that the sweep has not yet breached.
@@ -62,6 +66,8 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (OUTBOX_BACKLOG, "Committed events waiting in the outbox to be published."),
     (OUTBOX_OLDEST_SECONDS, "Age in seconds of the oldest event waiting in the outbox (0 when none)."),
     (BOOKKEEPING_REMOVED, "Rows removed past their retention, by table: fq_outbox (sent events), fq_inbox (receipts)."),
+    (GROUP_COMMIT_WRITES, "Small writes of concurrent calls applied together in one commit, by what they write."),
+    (GROUP_COMMITS, "Commits those writes shared; writes divided by commits is how many a commit carried."),
     (DEAD_LETTERS, "Events parked in the dead-letter record and not yet replayed."),
     (CLOCKS_DUE, "Running clocks past their deadline that the sweep has not yet marked breached."),
     (CLOCKS, "Clocks by state: running, paused, breached."),

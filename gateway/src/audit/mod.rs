@@ -45,14 +45,7 @@ impl AuditLog {
 }
 
 async fn writer(db: Database, mut rx: mpsc::Receiver<Pending>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(more) => batch.push(more),
-                Err(_) => break,
-            }
-        }
+    while let Some(mut batch) = fengqiao_platform::group_commit::next_batch(&mut rx, BATCH).await {
         let mut delay = std::time::Duration::from_millis(50);
         loop {
             match append(&db, &mut batch).await {
