@@ -16,8 +16,18 @@ use tonic_health::ServingStatus;
 /// setting to change.
 pub async fn bind(component: &str, listen: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(listen).await.map_err(|e| {
+        // The default ports lie in Linux's range for outgoing connections: one may hold the port.
+        let borrowed = if e.kind() == std::io::ErrorKind::AddrInUse && listen.port() >= 32768 {
+            format!(
+                " (if nothing listens there, an outgoing connection holds it: reserve the port with \
+                 `sysctl -w net.ipv4.ip_local_reserved_ports={}`)",
+                listen.port()
+            )
+        } else {
+            String::new()
+        };
         anyhow::anyhow!(
-            "{component} cannot listen on {listen}: {e}; free the port or set FENGQIAO_{}__LISTEN",
+            "{component} cannot listen on {listen}: {e}; free the port or set FENGQIAO_{}__LISTEN{borrowed}",
             component.replace('-', "_").to_uppercase()
         )
     })
@@ -93,4 +103,18 @@ pub async fn serve(
         }
     });
     Ok(GrpcServer { local_addr, health })
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_taken_port_names_the_setting_and_how_to_reserve_it() {
+        let held = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let taken = held.local_addr().expect("its address");
+        let e = super::bind("court-linkage", taken).await.expect_err("the port is taken").to_string();
+        assert!(e.contains("FENGQIAO_COURT_LINKAGE__LISTEN"), "{e}");
+        if taken.port() >= 32768 {
+            assert!(e.contains(&format!("ip_local_reserved_ports={}", taken.port())), "{e}");
+        }
+    }
 }
