@@ -59,7 +59,7 @@ impl Component for Gateway {
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let settings = &runtime.settings;
         if settings.seed_demo() {
-            let mut conn = runtime.db.pool().acquire().await?;
+            let mut conn = runtime.db.writer().acquire().await?;
             let added = store::seed_demo_agencies(&mut conn, fengqiao_platform::db::now_micros()).await?;
             if added > 0 {
                 tracing::info!(agencies = added, "demo agencies of Kongtong district loaded");
@@ -151,7 +151,7 @@ async fn forget_old(
             tracing::warn!(error = %e, "cannot remove old idempotency keys; will retry in an hour");
         }
         // Expired credentials authenticate nothing; they stay listed for 30 days, then go.
-        let expired = match db.pool().acquire().await {
+        let expired = match db.writer().acquire().await {
             Ok(mut conn) => credentials::store::purge_expired(&mut conn, now - 30 * 24 * HOUR_MICROS).await,
             Err(e) => Err(e),
         };

@@ -57,11 +57,11 @@ async fn changes_written_either_way_are_numbered_once(backend: Backend) {
     sqlx::query("INSERT INTO status_log (case_id, status, created_at, agency_id) VALUES ($1, $2, 0, 'police-1')")
         .bind("case-old")
         .bind(prost::Message::encode_to_vec(&old))
-        .execute(db.pool())
+        .execute(db.writer())
         .await
         .unwrap();
     // Three waiting: the statements' lists are padded to four with a repeat.
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
     for case in ["case-new-1", "case-new-2", "case-new-3"] {
         write(&mut tx, case).await;
     }

@@ -26,7 +26,7 @@ async fn a_numbered_change_wakes_only_its_agencys_streams() {
 
     let (police_1, police_2) = (watchers.bell("police-1"), watchers.bell("police-2"));
     let (woken_1, woken_2) = (police_1.notified(), police_2.notified());
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
     let status = CaseStatus { case_id: "case-a".into(), ..Default::default() };
     store::own(&mut tx, "police-1", &status, 0).await.unwrap();
     store::save(&mut tx, "police-1", &[], &status, None, 0).await.unwrap();

@@ -72,7 +72,7 @@ async fn agencies(settings: &Settings, label: &str, n: usize) -> anyhow::Result<
             name: format!("基准测试派出所 {i}"),
             division_code: "620802".into(),
         };
-        let mut conn = db.pool().acquire().await?;
+        let mut conn = db.writer().acquire().await?;
         credentials::store::add_agency(&mut conn, &agency, fengqiao_platform::db::now_micros()).await?;
         let (_, token) = credentials::issue_token(&db, &agency_id, 1).await?;
         // Each agency system has its own connection, as separate systems would.

@@ -25,6 +25,13 @@ pub enum Backend {
     Postgres,
 }
 
+/// Whether a SQLite pool's connections may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
 /// A component's connection pool, bound to its own schema or file.
 #[derive(Clone, Debug)]
 pub struct Database {
@@ -94,17 +101,21 @@ impl Database {
         let url = format!("sqlite://{}?mode=rwc", file.display());
         let err = |source| DbError::Connect { component: component.to_string(), backend: Backend::Sqlite, source };
         let options = AnyConnectOptions::from_str(&url).map_err(err)?.disable_statement_logging();
-        let writer = Self::sqlite_pool(&options, 1).await.map_err(err)?;
-        let pool = Self::sqlite_pool(&options, max_connections).await.map_err(err)?;
+        let writer = Self::sqlite_pool(&options, 1, Access::ReadWrite).await.map_err(err)?;
+        let pool = Self::sqlite_pool(&options, max_connections, Access::ReadOnly).await.map_err(err)?;
         Ok(Self { pool, writer, backend: Backend::Sqlite, component: component.to_string() })
     }
 
     /// A pool of up to `max_connections` connections to one SQLite file.
-    async fn sqlite_pool(options: &AnyConnectOptions, max_connections: u32) -> Result<AnyPool, sqlx::Error> {
+    async fn sqlite_pool(
+        options: &AnyConnectOptions,
+        max_connections: u32,
+        access: Access,
+    ) -> Result<AnyPool, sqlx::Error> {
         AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
                 Box::pin(async move {
                     // WAL lets readers run beside the writer; FULL sync keeps every
                     // acknowledged commit across power loss; the busy timeout makes
@@ -114,6 +125,13 @@ impl Database {
                          PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;",
                     )
                     .await?;
+                    // A write through a reading connection would take the file's
+                    // lock beside the writer and sleep in the busy handler: it
+                    // fails at once instead ("attempt to write a readonly
+                    // database"), so tests find it.
+                    if access == Access::ReadOnly {
+                        conn.execute("PRAGMA query_only = ON").await?;
+                    }
                     Ok(())
                 })
             })
@@ -169,7 +187,9 @@ impl Database {
         Ok(Self { writer: pool.clone(), pool, backend: Backend::Postgres, component: component.to_string() })
     }
 
-    /// The pool, for reads.
+    /// The pool, for reads. On SQLite its connections are read-only
+    /// (`PRAGMA query_only`): write through [`writer`](Self::writer) or
+    /// [`begin`](Self::begin).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -338,6 +358,25 @@ mod tests {
         waiting.await.expect("joined").expect("the queued write ran once the writer was free");
         let rows: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n").fetch_all(db.pool()).await.expect("read");
         assert_eq!(rows, [1, 2]);
+        t.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_write_through_a_sqlite_reading_connection_fails_at_once() {
+        use crate::testing::TestDatabase;
+        let t = TestDatabase::new(super::Backend::Sqlite, "reader").await.expect("a test file");
+        let db = &t.db;
+        sqlx::query("CREATE TABLE t (n INTEGER)").execute(db.writer()).await.expect("create");
+        // A stray write would take the file's lock beside the writer and sleep
+        // in SQLite's busy handler; it is refused instead, even while the writer is busy.
+        let tx = db.begin().await.expect("begin");
+        let started = std::time::Instant::now();
+        let stray = sqlx::query("INSERT INTO t (n) VALUES (1)").execute(db.pool()).await;
+        assert!(stray.is_err(), "a reading connection wrote");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "the stray write waited for the lock");
+        drop(tx);
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(db.pool()).await.expect("read");
+        assert_eq!(rows, 0);
         t.finish().await;
     }
 

@@ -85,7 +85,7 @@ pub async fn request_replay(db: &Database, event_id: Option<&str>) -> Result<u64
     )
     .bind(now_micros())
     .bind(event_id.unwrap_or(""))
-    .execute(db.pool())
+    .execute(db.writer())
     .await?
     .rows_affected())
 }

@@ -119,7 +119,8 @@ async fn writer<W: Write>(db: Database, mut rx: mpsc::Receiver<Job<W>>, max_batc
             }
             Err(e) => {
                 tracing::warn!(error = %e, writes = batch.len(), "a group commit failed; trying its writes one at a time");
-                for (write, done) in batch {
+                // Those who gave up while the batch failed get nothing written either.
+                for (write, done) in batch.into_iter().filter(|(_, done)| !done.is_closed()) {
                     let _ = done.send(commit(&db, &[&write]).await.map(|mut o| o.remove(0)));
                 }
             }
@@ -216,6 +217,31 @@ mod tests {
         drop(tx);
         assert_eq!(first.await.expect("joined").expect("written"), 1);
         assert_eq!(group.write(Put(3)).await.expect("written"), 2, "the write nobody waited for went in");
+        t.finish().await;
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gave_up_while_its_batch_failed_has_nothing_written() {
+        let t = table(Backend::Sqlite).await;
+        let group = GroupCommit::<Put>::start(t.db.clone(), 64);
+        // Hold the connection: the writer forms one batch of the bad write and
+        // the good one, then waits to begin it …
+        let tx = t.db.begin().await.expect("begin");
+        let bad = tokio::spawn({
+            let group = group.clone();
+            async move { group.write(Put(-1)).await }
+        });
+        let good = tokio::spawn({
+            let group = group.clone();
+            async move { group.write(Put(2)).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // … the good write's caller gives up; the batch fails on the bad write
+        // and is retried write by write, without the abandoned one.
+        good.abort();
+        drop(tx);
+        assert!(bad.await.expect("joined").is_err(), "the bad write was accepted");
+        assert_eq!(group.write(Put(3)).await.expect("written"), 1, "the abandoned write went in on the retry");
         t.finish().await;
     }
 }

@@ -48,7 +48,7 @@ pub async fn remove(db: &Database, sent_before: i64, received_before: i64) -> Re
 async fn in_chunks(db: &Database, sql: &'static str, before: i64) -> Result<u64, sqlx::Error> {
     let mut total = 0;
     loop {
-        let n = sqlx::query(sql).bind(before).bind(CHUNK).execute(db.pool()).await?.rows_affected();
+        let n = sqlx::query(sql).bind(before).bind(CHUNK).execute(db.writer()).await?.rows_affected();
         total += n;
         if n < CHUNK as u64 {
             return Ok(total);
@@ -122,13 +122,13 @@ mod tests {
             .bind(vec![0u8])
             .bind(created)
             .bind(sent)
-            .execute(db.pool())
+            .execute(db.writer())
             .await
             .unwrap();
         }
         // More old receipts than one chunk, so the pass goes on past the first.
         let many = CHUNK as u64 + 7;
-        let mut tx = db.pool().begin().await.unwrap();
+        let mut tx = db.begin().await.unwrap();
         for i in 0..many {
             sqlx::query("INSERT INTO fq_inbox (consumer, event_id, processed_at) VALUES ('c', $1, $2)")
                 .bind(format!("old-{i}"))
@@ -140,7 +140,7 @@ mod tests {
         tx.commit().await.unwrap();
         sqlx::query("INSERT INTO fq_inbox (consumer, event_id, processed_at) VALUES ('c', 'new', $1)")
             .bind(now)
-            .execute(db.pool())
+            .execute(db.writer())
             .await
             .unwrap();
 

@@ -90,7 +90,7 @@ impl Deliverer {
             return Ok(());
         }
         let now = now_micros();
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.writer().acquire().await?;
         let due = store::due(&mut conn, now, room as i64).await?;
         let lease_until = now + 2 * (self.settings.callback_timeout_secs as i64 + 5) * 1_000_000;
         for agency_id in due {
@@ -109,7 +109,7 @@ impl Deliverer {
         let page = crate::store::log_after(&mut conn, agency_id, callback.delivered_seq, BATCH).await?;
         drop(conn);
         let Some(last) = page.last().map(|(seq, _)| *seq) else {
-            let mut conn = self.db.pool().acquire().await?;
+            let mut conn = self.db.writer().acquire().await?;
             return store::settle(&mut conn, &callback, callback.delivered_seq, callback.attempts, "", 0).await;
         };
         let body = self.body(page);

@@ -152,7 +152,7 @@ impl AgencyApi {
         agency: Agency,
         _: DeleteCallbackRequest,
     ) -> Result<DeleteCallbackResponse, Status> {
-        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        let mut conn = self.db.writer().acquire().await.map_err(status::database)?;
         if !store::delete(&mut conn, &agency.agency_id).await.map_err(status::database)? {
             return Err(Status::not_found("your agency has no callback"));
         }

@@ -86,7 +86,7 @@ fn short(id: &str) -> &str {
 /// valid for `days` (the private key is not kept: the token is the credential;
 /// revoke it by its key id).
 pub async fn issue_token(db: &Database, agency_id: &str, days: i64) -> anyhow::Result<(String, String)> {
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.writer().acquire().await?;
     let agency = crate::store::agency(&mut conn, agency_id).await?;
     anyhow::ensure!(agency.is_some(), "no agency {agency_id} is registered; see `fengqiao agencies list`");
     let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
@@ -111,7 +111,7 @@ pub async fn issue_token(db: &Database, agency_id: &str, days: i64) -> anyhow::R
 pub async fn register_key(db: &Database, agency_id: &str, public_pem: &str, days: i64) -> anyhow::Result<String> {
     jsonwebtoken::DecodingKey::from_ed_pem(public_pem.as_bytes())
         .map_err(|e| anyhow::anyhow!("not an Ed25519 public key in PEM: {e}"))?;
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.writer().acquire().await?;
     anyhow::ensure!(crate::store::agency(&mut conn, agency_id).await?.is_some(), "no agency {agency_id} is registered");
     let kid = format!("tk-{}", uuid::Uuid::now_v7().simple());
     let not_after = now_micros() + days * 86_400 * 1_000_000;
@@ -124,7 +124,7 @@ pub async fn register_certificate(db: &Database, der: &[u8]) -> anyhow::Result<(
     let agency_id = certificate::agency_of(der)
         .ok_or_else(|| anyhow::anyhow!("the certificate names no agency as {}<id>", certificate::SPIFFE_PREFIX))?;
     let not_after = certificate::not_after(der).ok_or_else(|| anyhow::anyhow!("the certificate does not parse"))?;
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.writer().acquire().await?;
     anyhow::ensure!(
         crate::store::agency(&mut conn, &agency_id).await?.is_some(),
         "no agency {agency_id} is registered"

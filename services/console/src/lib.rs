@@ -60,7 +60,9 @@ impl Component for Console {
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         let settings = &runtime.settings;
-        let pool = runtime.db.pool().clone();
+        // The console's own tables (accounts, sessions, its audit log) are small
+        // and mostly written: one pool for both, the writing one.
+        let pool = runtime.db.writer().clone();
         // Standalone only: its data directory is where the installation keeps
         // its files; a distributed deployment adds accounts with `fengqiao accounts add`.
         if settings.standalone && settings.seed_demo() && accounts::count(&pool).await? == 0 {

@@ -229,7 +229,7 @@ impl Confirmations {
         routing.extend_clock(request).await?;
         sqlx::query("UPDATE confirmations SET extended = 1 WHERE application_id = $1")
             .bind(id)
-            .execute(&mut *conn)
+            .execute(self.db.writer())
             .await
             .map_err(status::database)?;
         Self::find(&mut conn, id, court_id).await

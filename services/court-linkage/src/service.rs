@@ -134,7 +134,7 @@ impl CourtService {
             designated_mediator_id: designated.1,
             ..Default::default()
         };
-        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        let mut conn = self.db.writer().acquire().await.map_err(status::database)?;
         store::upsert(&mut conn, &delegation, true, now_micros()).await.map_err(status::database)?;
         store::find_by_number(&mut conn, &r.court_id, &r.court_case_no)
             .await
@@ -177,7 +177,7 @@ impl CourtService {
         if !v.is_empty() {
             return Err(status::invalid_argument(&v));
         }
-        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        let mut conn = self.db.writer().acquire().await.map_err(status::database)?;
         store::upsert_member(&mut conn, &m).await.map_err(status::database)?;
         Ok(m)
     }

@@ -81,7 +81,7 @@ impl IntakeService {
         {
             return Ok(());
         }
-        store::ensure_sequence(self.db.pool(), county, year).await?;
+        store::ensure_sequence(self.db.writer(), county, year).await?;
         self.sequences.lock().expect("not poisoned").insert((county.to_string(), year));
         Ok(())
     }

@@ -140,7 +140,7 @@ async fn numbering_continues_from_a_counter_left_by_an_earlier_version(backend: 
     let year = fengqiao_platform::db::local_year(fengqiao_platform::db::now_micros());
     sqlx::query("INSERT INTO case_sequences (county_code, year, last_seq) VALUES ('620802', $1, 41)")
         .bind(year)
-        .execute(test_db.db.pool())
+        .execute(test_db.db.writer())
         .await
         .unwrap();
     let first = intake.register("police-620802-dongguan", Some(police_dispute("JQ-41"))).await.unwrap();

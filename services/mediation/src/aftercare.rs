@@ -119,7 +119,7 @@ impl MediationService {
     /// Records a return visit after conclusion.
     pub async fn record_visit(&self, r: RecordReturnVisitRequest) -> Result<ReturnVisit, MediationError> {
         let actor = r.actor.clone().unwrap_or_default();
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.writer().acquire().await?;
         let stored = access::load(&mut conn, &r.referral_id, &actor, Who::Lead).await?;
         access::require(&stored, &[ReferralState::Completed], "record a return visit")?;
         let concluded_at = stored.concluded_at.unwrap_or_default();

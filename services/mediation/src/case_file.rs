@@ -120,7 +120,7 @@ impl MediationService {
         if !violations.is_empty() {
             return Err(MediationError::Invalid(violations));
         }
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.writer().acquire().await?;
         let stored = access::load(&mut conn, &r.referral_id, &actor, Who::LeadOrJoined).await?;
         let mut states = access::WORKING.to_vec();
         states.push(ReferralState::Completed);

@@ -116,7 +116,7 @@ impl MediationService {
     /// Schedules a session.
     pub async fn schedule_session(&self, r: ScheduleSessionRequest) -> Result<Session, MediationError> {
         let actor = r.actor.clone().unwrap_or_default();
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.writer().acquire().await?;
         let stored = access::load(&mut conn, &r.referral_id, &actor, Who::LeadOrJoined).await?;
         let mut v = Vec::new();
         let at = r.scheduled_at.as_ref().map(micros_of);

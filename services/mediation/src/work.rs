@@ -116,7 +116,7 @@ impl MediationService {
         if !v.is_empty() {
             return Err(MediationError::Invalid(v));
         }
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.writer().acquire().await?;
         let stored = access::load(&mut conn, &r.referral_id, &actor, Who::Lead).await?;
         let mut states = access::WORKING.to_vec();
         states.push(ReferralState::Completed);

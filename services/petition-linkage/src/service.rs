@@ -201,7 +201,7 @@ impl PetitionService {
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
-        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        let mut conn = self.db.writer().acquire().await.map_err(status::database)?;
         sqlx::query("UPDATE petitions SET leader_id = $1 WHERE petition_id = $2")
             .bind(leader_id.trim())
             .bind(&petition.petition_id)
@@ -264,7 +264,7 @@ impl PetitionService {
             case_id: case.case_id,
             ..Default::default()
         };
-        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        let mut conn = self.db.writer().acquire().await.map_err(status::database)?;
         insert(&mut conn, &petition, now_micros()).await.map_err(status::database)?;
         sqlx::query("UPDATE petitions SET previous_handling = $1 WHERE bureau_id = $2 AND matter_no = $3")
             .bind(r.previous_handling.trim())
@@ -315,7 +315,7 @@ impl PetitionService {
                 "the matter has not concluded yet; ask the petitioner once it has",
             ));
         }
-        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        let mut conn = self.db.writer().acquire().await.map_err(status::database)?;
         sqlx::query("UPDATE petitions SET satisfaction = $1, evaluated_at = $2 WHERE petition_id = $3")
             .bind(satisfaction as i32)
             .bind(now_micros())

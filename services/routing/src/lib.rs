@@ -64,7 +64,7 @@ impl Component for Routing {
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
         if runtime.settings.seed_demo() {
-            let mut conn = runtime.db.pool().acquire().await?;
+            let mut conn = runtime.db.writer().acquire().await?;
             let added = directory::seed_demo(&mut conn).await?;
             if added > 0 {
                 tracing::info!(organisations = added, "demo directory of Kongtong district (620802) loaded");

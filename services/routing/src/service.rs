@@ -180,11 +180,10 @@ impl RoutingService {
     /// several replicas: the cancel names the state it expects, so one wins.
     pub async fn time_out_unaccepted(&self, timeout: std::time::Duration) -> Result<usize, RoutingError> {
         let before = now_micros() - timeout.as_micros() as i64;
-        let mut conn = self.db.pool().acquire().await?;
-        let waiting = store::unaccepted_since(&mut conn, before, 50).await?;
+        let waiting = store::unaccepted_since(&mut *self.db.pool().acquire().await?, before, 50).await?;
         let mut given_up = 0;
         for r in waiting {
-            store::set_timed_out(&mut conn, &r.referral_id, true).await?;
+            store::set_timed_out(&mut *self.db.writer().acquire().await?, &r.referral_id, true).await?;
             let hours = timeout.as_secs_f64() / 3600.0;
             let answer = self
                 .mediation
@@ -216,7 +215,7 @@ impl RoutingService {
         if !v.is_empty() {
             return Err(RoutingError::Invalid(v));
         }
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.writer().acquire().await?;
         let created = organisations::upsert(&mut conn, &o).await?;
         let stored = organisations::find(&mut conn, &o.org_id).await?.ok_or(RoutingError::NotFound)?;
         Ok((stored, created))
@@ -364,7 +363,7 @@ impl RoutingService {
         if !v.is_empty() {
             return Err(RoutingError::Invalid(v));
         }
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.writer().acquire().await?;
         if organisations::find(&mut conn, &m.org_id).await?.is_none() {
             return Err(RoutingError::Invalid(vec![Violation::new("mediator.org_id", "is not in the directory")]));
         }

@@ -20,7 +20,7 @@ async fn a_due_clock_is_breached_once_across_replicas(backend: Backend) {
     all.extend_from_slice(Routing::MIGRATIONS);
     migrate::run(&test_db.db, &all).await.unwrap();
     let timing = Timing::national();
-    let mut conn = test_db.db.pool().acquire().await.unwrap();
+    let mut conn = test_db.db.writer().acquire().await.unwrap();
     for i in 0..20 {
         clocks::start(&mut conn, &format!("case-{i}"), Kind::RiskResponse, "days:3", &timing, T0).await.unwrap();
     }
@@ -48,7 +48,7 @@ async fn a_due_clock_is_breached_once_across_replicas(backend: Backend) {
     assert_eq!(events, 20);
 
     // A pause moves the deadline by the time paused.
-    let mut conn = test_db.db.pool().acquire().await.unwrap();
+    let mut conn = test_db.db.writer().acquire().await.unwrap();
     let before = clocks::of_case(&mut conn, "case-paused").await.unwrap()[0].due_at.unwrap().seconds;
     clocks::resume(&mut conn, "case-paused", Kind::PeoplesMediation, T0 + 3 * DAY).await.unwrap();
     let after = clocks::of_case(&mut conn, "case-paused").await.unwrap()[0].clone();
@@ -57,7 +57,7 @@ async fn a_due_clock_is_breached_once_across_replicas(backend: Backend) {
     drop(conn);
 
     // A consented extension moves the deadline on from the old last day, and is recorded.
-    let mut conn = test_db.db.pool().acquire().await.unwrap();
+    let mut conn = test_db.db.writer().acquire().await.unwrap();
     clocks::start(&mut conn, "case-ext", Kind::PreLitigation, "days:30", &timing, T0).await.unwrap();
     let clock = clocks::of_case(&mut conn, "case-ext").await.unwrap().remove(0);
     drop(conn);
@@ -91,12 +91,12 @@ async fn a_case_worked_on_without_its_clock_raises_one_alarm(backend: Backend) {
         .bind(referral)
         .bind(case)
         .bind(state)
-        .execute(test_db.db.pool())
+        .execute(test_db.db.writer())
         .await
         .unwrap();
     }
     // case-2's mediation clock runs; case-1's was never started; case-3 is not accepted yet.
-    let mut conn = test_db.db.pool().acquire().await.unwrap();
+    let mut conn = test_db.db.writer().acquire().await.unwrap();
     clocks::start(&mut conn, "case-2", Kind::PeoplesMediation, "months:1", &Timing::national(), T0).await.unwrap();
     drop(conn);
     assert_eq!(clocks::alarm_missing(&test_db.db, T0).await.unwrap(), 1);

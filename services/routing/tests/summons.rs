@@ -20,7 +20,7 @@ async fn summons_track_deadlines_and_response_rates(backend: Backend) {
          VALUES ('case-1', '620802-2026-000001', 'police-1', '620802001001', 1, $1, 0)",
     )
     .bind(Vec::<u8>::new())
-    .execute(test_db.db.pool())
+    .execute(test_db.db.writer())
     .await
     .unwrap();
     let summons = Summons::new(test_db.db.clone());

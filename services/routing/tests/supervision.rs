@@ -32,7 +32,7 @@ async fn migrated(backend: Backend) -> TestDatabase {
 }
 
 async fn exec(db: &Database, sql: &'static str) {
-    sqlx::query(sql).execute(db.pool()).await.unwrap();
+    sqlx::query(sql).execute(db.writer()).await.unwrap();
 }
 
 async fn count(db: &Database, sql: &'static str) -> i64 {
@@ -73,7 +73,7 @@ async fn figures_match_a_hand_computed_month(backend: Backend) {
     .await;
     let (a, b) = ("620802001001", "620802002001");
     let agreement = MediationOutcome::Agreement;
-    let mut conn = db.pool().acquire().await.unwrap();
+    let mut conn = db.writer().acquire().await.unwrap();
     let c = &mut *conn;
     // Township A (620802001).
     facts::registered(c, &registered("c1", a, "police-1", &[]), micros(datetime!(2026-10-03 12:00 +08:00)))
@@ -87,7 +87,10 @@ async fn figures_match_a_hand_computed_month(backend: Backend) {
     facts::referred(c, "c2", "v1", 1).await.unwrap();
     facts::referred(c, "c2", "t1", 2).await.unwrap();
     clocks::start(c, "c2", Kind::PeoplesMediation, "seconds:1", &Timing::national(), 0).await.unwrap();
+    drop(conn);
     assert_eq!(clocks::breach_due(db, 10_000_000).await.unwrap(), 1, "c2 concludes late");
+    let mut conn = db.writer().acquire().await.unwrap();
+    let c = &mut *conn;
     facts::concluded(c, &concluded("c2", "t1", agreement), micros(datetime!(2026-10-20 12:00 +08:00))).await.unwrap();
     facts::registered(c, &registered("c3", a, "court-1", &[]), micros(datetime!(2026-10-08 12:00 +08:00)))
         .await
@@ -139,7 +142,7 @@ async fn figures_match_a_hand_computed_month(backend: Backend) {
         .bind(at)
         .bind(due)
         .bind(answered)
-        .execute(db.pool())
+        .execute(db.writer())
         .await
         .unwrap();
     }
@@ -227,7 +230,7 @@ async fn add_case(db: &Database, case_id: &str) {
     )
     .bind(case_id)
     .bind(Vec::<u8>::new())
-    .execute(db.pool())
+    .execute(db.writer())
     .await
     .unwrap();
 }
@@ -330,7 +333,7 @@ async fn alarms_are_raised_once_and_cleared_by_what_ends_them(backend: Backend) 
     let db = &test_db.db;
     add_case(db, "case-1").await;
     let s = supervision(db, SupervisionSettings { stuck_after_secs: 60, ..Default::default() });
-    let mut conn = db.pool().acquire().await.unwrap();
+    let mut conn = db.writer().acquire().await.unwrap();
     let t0 = 1_795_000_000_000_000;
     let second = 1_000_000;
     let clock =
@@ -356,7 +359,7 @@ async fn alarms_are_raised_once_and_cleared_by_what_ends_them(backend: Backend) 
     )
     .bind(ReferralState::Requested as i32)
     .bind(now - 120 * second)
-    .execute(db.pool())
+    .execute(db.writer())
     .await
     .unwrap();
     assert_eq!(s.sweep_stuck(now).await.unwrap(), 1);

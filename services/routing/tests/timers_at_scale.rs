@@ -50,7 +50,7 @@ async fn pending_timers_cost(backend: Backend) {
     .bind(T0)
     .bind(T0 + YEAR)
     .bind(T0 + YEAR / 2)
-    .execute(db.pool())
+    .execute(db.writer())
     .await
     .unwrap();
     let loaded = loading.elapsed();

@@ -48,7 +48,7 @@ pub async fn accounts(settings: Settings, command: AccountsCommand) -> anyhow::R
                 jurisdiction,
             };
             if sso_only {
-                accounts::put(db.pool(), &staff, None).await?;
+                accounts::put(db.writer(), &staff, None).await?;
                 eprintln!(
                     "account {} ({}) ready; it signs in through the identity platform only",
                     staff.username,
@@ -56,7 +56,7 @@ pub async fn accounts(settings: Settings, command: AccountsCommand) -> anyhow::R
                 );
             } else {
                 let password = accounts::generate_password();
-                accounts::put(db.pool(), &staff, Some(&password)).await?;
+                accounts::put(db.writer(), &staff, Some(&password)).await?;
                 eprintln!("account {} ({}) ready; its password, shown once:", staff.username, role.name());
                 println!("{password}");
             }

@@ -184,7 +184,7 @@ pub async fn credentials(settings: Settings, command: CredentialsCommand) -> any
         }
         CredentialsCommand::Revoke { credential_id, reason } => {
             anyhow::ensure!(!reason.trim().is_empty(), "--reason is required");
-            let mut conn = db.pool().acquire().await?;
+            let mut conn = db.writer().acquire().await?;
             if !store::revoke(&mut conn, &credential_id, &reason, now_micros()).await? {
                 anyhow::bail!("no active credential {credential_id}; see `fengqiao credentials list`");
             }
@@ -211,7 +211,7 @@ pub async fn credentials(settings: Settings, command: CredentialsCommand) -> any
 /// Runs an agency registry command.
 pub async fn agencies(settings: Settings, command: AgenciesCommand) -> anyhow::Result<()> {
     let db = gateway_db(&settings).await?;
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.writer().acquire().await?;
     match command {
         AgenciesCommand::List => {
             for (a, disabled) in store::agencies(&mut conn).await? {

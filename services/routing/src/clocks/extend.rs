@@ -195,6 +195,6 @@ pub async fn extend(
     .await?;
     super::announce_due(&mut tx, &case_id, clock_id, &kind, new_due, reason.trim()).await?;
     tx.commit().await?;
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.writer().acquire().await?;
     super::find(&mut conn, clock_id).await?.ok_or(ExtendError::NotFound)
 }
