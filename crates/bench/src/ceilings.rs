@@ -181,3 +181,14 @@ pub async fn measure(settings: &Settings, secs: f64) -> anyhow::Result<Ceilings>
     let grpc_calls = grpc(secs).await?;
     Ok(Ceilings { database_commits, nats_acked_publishes, grpc_calls })
 }
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_sqlite_ceiling_commits_through_the_one_writer() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let settings = fengqiao_platform::Settings { data_dir: dir.path().to_path_buf(), ..Default::default() };
+        let commits = super::database(&settings, 0.5).await.expect("measured");
+        assert!(commits > 0.0, "no commit in half a second");
+    }
+}

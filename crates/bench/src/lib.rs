@@ -72,8 +72,10 @@ async fn agencies(settings: &Settings, label: &str, n: usize) -> anyhow::Result<
             name: format!("基准测试派出所 {i}"),
             division_code: "620802".into(),
         };
+        // The writing connection goes back before issue_token takes it (on SQLite there is one).
         let mut conn = db.writer().acquire().await?;
         credentials::store::add_agency(&mut conn, &agency, fengqiao_platform::db::now_micros()).await?;
+        drop(conn);
         let (_, token) = credentials::issue_token(&db, &agency_id, 1).await?;
         // Each agency system has its own connection, as separate systems would.
         let channel = settings.channel_to("gateway")?;
