@@ -29,9 +29,13 @@ pub trait Write: Send + Sync + 'static {
     /// Its name in the metrics (`write` label), e.g. `case_owner`.
     const NAME: &'static str;
 
+    /// Whether its statements must commit together: on PostgreSQL it then runs
+    /// in a transaction of its own; otherwise (one statement) without one.
+    const ATOMIC: bool = false;
+
     /// Applies the write on `conn`: inside a batch's transaction on SQLite (it
     /// may run twice: the batch is rolled back and each write tried alone), on
-    /// its own without a transaction on PostgreSQL — so make it one statement.
+    /// its own on PostgreSQL, in a transaction only if [`ATOMIC`](Self::ATOMIC).
     fn apply<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<Self::Output, sqlx::Error>>;
 }
 
@@ -73,6 +77,9 @@ impl<W: Write> GroupCommit<W> {
     /// Applies `write` in the next commit and returns its output once committed.
     pub async fn write(&self, write: W) -> Result<W::Output, sqlx::Error> {
         let Some(tx) = &self.tx else {
+            if W::ATOMIC {
+                return commit(&self.db, &[&write]).await.map(|mut o| o.remove(0));
+            }
             let mut conn = self.db.writer().acquire().await?;
             return write.apply(&mut conn).await;
         };

@@ -8,6 +8,7 @@ mod error;
 mod grpc;
 mod links;
 pub mod pii;
+mod registration;
 mod risk;
 mod service;
 mod store;

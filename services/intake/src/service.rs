@@ -6,13 +6,12 @@ use fengqiao_platform::db::{local_year, now_micros};
 use fengqiao_platform::outbox::{self, OutboxNotifier};
 use fengqiao_platform::status::Violation;
 use fengqiao_platform::{Backend, Database};
-use fengqiao_proto::fengqiao::common::v1::{Actor, Source};
+use fengqiao_proto::fengqiao::common::v1::Actor;
 use fengqiao_proto::fengqiao::common::v1::{Dispute, RiskLevel};
-use fengqiao_proto::fengqiao::events::v1::{CaseRegistered, CaseRiskChanged, LinkedCase, PersonalDataAccessed};
+use fengqiao_proto::fengqiao::events::v1::{CaseRiskChanged, PersonalDataAccessed};
 use fengqiao_proto::fengqiao::intake::v1::Case;
-use fengqiao_proto::fengqiao::intake::v1::{CaseLink, LinkKind};
+use fengqiao_proto::fengqiao::intake::v1::CaseLink;
 use fengqiao_proto::EventKind;
-use sqlx::AnyConnection;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -20,8 +19,13 @@ use std::sync::{Arc, Mutex};
 use fengqiao_proto::fengqiao::common::v1::Party;
 
 use crate::pii::{self, Vault};
+use crate::registration::{Registration, Written};
 use crate::store::StoredParty;
-use crate::{links, risk, store, validate, IntakeError};
+use crate::{links, store, validate, IntakeError};
+use fengqiao_platform::group_commit::GroupCommit;
+
+/// The most registrations one SQLite commit holds.
+const REGISTRATIONS_PER_COMMIT: usize = 64;
 
 /// A registration's result.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +45,8 @@ pub struct IntakeService {
     rules: Arc<IntakeRules>,
     /// The county-years whose number sequence is known to exist (PostgreSQL).
     sequences: Arc<Mutex<HashSet<(String, i32)>>>,
+    /// Where registrations are written (together, on SQLite).
+    registrations: GroupCommit<Registration>,
 }
 
 /// Seals a party's personal data for storage and masks it for everything else.
@@ -70,7 +76,8 @@ impl IntakeService {
     /// Intake over `db`, sealing personal data with `vault` and waking its
     /// outbox relay after each registration.
     pub fn new(db: Database, outbox: OutboxNotifier, vault: Arc<Vault>, rules: IntakeRules) -> Self {
-        Self { db, outbox, vault, rules: Arc::new(rules), sequences: Arc::default() }
+        let registrations = GroupCommit::start(db.clone(), REGISTRATIONS_PER_COMMIT);
+        Self { db, outbox, vault, rules: Arc::new(rules), sequences: Arc::default(), registrations }
     }
 
     /// Makes sure the county-year's case numbers can be taken (PostgreSQL:
@@ -84,40 +91,6 @@ impl IntakeService {
         store::ensure_sequence(self.db.writer(), county, year).await?;
         self.sequences.lock().expect("not poisoned").insert((county.to_string(), year));
         Ok(())
-    }
-
-    /// Links a new case to the earlier cases of the same party (by resident id
-    /// or name and phone) in the same place or of the same kind, within the
-    /// window: a police case again from the police is a re-flow, a petition
-    /// again a repeat petition, anything else related.
-    async fn link_earlier(
-        &self,
-        conn: &mut AnyConnection,
-        case_id: &str,
-        dispute: &Dispute,
-        hashes: &[String],
-        now: i64,
-    ) -> Result<Vec<CaseLink>, IntakeError> {
-        let since = now - i64::from(self.rules.related_window_days) * 86_400_000_000;
-        let division = dispute.location.as_ref().map(|l| l.division_code.as_str()).unwrap_or("");
-        let earlier = links::find_related(conn, hashes, since, division, dispute.category).await?;
-        Ok(earlier
-            .into_iter()
-            .map(|e| {
-                let (kind, what) = match (Source::try_from(dispute.source), Source::try_from(e.source)) {
-                    (Ok(Source::Police), Ok(Source::Police)) => (LinkKind::Reflow, "back at the police after"),
-                    (Ok(Source::Petition), Ok(Source::Petition)) => (LinkKind::RepeatPetition, "a repeat petition of"),
-                    _ => (LinkKind::Related, "related to"),
-                };
-                let shared = if e.same_place { "the same place" } else { "the same kind of dispute" };
-                CaseLink {
-                    case_id: case_id.to_string(),
-                    related_case_id: e.case_id,
-                    kind: kind as i32,
-                    reason: format!("{what} case {}: the same party and {shared}", e.case_no),
-                }
-            })
-            .collect())
     }
 
     /// Registers `dispute` from `source_agency`, or returns the case this
@@ -146,59 +119,36 @@ impl IntakeService {
         let case_id = uuid::Uuid::now_v7().to_string();
         let hashes: Vec<String> =
             protected.iter().flat_map(|p| [p.resident_id_hash.clone(), p.name_phone_hash.clone()]).flatten().collect();
-        let mut tx = self.db.begin().await?;
-        let found_links = self.link_earlier(&mut tx, &case_id, &dispute, &hashes, registered_at).await?;
-        let kinds: Vec<LinkKind> =
-            found_links.iter().map(|l| LinkKind::try_from(l.kind).unwrap_or(LinkKind::Unspecified)).collect();
-        let risk = risk::assess(&dispute, &kinds, &self.rules);
-        let mut case = Case {
-            // Unique until the number is taken, last, below.
-            case_no: format!("pending-{case_id}"),
-            case_id,
-            source_agency: source_agency.to_string(),
-            risk_level: risk.level as i32,
-            risk_explanation: risk.explanation,
-            registered_at: Some(fengqiao_platform::db::timestamp(registered_at)),
-            dispute: Some(dispute),
-            links: found_links,
+        let external_ref = dispute.external_ref.clone();
+        let registration = Registration {
+            case: Case {
+                // Unique until the number is taken, last, in the transaction.
+                case_no: format!("pending-{case_id}"),
+                case_id,
+                source_agency: source_agency.to_string(),
+                registered_at: Some(fengqiao_platform::db::timestamp(registered_at)),
+                dispute: Some(dispute),
+                ..Default::default()
+            },
+            protected,
+            hashes,
+            county,
+            year,
+            registered_at,
+            backend: self.db.backend(),
+            rules: self.rules.clone(),
         };
-        if !store::insert(&mut tx, &case, registered_at).await? {
-            // Registered concurrently by the same agency: give the number back.
-            tx.rollback().await?;
-            let mut conn = self.db.pool().acquire().await?;
-            let case = store::find_by_ref(&mut conn, source_agency, &case.dispute.expect("set").external_ref)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("a conflicting registration vanished"))?;
-            return Ok(Registered { case, created: false });
-        }
-        store::insert_parties(&mut tx, &case.case_id, &protected).await?;
-        for link in &case.links {
-            links::insert(&mut tx, link, registered_at).await?;
-        }
-        // Taken last: on SQLite the counter row is held from here to the commit.
-        let seq = store::next_seq(&mut tx, self.db.backend(), &county, year).await?;
-        case.case_no = fengqiao_domain::case_no::format(&county, year, seq);
-        store::set_case_no(&mut tx, &case.case_id, &case.case_no).await?;
-        let event = CaseRegistered {
-            case_id: case.case_id.clone(),
-            case_no: case.case_no.clone(),
-            source_agency: case.source_agency.clone(),
-            dispute: case.dispute.clone(),
-            risk_level: case.risk_level,
-            risk_explanation: case.risk_explanation.clone(),
-            links: case
-                .links
-                .iter()
-                .map(|l| LinkedCase {
-                    related_case_id: l.related_case_id.clone(),
-                    kind: LinkKind::try_from(l.kind)
-                        .map(|k| k.as_str_name().trim_start_matches("LINK_KIND_").to_string())
-                        .unwrap_or_default(),
-                })
-                .collect(),
+        let case = match self.registrations.write(registration).await? {
+            Written::Created(case) => *case,
+            Written::Taken => {
+                // Registered concurrently by the same agency: no number was taken.
+                let mut conn = self.db.pool().acquire().await?;
+                let case = store::find_by_ref(&mut conn, source_agency, &external_ref)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("a conflicting registration vanished"))?;
+                return Ok(Registered { case, created: false });
+            }
         };
-        outbox::append(&mut tx, &Envelope::new("intake", EventKind::CaseRegistered, &event)).await?;
-        tx.commit().await?;
         self.outbox.notify();
         tracing::info!(case_id = %case.case_id, case_no = %case.case_no, "case registered");
         Ok(Registered { case, created: true })
