@@ -181,18 +181,14 @@ impl AgencyApi {
             // Twice the longest a call may run: a claim older than that lost its call.
             let longest = i64::try_from(self.settings.deadline_secs).unwrap_or(i64::MAX).saturating_mul(2_000_000);
             let abandoned_before = at.saturating_sub(longest);
-            match idempotency::claim(
-                &self.db,
-                &self.claims,
-                &agency.agency_id,
-                &key,
-                method,
-                &hash,
+            let new = idempotency::NewKey {
+                agency: agency.agency_id.clone(),
+                key: key.clone(),
+                method: method.to_string(),
+                hash,
                 at,
-                abandoned_before,
-            )
-            .await?
-            {
+            };
+            match idempotency::claim(&self.claims, new, abandoned_before).await? {
                 Claim::Replay(bytes) => Resp::decode(bytes.as_slice())
                     .map_err(|e| fengqiao_platform::status::unexpected(&anyhow::anyhow!("stored answer: {e}"))),
                 Claim::New => {

@@ -43,12 +43,18 @@ pub fn fingerprint(method: &str, encoded: &[u8]) -> String {
 
 /// The first claim of a key, as a write of a group commit (most calls carry
 /// a new key): whether it was new.
+#[derive(Debug, Clone)]
 pub struct NewKey {
-    agency: String,
-    key: String,
-    method: String,
-    hash: String,
-    at: i64,
+    /// The calling agency.
+    pub agency: String,
+    /// Its Idempotency-Key.
+    pub key: String,
+    /// The method called.
+    pub method: String,
+    /// The request's fingerprint ([`fingerprint`]).
+    pub hash: String,
+    /// When the call arrived (µs since the epoch).
+    pub at: i64,
 }
 
 impl Write for NewKey {
@@ -74,31 +80,15 @@ impl Write for NewKey {
 
 /// Claims `key` for this call, or tells what an earlier call with it did. A
 /// new key is written through `claims` (in one commit with other calls'
-/// keys); a key seen before is looked up on `db`. A claim left unanswered
+/// keys); a key seen before is looked up on the same database. A claim left unanswered
 /// since before `abandoned_before` belonged to a call whose process died (no
 /// call runs past its deadline): this call takes it over.
-#[allow(clippy::too_many_arguments)]
-pub async fn claim(
-    db: &Database,
-    claims: &GroupCommit<NewKey>,
-    agency: &str,
-    key: &str,
-    method: &str,
-    hash: &str,
-    at: i64,
-    abandoned_before: i64,
-) -> Result<Claim, Status> {
-    let new = NewKey {
-        agency: agency.to_string(),
-        key: key.to_string(),
-        method: method.to_string(),
-        hash: hash.to_string(),
-        at,
-    };
-    if claims.write(new).await.map_err(status::database)? {
+pub async fn claim(claims: &GroupCommit<NewKey>, new: NewKey, abandoned_before: i64) -> Result<Claim, Status> {
+    if claims.write(new.clone()).await.map_err(status::database)? {
         return Ok(Claim::New);
     }
-    let mut conn = db.writer().acquire().await.map_err(status::database)?;
+    let NewKey { agency, key, method, hash, at } = &new;
+    let mut conn = claims.db().writer().acquire().await.map_err(status::database)?;
     let row = sqlx::query(
         "SELECT method, request_hash, response FROM idempotency_keys WHERE agency_id = $1 AND idempotency_key = $2",
     )
@@ -110,7 +100,7 @@ pub async fn claim(
     .ok_or_else(|| Status::aborted("the first call with this Idempotency-Key just failed; retry"))?;
     let (first_method, first_hash): (String, String) =
         (row.try_get("method").map_err(status::database)?, row.try_get("request_hash").map_err(status::database)?);
-    if first_method != method || first_hash != hash {
+    if first_method != *method || first_hash != *hash {
         return Err(status::invalid_argument(&[Violation::new(
             "idempotency-key",
             "was already used with a different request; send a new key for a new request",
@@ -123,7 +113,7 @@ pub async fn claim(
         "UPDATE idempotency_keys SET created_at = $1
          WHERE agency_id = $2 AND idempotency_key = $3 AND response IS NULL AND created_at < $4",
     )
-    .bind(at)
+    .bind(*at)
     .bind(agency)
     .bind(key)
     .bind(abandoned_before)

@@ -69,6 +69,11 @@ impl<W: Write> GroupCommit<W> {
         Self { tx: Some(tx), db, commits }
     }
 
+    /// The database it writes to.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
     /// How many batches it has committed or tried to (for tests; 0 on PostgreSQL).
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
