@@ -83,7 +83,7 @@ impl<W: Write> GroupCommit<W> {
     pub async fn write(&self, write: W) -> Result<W::Output, sqlx::Error> {
         let Some(tx) = &self.tx else {
             if W::ATOMIC {
-                return commit(&self.db, &[&write]).await.map(|mut o| o.remove(0));
+                return commit_one(&self.db, &write).await;
             }
             let mut conn = self.db.writer().acquire().await?;
             return write.apply(&mut conn).await;
@@ -133,11 +133,16 @@ async fn writer<W: Write>(db: Database, mut rx: mpsc::Receiver<Job<W>>, max_batc
                 tracing::warn!(error = %e, writes = batch.len(), "a group commit failed; trying its writes one at a time");
                 // Those who gave up while the batch failed get nothing written either.
                 for (write, done) in batch.into_iter().filter(|(_, done)| !done.is_closed()) {
-                    let _ = done.send(commit(&db, &[&write]).await.map(|mut o| o.remove(0)));
+                    let _ = done.send(commit_one(&db, &write).await);
                 }
             }
         }
     }
+}
+
+/// Applies one write in a transaction of its own and commits it.
+async fn commit_one<W: Write>(db: &Database, write: &W) -> Result<W::Output, sqlx::Error> {
+    commit(db, &[write]).await.map(|mut o| o.remove(0))
 }
 
 /// Applies `writes` in order in one transaction and commits it.

@@ -27,11 +27,15 @@ pub(crate) struct Registration {
     pub protected: Vec<StoredParty>,
     /// The parties' hashes, to find their earlier cases.
     pub hashes: Vec<String>,
-    /// The county and year whose number it takes.
+    /// The county whose number it takes (six digits).
     pub county: String,
+    /// The year (Asia/Shanghai) whose number it takes.
     pub year: i32,
+    /// When it was registered (µs since the epoch).
     pub registered_at: i64,
+    /// Where numbers come from: the counter row (SQLite) or a sequence (PostgreSQL).
     pub backend: Backend,
+    /// The window for linking earlier cases and the risk rules.
     pub rules: Arc<IntakeRules>,
 }
 
