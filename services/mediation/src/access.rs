@@ -19,17 +19,42 @@ pub enum Who {
     LeadOrJoined,
 }
 
-/// The referral, if `actor` may act on it as `who` says.
+/// The referral, if `actor` may act on it as `who` says; to be read, not changed.
 pub async fn load(
     conn: &mut AnyConnection,
     referral_id: &str,
     actor: &Actor,
     who: Who,
 ) -> Result<Stored, MediationError> {
+    check_actor(actor)?;
+    let stored = store::find(&mut *conn, referral_id).await?.ok_or(MediationError::NotFound)?;
+    allowed(conn, stored, actor, who).await
+}
+
+/// The referral, if `actor` may act on it as `who` says, held against
+/// concurrent changes until `tx` ends ([`store::find_for_change`]): work that
+/// checks the referral's state and then writes loads it this way, in the
+/// transaction that writes.
+pub async fn load_for_change(
+    tx: &mut AnyConnection,
+    referral_id: &str,
+    actor: &Actor,
+    who: Who,
+) -> Result<Stored, MediationError> {
+    check_actor(actor)?;
+    let stored = store::find_for_change(&mut *tx, referral_id).await?.ok_or(MediationError::NotFound)?;
+    allowed(tx, stored, actor, who).await
+}
+
+fn check_actor(actor: &Actor) -> Result<(), MediationError> {
     if actor.org_id.trim().is_empty() {
         return Err(MediationError::invalid("actor.org_id", "is required: the organisation acting"));
     }
-    let stored = store::find(&mut *conn, referral_id).await?.ok_or(MediationError::NotFound)?;
+    Ok(())
+}
+
+async fn allowed(conn: &mut AnyConnection, stored: Stored, actor: &Actor, who: Who) -> Result<Stored, MediationError> {
+    let referral_id = stored.item.referral_id.as_str();
     if stored.item.org_id == actor.org_id {
         return Ok(stored);
     }

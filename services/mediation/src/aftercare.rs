@@ -72,7 +72,7 @@ impl MediationService {
     pub async fn record_performance(&self, r: RecordPerformanceRequest) -> Result<Performance, MediationError> {
         let actor = r.actor.clone().unwrap_or_default();
         let mut tx = self.db.begin().await?;
-        access::load(&mut tx, &r.referral_id, &actor, Who::Lead).await?;
+        access::load_for_change(&mut tx, &r.referral_id, &actor, Who::Lead).await?;
         let concluded = conclude::find(&mut tx, &r.referral_id).await?;
         let concluded = concluded.filter(|c| c.outcome == MediationOutcome::Agreement as i32).ok_or_else(|| {
             MediationError::Precondition(
@@ -119,8 +119,8 @@ impl MediationService {
     /// Records a return visit after conclusion.
     pub async fn record_visit(&self, r: RecordReturnVisitRequest) -> Result<ReturnVisit, MediationError> {
         let actor = r.actor.clone().unwrap_or_default();
-        let mut conn = self.db.writer().acquire().await?;
-        let stored = access::load(&mut conn, &r.referral_id, &actor, Who::Lead).await?;
+        let mut tx = self.db.begin().await?;
+        let stored = access::load_for_change(&mut tx, &r.referral_id, &actor, Who::Lead).await?;
         access::require(&stored, &[ReferralState::Completed], "record a return visit")?;
         let concluded_at = stored.concluded_at.unwrap_or_default();
         let now = self.now();
@@ -148,8 +148,9 @@ impl MediationService {
         .bind(&actor.org_id)
         .bind(&actor.person_id)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(ReturnVisit {
             visited_at: visited_at.map(timestamp),
             satisfaction: r.satisfaction,

@@ -163,6 +163,9 @@ impl MediationService {
         }
         let now = self.now();
         let mut tx = self.db.begin().await?;
+        // The referral may have moved while its organisation's mediators were asked for.
+        let current = access::load_for_change(&mut tx, &r.referral_id, &actor, Who::Lead).await?;
+        access::require(&current, &WORKING, "assign mediators")?;
         sqlx::query("DELETE FROM mediator_assignments WHERE referral_id = $1")
             .bind(&r.referral_id)
             .execute(&mut *tx)
@@ -211,7 +214,7 @@ impl MediationService {
             return Err(MediationError::Invalid(v));
         }
         let mut tx = self.db.begin().await?;
-        let stored = access::load(&mut tx, &r.referral_id, &actor, Who::Lead).await?;
+        let stored = access::load_for_change(&mut tx, &r.referral_id, &actor, Who::Lead).await?;
         access::require(&stored, &WORKING, "invite organisations")?;
         let now = self.now();
         for org in &r.org_ids {
@@ -248,7 +251,7 @@ impl MediationService {
             return Err(MediationError::invalid("reason", "is required to decline; the lead organisation is told"));
         }
         let mut tx = self.db.begin().await?;
-        let stored = crate::store::find(&mut tx, &r.referral_id).await?.ok_or(MediationError::NotFound)?;
+        let stored = crate::store::find_for_change(&mut tx, &r.referral_id).await?.ok_or(MediationError::NotFound)?;
         let invited = joint(&mut tx, &r.referral_id).await?.into_iter().find(|j| j.org_id == actor.org_id);
         let invited = invited.ok_or(MediationError::NotFound)?;
         if invited.state != JointState::Invited as i32 {

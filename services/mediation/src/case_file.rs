@@ -120,8 +120,8 @@ impl MediationService {
         if !violations.is_empty() {
             return Err(MediationError::Invalid(violations));
         }
-        let mut conn = self.db.writer().acquire().await?;
-        let stored = access::load(&mut conn, &r.referral_id, &actor, Who::LeadOrJoined).await?;
+        let mut tx = self.db.begin().await?;
+        let stored = access::load_for_change(&mut tx, &r.referral_id, &actor, Who::LeadOrJoined).await?;
         let mut states = access::WORKING.to_vec();
         states.push(ReferralState::Completed);
         access::require(&stored, &states, "add a document")?;
@@ -136,8 +136,10 @@ impl MediationService {
         .bind(r.size_bytes as i64)
         .bind(r.media_type.trim())
         .bind(self.now())
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?;
-        Ok(self.work_of(&mut conn, stored).await?.case_file.unwrap_or_default())
+        let file = self.work_of(&mut tx, stored).await?.case_file.unwrap_or_default();
+        tx.commit().await?;
+        Ok(file)
     }
 }

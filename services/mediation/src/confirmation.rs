@@ -111,7 +111,7 @@ impl MediationService {
     pub async fn apply_for_confirmation(&self, r: ApplyForConfirmationRequest) -> Result<Confirmation, MediationError> {
         let actor = r.actor.clone().unwrap_or_default();
         let mut tx = self.db.begin().await?;
-        let stored = access::load(&mut tx, &r.referral_id, &actor, Who::Lead).await?;
+        let stored = access::load_for_change(&mut tx, &r.referral_id, &actor, Who::Lead).await?;
         let concluded = conclude::find(&mut tx, &r.referral_id).await?;
         let concluded = concluded.filter(|c| c.outcome == MediationOutcome::Agreement as i32).ok_or_else(|| {
             MediationError::Precondition("only an agreement is judicially confirmed; this mediation has none".into())

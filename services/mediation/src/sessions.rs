@@ -94,10 +94,11 @@ fn check_parties(field: &str, list: &[u32], count: u32, v: &mut Vec<Violation>) 
     }
 }
 
-/// The session and its referral, if `actor` may act on them.
+/// The session and its referral, if `actor` may act on them; the referral is
+/// held against changes until `conn`'s transaction ends.
 async fn load(conn: &mut AnyConnection, session_id: &str, actor: &Actor) -> Result<(Session, Stored), MediationError> {
     let session = find(&mut *conn, session_id).await?.ok_or(MediationError::NotFound)?;
-    let stored = access::load(conn, &session.referral_id, actor, Who::LeadOrJoined).await?;
+    let stored = access::load_for_change(conn, &session.referral_id, actor, Who::LeadOrJoined).await?;
     Ok((session, stored))
 }
 
@@ -116,8 +117,8 @@ impl MediationService {
     /// Schedules a session.
     pub async fn schedule_session(&self, r: ScheduleSessionRequest) -> Result<Session, MediationError> {
         let actor = r.actor.clone().unwrap_or_default();
-        let mut conn = self.db.writer().acquire().await?;
-        let stored = access::load(&mut conn, &r.referral_id, &actor, Who::LeadOrJoined).await?;
+        let mut tx = self.db.begin().await?;
+        let stored = access::load_for_change(&mut tx, &r.referral_id, &actor, Who::LeadOrJoined).await?;
         let mut v = Vec::new();
         let at = r.scheduled_at.as_ref().map(micros_of);
         if at.is_none() {
@@ -156,9 +157,11 @@ impl MediationService {
         .bind(join_numbers(&r.party_numbers))
         .bind(r.participant_ids.join("|"))
         .bind(self.now())
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?;
-        Ok(find(&mut conn, &session_id).await?.expect("just written"))
+        let session = find(&mut tx, &session_id).await?.expect("just written");
+        tx.commit().await?;
+        Ok(session)
     }
 
     /// Moves a scheduled session to another time.

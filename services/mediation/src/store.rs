@@ -57,7 +57,21 @@ impl Stored {
 
 /// One referral.
 pub async fn find(conn: &mut AnyConnection, referral_id: &str) -> Result<Option<Stored>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM referrals WHERE referral_id = $1");
+    select(conn, referral_id, "").await
+}
+
+/// One referral, read to be changed: on PostgreSQL its row stays locked
+/// (`FOR UPDATE`) until the caller's transaction ends, so a change of its
+/// state waits, and what the caller checked still holds when it writes. On
+/// SQLite the one writing connection already runs one change at a time, so
+/// the read is plain. Call it inside a transaction.
+pub async fn find_for_change(conn: &mut AnyConnection, referral_id: &str) -> Result<Option<Stored>, sqlx::Error> {
+    let lock = if conn.backend_name() == "PostgreSQL" { " FOR UPDATE" } else { "" };
+    select(conn, referral_id, lock).await
+}
+
+async fn select(conn: &mut AnyConnection, referral_id: &str, lock: &str) -> Result<Option<Stored>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM referrals WHERE referral_id = $1{lock}");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(referral_id)
         .fetch_optional(conn)
@@ -219,4 +233,62 @@ pub async fn set_clock_due(conn: &mut AnyConnection, case_id: &str, due: i64) ->
         .execute(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fengqiao_platform::component::{Component, PLATFORM_MIGRATIONS};
+    use fengqiao_platform::testing::TestDatabase;
+    use fengqiao_platform::{migrate, Backend};
+
+    use super::*;
+
+    /// The mediation work that checks a referral's state and then writes
+    /// (sessions, documents, visits, tiers, invitations) reads it with
+    /// `find_for_change`: a conclusion landing in between must wait for that
+    /// work's commit, not slip under its check.
+    async fn a_state_change_waits_for_a_referral_read_for_change(backend: Backend) {
+        let test_db = TestDatabase::new(backend, "mediation").await.unwrap();
+        let mut all = PLATFORM_MIGRATIONS.to_vec();
+        all.extend_from_slice(crate::Mediation::MIGRATIONS);
+        migrate::run(&test_db.db, &all).await.unwrap();
+        let item = InboxItem {
+            referral_id: "referral-1".into(),
+            org_id: "village-620802001001".into(),
+            state: ReferralState::InProgress as i32,
+            ..Default::default()
+        };
+        let mut tx = test_db.db.begin().await.unwrap();
+        assert!(insert(&mut tx, &item, 1).await.unwrap());
+        tx.commit().await.unwrap();
+
+        let mut working = test_db.db.begin().await.unwrap();
+        let seen = find_for_change(&mut working, "referral-1").await.unwrap().expect("stored");
+        assert_eq!(seen.item.state, ReferralState::InProgress as i32);
+        let db = test_db.db.clone();
+        let concluded = InboxItem { state: ReferralState::Completed as i32, ..item };
+        let conclusion = tokio::spawn(async move {
+            let mut tx = db.begin().await?;
+            let moved = update_state(&mut tx, &concluded, ReferralState::InProgress, 2).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(moved)
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!conclusion.is_finished(), "the referral was concluded under work that had checked it was in progress");
+        working.commit().await.unwrap();
+        assert!(conclusion.await.unwrap().unwrap(), "the conclusion goes ahead once the work committed");
+        test_db.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite_a_state_change_waits_for_a_referral_read_for_change() {
+        a_state_change_waits_for_a_referral_read_for_change(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_postgres_a_state_change_waits_for_a_referral_read_for_change() {
+        a_state_change_waits_for_a_referral_read_for_change(Backend::Postgres).await;
+    }
 }

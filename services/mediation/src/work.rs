@@ -116,8 +116,8 @@ impl MediationService {
         if !v.is_empty() {
             return Err(MediationError::Invalid(v));
         }
-        let mut conn = self.db.writer().acquire().await?;
-        let stored = access::load(&mut conn, &r.referral_id, &actor, Who::Lead).await?;
+        let mut tx = self.db.begin().await?;
+        let stored = access::load_for_change(&mut tx, &r.referral_id, &actor, Who::Lead).await?;
         let mut states = access::WORKING.to_vec();
         states.push(ReferralState::Completed);
         access::require(&stored, &states, "set the difficulty tier")?;
@@ -125,9 +125,11 @@ impl MediationService {
             .bind(r.tier as i32)
             .bind(r.reason.trim())
             .bind(&r.referral_id)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
-        let stored = access::load(&mut conn, &r.referral_id, &actor, Who::Lead).await?;
-        Ok(self.work_of(&mut conn, stored).await?.subsidy.unwrap_or_default())
+        let stored = access::load(&mut tx, &r.referral_id, &actor, Who::Lead).await?;
+        let subsidy = self.work_of(&mut tx, stored).await?.subsidy.unwrap_or_default();
+        tx.commit().await?;
+        Ok(subsidy)
     }
 }
