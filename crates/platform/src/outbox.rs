@@ -4,6 +4,7 @@
 //! between publish and mark publishes again; the broker's duplicate window and
 //! the consumers' inbox make the second copy harmless.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Envelope, EventBus};
+use crate::bus::{Envelope, EventBus, PendingAck};
 use crate::config::OutboxSettings;
 use crate::db::{Backend, Database};
 
@@ -55,6 +56,30 @@ impl OutboxNotifier {
     pub fn notify(&self) {
         self.0.notify_one();
     }
+}
+
+/// Batches a relay pass keeps published and unacknowledged at once: the
+/// consumers work on one while the relay marks the previous one sent.
+const IN_FLIGHT: usize = 2;
+
+/// The most batches one relay pass fetches: rows committed out of id order
+/// (an earlier id, a later commit) wait at most this long for the next pass.
+const BATCHES_PER_PASS: usize = 8;
+
+/// The row ids of `pending` the bus acknowledged — the longest acknowledged
+/// prefix, so order holds — and whether it acknowledged them all.
+async fn acknowledged(pending: Vec<(i64, PendingAck)>) -> (Vec<i64>, bool) {
+    let (ids, acks): (Vec<i64>, Vec<_>) = pending.into_iter().unzip();
+    let results = futures::future::join_all(acks).await;
+    let mut acked = Vec::with_capacity(ids.len());
+    for (id, result) in ids.into_iter().zip(results) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "outbox event not acknowledged; will retry");
+            return (acked, false);
+        }
+        acked.push(id);
+    }
+    (acked, true)
 }
 
 /// Counters of one relay, for metrics and tests.
@@ -103,11 +128,17 @@ impl OutboxRelay {
 
     /// Step 1 of a pass: the oldest unsent events, in publish order.
     pub async fn fetch_unsent(&self) -> Result<Vec<Unsent>, sqlx::Error> {
+        self.fetch_unsent_after(i64::MIN).await
+    }
+
+    /// The oldest unsent events after row `after`, in publish order.
+    async fn fetch_unsent_after(&self, after: i64) -> Result<Vec<Unsent>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT id, event_id, event_type, source, case_id, payload, traceparent, created_at
-             FROM fq_outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+             FROM fq_outbox WHERE sent_at IS NULL AND id > $2 ORDER BY id LIMIT $1",
         )
         .bind(i64::from(self.settings.batch_size))
+        .bind(after)
         .fetch_all(self.db.pool())
         .await?;
         rows.into_iter()
@@ -131,27 +162,24 @@ impl OutboxRelay {
     /// Step 2: publishes in order, pipelined, and returns the row ids the
     /// broker acknowledged — the longest acknowledged prefix, so order holds.
     pub async fn publish(&self, batch: &[Unsent]) -> Vec<i64> {
+        let (pending, _) = self.send(batch).await;
+        acknowledged(pending).await.0
+    }
+
+    /// Publishes `batch` in order without waiting for the acknowledgements;
+    /// stops at the first event the bus refuses (false then).
+    async fn send(&self, batch: &[Unsent]) -> (Vec<(i64, PendingAck)>, bool) {
         let mut pending = Vec::with_capacity(batch.len());
         for row in batch {
             match self.bus.publish(&row.envelope).await {
                 Ok(ack) => pending.push((row.row_id, ack)),
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox publish failed; will retry");
-                    break;
+                    return (pending, false);
                 }
             }
         }
-        let (ids, acks): (Vec<i64>, Vec<_>) = pending.into_iter().unzip();
-        let results = futures::future::join_all(acks).await;
-        let mut acked = Vec::with_capacity(ids.len());
-        for (id, result) in ids.into_iter().zip(results) {
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "outbox event not acknowledged; will retry");
-                break;
-            }
-            acked.push(id);
-        }
-        acked
+        (pending, true)
     }
 
     /// Step 3: marks acknowledged rows sent.
@@ -165,21 +193,43 @@ impl OutboxRelay {
         Ok(())
     }
 
-    /// One pass: fetch, publish, mark. Returns how many events were sent.
+    /// One pass: fetch, publish, mark, pipelined — the next batch is fetched
+    /// and published while the broker (in standalone mode: every consumer)
+    /// still works on the previous one, and batches are marked sent in
+    /// order as they are acknowledged. Returns how many events were sent.
+    ///
+    /// A pass ends after [`BATCHES_PER_PASS`] batches, after a short batch,
+    /// or at the first event not acknowledged (whose batch is marked up to it
+    /// and the later ones not at all, so order holds; the next pass publishes
+    /// them again and the bus's duplicate window drops the copies).
     pub async fn relay_once(&self) -> Result<usize, sqlx::Error> {
-        let batch = self.fetch_unsent().await?;
-        if batch.is_empty() {
-            return Ok(0);
+        let mut in_flight = VecDeque::with_capacity(IN_FLIGHT);
+        let (mut after, mut fetched, mut more) = (i64::MIN, 0, true);
+        let mut sent = 0;
+        loop {
+            while more && in_flight.len() < IN_FLIGHT {
+                let batch = self.fetch_unsent_after(after).await?;
+                fetched += 1;
+                more = batch.len() >= self.settings.batch_size as usize && fetched < BATCHES_PER_PASS;
+                let Some(last) = batch.last() else { break };
+                after = last.row_id;
+                let (pending, whole) = self.send(&batch).await;
+                more &= whole;
+                in_flight.push_back((batch.len(), tokio::spawn(acknowledged(pending))));
+            }
+            let Some((published, acks)) = in_flight.pop_front() else { break };
+            let (acked, whole) = acks.await.unwrap_or_default();
+            self.mark_sent(&acked).await?;
+            sent += acked.len();
+            self.stats.published.fetch_add(acked.len() as u64, Ordering::Relaxed);
+            ::metrics::counter!(crate::metrics::OUTBOX_PUBLISHED, "component" => self.db.component().to_string())
+                .increment(acked.len() as u64);
+            if !whole || acked.len() < published {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
         }
-        let acked = self.publish(&batch).await;
-        self.mark_sent(&acked).await?;
-        self.stats.published.fetch_add(acked.len() as u64, Ordering::Relaxed);
-        ::metrics::counter!(crate::metrics::OUTBOX_PUBLISHED, "component" => self.db.component().to_string())
-            .increment(acked.len() as u64);
-        if acked.len() < batch.len() {
-            self.stats.failures.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(acked.len())
+        Ok(sent)
     }
 
     /// Relays until `shutdown`, then flushes what is left. On PostgreSQL only

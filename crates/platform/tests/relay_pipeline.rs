@@ -1,0 +1,152 @@
+//! The outbox relay keeps the next batch on its way while the previous one
+//! is still being acknowledged, so consumers never wait for a relay pass;
+//! batches are still marked sent in order, all of them, once acknowledged.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fengqiao_platform::bus::{BusError, ConsumerSpec, Envelope, EventBus, PendingAck, Subscription};
+use fengqiao_platform::component::PLATFORM_MIGRATIONS;
+use fengqiao_platform::config::OutboxSettings;
+use fengqiao_platform::outbox::{self, OutboxRelay};
+use fengqiao_platform::testing::TestDatabase;
+use fengqiao_platform::{migrate, Backend};
+use fengqiao_proto::fengqiao::events::v1::MediationConcluded;
+use fengqiao_proto::EventKind;
+
+/// A bus that holds every acknowledgement until the test opens its gate,
+/// and refuses the events the test names.
+#[derive(Debug)]
+struct GatedBus {
+    published: Mutex<Vec<String>>,
+    gate: tokio::sync::watch::Sender<bool>,
+    refused: Vec<String>,
+}
+
+impl GatedBus {
+    fn new(open: bool, refused: Vec<String>) -> Arc<Self> {
+        Arc::new(Self { published: Mutex::default(), gate: tokio::sync::watch::channel(open).0, refused })
+    }
+}
+
+#[async_trait]
+impl EventBus for GatedBus {
+    async fn publish(&self, envelope: &Envelope) -> Result<PendingAck, BusError> {
+        self.published.lock().unwrap().push(envelope.id.clone());
+        let mut gate = self.gate.subscribe();
+        let refused = self.refused.contains(&envelope.id);
+        let event_type = envelope.event_type.clone();
+        Ok(Box::pin(async move {
+            let _ = gate.wait_for(|open| *open).await;
+            match refused {
+                true => Err(BusError::Publish { event_type, reason: "refused by the test".into() }),
+                false => Ok(()),
+            }
+        }))
+    }
+
+    async fn subscribe(&self, _spec: &ConsumerSpec) -> Result<Subscription, BusError> {
+        unreachable!("the relay only publishes")
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "gated"
+    }
+}
+
+/// A database with five events in its outbox, in order.
+async fn outbox_of_five(backend: Backend) -> (TestDatabase, Vec<Envelope>) {
+    let test_db = TestDatabase::new(backend, "relay").await.unwrap();
+    migrate::run(&test_db.db, PLATFORM_MIGRATIONS).await.unwrap();
+    let mut tx = test_db.db.begin().await.unwrap();
+    let events: Vec<Envelope> = (0..5)
+        .map(|i| {
+            let e = MediationConcluded { case_id: format!("case-{i}"), ..Default::default() };
+            Envelope::new("test", EventKind::MediationConcluded, &e)
+        })
+        .collect();
+    outbox::append_all(&mut tx, &events).await.unwrap();
+    tx.commit().await.unwrap();
+    (test_db, events)
+}
+
+/// A relay of two events a batch onto `bus`.
+fn relay(test_db: &TestDatabase, bus: &Arc<GatedBus>) -> OutboxRelay {
+    OutboxRelay::new(test_db.db.clone(), bus.clone(), OutboxSettings { batch_size: 2, ..Default::default() })
+}
+
+async fn unsent(test_db: &TestDatabase) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM fq_outbox WHERE sent_at IS NULL")
+        .fetch_one(test_db.db.pool())
+        .await
+        .unwrap()
+}
+
+async fn the_next_batch_is_published_before_the_previous_is_acknowledged(backend: Backend) {
+    let (test_db, events) = outbox_of_five(backend).await;
+    let bus = GatedBus::new(false, Vec::new());
+    let relay = relay(&test_db, &bus);
+    let pass = tokio::spawn(async move { relay.relay_once().await });
+
+    // Nothing is acknowledged yet: a relay that waited for each batch would stop at 2.
+    let started = tokio::time::Instant::now();
+    while bus.published.lock().unwrap().len() < 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "only {} events published while the first batch awaits its acknowledgement",
+            bus.published.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(unsent(&test_db).await, 5, "nothing is marked sent before the bus acknowledged it");
+
+    bus.gate.send_replace(true);
+    assert_eq!(pass.await.unwrap().unwrap(), 5, "the pass sends every event");
+    assert_eq!(unsent(&test_db).await, 0);
+    let order: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(*bus.published.lock().unwrap(), order, "published once each, in outbox order");
+    test_db.finish().await;
+}
+
+/// The second event is refused while the second batch, already on its way,
+/// is acknowledged: only the first event is marked sent, so the next pass
+/// starts again from the refused one and order holds.
+async fn a_refused_event_leaves_it_and_every_later_batch_unsent(backend: Backend) {
+    let (test_db, events) = outbox_of_five(backend).await;
+    let bus = GatedBus::new(true, vec![events[1].id.clone()]);
+    let relay = relay(&test_db, &bus);
+    assert_eq!(relay.relay_once().await.unwrap(), 1, "only the event before the refused one is sent");
+    assert_eq!(relay.stats().failures.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let left: Vec<String> = sqlx::query_scalar("SELECT event_id FROM fq_outbox WHERE sent_at IS NULL ORDER BY id")
+        .fetch_all(test_db.db.pool())
+        .await
+        .unwrap();
+    let later: Vec<String> = events[1..].iter().map(|e| e.id.clone()).collect();
+    assert_eq!(left, later);
+    test_db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_refused_event_leaves_it_and_every_later_batch_unsent() {
+    a_refused_event_leaves_it_and_every_later_batch_unsent(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_refused_event_leaves_it_and_every_later_batch_unsent() {
+    a_refused_event_leaves_it_and_every_later_batch_unsent(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_the_next_batch_is_published_before_the_previous_is_acknowledged() {
+    the_next_batch_is_published_before_the_previous_is_acknowledged(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_the_next_batch_is_published_before_the_previous_is_acknowledged() {
+    the_next_batch_is_published_before_the_previous_is_acknowledged(Backend::Postgres).await;
+}
