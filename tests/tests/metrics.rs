@@ -88,11 +88,14 @@ async fn distributed_processes_export_calls_consumer_work_outbox_clocks_and_alar
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn standalone_serves_one_endpoint_for_every_component_with_its_probes() {
+async fn standalone_serves_one_endpoint_for_every_component_with_its_probes_and_consumer_lag() {
     let system = System::start_with(Mode::Standalone, &[METRICS_ON]).await.unwrap();
     for component in ["intake", "routing", "mediation", "gateway"] {
         eventually(&system, "standalone", "fengqiao_outbox_backlog", &[("component", component)], |v| v >= 0.0).await;
     }
+    // The in-process bus counts each consumer's lag as JetStream does.
+    let lag = &[("component", "mediation"), ("consumer", "mediation-referrals")];
+    eventually(&system, "standalone", "fengqiao_consumer_pending", lag, |v| v >= 0.0).await;
     // The same port answers the probes Kubernetes can use where gRPC probes cannot reach (TLS).
     let admin = system.metrics["standalone"];
     for (path, said) in [("livez", "live"), ("readyz", "ready")] {

@@ -5,6 +5,7 @@
 //! window as JetStream.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,10 +21,30 @@ struct Item {
     envelope: Envelope,
     delivered: u32,
     done: Option<oneshot::Sender<()>>,
+    _counted: Counted,
+}
+
+/// Counts an item among its group's pending events while it lives: from its
+/// publish until its acknowledgement (a redelivery keeps it counted).
+struct Counted(Arc<AtomicU64>);
+
+impl Counted {
+    fn new(pending: &Arc<AtomicU64>) -> Self {
+        pending.fetch_add(1, Ordering::Relaxed);
+        Self(pending.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct Group {
     event_types: Vec<String>,
+    /// Events published to the group and not yet acknowledged.
+    pending: Arc<AtomicU64>,
     tx: mpsc::UnboundedSender<Item>,
     rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Item>>>,
 }
@@ -145,7 +166,12 @@ impl EventBus for MemoryBus {
         for group in state.groups.values() {
             if group.event_types.iter().any(|t| t == &envelope.event_type) {
                 let (done, wait) = oneshot::channel();
-                let item = Item { envelope: envelope.clone(), delivered: 1, done: Some(done) };
+                let item = Item {
+                    envelope: envelope.clone(),
+                    delivered: 1,
+                    done: Some(done),
+                    _counted: Counted::new(&group.pending),
+                };
                 if group.tx.send(item).is_ok() {
                     waits.push(wait);
                 }
@@ -168,7 +194,12 @@ impl EventBus for MemoryBus {
             let mut state = self.lock();
             let group = state.groups.entry(spec.durable.clone()).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                Group { event_types: spec.event_types.clone(), tx, rx: Arc::new(tokio::sync::Mutex::new(rx)) }
+                Group {
+                    event_types: spec.event_types.clone(),
+                    pending: Arc::default(),
+                    tx,
+                    rx: Arc::new(tokio::sync::Mutex::new(rx)),
+                }
             });
             group.event_types = spec.event_types.clone();
             (group.rx.clone(), group.tx.clone())
@@ -190,7 +221,42 @@ impl EventBus for MemoryBus {
         Ok(())
     }
 
+    async fn pending(&self, durable: &str) -> Result<Option<u64>, BusError> {
+        Ok(self.lock().groups.get(durable).map(|g| g.pending.load(Ordering::Relaxed)))
+    }
+
     fn kind(&self) -> &'static str {
         "in-process"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fengqiao_proto::fengqiao::events::v1::MediationConcluded;
+    use fengqiao_proto::EventKind;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_groups_pending_count_runs_from_publish_to_acknowledgement() {
+        let bus = MemoryBus::new(&BusSettings::default());
+        let events: Vec<Envelope> = (0..3)
+            .map(|i| {
+                let e = MediationConcluded { case_id: format!("case-{i}"), ..Default::default() };
+                Envelope::new("test", EventKind::MediationConcluded, &e)
+            })
+            .collect();
+        assert_eq!(bus.pending("test-group").await.unwrap(), None, "no such group yet");
+        let spec = ConsumerSpec { durable: "test-group".into(), event_types: vec![events[0].event_type.clone()] };
+        let mut deliveries = bus.subscribe(&spec).await.unwrap();
+        for e in &events {
+            drop(bus.publish(e).await.unwrap());
+        }
+        assert_eq!(bus.pending("test-group").await.unwrap(), Some(3));
+        // Dropped unacknowledged: delivered again, so still pending.
+        drop(deliveries.next().await.unwrap().unwrap());
+        assert_eq!(bus.pending("test-group").await.unwrap(), Some(3));
+        deliveries.next().await.unwrap().unwrap().ack().await.unwrap();
+        assert_eq!(bus.pending("test-group").await.unwrap(), Some(2));
     }
 }
