@@ -387,7 +387,13 @@ mod tests {
         // Row locks, not a file lock: a second writer needs no queue of its own.
         let second = tokio::time::timeout(std::time::Duration::from_secs(10), t.db.writer().acquire()).await;
         assert!(matches!(second, Ok(Ok(_))), "no second connection while a transaction is open");
+        // One pool: the connections the writer handed out are the reading pool's.
+        let (writer, reader) = (t.db.writer(), t.db.pool());
+        assert_eq!((writer.size(), writer.num_idle()), (reader.size(), reader.num_idle()));
+        assert!(reader.size() >= 2, "the transaction's and the second connection are counted in the one pool");
+        // No reading connection is query-only on PostgreSQL.
         drop(second);
+        sqlx::query("CREATE TABLE written_through_pool (n INTEGER)").execute(reader).await.expect("a write via pool()");
         drop(tx);
         t.finish().await;
     }
