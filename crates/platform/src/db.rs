@@ -391,8 +391,8 @@ mod tests {
         let (writer, reader) = (t.db.writer(), t.db.pool());
         assert_eq!((writer.size(), writer.num_idle()), (reader.size(), reader.num_idle()));
         assert!(reader.size() >= 2, "the transaction's and the second connection are counted in the one pool");
-        // No reading connection is query-only on PostgreSQL.
         drop(second);
+        // No reading connection is query-only on PostgreSQL.
         sqlx::query("CREATE TABLE written_through_pool (n INTEGER)").execute(reader).await.expect("a write via pool()");
         drop(tx);
         t.finish().await;

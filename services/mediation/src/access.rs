@@ -26,9 +26,7 @@ pub async fn load(
     actor: &Actor,
     who: Who,
 ) -> Result<Stored, MediationError> {
-    check_actor(actor)?;
-    let stored = store::find(&mut *conn, referral_id).await?.ok_or(MediationError::NotFound)?;
-    allowed(conn, stored, actor, who).await
+    load_as(conn, referral_id, actor, who, false).await
 }
 
 /// The referral, if `actor` may act on it as `who` says, held against
@@ -41,20 +39,20 @@ pub async fn load_for_change(
     actor: &Actor,
     who: Who,
 ) -> Result<Stored, MediationError> {
-    check_actor(actor)?;
-    let stored = store::find_for_change(&mut *tx, referral_id).await?.ok_or(MediationError::NotFound)?;
-    allowed(tx, stored, actor, who).await
+    load_as(tx, referral_id, actor, who, true).await
 }
 
-fn check_actor(actor: &Actor) -> Result<(), MediationError> {
+async fn load_as(
+    conn: &mut AnyConnection,
+    referral_id: &str,
+    actor: &Actor,
+    who: Who,
+    for_change: bool,
+) -> Result<Stored, MediationError> {
     if actor.org_id.trim().is_empty() {
         return Err(MediationError::invalid("actor.org_id", "is required: the organisation acting"));
     }
-    Ok(())
-}
-
-async fn allowed(conn: &mut AnyConnection, stored: Stored, actor: &Actor, who: Who) -> Result<Stored, MediationError> {
-    let referral_id = stored.item.referral_id.as_str();
+    let stored = store::select(&mut *conn, referral_id, for_change).await?.ok_or(MediationError::NotFound)?;
     if stored.item.org_id == actor.org_id {
         return Ok(stored);
     }

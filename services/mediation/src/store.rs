@@ -57,7 +57,7 @@ impl Stored {
 
 /// One referral.
 pub async fn find(conn: &mut AnyConnection, referral_id: &str) -> Result<Option<Stored>, sqlx::Error> {
-    select(conn, referral_id, "").await
+    select(conn, referral_id, false).await
 }
 
 /// One referral, read to be changed: on PostgreSQL its row stays locked
@@ -66,11 +66,17 @@ pub async fn find(conn: &mut AnyConnection, referral_id: &str) -> Result<Option<
 /// SQLite the one writing connection already runs one change at a time, so
 /// the read is plain. Call it inside a transaction.
 pub async fn find_for_change(conn: &mut AnyConnection, referral_id: &str) -> Result<Option<Stored>, sqlx::Error> {
-    let lock = if conn.backend_name() == "PostgreSQL" { " FOR UPDATE" } else { "" };
-    select(conn, referral_id, lock).await
+    select(conn, referral_id, true).await
 }
 
-async fn select(conn: &mut AnyConnection, referral_id: &str, lock: &str) -> Result<Option<Stored>, sqlx::Error> {
+/// One referral, read to be changed ([`find_for_change`]) or not ([`find`]).
+pub(crate) async fn select(
+    conn: &mut AnyConnection,
+    referral_id: &str,
+    for_change: bool,
+) -> Result<Option<Stored>, sqlx::Error> {
+    let on_postgres = conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME;
+    let lock = if for_change && on_postgres { " FOR UPDATE" } else { "" };
     let sql = format!("SELECT {COLUMNS} FROM referrals WHERE referral_id = $1{lock}");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(referral_id)
