@@ -1,15 +1,18 @@
 //! The status view agencies read: every case's progress, built from events,
 //! with a log per agency that WatchStatus streams.
 
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use fengqiao_domain::referral::is_newer;
 use fengqiao_domain::result::Progress;
 use fengqiao_platform::bus::Envelope;
-use fengqiao_platform::consumer::{EventHandler, HandlerError};
+use fengqiao_platform::consumer::{Arrival, EventHandler, HandlerError};
 use fengqiao_platform::db::now_micros;
 use fengqiao_proto::fengqiao::common::v1::ReferralState;
+use fengqiao_proto::fengqiao::events::v1::CaseRegistered;
 use fengqiao_proto::fengqiao::gateway::v1::CaseStatus;
 use sqlx::{Any, Transaction};
 use tokio::sync::Notify;
@@ -54,87 +57,37 @@ pub async fn number_changes(
 #[async_trait]
 impl EventHandler for StatusProjection {
     async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
-        let Some(kind) = event.kind() else {
+        self.handle_all(tx, &[Arrival { event, span: tracing::Span::none() }]).await
+    }
+
+    /// A lane's waiting events in a few statements whatever their number: their
+    /// cases read at once, each event applied in order to the status in hand,
+    /// every change written at once.
+    async fn handle_all(&self, tx: &mut Transaction<'static, Any>, events: &[Arrival<'_>]) -> Result<(), HandlerError> {
+        let mut progress = Vec::with_capacity(events.len());
+        for arrival in events {
+            let Some(kind) = arrival.event.kind() else { continue };
+            if let Some(decoded) = Progress::decode(kind, &arrival.event.payload) {
+                progress.push(decoded?);
+            }
+        }
+        if progress.is_empty() {
             return Ok(());
-        };
-        let Some(progress) = Progress::decode(kind, &event.payload) else {
-            return Ok(());
-        };
-        let progress = progress?;
+        }
         let at = now_micros();
-        let mut stored = store::status(tx, progress.case_id()).await?;
-        if let Progress::Registered(e) = &progress {
-            // The submit call usually recorded the case already (with its number): reading it
-            // is enough. Otherwise (a registration that came another way, or ahead of its
-            // submit's answer) the event records it, or fills in the number.
-            if stored.as_ref().is_none_or(|s| s.status.case_no.is_empty()) {
-                let external_ref = e.dispute.as_ref().map(|d| d.external_ref.clone()).unwrap_or_default();
-                let status = CaseStatus {
-                    case_id: e.case_id.clone(),
-                    case_no: e.case_no.clone(),
-                    external_ref,
-                    ..Default::default()
-                };
-                stored = Some(store::own(tx, &e.source_agency, &status, at).await?);
+        let cases: BTreeSet<&str> = progress.iter().map(Progress::case_id).collect();
+        let mut stored = store::statuses_for_change(tx, &cases).await?;
+        let mut changes = Vec::with_capacity(progress.len());
+        for p in &progress {
+            if let Progress::Registered(e) = p {
+                register(tx, &mut stored, e, at).await?;
             }
+            let case = stored
+                .get_mut(p.case_id())
+                .ok_or_else(|| HandlerError(format!("case {} has no status yet", p.case_id())))?;
+            changes.extend(advance(case, p, at));
         }
-        // Referral ids are UUIDv7, in the order routing made them: a larger one is newer.
-        let store::Stored { owner: agency, mut status, referral_id: current, .. } =
-            stored.ok_or_else(|| HandlerError(format!("case {} has no status yet", progress.case_id())))?;
-        let previous_org = status.org_id.clone();
-        // A newer referral the status follows from now on, written with it.
-        let mut follow = None;
-        match progress {
-            // A registration retried after a crash, when later changes went through: nothing new.
-            Progress::Registered(_) if status.referral_state != 0 || status.outcome != 0 => return Ok(()),
-            Progress::Registered(_) => {}
-            Progress::Requested(e) => {
-                // A retried delivery of this referral's request (its moves may have come
-                // first), or of an earlier referral's: stale.
-                if e.referral_id <= current {
-                    return Ok(());
-                }
-                follow = Some(e.referral_id.clone());
-                status.referral_state = ReferralState::Requested as i32;
-                status.org_id = e.org_id;
-                status.reason.clear();
-            }
-            Progress::Moved(e) => {
-                if e.referral_id < current {
-                    // A move of an earlier referral (e.g. cancelled by a re-route) arriving late.
-                    return Ok(());
-                }
-                let same = e.referral_id == current;
-                if same && !is_newer(status.referral_state(), e.from_state(), e.to_state()) {
-                    // Retried after a crash while later moves went through: already superseded.
-                    return Ok(());
-                }
-                if !same {
-                    // Its request is still on its way (a retried delivery): follow the referral now.
-                    follow = Some(e.referral_id.clone());
-                }
-                status.referral_state = e.to_state;
-                status.org_id = e.org_id;
-                status.reason = e.reason;
-            }
-            Progress::Concluded(e) => {
-                if e.referral_id < current {
-                    return Ok(());
-                }
-                if e.referral_id > current {
-                    // Its request and moves are still on their way: follow the referral now.
-                    follow = Some(e.referral_id.clone());
-                }
-                status.outcome = e.outcome;
-            }
-            Progress::Returned(e) => {
-                status.returned_to_sender = true;
-                status.reason = e.reason;
-            }
-        }
-        status.updated_at = Some(fengqiao_platform::db::timestamp(at));
-        // The organisation handling the case follows it too, and one it left learns where it went.
-        store::save(tx, &agency, &[&previous_org, &status.org_id], &status, follow.as_deref(), at).await?;
+        store::save(tx, &changes, at).await?;
         Ok(())
     }
 
@@ -143,3 +96,102 @@ impl EventHandler for StatusProjection {
         self.written.notify_one();
     }
 }
+
+/// The submit call usually recorded the case already (with its number): what
+/// was read is enough. Otherwise (a registration that came another way, or
+/// ahead of its submit's answer) the event records it, or fills in the number.
+async fn register(
+    tx: &mut Transaction<'static, Any>,
+    stored: &mut HashMap<String, store::Stored>,
+    e: &CaseRegistered,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    if stored.get(&e.case_id).is_some_and(|s| !s.status.case_no.is_empty()) {
+        return Ok(());
+    }
+    let external_ref = e.dispute.as_ref().map(|d| d.external_ref.clone()).unwrap_or_default();
+    let status =
+        CaseStatus { case_id: e.case_id.clone(), case_no: e.case_no.clone(), external_ref, ..Default::default() };
+    let owned = store::own(tx, &e.source_agency, &status, at).await?;
+    match stored.entry(e.case_id.clone()) {
+        // Changes of this batch already in hand stay; only the number is new.
+        Entry::Occupied(mut case) => case.get_mut().status.case_no = owned.status.case_no,
+        Entry::Vacant(slot) => {
+            slot.insert(owned);
+        }
+    }
+    Ok(())
+}
+
+/// Applies `progress` to the case's status in hand; the change to write, if it
+/// is news (a retried or late delivery may not be).
+fn advance(case: &mut store::Stored, progress: &Progress, at: i64) -> Option<store::Change> {
+    // Referral ids are UUIDv7, in the order routing made them: a larger one is newer.
+    let current = case.referral_id.as_str();
+    let status = &mut case.status;
+    let previous_org = status.org_id.clone();
+    // A newer referral the status follows from now on, written with it.
+    let mut follow = None;
+    match progress {
+        // A registration retried after a crash, when later changes went through: nothing new.
+        Progress::Registered(_) if status.referral_state != 0 || status.outcome != 0 => return None,
+        Progress::Registered(_) => {}
+        Progress::Requested(e) => {
+            // A retried delivery of this referral's request (its moves may have come
+            // first), or of an earlier referral's: stale.
+            if e.referral_id.as_str() <= current {
+                return None;
+            }
+            follow = Some(e.referral_id.clone());
+            status.referral_state = ReferralState::Requested as i32;
+            status.org_id.clone_from(&e.org_id);
+            status.reason.clear();
+        }
+        Progress::Moved(e) => {
+            if e.referral_id.as_str() < current {
+                // A move of an earlier referral (e.g. cancelled by a re-route) arriving late.
+                return None;
+            }
+            let same = e.referral_id == current;
+            if same && !is_newer(status.referral_state(), e.from_state(), e.to_state()) {
+                // Retried after a crash while later moves went through: already superseded.
+                return None;
+            }
+            if !same {
+                // Its request is still on its way (a retried delivery): follow the referral now.
+                follow = Some(e.referral_id.clone());
+            }
+            status.referral_state = e.to_state;
+            status.org_id.clone_from(&e.org_id);
+            status.reason.clone_from(&e.reason);
+        }
+        Progress::Concluded(e) => {
+            if e.referral_id.as_str() < current {
+                return None;
+            }
+            if e.referral_id.as_str() > current {
+                // Its request and moves are still on their way: follow the referral now.
+                follow = Some(e.referral_id.clone());
+            }
+            status.outcome = e.outcome;
+        }
+        Progress::Returned(e) => {
+            status.returned_to_sender = true;
+            status.reason.clone_from(&e.reason);
+        }
+    }
+    status.updated_at = Some(fengqiao_platform::db::timestamp(at));
+    if let Some(referral) = follow {
+        case.referral_id = referral;
+    }
+    // The organisation handling the case follows it too, and one it left learns where it went.
+    Some(store::Change {
+        agency_id: case.owner.clone(),
+        orgs: vec![previous_org, case.status.org_id.clone()],
+        status: case.status.clone(),
+        referral_id: case.referral_id.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -165,47 +165,115 @@ pub async fn by_case_no(conn: &mut AnyConnection, case_no: &str) -> Result<Optio
     stored_where(conn, "case_no", case_no).await
 }
 
-/// Writes a case's new status and leaves it, unnumbered, for the log of its
-/// agency and of each organisation in `orgs` (those the change concerns);
-/// [`number_new`] moves it into the log with its number once committed. With
-/// `follow`, the status follows that referral from now on.
-pub async fn save(
+/// The stored statuses of `case_ids` (fewer where a case has none), read to be
+/// changed in the caller's transaction: on PostgreSQL another writer of them
+/// waits for its commit (locked in id order, so two such readers never deadlock).
+pub async fn statuses_for_change(
     conn: &mut AnyConnection,
-    agency_id: &str,
-    orgs: &[&str],
-    s: &CaseStatus,
-    follow: Option<&str>,
-    at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE case_status SET referral_state = $1, org_id = $2, outcome = $3, reason = $4, returned = $5, updated_at = $6,
-             referral_id = COALESCE($8, referral_id)
-         WHERE case_id = $7",
-    )
-    .bind(s.referral_state)
-    .bind(&s.org_id)
-    .bind(s.outcome)
-    .bind(&s.reason)
-    .bind(i32::from(s.returned_to_sender))
-    .bind(at)
-    .bind(&s.case_id)
-    .bind(follow)
-    .execute(&mut *conn)
-    .await?;
-    let mut readers = vec![agency_id];
-    readers.extend(orgs.iter().filter(|o| !o.is_empty() && **o != agency_id));
-    readers.dedup();
-    let encoded = s.encode_to_vec();
-    // One statement for every reader's row.
-    let sql = format!(
-        "INSERT INTO status_pending (case_id, status, created_at, agency_id) VALUES {}",
-        fengqiao_platform::db::value_rows(readers.len(), 3, 1)
-    );
-    let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&s.case_id).bind(&encoded).bind(at);
-    for reader in readers {
-        insert = insert.bind(reader);
+    case_ids: &std::collections::BTreeSet<&str>,
+) -> Result<std::collections::HashMap<String, Stored>, sqlx::Error> {
+    let ids: Vec<&str> = case_ids.iter().copied().collect();
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT {STORED_COLUMNS} FROM case_status WHERE case_id IN ({}) ORDER BY case_id{}",
+            fengqiao_platform::db::placeholders(1, chunk.len()),
+            fengqiao_platform::db::for_update(conn),
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in fengqiao_platform::db::bind_padded(query, chunk).fetch_all(&mut *conn).await? {
+            let stored = stored_from(&row)?;
+            found.insert(stored.status.case_id.clone(), stored);
+        }
     }
-    insert.execute(&mut *conn).await?;
+    Ok(found)
+}
+
+/// One change of a case's status: the status after it, and whom it concerns.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The agency that owns the case.
+    pub agency_id: String,
+    /// The organisations it concerns besides (the one handling the case, one it left).
+    pub orgs: Vec<String>,
+    /// The status after the change.
+    pub status: CaseStatus,
+    /// The referral the status follows after it.
+    pub referral_id: String,
+}
+
+impl Change {
+    /// A change only the case's agency reads, before any referral.
+    pub fn to_agency(agency_id: &str, status: &CaseStatus) -> Self {
+        Self { agency_id: agency_id.into(), orgs: Vec::new(), status: status.clone(), referral_id: String::new() }
+    }
+}
+
+/// Writes each changed case's last status (at most [`ROWS_PER_STATEMENT`]
+/// cases a statement) and leaves every change, unnumbered and in order, for
+/// the log of its agency and of each organisation it concerns; [`number_new`]
+/// moves them into the log with their numbers once committed.
+///
+/// [`ROWS_PER_STATEMENT`]: fengqiao_platform::db::ROWS_PER_STATEMENT
+pub async fn save(conn: &mut AnyConnection, changes: &[Change], at: i64) -> Result<(), sqlx::Error> {
+    // The last change of each case, in the order the cases first changed.
+    let mut last: Vec<&Change> = Vec::with_capacity(changes.len());
+    let mut place = std::collections::HashMap::with_capacity(changes.len());
+    for change in changes {
+        match place.entry(change.status.case_id.as_str()) {
+            std::collections::hash_map::Entry::Occupied(at) => last[*at.get()] = change,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(last.len());
+                last.push(change);
+            }
+        }
+    }
+    for chunk in last.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        // VALUES columns are column1.. on both engines.
+        let sql = format!(
+            "UPDATE case_status SET referral_state = v.column2, org_id = v.column3, outcome = v.column4,
+                 reason = v.column5, returned = v.column6, referral_id = v.column7, updated_at = v.column8
+             FROM (VALUES {}) AS v WHERE case_status.case_id = v.column1",
+            fengqiao_platform::db::value_rows(chunk.len(), 0, 8)
+        );
+        let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for c in chunk {
+            let s = &c.status;
+            update = update
+                .bind(&s.case_id)
+                .bind(s.referral_state)
+                .bind(&s.org_id)
+                .bind(s.outcome)
+                .bind(&s.reason)
+                .bind(i32::from(s.returned_to_sender))
+                .bind(&c.referral_id)
+                .bind(at);
+        }
+        update.execute(&mut *conn).await?;
+    }
+    let mut rows: Vec<(&str, Vec<u8>, &str)> = Vec::new();
+    for change in changes {
+        let encoded = change.status.encode_to_vec();
+        let mut readers = vec![change.agency_id.as_str()];
+        for org in &change.orgs {
+            if !org.is_empty() && !readers.contains(&org.as_str()) {
+                readers.push(org);
+            }
+        }
+        rows.extend(readers.into_iter().map(|r| (change.status.case_id.as_str(), encoded.clone(), r)));
+    }
+    // The rows in order: `written` numbers them as they are listed.
+    for chunk in rows.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO status_pending (created_at, case_id, status, agency_id) VALUES {}",
+            fengqiao_platform::db::value_rows(chunk.len(), 1, 3)
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at);
+        for (case_id, status, reader) in chunk {
+            insert = insert.bind(*case_id).bind(status).bind(*reader);
+        }
+        insert.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! The consumer runner, the same over both buses: each event is applied with
 //! its inbox row in one transaction (a redelivered event has no second effect);
 //! a lane applies the events already waiting for it together, in one
-//! transaction (if any of them fails, each is applied alone as below);
+//! transaction and one call of the handler, which may do their work in a few
+//! statements (if any of them fails, each is applied alone as below);
 //! a failing event is retried with backoff in place, so later events of the
 //! same case wait and per-case order holds; after `bus.max_deliveries` it is
 //! parked in the dead-letter record with an `fq.v1.ops.event_dead_lettered`
@@ -31,7 +32,7 @@ use crate::outbox::{self, OutboxNotifier};
 mod handler;
 
 use handler::with_their_cases;
-pub use handler::{concerns_tracked_cases, EventHandler, HandlerError};
+pub use handler::{concerns_tracked_cases, Arrival, EventHandler, HandlerError};
 
 /// Counters of one consumer, for metrics, readiness and tests.
 #[derive(Debug, Default)]
@@ -346,6 +347,7 @@ impl Runner {
         let mut tx = self.db.begin().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         let first_copies = self.claim_all(&mut tx, batch).await?;
+        let mut arrivals = Vec::with_capacity(batch.len());
         for (env, first) in batch.iter().copied().zip(first_copies) {
             if !first {
                 outcomes.push(Applied::Duplicate);
@@ -353,8 +355,11 @@ impl Runner {
             }
             // One event alone is already inside its span (see `process`).
             let span = if batch.len() > 1 { self.span(env) } else { tracing::Span::none() };
-            self.handler.handle(&mut tx, env).instrument(span).await?;
+            arrivals.push(Arrival { event: env, span });
             outcomes.push(Applied::Done);
+        }
+        if !arrivals.is_empty() {
+            self.handler.handle_all(&mut tx, &arrivals).await?;
         }
         tx.commit().await?;
         self.outbox.notify();

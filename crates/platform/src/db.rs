@@ -254,6 +254,18 @@ pub fn micros_of(t: &prost_types::Timestamp) -> i64 {
     t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000
 }
 
+/// What ends a `SELECT` that reads rows to change them in the same transaction:
+/// ` FOR UPDATE` on PostgreSQL, where writers run side by side, so another
+/// writer of those rows waits for the commit; nothing on SQLite, whose one
+/// writer already excludes every other.
+pub fn for_update(conn: &sqlx::AnyConnection) -> &'static str {
+    if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+        " FOR UPDATE"
+    } else {
+        ""
+    }
+}
+
 /// The most rows one statement writes or names (a multi-row INSERT, an `IN`
 /// list): at ten parameters a row or fewer, far below every engine's limit on
 /// bind parameters.

@@ -75,8 +75,7 @@ pub(crate) async fn select(
     referral_id: &str,
     for_change: bool,
 ) -> Result<Option<Stored>, sqlx::Error> {
-    let on_postgres = conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME;
-    let lock = if for_change && on_postgres { " FOR UPDATE" } else { "" };
+    let lock = if for_change { fengqiao_platform::db::for_update(conn) } else { "" };
     let sql = format!("SELECT {COLUMNS} FROM referrals WHERE referral_id = $1{lock}");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(referral_id)

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use sqlx::{Any, Transaction};
+use tracing::Instrument;
 
 use crate::bus::Envelope;
 use crate::db::Database;
@@ -31,12 +32,31 @@ impl From<anyhow::Error> for HandlerError {
     }
 }
 
+/// An event about to be applied, with the span its work belongs to (a child of
+/// the trace it was published in; none when the caller is already inside it).
+pub struct Arrival<'a> {
+    /// The event.
+    pub event: &'a Envelope,
+    /// Its span.
+    pub span: tracing::Span,
+}
+
 /// Applies events of one consumer.
 #[async_trait]
 pub trait EventHandler: Send + Sync + 'static {
     /// Applies `event` inside `tx`, which also holds its inbox row. An error
     /// rolls both back; the event is retried.
     async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError>;
+
+    /// Applies `events` in order inside `tx`, which holds their inbox rows: as
+    /// [`handle`](Self::handle) one by one unless the handler does the same
+    /// work in fewer statements. An error rolls all back; each is then retried alone.
+    async fn handle_all(&self, tx: &mut Transaction<'static, Any>, events: &[Arrival<'_>]) -> Result<(), HandlerError> {
+        for arrival in events {
+            self.handle(tx, arrival.event).instrument(arrival.span.clone()).await?;
+        }
+        Ok(())
+    }
 
     /// Called after a transaction holding applied events has committed (e.g.
     /// to wake readers of what the handler wrote).

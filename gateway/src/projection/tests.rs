@@ -1,0 +1,190 @@
+//! A lane's waiting events applied together leave the same statuses and the
+//! same status log as the events applied one by one, on both engines.
+
+use fengqiao_platform::bus::Envelope;
+use fengqiao_platform::component::Component;
+use fengqiao_platform::db::{Backend, Database};
+use fengqiao_platform::testing::TestDatabase;
+use fengqiao_proto::fengqiao::common::v1::{MediationOutcome, ReferralState};
+use fengqiao_proto::fengqiao::events::v1::{MediationConcluded, ReferralRequested, ReferralStateChanged};
+use fengqiao_proto::EventKind;
+use prost::Message;
+use sqlx::Row;
+
+use super::*;
+
+fn registered(case: &str, case_no: &str, agency: &str) -> Envelope {
+    let e = CaseRegistered {
+        case_id: case.into(),
+        case_no: case_no.into(),
+        source_agency: agency.into(),
+        ..Default::default()
+    };
+    Envelope::new("intake", EventKind::CaseRegistered, &e)
+}
+
+fn requested(case: &str, referral: &str, org: &str) -> Envelope {
+    let e = ReferralRequested {
+        case_id: case.into(),
+        referral_id: referral.into(),
+        org_id: org.into(),
+        ..Default::default()
+    };
+    Envelope::new("routing", EventKind::ReferralRequested, &e)
+}
+
+fn moved(case: &str, referral: &str, org: &str, kind: EventKind, from: ReferralState, to: ReferralState) -> Envelope {
+    let e = ReferralStateChanged {
+        case_id: case.into(),
+        referral_id: referral.into(),
+        org_id: org.into(),
+        from_state: from as i32,
+        to_state: to as i32,
+        reason: format!("{from:?} -> {to:?}"),
+        ..Default::default()
+    };
+    Envelope::new("routing", kind, &e)
+}
+
+fn concluded(case: &str, referral: &str, org: &str) -> Envelope {
+    let e = MediationConcluded {
+        case_id: case.into(),
+        referral_id: referral.into(),
+        org_id: org.into(),
+        outcome: MediationOutcome::Agreement as i32,
+        ..Default::default()
+    };
+    Envelope::new("mediation", EventKind::MediationConcluded, &e)
+}
+
+/// Four cases' events, interleaved, with the late and retried deliveries the
+/// projection must see through. Referral ids sort as routing makes them.
+fn story() -> Vec<Envelope> {
+    use ReferralState::{Accepted, Received, Rejected, Requested};
+    vec![
+        registered("case-a", "A-1", "police-1"),
+        registered("case-b", "A-2", "police-1"),
+        // A court's case: no ownership row until its registration event.
+        registered("case-c", "C-1", "court-1"),
+        requested("case-a", "r-a1", "org-1"),
+        requested("case-b", "r-b1", "org-1"),
+        moved("case-a", "r-a1", "org-1", EventKind::ReferralReceived, Requested, Received),
+        moved("case-b", "r-b1", "org-1", EventKind::ReferralRejected, Requested, Rejected),
+        // Re-routed to org-2; then r-b1's request delivered again, late: stale.
+        requested("case-b", "r-b2", "org-2"),
+        requested("case-b", "r-b1", "org-1"),
+        // case-c's move overtakes its request: the status follows r-c1 at once.
+        moved("case-c", "r-c1", "org-2", EventKind::ReferralReceived, Requested, Received),
+        requested("case-c", "r-c1", "org-2"),
+        moved("case-a", "r-a1", "org-1", EventKind::ReferralAccepted, Received, Accepted),
+        // A retried move already superseded, and a retried registration: nothing new.
+        moved("case-a", "r-a1", "org-1", EventKind::ReferralReceived, Requested, Received),
+        registered("case-a", "A-1", "police-1"),
+        concluded("case-a", "r-a1", "org-1"),
+        moved("case-b", "r-b2", "org-2", EventKind::ReferralReceived, Requested, Received),
+    ]
+}
+
+async fn prepared(backend: Backend) -> TestDatabase {
+    let test = TestDatabase::new(backend, "gateway").await.unwrap();
+    fengqiao_platform::migrate::run(&test.db, crate::Gateway::MIGRATIONS).await.unwrap();
+    // The police cases' submit calls recorded them, with their numbers.
+    let mut conn = test.db.writer().acquire().await.unwrap();
+    for (case, no) in [("case-a", "A-1"), ("case-b", "A-2")] {
+        let status = CaseStatus { case_id: case.into(), case_no: no.into(), ..Default::default() };
+        store::own(&mut conn, "police-1", &status, 0).await.unwrap();
+    }
+    test
+}
+
+fn projection() -> StatusProjection {
+    StatusProjection { written: Arc::new(Notify::new()) }
+}
+
+/// The statuses and every reader's numbered log, without the times they were written.
+async fn outcome(db: &Database) -> (Vec<String>, Vec<(String, String)>) {
+    while store::number_new(db).await.unwrap() > 0 {}
+    let statuses = sqlx::query(
+        "SELECT case_id, agency_id, case_no, referral_state, org_id, outcome, reason, returned, referral_id
+         FROM case_status ORDER BY case_id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        let text = |c: &str| r.get::<String, _>(c);
+        let number = |c: &str| r.get::<i32, _>(c);
+        format!(
+            "{} owner={} no={} state={} org={} outcome={} reason={} returned={} follows={}",
+            text("case_id"),
+            text("agency_id"),
+            text("case_no"),
+            number("referral_state"),
+            text("org_id"),
+            number("outcome"),
+            text("reason"),
+            number("returned"),
+            text("referral_id"),
+        )
+    })
+    .collect();
+    let log = sqlx::query("SELECT agency_id, status FROM status_log ORDER BY seq")
+        .fetch_all(db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut status = CaseStatus::decode(r.get::<Vec<u8>, _>("status").as_slice()).unwrap();
+            status.updated_at = None;
+            (r.get::<String, _>("agency_id"), format!("{status:?}"))
+        })
+        .collect();
+    (statuses, log)
+}
+
+async fn a_batch_leaves_what_one_by_one_leaves(backend: Backend) {
+    let events = story();
+    let alone = prepared(backend).await;
+    for event in &events {
+        let mut tx = alone.db.begin().await.unwrap();
+        projection().handle(&mut tx, event).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let together = prepared(backend).await;
+    let mut tx = together.db.begin().await.unwrap();
+    let arrivals: Vec<Arrival> = events.iter().map(|event| Arrival { event, span: tracing::Span::none() }).collect();
+    projection().handle_all(&mut tx, &arrivals).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let (statuses, log) = outcome(&together.db).await;
+    assert_eq!(
+        statuses,
+        [
+            "case-a owner=police-1 no=A-1 state=3 org=org-1 outcome=1 reason=Received -> Accepted returned=0 follows=r-a1",
+            "case-b owner=police-1 no=A-2 state=2 org=org-2 outcome=0 reason=Requested -> Received returned=0 follows=r-b2",
+            "case-c owner=court-1 no=C-1 state=2 org=org-2 outcome=0 reason=Requested -> Received returned=0 follows=r-c1",
+        ]
+    );
+    let readers =
+        |case: &str| log.iter().filter(|(_, s)| s.contains(case)).map(|(r, _)| r.as_str()).collect::<Vec<_>>();
+    // case-a: registered, requested, received, accepted, concluded; its police station reads
+    // each, org-1 each from the request on.
+    assert_eq!(readers("\"case-a\"").iter().filter(|r| **r == "police-1").count(), 5);
+    assert_eq!(readers("\"case-a\"").iter().filter(|r| **r == "org-1").count(), 4);
+    // case-b: org-1 learns the case went to org-2.
+    assert!(log.iter().any(|(r, s)| r == "org-1" && s.contains("\"case-b\"") && s.contains("\"org-2\"")));
+    assert_eq!((statuses, log), outcome(&alone.db).await, "batched and one-by-one differ");
+    alone.finish().await;
+    together.finish().await;
+}
+
+#[tokio::test]
+async fn on_sqlite_a_batch_of_status_events_leaves_what_one_by_one_leaves() {
+    a_batch_leaves_what_one_by_one_leaves(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_batch_of_status_events_leaves_what_one_by_one_leaves() {
+    a_batch_leaves_what_one_by_one_leaves(Backend::Postgres).await;
+}
