@@ -188,3 +188,24 @@ async fn on_sqlite_a_batch_of_status_events_leaves_what_one_by_one_leaves() {
 async fn on_postgres_a_batch_of_status_events_leaves_what_one_by_one_leaves() {
     a_batch_leaves_what_one_by_one_leaves(Backend::Postgres).await;
 }
+
+/// Gateway replicas may apply events of one case side by side (PostgreSQL):
+/// the second reads the status only once the first has committed its change.
+#[tokio::test]
+async fn on_postgres_an_event_of_a_case_waits_for_a_batch_holding_it() {
+    let test = prepared(Backend::Postgres).await;
+    let mut first = test.db.pool().begin().await.unwrap();
+    store::statuses_for_change(&mut first, &BTreeSet::from(["case-a"])).await.unwrap();
+
+    let db = test.db.clone();
+    let second = tokio::spawn(async move {
+        let mut tx = db.begin().await.unwrap();
+        projection().handle(&mut tx, &requested("case-a", "r-a1", "org-1")).await.unwrap();
+        tx.commit().await.unwrap();
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!second.is_finished(), "the second applied its event while the first held the case");
+    first.commit().await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), second).await.expect("it goes on").unwrap();
+    test.finish().await;
+}
