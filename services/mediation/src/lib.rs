@@ -26,7 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::component::{Api, Component};
-use fengqiao_platform::consumer::{Consumer, EventHandler, HandlerError};
+use fengqiao_platform::consumer::{Arrival, Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
 use fengqiao_platform::{migration, ComponentRuntime};
 use fengqiao_proto::fengqiao::events::v1::{ClockScheduled, ReferralRequested};
@@ -35,6 +35,7 @@ use fengqiao_proto::fengqiao::mediation::v1::mediation_service_server::Mediation
 use fengqiao_proto::fengqiao::routing::v1::routing_service_client::RoutingServiceClient;
 use fengqiao_proto::EventKind;
 use sqlx::{Any, Transaction};
+use tracing::Instrument;
 
 pub use error::MediationError;
 pub use peers::{GrpcPeers, Peers};
@@ -117,6 +118,22 @@ impl EventHandler for ReceiveReferrals {
         }
         let requested: ReferralRequested = event.decode()?;
         self.0.receive(tx, &requested).await?;
+        Ok(())
+    }
+
+    /// Each run of requested referrals in two statements (their rows, their
+    /// announcements); any other event in its place between them.
+    async fn handle_all(&self, tx: &mut Transaction<'static, Any>, events: &[Arrival<'_>]) -> Result<(), HandlerError> {
+        let mut run = Vec::new();
+        for arrival in events {
+            if arrival.event.kind() == Some(EventKind::ReferralRequested) {
+                run.push(arrival.event.decode::<ReferralRequested>()?);
+                continue;
+            }
+            self.0.receive_all(tx, &std::mem::take(&mut run)).await?;
+            self.handle(tx, arrival.event).instrument(arrival.span.clone()).await?;
+        }
+        self.0.receive_all(tx, &run).await?;
         Ok(())
     }
 }

@@ -134,23 +134,40 @@ impl MediationService {
         tx: &mut Transaction<'static, Any>,
         requested: &ReferralRequested,
     ) -> Result<(), sqlx::Error> {
-        let item = InboxItem {
-            referral_id: requested.referral_id.clone(),
-            case_id: requested.case_id.clone(),
-            case_no: requested.case_no.clone(),
-            org_id: requested.org_id.clone(),
-            sender: requested.sender.clone(),
-            state: ReferralState::Received as i32,
-            dispute: requested.dispute.clone(),
-            risk_level: requested.risk_level,
-            mediator_id: requested.mediator_id.clone(),
-            ..Default::default()
-        };
-        if store::insert(tx, &item, self.now()).await? {
-            let actor = Actor { org_id: item.org_id.clone(), ..Default::default() };
-            announce(tx, &item, ReferralState::Requested, Action::Receive, &actor, None).await?;
+        self.receive_all(tx, std::slice::from_ref(requested)).await
+    }
+
+    /// [`receive`](Self::receive) for several requested referrals, in order:
+    /// their rows in one statement and their announcements in another.
+    pub async fn receive_all(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        requested: &[ReferralRequested],
+    ) -> Result<(), sqlx::Error> {
+        let items: Vec<InboxItem> = requested
+            .iter()
+            .map(|r| InboxItem {
+                referral_id: r.referral_id.clone(),
+                case_id: r.case_id.clone(),
+                case_no: r.case_no.clone(),
+                org_id: r.org_id.clone(),
+                sender: r.sender.clone(),
+                state: ReferralState::Received as i32,
+                dispute: r.dispute.clone(),
+                risk_level: r.risk_level,
+                mediator_id: r.mediator_id.clone(),
+                ..Default::default()
+            })
+            .collect();
+        let inserted = store::insert_all(tx, &items, self.now()).await?;
+        let mut announced = Vec::with_capacity(items.len());
+        for (item, new) in items.iter().zip(inserted) {
+            if new {
+                let actor = Actor { org_id: item.org_id.clone(), ..Default::default() };
+                announced.extend(announcements(item, ReferralState::Requested, Action::Receive, &actor, None));
+            }
         }
-        Ok(())
+        outbox::append_all(tx, &announced).await
     }
 
     /// One page of `org_id`'s inbox, newest first.
@@ -331,6 +348,17 @@ async fn announce(
     actor: &Actor,
     conclusion: Option<&crate::conclude::Conclusion>,
 ) -> Result<(), sqlx::Error> {
+    outbox::append_all(tx, &announcements(item, from, action, actor, conclusion)).await
+}
+
+/// The events announcing a referral's move from `from` to the item's state.
+fn announcements(
+    item: &InboxItem,
+    from: ReferralState,
+    action: Action,
+    actor: &Actor,
+    conclusion: Option<&crate::conclude::Conclusion>,
+) -> Vec<Envelope> {
     let changed = ReferralStateChanged {
         case_id: item.case_id.clone(),
         referral_id: item.referral_id.clone(),
@@ -340,7 +368,7 @@ async fn announce(
         actor: Some(actor.clone()),
         reason: item.reason.clone(),
     };
-    outbox::append(tx, &Envelope::new(COMPONENT, action.event_kind(), &changed)).await?;
+    let mut events = vec![Envelope::new(COMPONENT, action.event_kind(), &changed)];
     if action == Action::Complete {
         let terms = conclusion.and_then(|c| c.agreement.as_ref());
         let concluded = MediationConcluded {
@@ -355,7 +383,7 @@ async fn announce(
             agreement_amount_fen: terms.map_or(0, |t| t.amount_fen),
             performance_deadline: terms.map(|t| t.performance_deadline.clone()).unwrap_or_default(),
         };
-        outbox::append(tx, &Envelope::new(COMPONENT, EventKind::MediationConcluded, &concluded)).await?;
+        events.push(Envelope::new(COMPONENT, EventKind::MediationConcluded, &concluded));
     }
-    Ok(())
+    events
 }

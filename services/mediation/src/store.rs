@@ -89,30 +89,46 @@ pub(crate) async fn select(
 /// Inserts a new referral; false when one with this id exists (a redelivery,
 /// or a cancellation that arrived first).
 pub async fn insert(conn: &mut AnyConnection, item: &InboxItem, at: i64) -> Result<bool, sqlx::Error> {
-    let n = sqlx::query(
-        "INSERT INTO referrals (referral_id, case_id, case_no, org_id, sender, state, dispute, risk_level,
-             outcome, summary, reason, received_at, updated_at, mediator_id, source)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)
-         ON CONFLICT (referral_id) DO NOTHING",
-    )
-    .bind(&item.referral_id)
-    .bind(&item.case_id)
-    .bind(&item.case_no)
-    .bind(&item.org_id)
-    .bind(&item.sender)
-    .bind(item.state)
-    .bind(item.dispute.as_ref().map(|d| d.encode_to_vec()))
-    .bind(item.risk_level)
-    .bind(item.outcome)
-    .bind(&item.summary)
-    .bind(&item.reason)
-    .bind(at)
-    .bind(&item.mediator_id)
-    .bind(item.dispute.as_ref().map_or(0, |d| d.source))
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+    Ok(insert_all(conn, std::slice::from_ref(item), at).await?[0])
+}
+
+/// Inserts referrals (at most [`ROWS_PER_STATEMENT`] a statement); for each,
+/// whether it is new (an existing row, e.g. one cancelled before it arrived, or
+/// an earlier copy in `items`, stays as it is).
+///
+/// [`ROWS_PER_STATEMENT`]: fengqiao_platform::db::ROWS_PER_STATEMENT
+pub async fn insert_all(conn: &mut AnyConnection, items: &[InboxItem], at: i64) -> Result<Vec<bool>, sqlx::Error> {
+    let mut new = Vec::with_capacity(items.len());
+    for chunk in items.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO referrals (received_at, updated_at, referral_id, case_id, case_no, org_id, sender, state,
+                 dispute, risk_level, outcome, summary, reason, mediator_id, source)
+             VALUES {}
+             ON CONFLICT (referral_id) DO NOTHING RETURNING referral_id",
+            fengqiao_platform::db::value_rows(chunk.len(), 2, 13)
+        );
+        let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(at).bind(at);
+        for item in chunk {
+            insert = insert
+                .bind(&item.referral_id)
+                .bind(&item.case_id)
+                .bind(&item.case_no)
+                .bind(&item.org_id)
+                .bind(&item.sender)
+                .bind(item.state)
+                .bind(item.dispute.as_ref().map(|d| d.encode_to_vec()))
+                .bind(item.risk_level)
+                .bind(item.outcome)
+                .bind(&item.summary)
+                .bind(&item.reason)
+                .bind(&item.mediator_id)
+                .bind(item.dispute.as_ref().map_or(0, |d| d.source));
+        }
+        let mut written: std::collections::HashSet<String> = insert.fetch_all(&mut *conn).await?.into_iter().collect();
+        // A copy later in the chunk finds its id already taken out.
+        new.extend(chunk.iter().map(|item| written.remove(&item.referral_id)));
+    }
+    Ok(new)
 }
 
 /// Moves a referral from `from` to the item's state; false when its state is
