@@ -267,8 +267,9 @@ pub fn for_update(conn: &sqlx::AnyConnection) -> &'static str {
 }
 
 /// The most rows one statement writes or names (a multi-row INSERT, an `IN`
-/// list): at ten parameters a row or fewer, far below every engine's limit on
-/// bind parameters.
+/// list): at fifteen parameters a row or fewer (mediation's inbox rows take
+/// thirteen), 7,500 at most, far below every engine's limit on bind parameters
+/// (SQLite 32,766, PostgreSQL 65,535).
 pub const ROWS_PER_STATEMENT: usize = 500;
 
 /// The `VALUES` rows of a multi-row INSERT: `rows` rows, each the `shared`
