@@ -119,6 +119,7 @@ mod tests {
                 _ => String::new(),
             },
             open,
+            division_code: "620802".into(),
         }
     }
 

@@ -26,12 +26,19 @@ pub struct Org {
     pub agency_id: String,
     /// Referrals it holds that are not finished.
     pub open: i64,
+    /// The division its area is: every place whose code starts with it.
+    pub division_code: String,
 }
 
 impl Org {
     /// True when it holds as many open referrals as it can.
     pub fn full(&self) -> bool {
         self.open >= self.capacity
+    }
+
+    /// True when its area contains the place `division_code`.
+    pub fn covers(&self, division_code: &str) -> bool {
+        division_code.starts_with(&self.division_code)
     }
 
     /// True when it takes disputes of `category`.
@@ -84,19 +91,29 @@ pub async fn seed_demo(conn: &mut AnyConnection) -> Result<usize, sqlx::Error> {
 
 /// Every organisation whose area contains `division_code`, with its load.
 pub async fn covering(conn: &mut AnyConnection, division_code: &str) -> Result<Vec<Org>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT o.org_id, o.name, o.kind, o.level, o.capacity, o.categories, o.agency_id,
-                (SELECT COUNT(*) FROM referrals r WHERE r.org_id = o.org_id AND r.state IN (1, 2, 3, 5, 6)) AS open
-         FROM organisations o
-         WHERE $1 LIKE o.division_code || '%'
-         ORDER BY o.level, o.org_id",
-    )
-    .bind(division_code)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Org {
+    covering_any(conn, &[division_code]).await
+}
+
+/// Every organisation whose area contains any of `division_codes`, with its
+/// load, by level then id: [`Org::covers`] tells which places it covers.
+pub async fn covering_any(conn: &mut AnyConnection, division_codes: &[&str]) -> Result<Vec<Org>, sqlx::Error> {
+    // An area contains a place when its code is a prefix of the place's code.
+    let mut prefixes: Vec<&str> =
+        division_codes.iter().flat_map(|code| code.char_indices().map(|(i, _)| &code[..i]).chain([*code])).collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    let mut orgs = Vec::new();
+    for chunk in prefixes.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT o.org_id, o.name, o.kind, o.level, o.capacity, o.categories, o.agency_id, o.division_code,
+                    (SELECT COUNT(*) FROM referrals r WHERE r.org_id = o.org_id AND r.state IN (1, 2, 3, 5, 6)) AS open
+             FROM organisations o
+             WHERE o.division_code IN ({})",
+            fengqiao_platform::db::placeholders(1, chunk.len())
+        );
+        let query = fengqiao_platform::db::bind_padded(sqlx::query(sqlx::AssertSqlSafe(sql)), chunk);
+        for r in query.fetch_all(&mut *conn).await? {
+            orgs.push(Org {
                 org_id: r.try_get("org_id")?,
                 name: r.try_get("name")?,
                 kind: r.try_get("kind")?,
@@ -105,9 +122,12 @@ pub async fn covering(conn: &mut AnyConnection, division_code: &str) -> Result<V
                 categories: r.try_get("categories")?,
                 agency_id: r.try_get("agency_id")?,
                 open: r.try_get("open")?,
-            })
-        })
-        .collect()
+                division_code: r.try_get("division_code")?,
+            });
+        }
+    }
+    orgs.sort_by(|a, b| (a.level, &a.org_id).cmp(&(b.level, &b.org_id)));
+    Ok(orgs)
 }
 
 /// The level's name for explanations.

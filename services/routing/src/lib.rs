@@ -25,7 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::component::{Api, Component};
-use fengqiao_platform::consumer::{Consumer, EventHandler, HandlerError};
+use fengqiao_platform::consumer::{Arrival, Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
 use fengqiao_platform::{migration, ComponentRuntime};
 use fengqiao_proto::fengqiao::events::v1::{
@@ -35,6 +35,7 @@ use fengqiao_proto::fengqiao::routing::v1::routing_service_server::RoutingServic
 use fengqiao_proto::fengqiao::supervision::v1::supervision_service_server::SupervisionServiceServer;
 use fengqiao_proto::EventKind;
 use sqlx::{Any, Transaction};
+use tracing::Instrument;
 
 pub use error::RoutingError;
 pub use organisations::validate as validate_organisation;
@@ -192,15 +193,7 @@ struct FollowCases {
 impl EventHandler for FollowCases {
     async fn handle(&self, tx: &mut Transaction<'static, Any>, event: &Envelope) -> Result<(), HandlerError> {
         match event.kind() {
-            Some(EventKind::CaseRegistered) => {
-                let ev = event.decode::<CaseRegistered>()?;
-                // The facts first: routing the case records its organisation in them.
-                supervision::facts::registered(tx, &ev, event.time_micros).await?;
-                self.routing.on_case_registered(tx, &ev).await?;
-                let division = ev.dispute.as_ref().and_then(|d| d.location.as_ref()).map(|l| l.division_code.clone());
-                self.supervision.on_risk(tx, &ev.case_id, &division.unwrap_or_default(), ev.risk_level).await?;
-                Ok(())
-            }
+            Some(EventKind::CaseRegistered) => self.register(tx, &[(event.decode()?, event.time_micros)]).await,
             Some(EventKind::CaseRiskChanged) => {
                 let ev = event.decode::<CaseRiskChanged>()?;
                 let division = self.routing.on_risk_changed(tx, &ev).await?;
@@ -231,5 +224,39 @@ impl EventHandler for FollowCases {
             }
             None => Err(HandlerError(format!("unknown event type {}", event.event_type))),
         }
+    }
+
+    /// Each run of registrations routed at once; any other event in its place between them.
+    async fn handle_all(&self, tx: &mut Transaction<'static, Any>, events: &[Arrival<'_>]) -> Result<(), HandlerError> {
+        let mut run = Vec::new();
+        for arrival in events {
+            if arrival.event.kind() == Some(EventKind::CaseRegistered) {
+                run.push((arrival.event.decode::<CaseRegistered>()?, arrival.event.time_micros));
+                continue;
+            }
+            self.register(tx, &std::mem::take(&mut run)).await?;
+            self.handle(tx, arrival.event).instrument(arrival.span.clone()).await?;
+        }
+        self.register(tx, &run).await
+    }
+}
+
+impl FollowCases {
+    /// Routes registered cases (each with its event's time), then follows
+    /// each one's risk (a RED case gets its leader owner).
+    async fn register(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        run: &[(CaseRegistered, i64)],
+    ) -> Result<(), HandlerError> {
+        if run.is_empty() {
+            return Ok(());
+        }
+        self.routing.on_cases_registered(tx, run).await?;
+        for (ev, _) in run {
+            let division = ev.dispute.as_ref().and_then(|d| d.location.as_ref()).map(|l| l.division_code.as_str());
+            self.supervision.on_risk(tx, &ev.case_id, division.unwrap_or_default(), ev.risk_level).await?;
+        }
+        Ok(())
     }
 }

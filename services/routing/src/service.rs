@@ -13,7 +13,7 @@ use fengqiao_platform::status::Violation;
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, Dispute, MediationOutcome, ReferralState};
 use fengqiao_proto::fengqiao::events::v1::{
-    CaseRegistered, CaseReturned, CaseRiskChanged, MediationConcluded, ReferralRequested, ReferralStateChanged,
+    CaseReturned, CaseRiskChanged, MediationConcluded, ReferralRequested, ReferralStateChanged,
 };
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_client::MediationServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::CancelReferralRequest;
@@ -24,12 +24,14 @@ use prost::Message;
 use sqlx::{Any, Transaction};
 
 use crate::clocks::{self, Kind as ClockKind, Regimes};
-use crate::decide::{self, Ask};
+use crate::decide;
 use crate::directory::{self, Org};
 use crate::rules::{CaseFacts, Rules};
 use crate::store::{self, RoutedCase};
 use crate::RoutingError;
 use crate::{mediators, organisations};
+
+mod registration;
 
 const COMPONENT: &str = "routing";
 
@@ -244,67 +246,6 @@ impl RoutingService {
         Ok((page, next))
     }
 
-    /// Takes on a newly registered case and refers it to the lowest level covering its place.
-    pub async fn on_case_registered(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        ev: &CaseRegistered,
-    ) -> Result<(), HandlerError> {
-        let dispute = ev.dispute.clone().unwrap_or_default();
-        let division = dispute.location.as_ref().map(|l| l.division_code.clone()).unwrap_or_default();
-        let case = RoutedCase {
-            case_id: ev.case_id.clone(),
-            case_no: ev.case_no.clone(),
-            source_agency: ev.source_agency.clone(),
-            division_code: division.clone(),
-            risk_level: ev.risk_level,
-            dispute: dispute.encode_to_vec(),
-        };
-        if !store::insert_case(tx, &case, now_micros()).await? {
-            return Ok(()); // routed before
-        }
-        let refused = fengqiao_domain::org::refused_kinds(&dispute);
-        let facts = CaseFacts::new(dispute.source, dispute.category, ev.risk_level, dispute.headcount);
-        let now = now_micros();
-        let timing = self.regimes.timing();
-        let risk_period = self.regimes.period(ClockKind::RiskResponse, &facts.risk, &division);
-        let mut started = vec![(ClockKind::RiskResponse, risk_period)];
-        if let Some(kind) = crate::case_clocks::agency_clock(&dispute) {
-            started.push((kind, self.regimes.period(kind, "", &division)));
-        }
-        clocks::start_all(tx, &case.case_id, &started, timing, now).await?;
-        let covering = directory::covering(tx, &division).await?;
-        // The applicant's choice of mediator stands for a choice of their organisation.
-        let (preferred_org, mediator, mediator_note) = self.preferred(tx, &dispute).await?;
-        let ask = Ask {
-            facts: &facts,
-            source_agency: &ev.source_agency,
-            refused_kinds: &refused,
-            preferred_org_id: &preferred_org,
-        };
-        let decision = decide::decide(&self.rules.current(), &covering, &ask);
-        match decision.org {
-            Some(org) => {
-                let honoured = mediator.as_ref().filter(|m| m.org_id == org.org_id);
-                let mut explanation = decision.explanation;
-                if let Some(m) = honoured {
-                    explanation =
-                        format!("the applicant's choice of mediator {} ({}); {explanation}", m.name, m.mediator_id);
-                } else if let Some(note) = mediator_note {
-                    explanation = format!("{explanation}; {note}");
-                }
-                let mediator_id = honoured.map(|m| m.mediator_id.as_str()).unwrap_or("");
-                refer(tx, &case, &org, explanation, mediator_id).await?;
-            }
-            None => {
-                let reason =
-                    format!("no mediation organisation can take division {division}: {}", decision.explanation);
-                return_case(tx, &case, &reason).await?;
-            }
-        }
-        Ok(())
-    }
-
     /// Follows a change of the case's risk level: a running risk-response
     /// clock restarts with the new colour's period. Returns the case's place.
     pub async fn on_risk_changed(
@@ -328,32 +269,6 @@ impl RoutingService {
             clocks::start(tx, &ev.case_id, ClockKind::RiskResponse, period, self.regimes.timing(), now).await?;
         }
         Ok(case.division_code)
-    }
-
-    /// The organisation to prefer, the chosen mediator if they take cases,
-    /// and why a chosen mediator was not honoured.
-    async fn preferred(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        dispute: &Dispute,
-    ) -> Result<(String, Option<Mediator>, Option<String>), HandlerError> {
-        let id = dispute.preferred_mediator_id.trim();
-        if id.is_empty() {
-            return Ok((dispute.preferred_org_id.clone(), None, None));
-        }
-        Ok(match mediators::find(tx, id).await? {
-            Some(m) if m.available => (m.org_id.clone(), Some(m), None),
-            Some(m) => (
-                dispute.preferred_org_id.clone(),
-                None,
-                Some(format!("the applicant's choice of mediator {} is not taking new cases", m.mediator_id)),
-            ),
-            None => (
-                dispute.preferred_org_id.clone(),
-                None,
-                Some(format!("the applicant's choice of mediator {id} is not in the directory")),
-            ),
-        })
     }
 
     /// Adds or replaces a mediator of an existing organisation.
@@ -511,7 +426,15 @@ async fn refer(
     explanation: String,
     mediator_id: &str,
 ) -> Result<Referral, HandlerError> {
-    let at = now_micros();
+    let referral = new_referral(case, choice, explanation, mediator_id);
+    store::insert_referral(tx, &referral, choice.level, now_micros()).await?;
+    crate::supervision::facts::referred(tx, &case.case_id, &choice.org_id, choice.level).await?;
+    announce_request(tx, case, &referral).await?;
+    Ok(referral)
+}
+
+/// A new referral of `case` to `choice`, not yet written (logged as requested).
+fn new_referral(case: &RoutedCase, choice: &Org, explanation: String, mediator_id: &str) -> Referral {
     let referral = Referral {
         referral_id: uuid::Uuid::now_v7().to_string(),
         case_id: case.case_id.clone(),
@@ -522,11 +445,8 @@ async fn refer(
         mediator_id: mediator_id.to_string(),
         ..Default::default()
     };
-    store::insert_referral(tx, &referral, choice.level, at).await?;
-    crate::supervision::facts::referred(tx, &case.case_id, &choice.org_id, choice.level).await?;
-    announce_request(tx, case, &referral).await?;
     tracing::info!(case_id = %case.case_id, referral_id = %referral.referral_id, org_id = %choice.org_id, "referral requested");
-    Ok(referral)
+    referral
 }
 
 /// Announces `referral` of `case` to its organisation (`fq.v1.referral.requested`);
@@ -536,6 +456,12 @@ pub(crate) async fn announce_request(
     case: &RoutedCase,
     referral: &Referral,
 ) -> Result<(), HandlerError> {
+    outbox::append(tx, &request_event(case, referral)?).await?;
+    Ok(())
+}
+
+/// The event announcing `referral` of `case` to its organisation.
+fn request_event(case: &RoutedCase, referral: &Referral) -> Result<Envelope, HandlerError> {
     let event = ReferralRequested {
         case_id: case.case_id.clone(),
         referral_id: referral.referral_id.clone(),
@@ -547,8 +473,7 @@ pub(crate) async fn announce_request(
         risk_level: case.risk_level,
         mediator_id: referral.mediator_id.clone(),
     };
-    outbox::append(tx, &Envelope::new(COMPONENT, EventKind::ReferralRequested, &event)).await?;
-    Ok(())
+    Ok(Envelope::new(COMPONENT, EventKind::ReferralRequested, &event))
 }
 
 impl RoutingService {
@@ -573,12 +498,17 @@ impl RoutingService {
 /// Returns the case to its sender, with its event.
 async fn return_case(tx: &mut Transaction<'static, Any>, case: &RoutedCase, reason: &str) -> Result<(), HandlerError> {
     store::mark_returned(tx, &case.case_id, reason).await?;
+    outbox::append(tx, &returned_event(case, reason)).await?;
+    Ok(())
+}
+
+/// The event returning `case` to its sender (logged as returned).
+fn returned_event(case: &RoutedCase, reason: &str) -> Envelope {
     let event = CaseReturned {
         case_id: case.case_id.clone(),
         source_agency: case.source_agency.clone(),
         reason: reason.to_string(),
     };
-    outbox::append(tx, &Envelope::new(COMPONENT, EventKind::CaseReturned, &event)).await?;
     tracing::info!(case_id = %case.case_id, "case returned to its sender");
-    Ok(())
+    Envelope::new(COMPONENT, EventKind::CaseReturned, &event)
 }

@@ -31,23 +31,32 @@ pub async fn set_risk(conn: &mut AnyConnection, case_id: &str, risk_level: i32) 
     Ok(())
 }
 
-/// Records a case; false when it was recorded before (a redelivery).
-pub async fn insert_case(conn: &mut AnyConnection, c: &RoutedCase, at: i64) -> Result<bool, sqlx::Error> {
-    let n = sqlx::query(
-        "INSERT INTO routed_cases (case_id, case_no, source_agency, division_code, risk_level, dispute, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (case_id) DO NOTHING",
-    )
-    .bind(&c.case_id)
-    .bind(&c.case_no)
-    .bind(&c.source_agency)
-    .bind(&c.division_code)
-    .bind(c.risk_level)
-    .bind(&c.dispute)
-    .bind(at)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+/// Records each case at `at`, in one statement for up to
+/// [`ROWS_PER_STATEMENT`](fengqiao_platform::db::ROWS_PER_STATEMENT) of them;
+/// for each, false when it was recorded before (a redelivery) or earlier in `cases`.
+pub async fn insert_cases(conn: &mut AnyConnection, cases: &[RoutedCase], at: i64) -> Result<Vec<bool>, sqlx::Error> {
+    let mut new = Vec::with_capacity(cases.len());
+    for chunk in cases.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO routed_cases (created_at, case_id, case_no, source_agency, division_code, risk_level, dispute)
+             VALUES {} ON CONFLICT (case_id) DO NOTHING RETURNING case_id",
+            fengqiao_platform::db::value_rows(chunk.len(), 1, 6)
+        );
+        let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(at);
+        for c in chunk {
+            insert = insert
+                .bind(&c.case_id)
+                .bind(&c.case_no)
+                .bind(&c.source_agency)
+                .bind(&c.division_code)
+                .bind(c.risk_level)
+                .bind(&c.dispute);
+        }
+        let mut written: std::collections::HashSet<String> = insert.fetch_all(&mut *conn).await?.into_iter().collect();
+        // A copy later in the chunk finds its id already taken out.
+        new.extend(chunk.iter().map(|c| written.remove(&c.case_id)));
+    }
+    Ok(new)
 }
 
 /// A case by id.
@@ -103,25 +112,36 @@ fn referral_from(r: &AnyRow) -> Result<(Referral, i32), sqlx::Error> {
     ))
 }
 
-/// Records a new referral at `level`.
+/// Records a new referral (its organisation at `level`) at `at`.
 pub async fn insert_referral(conn: &mut AnyConnection, r: &Referral, level: i32, at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO referrals (referral_id, case_id, org_id, level, sender, state, explanation, reason, created_at,
-             updated_at, mediator_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
-    )
-    .bind(&r.referral_id)
-    .bind(&r.case_id)
-    .bind(&r.org_id)
-    .bind(level)
-    .bind(&r.sender)
-    .bind(r.state)
-    .bind(&r.explanation)
-    .bind(&r.reason)
-    .bind(at)
-    .bind(&r.mediator_id)
-    .execute(conn)
-    .await?;
+    insert_referrals(conn, &[(r, level)], at).await
+}
+
+/// Records new referrals (each with its organisation's level) at `at`, in one
+/// statement for up to [`ROWS_PER_STATEMENT`](fengqiao_platform::db::ROWS_PER_STATEMENT) of them.
+pub async fn insert_referrals(conn: &mut AnyConnection, all: &[(&Referral, i32)], at: i64) -> Result<(), sqlx::Error> {
+    for chunk in all.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO referrals (created_at, updated_at, referral_id, case_id, org_id, level, sender, state,
+                 explanation, reason, mediator_id)
+             VALUES {}",
+            fengqiao_platform::db::value_rows(chunk.len(), 2, 9)
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at).bind(at);
+        for (r, level) in chunk {
+            insert = insert
+                .bind(&r.referral_id)
+                .bind(&r.case_id)
+                .bind(&r.org_id)
+                .bind(*level)
+                .bind(&r.sender)
+                .bind(r.state)
+                .bind(&r.explanation)
+                .bind(&r.reason)
+                .bind(&r.mediator_id);
+        }
+        insert.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -67,46 +67,65 @@ pub async fn start(
     timing: &Timing,
     now: i64,
 ) -> Result<String, sqlx::Error> {
-    let mut ids = start_all(conn, case_id, &[(kind, period_text)], timing, now).await?;
-    Ok(ids.remove(0))
+    let clocks = plan(case_id, &[(kind, period_text)], timing, now)?;
+    insert(conn, &clocks, now).await?;
+    outbox::append(conn, &clocks[0].announcement()).await?;
+    Ok(clocks[0].clock_id.clone())
 }
 
-/// Starts a clock of each kind (with its period) for a case at `now`, all in
-/// one statement, and announces them in another; returns their ids in order.
-pub async fn start_all(
-    conn: &mut AnyConnection,
-    case_id: &str,
-    clocks: &[(Kind, &str)],
-    timing: &Timing,
-    now: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    if clocks.is_empty() {
-        return Ok(Vec::new());
+/// A clock about to start: its row, not yet written.
+#[derive(Debug, Clone)]
+pub struct NewClock {
+    case_id: String,
+    clock_id: String,
+    kind: Kind,
+    period: String,
+    due: i64,
+    warn: Option<i64>,
+}
+
+impl NewClock {
+    /// The event announcing its deadline (`fq.v1.clock.scheduled`).
+    pub fn announcement(&self) -> Envelope {
+        due_event(&self.case_id, &self.clock_id, self.kind.name(), self.due, "")
     }
-    let mut dues = Vec::with_capacity(clocks.len());
-    for (_, period_text) in clocks {
-        let period = Period::parse(period_text).map_err(sqlx::Error::Protocol)?;
-        dues.push(micros(ends_at(instant(now), period, &timing.calendar)));
-    }
-    let ids: Vec<String> = clocks.iter().map(|_| uuid::Uuid::now_v7().to_string()).collect();
-    // The case, start and state shared; five parameters a clock after them (a case has a few clocks).
-    let sql = format!(
-        "INSERT INTO clocks (case_id, started_at, state, clock_id, kind, period, due_at, warn_at) VALUES {}",
-        fengqiao_platform::db::value_rows(clocks.len(), 3, 5)
-    );
-    let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_id).bind(now).bind(ClockState::Running as i32);
-    for ((id, (kind, period_text)), due) in ids.iter().zip(clocks).zip(&dues) {
-        insert = insert.bind(id).bind(kind.name()).bind(*period_text).bind(*due).bind(timing.warn_at(now, *due));
-    }
-    insert.execute(&mut *conn).await?;
-    let events: Vec<Envelope> = ids
+}
+
+/// A clock of each kind (with its period) for a case, starting at `now`.
+pub fn plan(case_id: &str, clocks: &[(Kind, &str)], timing: &Timing, now: i64) -> Result<Vec<NewClock>, sqlx::Error> {
+    clocks
         .iter()
-        .zip(clocks)
-        .zip(&dues)
-        .map(|((id, (kind, _)), due)| due_event(case_id, id, kind.name(), *due, ""))
-        .collect();
-    outbox::append_all(conn, &events).await?;
-    Ok(ids)
+        .map(|(kind, period_text)| {
+            let period = Period::parse(period_text).map_err(sqlx::Error::Protocol)?;
+            let due = micros(ends_at(instant(now), period, &timing.calendar));
+            Ok(NewClock {
+                case_id: case_id.to_string(),
+                clock_id: uuid::Uuid::now_v7().to_string(),
+                kind: *kind,
+                period: period_text.to_string(),
+                due,
+                warn: timing.warn_at(now, due),
+            })
+        })
+        .collect()
+}
+
+/// Writes `clocks`, started at `now`: one statement for up to
+/// [`ROWS_PER_STATEMENT`](fengqiao_platform::db::ROWS_PER_STATEMENT) of them.
+pub async fn insert(conn: &mut AnyConnection, clocks: &[NewClock], now: i64) -> Result<(), sqlx::Error> {
+    for chunk in clocks.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO clocks (started_at, state, case_id, clock_id, kind, period, due_at, warn_at) VALUES {}",
+            fengqiao_platform::db::value_rows(chunk.len(), 2, 6)
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(ClockState::Running as i32);
+        for c in chunk {
+            insert =
+                insert.bind(&c.case_id).bind(&c.clock_id).bind(c.kind.name()).bind(&c.period).bind(c.due).bind(c.warn);
+        }
+        insert.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Announces a clock's (new) deadline: `fq.v1.clock.scheduled`.

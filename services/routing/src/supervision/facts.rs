@@ -14,34 +14,58 @@ pub fn township(division_code: &str) -> String {
 /// RELATED repeats an earlier registration (refiled), and one linked as
 /// REFLOW or REPEAT_PETITION marks the earlier case's resolution as re-flowed.
 pub async fn registered(conn: &mut AnyConnection, ev: &CaseRegistered, at: i64) -> Result<(), sqlx::Error> {
-    let division =
-        ev.dispute.as_ref().and_then(|d| d.location.as_ref()).map(|l| l.division_code.as_str()).unwrap_or("");
-    let refiled = ev.links.iter().any(|l| l.kind == "RELATED");
-    let inserted = sqlx::query(
-        "INSERT INTO case_figures (case_id, registered_at, township, source_agency, refiled)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id) DO NOTHING",
-    )
-    .bind(&ev.case_id)
-    .bind(at)
-    .bind(township(division))
-    .bind(&ev.source_agency)
-    .bind(i32::from(refiled))
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if !inserted {
-        return Ok(());
-    }
-    for link in ev.links.iter().filter(|l| l.kind == "REFLOW" || l.kind == "REPEAT_PETITION") {
-        sqlx::query(
-            "UPDATE case_figures SET reflowed_at = $1 WHERE case_id = $2 AND outcome = $3 AND reflowed_at IS NULL",
-        )
-        .bind(at)
-        .bind(&link.related_case_id)
-        .bind(MediationOutcome::Agreement as i32)
-        .execute(&mut *conn)
-        .await?;
+    registered_all(conn, &[Registration { event: ev, at, org: None }]).await
+}
+
+/// A registration to record: the event, its time, and the organisation (and
+/// its level) the case was referred to as it was routed, if it was.
+pub struct Registration<'a> {
+    /// The event.
+    pub event: &'a CaseRegistered,
+    /// Its time.
+    pub at: i64,
+    /// The organisation holding the case, and its level.
+    pub org: Option<(&'a str, i32)>,
+}
+
+/// Records each registration as [`registered`] does, their rows in one
+/// statement; one recorded before stays as it is.
+pub async fn registered_all(conn: &mut AnyConnection, all: &[Registration<'_>]) -> Result<(), sqlx::Error> {
+    for chunk in all.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO case_figures (case_id, registered_at, township, source_agency, refiled, org_id, org_level)
+             VALUES {} ON CONFLICT (case_id) DO NOTHING RETURNING case_id",
+            fengqiao_platform::db::value_rows(chunk.len(), 0, 7)
+        );
+        let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            let ev = r.event;
+            let division =
+                ev.dispute.as_ref().and_then(|d| d.location.as_ref()).map(|l| l.division_code.as_str()).unwrap_or("");
+            let (org_id, level) = r.org.unwrap_or(("", 0));
+            insert = insert
+                .bind(&ev.case_id)
+                .bind(r.at)
+                .bind(township(division))
+                .bind(&ev.source_agency)
+                .bind(i32::from(ev.links.iter().any(|l| l.kind == "RELATED")))
+                .bind(org_id)
+                .bind(level);
+        }
+        let mut written: std::collections::HashSet<String> = insert.fetch_all(&mut *conn).await?.into_iter().collect();
+        for r in chunk.iter().filter(|r| written.remove(&r.event.case_id)) {
+            for link in r.event.links.iter().filter(|l| l.kind == "REFLOW" || l.kind == "REPEAT_PETITION") {
+                sqlx::query(
+                    "UPDATE case_figures SET reflowed_at = $1
+                     WHERE case_id = $2 AND outcome = $3 AND reflowed_at IS NULL",
+                )
+                .bind(r.at)
+                .bind(&link.related_case_id)
+                .bind(MediationOutcome::Agreement as i32)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
     }
     Ok(())
 }
