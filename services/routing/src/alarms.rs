@@ -104,12 +104,25 @@ pub async fn raise(
 
 /// Clears the open alarm of `kind` about `subject_id`, if any.
 pub async fn clear(conn: &mut AnyConnection, kind: AlarmKind, subject_id: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE alarms SET cleared_at = $1 WHERE kind = $2 AND subject_id = $3 AND cleared_at IS NULL")
-        .bind(now)
-        .bind(kind.name())
-        .bind(subject_id)
-        .execute(conn)
-        .await?;
+    clear_all(conn, kind, &[subject_id], now).await
+}
+
+/// Clears the open alarms of `kind` about any of `subject_ids`, in one
+/// statement for up to [`ROWS_PER_STATEMENT`](fengqiao_platform::db::ROWS_PER_STATEMENT) of them.
+pub async fn clear_all(
+    conn: &mut AnyConnection,
+    kind: AlarmKind,
+    subject_ids: &[&str],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    for chunk in subject_ids.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE alarms SET cleared_at = $1 WHERE kind = $2 AND subject_id IN ({}) AND cleared_at IS NULL",
+            fengqiao_platform::db::placeholders(3, chunk.len())
+        );
+        let update = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(kind.name());
+        fengqiao_platform::db::bind_padded(update, chunk).execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

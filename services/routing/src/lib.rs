@@ -10,6 +10,8 @@ pub mod clocks;
 mod decide;
 mod directory;
 mod error;
+#[cfg(test)]
+mod follow_tests;
 mod gauges;
 mod grpc;
 mod mediators;
@@ -19,6 +21,8 @@ mod service;
 mod store;
 mod summons;
 pub mod supervision;
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 
@@ -28,6 +32,7 @@ use fengqiao_platform::component::{Api, Component};
 use fengqiao_platform::consumer::{Arrival, Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
 use fengqiao_platform::{migration, ComponentRuntime};
+use fengqiao_proto::fengqiao::common::v1::ReferralState;
 use fengqiao_proto::fengqiao::events::v1::{
     CaseRegistered, CaseRiskChanged, EventDeadLettered, EventReplayed, MediationConcluded, ReferralStateChanged,
 };
@@ -216,32 +221,54 @@ impl EventHandler for FollowCases {
             Some(EventKind::EventReplayed) => {
                 Ok(self.supervision.on_replayed(tx, &event.decode::<EventReplayed>()?).await?)
             }
+            Some(EventKind::ReferralReceived) => self.receive(tx, &[event.decode()?]).await,
             Some(_) => {
                 let ev = event.decode::<ReferralStateChanged>()?;
                 self.routing.on_referral_changed(tx, &ev).await?;
-                let to = fengqiao_proto::fengqiao::common::v1::ReferralState::try_from(ev.to_state).unwrap_or_default();
+                let to = ReferralState::try_from(ev.to_state).unwrap_or_default();
                 Ok(self.supervision.on_referral_moved(tx, &ev.referral_id, to).await?)
             }
             None => Err(HandlerError(format!("unknown event type {}", event.event_type))),
         }
     }
 
-    /// Each run of registrations routed at once; any other event in its place between them.
+    /// Each run of registrations, and each run of receipts, followed at once;
+    /// any other event alone, in its place between them.
     async fn handle_all(&self, tx: &mut Transaction<'static, Any>, events: &[Arrival<'_>]) -> Result<(), HandlerError> {
-        let mut run = Vec::new();
-        for arrival in events {
-            if arrival.event.kind() == Some(EventKind::CaseRegistered) {
-                run.push((arrival.event.decode::<CaseRegistered>()?, arrival.event.time_micros));
-                continue;
+        for run in events.chunk_by(|a, b| a.event.kind() == b.event.kind()) {
+            match run[0].event.kind() {
+                Some(EventKind::CaseRegistered) => {
+                    let registered: Result<Vec<_>, _> =
+                        run.iter().map(|a| Ok::<_, HandlerError>((a.event.decode()?, a.event.time_micros))).collect();
+                    self.register(tx, &registered?).await?;
+                }
+                Some(EventKind::ReferralReceived) => {
+                    let moves: Result<Vec<_>, _> = run.iter().map(|a| a.event.decode()).collect();
+                    self.receive(tx, &moves?).await?;
+                }
+                _ => {
+                    for arrival in run {
+                        self.handle(tx, arrival.event).instrument(arrival.span.clone()).await?;
+                    }
+                }
             }
-            self.register(tx, &std::mem::take(&mut run)).await?;
-            self.handle(tx, arrival.event).instrument(arrival.span.clone()).await?;
         }
-        self.register(tx, &run).await
+        Ok(())
     }
 }
 
 impl FollowCases {
+    /// Follows receipts of referrals (moves to RECEIVED), then clears their stuck alarms.
+    async fn receive(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        moves: &[ReferralStateChanged],
+    ) -> Result<(), HandlerError> {
+        self.routing.on_referrals_received(tx, moves).await?;
+        let ids: Vec<&str> = moves.iter().map(|ev| ev.referral_id.as_str()).collect();
+        Ok(self.supervision.on_referrals_moved(tx, &ids, ReferralState::Received).await?)
+    }
+
     /// Routes registered cases (each with its event's time), then follows
     /// each one's risk (a RED case gets its leader owner).
     async fn register(

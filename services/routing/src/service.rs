@@ -31,6 +31,7 @@ use crate::store::{self, RoutedCase};
 use crate::RoutingError;
 use crate::{mediators, organisations};
 
+mod receipts;
 mod registration;
 
 const COMPONENT: &str = "routing";

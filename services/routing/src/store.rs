@@ -160,6 +160,26 @@ pub async fn find_referral(
         .transpose()
 }
 
+/// The referrals of `ids` that exist, each with its level, by id.
+pub async fn find_referrals(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, (Referral, i32)>, sqlx::Error> {
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM referrals WHERE referral_id IN ({})",
+            fengqiao_platform::db::placeholders(1, chunk.len())
+        );
+        let query = fengqiao_platform::db::bind_padded(sqlx::query(sqlx::AssertSqlSafe(sql)), chunk);
+        for row in query.fetch_all(&mut *conn).await? {
+            let (referral, level) = referral_from(&row)?;
+            found.insert(referral.referral_id.clone(), (referral, level));
+        }
+    }
+    Ok(found)
+}
+
 /// Every referral of a case, oldest first.
 pub async fn case_referrals(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<Referral>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM referrals WHERE case_id = $1 ORDER BY created_at, referral_id");
@@ -172,7 +192,7 @@ pub async fn case_referrals(conn: &mut AnyConnection, case_id: &str) -> Result<V
         .collect()
 }
 
-/// Applies a state the receiving side announced.
+/// Records a referral's new state and the reason given at `at`.
 pub async fn set_state(
     conn: &mut AnyConnection,
     referral_id: &str,
@@ -180,13 +200,26 @@ pub async fn set_state(
     reason: &str,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE referrals SET state = $1, reason = $2, updated_at = $3 WHERE referral_id = $4")
-        .bind(state)
-        .bind(reason)
-        .bind(at)
-        .bind(referral_id)
-        .execute(conn)
-        .await?;
+    set_states(conn, &[(referral_id, state, reason)], at).await
+}
+
+/// Records each referral's new state and reason (`(referral_id, state,
+/// reason)`, one move a referral) at `at`, in one statement for up to
+/// [`ROWS_PER_STATEMENT`](fengqiao_platform::db::ROWS_PER_STATEMENT) of them.
+pub async fn set_states(conn: &mut AnyConnection, moves: &[(&str, i32, &str)], at: i64) -> Result<(), sqlx::Error> {
+    for chunk in moves.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        // VALUES columns are column1.. on both engines.
+        let sql = format!(
+            "UPDATE referrals SET state = v.column2, reason = v.column3, updated_at = v.column4
+             FROM (VALUES {}) AS v WHERE referrals.referral_id = v.column1",
+            fengqiao_platform::db::value_rows(chunk.len(), 0, 4)
+        );
+        let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (referral_id, state, reason) in chunk {
+            update = update.bind(*referral_id).bind(*state).bind(*reason).bind(at);
+        }
+        update.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

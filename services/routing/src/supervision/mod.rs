@@ -386,10 +386,20 @@ impl Supervision {
         referral_id: &str,
         to: ReferralState,
     ) -> Result<(), sqlx::Error> {
+        self.on_referrals_moved(tx, &[referral_id], to).await
+    }
+
+    /// As [`on_referral_moved`](Self::on_referral_moved) for referrals that all moved to `to`.
+    pub async fn on_referrals_moved(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        referral_ids: &[&str],
+        to: ReferralState,
+    ) -> Result<(), sqlx::Error> {
         let now = now_micros();
-        alarms::clear(tx, AlarmKind::StuckCase, referral_id, now).await?;
+        alarms::clear_all(tx, AlarmKind::StuckCase, referral_ids, now).await?;
         if !OPEN_STATES.contains(&to) {
-            alarms::clear(tx, AlarmKind::ClockMissing, referral_id, now).await?;
+            alarms::clear_all(tx, AlarmKind::ClockMissing, referral_ids, now).await?;
         }
         Ok(())
     }
