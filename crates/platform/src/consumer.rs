@@ -32,7 +32,7 @@ use crate::outbox::{self, OutboxNotifier};
 mod handler;
 
 use handler::with_their_cases;
-pub use handler::{concerns_tracked_cases, Arrival, EventHandler, HandlerError};
+pub use handler::{concerns_tracked_cases, handle_each, run_span, runs_of_kind, Arrival, EventHandler, HandlerError};
 
 /// Counters of one consumer, for metrics, readiness and tests.
 #[derive(Debug, Default)]

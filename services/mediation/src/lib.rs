@@ -26,7 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::component::{Api, Component};
-use fengqiao_platform::consumer::{Arrival, Consumer, EventHandler, HandlerError};
+use fengqiao_platform::consumer::{handle_each, run_span, runs_of_kind, Arrival, Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
 use fengqiao_platform::{migration, ComponentRuntime};
 use fengqiao_proto::fengqiao::events::v1::{ClockScheduled, ReferralRequested};
@@ -124,16 +124,14 @@ impl EventHandler for ReceiveReferrals {
     /// Each run of requested referrals in two statements (their rows, their
     /// announcements); any other event in its place between them.
     async fn handle_all(&self, tx: &mut Transaction<'static, Any>, events: &[Arrival<'_>]) -> Result<(), HandlerError> {
-        let mut run = Vec::new();
-        for arrival in events {
-            if arrival.event.kind() == Some(EventKind::ReferralRequested) {
-                run.push(arrival.event.decode::<ReferralRequested>()?);
+        for run in runs_of_kind(events) {
+            if run[0].event.kind() != Some(EventKind::ReferralRequested) {
+                handle_each(self, tx, run).await?;
                 continue;
             }
-            self.0.receive_all(tx, &std::mem::take(&mut run)).await?;
-            self.handle(tx, arrival.event).instrument(arrival.span.clone()).await?;
+            let requested: Result<Vec<ReferralRequested>, _> = run.iter().map(|a| a.event.decode()).collect();
+            self.0.receive_all(tx, &requested?).instrument(run_span(run)).await?;
         }
-        self.0.receive_all(tx, &run).await?;
         Ok(())
     }
 }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::component::{Api, Component};
-use fengqiao_platform::consumer::{Arrival, Consumer, EventHandler, HandlerError};
+use fengqiao_platform::consumer::{handle_each, run_span, runs_of_kind, Arrival, Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
 use fengqiao_platform::{migration, ComponentRuntime};
 use fengqiao_proto::fengqiao::common::v1::ReferralState;
@@ -235,22 +235,18 @@ impl EventHandler for FollowCases {
     /// Each run of registrations, and each run of receipts, followed at once;
     /// any other event alone, in its place between them.
     async fn handle_all(&self, tx: &mut Transaction<'static, Any>, events: &[Arrival<'_>]) -> Result<(), HandlerError> {
-        for run in events.chunk_by(|a, b| a.event.kind() == b.event.kind()) {
+        for run in runs_of_kind(events) {
             match run[0].event.kind() {
                 Some(EventKind::CaseRegistered) => {
                     let registered: Result<Vec<_>, _> =
                         run.iter().map(|a| Ok::<_, HandlerError>((a.event.decode()?, a.event.time_micros))).collect();
-                    self.register(tx, &registered?).await?;
+                    self.register(tx, &registered?).instrument(run_span(run)).await?;
                 }
                 Some(EventKind::ReferralReceived) => {
                     let moves: Result<Vec<_>, _> = run.iter().map(|a| a.event.decode()).collect();
-                    self.receive(tx, &moves?).await?;
+                    self.receive(tx, &moves?).instrument(run_span(run)).await?;
                 }
-                _ => {
-                    for arrival in run {
-                        self.handle(tx, arrival.event).instrument(arrival.span.clone()).await?;
-                    }
-                }
+                _ => handle_each(self, tx, run).await?,
             }
         }
         Ok(())

@@ -457,24 +457,25 @@ pub(crate) async fn announce_request(
     case: &RoutedCase,
     referral: &Referral,
 ) -> Result<(), HandlerError> {
-    outbox::append(tx, &request_event(case, referral)?).await?;
+    let dispute = Dispute::decode(case.dispute.as_slice())?;
+    outbox::append(tx, &request_event(case, referral, &dispute)).await?;
     Ok(())
 }
 
 /// The event announcing `referral` of `case` to its organisation.
-fn request_event(case: &RoutedCase, referral: &Referral) -> Result<Envelope, HandlerError> {
+fn request_event(case: &RoutedCase, referral: &Referral, dispute: &Dispute) -> Envelope {
     let event = ReferralRequested {
         case_id: case.case_id.clone(),
         referral_id: referral.referral_id.clone(),
         org_id: referral.org_id.clone(),
         sender: referral.sender.clone(),
         explanation: referral.explanation.clone(),
-        dispute: Some(Dispute::decode(case.dispute.as_slice())?),
+        dispute: Some(dispute.clone()),
         case_no: case.case_no.clone(),
         risk_level: case.risk_level,
         mediator_id: referral.mediator_id.clone(),
     };
-    Ok(Envelope::new(COMPONENT, EventKind::ReferralRequested, &event))
+    Envelope::new(COMPONENT, EventKind::ReferralRequested, &event)
 }
 
 impl RoutingService {

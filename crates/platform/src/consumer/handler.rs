@@ -52,10 +52,7 @@ pub trait EventHandler: Send + Sync + 'static {
     /// [`handle`](Self::handle) one by one unless the handler does the same
     /// work in fewer statements. An error rolls all back; each is then retried alone.
     async fn handle_all(&self, tx: &mut Transaction<'static, Any>, events: &[Arrival<'_>]) -> Result<(), HandlerError> {
-        for arrival in events {
-            self.handle(tx, arrival.event).instrument(arrival.span.clone()).await?;
-        }
-        Ok(())
+        handle_each(self, tx, events).await
     }
 
     /// Called after a transaction holding applied events has committed (e.g.
@@ -70,6 +67,37 @@ pub trait EventHandler: Send + Sync + 'static {
     async fn concerned(&self, _db: &Database, events: &[&Envelope]) -> Result<Vec<bool>, HandlerError> {
         Ok(vec![true; events.len()])
     }
+}
+
+/// Applies `events` one by one with `handler`, each inside its own span: what
+/// [`EventHandler::handle_all`] does unless the handler takes a run at once.
+pub async fn handle_each<H: EventHandler + ?Sized>(
+    handler: &H,
+    tx: &mut Transaction<'static, Any>,
+    events: &[Arrival<'_>],
+) -> Result<(), HandlerError> {
+    for arrival in events {
+        handler.handle(tx, arrival.event).instrument(arrival.span.clone()).await?;
+    }
+    Ok(())
+}
+
+/// `events` cut, in order, into runs of one kind of event: a handler that
+/// writes a run of some kind in fewer statements takes those runs at once
+/// and [`handle_each`] the others.
+pub fn runs_of_kind<'a, 'e>(events: &'a [Arrival<'e>]) -> impl Iterator<Item = &'a [Arrival<'e>]> {
+    events.chunk_by(|a, b| a.event.kind() == b.event.kind())
+}
+
+/// The span of work done for a whole `run` at once: it follows from each
+/// event's span (a link in its trace), so every event's trace leads to the
+/// statements that applied it.
+pub fn run_span(run: &[Arrival<'_>]) -> tracing::Span {
+    let span = tracing::info_span!("event_run", events = run.len());
+    for arrival in run {
+        span.follows_from(&arrival.span);
+    }
+    span
 }
 
 /// For handlers that follow only some cases: `claims` decides an event alone

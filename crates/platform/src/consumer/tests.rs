@@ -35,6 +35,54 @@ fn an_event_after_a_concerned_event_of_its_case_is_kept() {
     assert_eq!(kept, [true, false, true, false]);
 }
 
+/// An event of `case` of the kind published on `subject`.
+fn event_of(case: &str, subject: &str) -> super::Envelope {
+    super::Envelope { event_type: subject.into(), ..event(case) }
+}
+
+#[test]
+fn a_batch_is_cut_into_runs_of_one_kind_in_order() {
+    let (reg, recv, acc) = ("fq.v1.case.registered", "fq.v1.referral.received", "fq.v1.referral.accepted");
+    let events: Vec<_> = [reg, reg, recv, reg, acc, acc, recv].iter().map(|s| event_of("a", s)).collect();
+    let arrivals: Vec<_> = events.iter().map(|event| super::Arrival { event, span: tracing::Span::none() }).collect();
+    let runs: Vec<Vec<&str>> =
+        super::runs_of_kind(&arrivals).map(|run| run.iter().map(|a| a.event.event_type.as_str()).collect()).collect();
+    assert_eq!(runs, [vec![reg, reg], vec![recv], vec![reg], vec![acc, acc], vec![recv]]);
+    let ids: Vec<&str> = super::runs_of_kind(&arrivals).flatten().map(|a| a.event.id.as_str()).collect();
+    assert_eq!(ids, events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), "no event lost or moved");
+}
+
+/// Counts the links (`follows_from`) spans are given.
+struct CountingLinks(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountingLinks {
+    fn on_follows_from(
+        &self,
+        _: &tracing::span::Id,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_run_applied_at_once_is_linked_from_every_event_of_it() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let links = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let subscriber = tracing_subscriber::registry().with(CountingLinks(links.clone()));
+    let events: Vec<_> = (0..3).map(|i| event(&format!("case-{i}"))).collect();
+    tracing::subscriber::with_default(subscriber, || {
+        let arrivals: Vec<_> = events
+            .iter()
+            .map(|event| super::Arrival { event, span: tracing::info_span!("event", event_id = %event.id) })
+            .collect();
+        let run = super::run_span(&arrivals);
+        assert!(!run.is_disabled());
+    });
+    assert_eq!(links.load(std::sync::atomic::Ordering::Relaxed), 3, "one link for each event of the run");
+}
+
 /// Counts the events it is asked to apply.
 struct Counting(std::sync::atomic::AtomicU64);
 
