@@ -52,6 +52,8 @@ async fn distributed_processes_export_calls_consumer_work_outbox_clocks_and_alar
     let count = value(&gateway, "fengqiao_rpc_duration_seconds_count", &[("method", SUBMIT)]);
     assert_eq!(count, Some(1.0), "{gateway}");
     assert!(gateway.contains("# HELP fengqiao_rpc_requests_total"), "help texts are served");
+    let writer = value(&gateway, "fengqiao_db_writer_held_seconds_count", &[]);
+    assert_eq!(writer, None, "PostgreSQL has no one writer to time: {gateway}");
 
     // The hand-off: intake published, routing consumed it, routing's clock runs.
     let published =
@@ -92,6 +94,12 @@ async fn standalone_serves_one_endpoint_for_every_component_with_its_probes_and_
     let system = System::start_with(Mode::Standalone, &[METRICS_ON]).await.unwrap();
     for component in ["intake", "routing", "mediation", "gateway"] {
         eventually(&system, "standalone", "fengqiao_outbox_backlog", &[("component", component)], |v| v >= 0.0).await;
+    }
+    // Each SQLite file's one writing connection is timed: how busy each writer is.
+    for component in ["intake", "routing", "mediation", "gateway"] {
+        let labels = &[("component", component)];
+        eventually(&system, "standalone", "fengqiao_db_writer_held_seconds_count", labels, |v| v >= 1.0).await;
+        eventually(&system, "standalone", "fengqiao_db_writer_held_seconds_sum", labels, |v| v > 0.0).await;
     }
     // The in-process bus counts each consumer's lag as JetStream does.
     let lag = &[("component", "mediation"), ("consumer", "mediation-referrals")];

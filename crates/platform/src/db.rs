@@ -4,6 +4,7 @@
 //! types (ids as TEXT, instants as BIGINT microseconds) and SQL both speak.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -71,6 +72,26 @@ pub enum DbError {
     Sql(#[from] sqlx::Error),
 }
 
+/// Times each lending of a file's one writing connection
+/// ([`crate::metrics::DB_WRITER_HELD`]): the sum's rate is the share of time
+/// the writer was busy; near 1 every write of the file waits for it.
+fn time_the_writer(pool: AnyPoolOptions, component: &str) -> AnyPoolOptions {
+    let lent = Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+    let on_return = lent.clone();
+    let component = component.to_string();
+    pool.before_acquire(move |_, _| {
+        *lent.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+        Box::pin(async { Ok(true) })
+    })
+    .after_release(move |_, _| {
+        if let Some(at) = on_return.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let labels = [("component", component.clone())];
+            ::metrics::histogram!(crate::metrics::DB_WRITER_HELD, &labels).record(at.elapsed().as_secs_f64());
+        }
+        Box::pin(async { Ok(true) })
+    })
+}
+
 /// The schema (PostgreSQL) or file stem (SQLite) of a component: `court-linkage` → `court_linkage`.
 pub fn schema_name(component: &str) -> String {
     component.replace('-', "_")
@@ -101,8 +122,8 @@ impl Database {
         let url = format!("sqlite://{}?mode=rwc", file.display());
         let err = |source| DbError::Connect { component: component.to_string(), backend: Backend::Sqlite, source };
         let options = AnyConnectOptions::from_str(&url).map_err(err)?.disable_statement_logging();
-        let writer = Self::sqlite_pool(&options, 1, Access::ReadWrite).await.map_err(err)?;
-        let pool = Self::sqlite_pool(&options, max_connections, Access::ReadOnly).await.map_err(err)?;
+        let writer = Self::sqlite_pool(&options, 1, Access::ReadWrite, component).await.map_err(err)?;
+        let pool = Self::sqlite_pool(&options, max_connections, Access::ReadOnly, component).await.map_err(err)?;
         Ok(Self { pool, writer, backend: Backend::Sqlite, component: component.to_string() })
     }
 
@@ -111,32 +132,42 @@ impl Database {
         options: &AnyConnectOptions,
         max_connections: u32,
         access: Access,
+        component: &str,
     ) -> Result<AnyPool, sqlx::Error> {
-        AnyPoolOptions::new()
+        let mut pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    // WAL lets readers run beside the writer; FULL sync keeps every
-                    // acknowledged commit across power loss; the busy timeout makes
-                    // writers queue instead of failing.
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+            // sqlx would ping the connection's worker thread before lending it
+            // (a round trip of two thread wake-ups, while holding the file's one
+            // writer): a local file cannot hang up. A connection whose worker
+            // died fails its next statement and sqlx's ping when it comes back
+            // (which stays), and is replaced.
+            .test_before_acquire(false);
+        if access == Access::ReadWrite {
+            pool = time_the_writer(pool, component);
+        }
+        pool.after_connect(move |conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; FULL sync keeps every
+                // acknowledged commit across power loss; the busy timeout makes
+                // writers queue instead of failing.
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                          PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;",
-                    )
-                    .await?;
-                    // A write through a reading connection would take the file's
-                    // lock beside the writer and sleep in the busy handler: it
-                    // fails at once instead ("attempt to write a readonly
-                    // database"), so tests find it.
-                    if access == Access::ReadOnly {
-                        conn.execute("PRAGMA query_only = ON").await?;
-                    }
-                    Ok(())
-                })
+                )
+                .await?;
+                // A write through a reading connection would take the file's
+                // lock beside the writer and sleep in the busy handler: it
+                // fails at once instead ("attempt to write a readonly
+                // database"), so tests find it.
+                if access == Access::ReadOnly {
+                    conn.execute("PRAGMA query_only = ON").await?;
+                }
+                Ok(())
             })
-            .connect_with(options.clone())
-            .await
+        })
+        .connect_with(options.clone())
+        .await
     }
 
     /// Connects to PostgreSQL with every connection's `search_path` set to the

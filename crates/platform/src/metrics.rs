@@ -42,6 +42,8 @@ pub const BOOKKEEPING_REMOVED: &str = "fengqiao_bookkeeping_removed_total";
 pub const GROUP_COMMIT_WRITES: &str = "fengqiao_group_commit_writes_total";
 /// Commits a group commit made (writes ÷ commits = writes a commit carried).
 pub const GROUP_COMMITS: &str = "fengqiao_group_commits_total";
+/// How long each lending of a SQLite file's one writing connection lasted.
+pub const DB_WRITER_HELD: &str = "fengqiao_db_writer_held_seconds";
 /// Parked events not yet replayed.
 pub const DEAD_LETTERS: &str = "fengqiao_dead_letters";
 /// Running clocks whose deadline has passed and that the sweep has not yet breached.
@@ -68,6 +70,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (BOOKKEEPING_REMOVED, "Rows removed past their retention, by table: fq_outbox (sent events), fq_inbox (receipts)."),
     (GROUP_COMMIT_WRITES, "Small writes of concurrent calls applied together in one commit, by what they write."),
     (GROUP_COMMITS, "Commits those writes shared; writes divided by commits is how many a commit carried."),
+    (DB_WRITER_HELD, "Seconds each write held its SQLite file's one writing connection; the sum's rate is the share of time the writer was busy."),
     (DEAD_LETTERS, "Events parked in the dead-letter record and not yet replayed."),
     (CLOCKS_DUE, "Running clocks past their deadline that the sweep has not yet marked breached."),
     (CLOCKS, "Clocks by state: running, paused, breached."),
