@@ -9,6 +9,7 @@ use fengqiao_platform::status::{self, Violation};
 use fengqiao_platform::Database;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use std::collections::HashSet;
 use tonic::Status;
 
 /// The longest key accepted.
@@ -76,6 +77,33 @@ impl Write for NewKey {
             Ok(inserted.rows_affected() == 1)
         })
     }
+
+    /// A batch's claims in one statement (500 a statement): a key claimed
+    /// twice in the batch is new only for its first call.
+    fn apply_all<'c>(
+        keys: &'c [&'c Self],
+        conn: &'c mut sqlx::AnyConnection,
+    ) -> BoxFuture<'c, Result<Vec<bool>, sqlx::Error>> {
+        Box::pin(async move {
+            let mut new = Vec::with_capacity(keys.len());
+            for chunk in keys.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO idempotency_keys (agency_id, idempotency_key, method, request_hash, created_at)
+                     VALUES {} ON CONFLICT (agency_id, idempotency_key) DO NOTHING
+                     RETURNING agency_id, idempotency_key",
+                    fengqiao_platform::db::value_rows(chunk.len(), 0, 5)
+                );
+                let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+                for k in chunk {
+                    query = query.bind(&k.agency).bind(&k.key).bind(&k.method).bind(&k.hash).bind(k.at);
+                }
+                let mut inserted: HashSet<(String, String)> = query.fetch_all(&mut *conn).await?.into_iter().collect();
+                // A second claim of a key later in the chunk finds it already taken out.
+                new.extend(chunk.iter().map(|k| inserted.remove(&(k.agency.clone(), k.key.clone()))));
+            }
+            Ok(new)
+        })
+    }
 }
 
 /// Claims `key` for this call, or tells what an earlier call with it did. A
@@ -139,14 +167,21 @@ pub struct Completion {
     pub answer: Vec<u8>,
 }
 
-/// Stores a successful answer so that a retry with the same key gets it.
-pub async fn complete(conn: &mut sqlx::AnyConnection, c: &Completion) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE idempotency_keys SET response = $1 WHERE agency_id = $2 AND idempotency_key = $3")
-        .bind(&c.answer)
-        .bind(&c.agency_id)
-        .bind(&c.key)
-        .execute(conn)
-        .await?;
+/// Stores successful answers so that a retry with the same key gets its
+/// answer: one statement for up to 500.
+pub async fn complete_all(conn: &mut sqlx::AnyConnection, all: &[&Completion]) -> Result<(), sqlx::Error> {
+    for chunk in all.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE idempotency_keys SET response = v.column3 FROM (VALUES {}) AS v
+             WHERE idempotency_keys.agency_id = v.column1 AND idempotency_keys.idempotency_key = v.column2",
+            fengqiao_platform::db::value_rows(chunk.len(), 0, 3)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for c in chunk {
+            query = query.bind(&c.agency_id).bind(&c.key).bind(&c.answer);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -173,6 +208,77 @@ pub async fn purge(db: &Database, before: i64) -> Result<u64, sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fengqiao_platform::db::Backend;
+    use fengqiao_platform::group_commit::apply_each;
+
+    fn new_key(agency: &str, key: &str) -> NewKey {
+        NewKey { agency: agency.into(), key: key.into(), method: "SubmitDispute".into(), hash: "h".into(), at: 1 }
+    }
+
+    /// Claims `keys` in one batch (at once, or one by one) after `k-old` was
+    /// claimed and answered, then keeps answers for the new ones; what each
+    /// claim said and the rows left.
+    async fn claims_and_answers(
+        backend: Backend,
+        at_once: bool,
+    ) -> (Vec<bool>, Vec<(String, String, Option<Vec<u8>>)>) {
+        let test = crate::test_database(backend).await;
+        let old = new_key("police-1", "k-old");
+        let mut tx = test.db.begin().await.unwrap();
+        assert!(old.apply(&mut tx).await.unwrap());
+        let answer = Completion { agency_id: "police-1".into(), key: "k-old".into(), answer: b"first".to_vec() };
+        complete_all(&mut tx, &[&answer]).await.unwrap();
+        // The same key from two agencies is two keys; one agency's key twice is one.
+        let keys = [
+            new_key("police-1", "k-1"),
+            new_key("police-2", "k-1"),
+            new_key("police-1", "k-1"),
+            old.clone(),
+            new_key("police-1", "k-2"),
+        ];
+        let batch: Vec<&NewKey> = keys.iter().collect();
+        let new = if at_once {
+            NewKey::apply_all(&batch, &mut tx).await.unwrap()
+        } else {
+            apply_each(&batch, &mut tx).await.unwrap()
+        };
+        let answers: Vec<Completion> = batch
+            .iter()
+            .zip(&new)
+            .filter(|(_, new)| **new)
+            .map(|(k, _)| Completion {
+                agency_id: k.agency.clone(),
+                key: k.key.clone(),
+                answer: k.agency.clone().into_bytes(),
+            })
+            .collect();
+        complete_all(&mut tx, &answers.iter().collect::<Vec<_>>()).await.unwrap();
+        tx.commit().await.unwrap();
+        let rows = sqlx::query_as(
+            "SELECT agency_id, idempotency_key, response FROM idempotency_keys ORDER BY agency_id, idempotency_key",
+        )
+        .fetch_all(test.db.pool())
+        .await
+        .unwrap();
+        test.finish().await;
+        (new, rows)
+    }
+
+    async fn a_batch_of_claims_at_once_says_and_leaves_what_one_by_one_does(backend: Backend) {
+        let (new, rows) = claims_and_answers(backend, true).await;
+        assert_eq!(new, [true, true, false, false, true], "only each key's first claim is new");
+        assert_eq!((new, rows), claims_and_answers(backend, false).await);
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_claims_at_once_says_and_leaves_what_one_by_one_does_on_sqlite() {
+        a_batch_of_claims_at_once_says_and_leaves_what_one_by_one_does(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_claims_at_once_says_and_leaves_what_one_by_one_does_on_postgres() {
+        a_batch_of_claims_at_once_says_and_leaves_what_one_by_one_does(Backend::Postgres).await;
+    }
 
     #[test]
     fn a_request_is_known_by_its_method_and_bytes() {

@@ -164,3 +164,12 @@ async fn forget_old(
         }
     }
 }
+
+/// A fresh gateway database on `backend`, migrated, for unit tests.
+#[cfg(test)]
+pub(crate) async fn test_database(backend: fengqiao_platform::db::Backend) -> fengqiao_platform::testing::TestDatabase {
+    use fengqiao_platform::component::Component;
+    let test = fengqiao_platform::testing::TestDatabase::new(backend, "gateway").await.expect("a test database");
+    fengqiao_platform::migrate::run(&test.db, Gateway::MIGRATIONS).await.expect("the gateway's migrations");
+    test
+}

@@ -37,6 +37,30 @@ pub trait Write: Send + Sync + 'static {
     /// may run twice: the batch is rolled back and each write tried alone), on
     /// its own on PostgreSQL, in a transaction only if [`ATOMIC`](Self::ATOMIC).
     fn apply<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<Self::Output, sqlx::Error>>;
+
+    /// Applies a batch's `writes` in order inside its transaction (SQLite),
+    /// each one's output in its place: by default one after another
+    /// ([`apply_each`]). A write that can take a batch in fewer statements
+    /// says how: every statement is a round trip to the file's one writing
+    /// connection, which all of a component's writes queue for.
+    fn apply_all<'c>(
+        writes: &'c [&'c Self],
+        conn: &'c mut AnyConnection,
+    ) -> BoxFuture<'c, Result<Vec<Self::Output>, sqlx::Error>>
+    where
+        Self: Sized,
+    {
+        Box::pin(apply_each(writes, conn))
+    }
+}
+
+/// Applies `writes` one after another on `conn`: [`Write::apply_all`]'s default.
+pub async fn apply_each<W: Write>(writes: &[&W], conn: &mut AnyConnection) -> Result<Vec<W::Output>, sqlx::Error> {
+    let mut outputs = Vec::with_capacity(writes.len());
+    for write in writes {
+        outputs.push(write.apply(&mut *conn).await?);
+    }
+    Ok(outputs)
 }
 
 type Job<W> = (W, oneshot::Sender<Result<<W as Write>::Output, sqlx::Error>>);
@@ -148,10 +172,8 @@ async fn commit_one<W: Write>(db: &Database, write: &W) -> Result<W::Output, sql
 /// Applies `writes` in order in one transaction and commits it.
 async fn commit<W: Write>(db: &Database, writes: &[&W]) -> Result<Vec<W::Output>, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let mut outputs = Vec::with_capacity(writes.len());
-    for write in writes {
-        outputs.push(write.apply(&mut tx).await?);
-    }
+    let outputs = W::apply_all(writes, &mut tx).await?;
+    debug_assert_eq!(outputs.len(), writes.len(), "{}: one output a write", W::NAME);
     tx.commit().await?;
     Ok(outputs)
 }

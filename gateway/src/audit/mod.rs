@@ -74,28 +74,34 @@ async fn append(db: &Database, batch: &mut [Pending]) -> Result<(), sqlx::Error>
     let last: i64 = head.try_get("seq")?;
     let mut previous: String = head.try_get("hash")?;
     let mut seq = last - batch.len() as i64;
-    for (entry, answer, _) in batch.iter_mut() {
-        if let Some(answer) = answer {
-            crate::idempotency::complete(&mut tx, answer).await?;
-        }
+    let mut hashes = Vec::with_capacity(batch.len());
+    for (entry, _, _) in batch.iter_mut() {
         seq += 1;
         entry.seq = seq;
-        let hash = chain::hash(&previous, entry);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, agency_id, method, case_id, code, request_id, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(entry.seq)
-        .bind(entry.at)
-        .bind(&entry.agency_id)
-        .bind(&entry.method)
-        .bind(&entry.case_id)
-        .bind(entry.code)
-        .bind(&entry.request_id)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
-        previous = hash;
+        previous = chain::hash(&previous, entry);
+        hashes.push(previous.clone());
+    }
+    let answers: Vec<&Completion> = batch.iter().filter_map(|(_, answer, _)| answer.as_ref()).collect();
+    crate::idempotency::complete_all(&mut tx, &answers).await?;
+    let rows: Vec<(&Entry, &String)> = batch.iter().map(|(entry, _, _)| entry).zip(&hashes).collect();
+    for chunk in rows.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO audit_log (seq, at, agency_id, method, case_id, code, request_id, hash) VALUES {}",
+            fengqiao_platform::db::value_rows(chunk.len(), 0, 8)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (entry, hash) in chunk {
+            query = query
+                .bind(entry.seq)
+                .bind(entry.at)
+                .bind(&entry.agency_id)
+                .bind(&entry.method)
+                .bind(&entry.case_id)
+                .bind(entry.code)
+                .bind(&entry.request_id)
+                .bind(*hash);
+        }
+        query.execute(&mut *tx).await?;
     }
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&previous).execute(&mut *tx).await?;
     tx.commit().await
@@ -174,4 +180,77 @@ pub async fn of_case(db: &Database, case_id: &str) -> Result<Vec<Entry>, sqlx::E
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(|r| entry(r).map(|(e, _)| e)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use fengqiao_platform::db::Backend;
+
+    use super::*;
+    use crate::idempotency::{Completion, NewKey};
+    use fengqiao_platform::group_commit::Write;
+
+    /// 600 calls recorded at once (batches of up to 256 entries), every third
+    /// with an answer to keep: the chain holds all, in order, and every answer is kept.
+    async fn entries_recorded_at_once_chain_in_order_with_their_answers(backend: Backend) {
+        let test = crate::test_database(backend).await;
+        let keyed: Vec<usize> = (0..600).filter(|i| i % 3 == 0).collect();
+        let mut conn = test.db.writer().acquire().await.unwrap();
+        for i in &keyed {
+            let key = NewKey {
+                agency: "police-1".into(),
+                key: format!("k-{i}"),
+                method: "SubmitDispute".into(),
+                hash: "h".into(),
+                at: 1,
+            };
+            assert!(key.apply(&mut conn).await.unwrap());
+        }
+        drop(conn);
+        let log = AuditLog::start(test.db.clone());
+        let calls = (0..600).map(|i| {
+            let entry = Entry {
+                seq: 0,
+                at: i as i64,
+                agency_id: "police-1".into(),
+                method: "SubmitDispute".into(),
+                case_id: format!("case-{i}"),
+                code: 0,
+                request_id: format!("r-{i}"),
+            };
+            let answer = (i % 3 == 0).then(|| Completion {
+                agency_id: "police-1".into(),
+                key: format!("k-{i}"),
+                answer: format!("answer-{i}").into_bytes(),
+            });
+            let log = log.clone();
+            async move { log.record(entry, answer).await }
+        });
+        futures::future::join_all(calls).await;
+        assert_eq!(verify(&test.db, |_| {}).await.unwrap(), Verdict::Intact(600));
+        let seqs: Vec<i64> =
+            sqlx::query_scalar("SELECT seq FROM audit_log ORDER BY seq").fetch_all(test.db.pool()).await.unwrap();
+        assert_eq!(seqs, (1..=600).collect::<Vec<i64>>(), "one entry a call, numbered without a gap");
+        let kept: Vec<(String, Option<Vec<u8>>)> =
+            sqlx::query_as("SELECT idempotency_key, response FROM idempotency_keys")
+                .fetch_all(test.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(kept.len(), keyed.len());
+        for (key, response) in kept {
+            let i = key.trim_start_matches("k-");
+            assert_eq!(response, Some(format!("answer-{i}").into_bytes()), "{key}'s answer");
+        }
+        test.finish().await;
+    }
+
+    #[tokio::test]
+    async fn entries_recorded_at_once_chain_in_order_with_their_answers_on_sqlite() {
+        entries_recorded_at_once_chain_in_order_with_their_answers(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn entries_recorded_at_once_chain_in_order_with_their_answers_on_postgres() {
+        entries_recorded_at_once_chain_in_order_with_their_answers(Backend::Postgres).await;
+    }
 }

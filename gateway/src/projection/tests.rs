@@ -2,7 +2,6 @@
 //! same status log as the events applied one by one, on both engines.
 
 use fengqiao_platform::bus::Envelope;
-use fengqiao_platform::component::Component;
 use fengqiao_platform::db::{Backend, Database};
 use fengqiao_platform::testing::TestDatabase;
 use fengqiao_proto::fengqiao::common::v1::{MediationOutcome, ReferralState};
@@ -86,8 +85,7 @@ fn story() -> Vec<Envelope> {
 }
 
 async fn prepared(backend: Backend) -> TestDatabase {
-    let test = TestDatabase::new(backend, "gateway").await.unwrap();
-    fengqiao_platform::migrate::run(&test.db, crate::Gateway::MIGRATIONS).await.unwrap();
+    let test = crate::test_database(backend).await;
     // The police cases' submit calls recorded them, with their numbers.
     let mut conn = test.db.writer().acquire().await.unwrap();
     for (case, no) in [("case-a", "A-1"), ("case-b", "A-2")] {
