@@ -61,20 +61,11 @@ pub struct NewKey {
 impl Write for NewKey {
     type Output = bool;
     const NAME: &'static str = "idempotency_claim";
+    /// A batch of one (PostgreSQL claims each key alone).
     fn apply<'c>(&'c self, conn: &'c mut sqlx::AnyConnection) -> BoxFuture<'c, Result<bool, sqlx::Error>> {
         Box::pin(async move {
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (agency_id, idempotency_key, method, request_hash, response, created_at)
-                 VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT (agency_id, idempotency_key) DO NOTHING",
-            )
-            .bind(&self.agency)
-            .bind(&self.key)
-            .bind(&self.method)
-            .bind(&self.hash)
-            .bind(self.at)
-            .execute(conn)
-            .await?;
-            Ok(inserted.rows_affected() == 1)
+            let one = [self];
+            Ok(Self::apply_all(&one, conn).await?.pop().unwrap_or(false))
         })
     }
 

@@ -66,28 +66,31 @@ impl Component for Gateway {
             }
         }
         let (written, changed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let status = projection::StatusProjection::new(runtime.db.backend(), written.clone(), changed.clone());
+        if status.numbering() == store::Numbering::AtCommit {
+            let numbered = projection::number_left_waiting(&runtime.db).await?;
+            if numbered > 0 {
+                tracing::info!(changes = numbered, "status changes left waiting by an earlier version numbered");
+            }
+        } else {
+            runtime.spawn(
+                "status_numbering",
+                projection::number_changes(runtime.db.clone(), written, changed.clone(), runtime.shutdown_token()),
+            );
+        }
         runtime
-            .consume(Consumer::new(
-                "gateway-status",
-                &fengqiao_domain::result::tracked_events(),
-                Arc::new(projection::StatusProjection { written: written.clone() }),
-            ))
+            .consume(Consumer::new("gateway-status", &fengqiao_domain::result::tracked_events(), Arc::new(status)))
             .await?;
-        runtime.spawn(projection::number_changes(
-            runtime.db.clone(),
-            written,
-            changed.clone(),
-            runtime.shutdown_token(),
-        ));
         let watchers = Arc::new(watchers::Watchers::default());
-        runtime.spawn(watchers.clone().follow(runtime.db.clone(), changed.clone(), runtime.shutdown_token()));
-        runtime.spawn(forget_old(runtime.db.clone(), settings.agency_api.clone(), runtime.shutdown_token()));
+        runtime
+            .spawn("watchers", watchers.clone().follow(runtime.db.clone(), changed.clone(), runtime.shutdown_token()));
+        runtime.spawn("expiry", forget_old(runtime.db.clone(), settings.agency_api.clone(), runtime.shutdown_token()));
         // Callbacks go out over rustls with ring, the provider the gateway's own TLS uses.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let pool = http::rules::pool();
         let deliverer =
             callbacks::deliver::Deliverer::new(runtime.db.clone(), settings.agency_api.clone(), &pool, changed.clone());
-        runtime.spawn(deliverer.run(runtime.shutdown_token()));
+        runtime.spawn("callbacks", deliverer.run(runtime.shutdown_token()));
         let api = agency::AgencyApi {
             db: runtime.db.clone(),
             audit: audit::AuditLog::start(runtime.db.clone()),

@@ -10,7 +10,7 @@ use fengqiao_domain::referral::is_newer;
 use fengqiao_domain::result::Progress;
 use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::consumer::{Arrival, EventHandler, HandlerError};
-use fengqiao_platform::db::now_micros;
+use fengqiao_platform::db::{now_micros, Backend};
 use fengqiao_proto::fengqiao::common::v1::ReferralState;
 use fengqiao_proto::fengqiao::events::v1::CaseRegistered;
 use fengqiao_proto::fengqiao::gateway::v1::CaseStatus;
@@ -21,8 +21,40 @@ use crate::store;
 
 /// Applies case progress to the status view.
 pub struct StatusProjection {
-    /// Woken when status changes are committed, so the sequencer numbers them.
-    pub written: Arc<Notify>,
+    numbering: store::Numbering,
+    /// Woken after each commit: the sequencer ([`number_changes`]) where it
+    /// numbers the changes, else the log's readers (streams, callbacks).
+    committed: Arc<Notify>,
+}
+
+impl StatusProjection {
+    /// The projection on `backend`: on SQLite (one writer at a time) it numbers
+    /// its changes as it commits them and wakes `changed`'s waiters; on
+    /// PostgreSQL it leaves them for the sequencer and wakes `written`.
+    pub fn new(backend: Backend, written: Arc<Notify>, changed: Arc<Notify>) -> Self {
+        match backend {
+            Backend::Sqlite => Self { numbering: store::Numbering::AtCommit, committed: changed },
+            Backend::Postgres => Self { numbering: store::Numbering::AfterCommit, committed: written },
+        }
+    }
+
+    /// Who numbers its changes.
+    pub fn numbering(&self) -> store::Numbering {
+        self.numbering
+    }
+}
+
+/// Numbers the changes left waiting in `status_pending` (by a gateway of an
+/// earlier version, or one on PostgreSQL): before a projection that numbers
+/// its own starts, so no case's earlier change gets a later number.
+pub async fn number_left_waiting(db: &fengqiao_platform::Database) -> Result<u64, sqlx::Error> {
+    let mut numbered = 0;
+    loop {
+        match store::number_new(db).await? {
+            0 => return Ok(numbered),
+            n => numbered += n,
+        }
+    }
 }
 
 /// Numbers committed status changes as they come (see [`store::number_new`]),
@@ -87,13 +119,17 @@ impl EventHandler for StatusProjection {
                 .ok_or_else(|| HandlerError(format!("case {} has no status yet", p.case_id())))?;
             changes.extend(advance(case, p, at));
         }
-        store::save(tx, &changes, at).await?;
+        store::save(tx, &changes, at, self.numbering).await?;
         Ok(())
     }
 
     fn committed(&self) {
-        // The sequencer numbers what was just committed (a stored permit if it is busy).
-        self.written.notify_one();
+        match self.numbering {
+            // The log's readers read what was just numbered.
+            store::Numbering::AtCommit => self.committed.notify_waiters(),
+            // The sequencer numbers what was just committed (a stored permit if it is busy).
+            store::Numbering::AfterCommit => self.committed.notify_one(),
+        }
     }
 }
 

@@ -209,13 +209,30 @@ impl Change {
     }
 }
 
+/// Who gives a status change its number in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbering {
+    /// The transaction that writes it: right where one writer commits at a
+    /// time (SQLite), so numbers follow commit order.
+    AtCommit,
+    /// [`number_new`], after commit: where writers commit side by side
+    /// (PostgreSQL) a number taken inside a transaction could be seen after a
+    /// larger one committed first.
+    AfterCommit,
+}
+
 /// Writes each changed case's last status (at most [`ROWS_PER_STATEMENT`]
-/// cases a statement) and leaves every change, unnumbered and in order, for
-/// the log of its agency and of each organisation it concerns; [`number_new`]
-/// moves them into the log with their numbers once committed.
+/// cases a statement) and every change, in order, for the log of its agency
+/// and of each organisation it concerns: numbered at once, or left unnumbered
+/// for [`number_new`] to move into the log once committed (see [`Numbering`]).
 ///
 /// [`ROWS_PER_STATEMENT`]: fengqiao_platform::db::ROWS_PER_STATEMENT
-pub async fn save(conn: &mut AnyConnection, changes: &[Change], at: i64) -> Result<(), sqlx::Error> {
+pub async fn save(
+    conn: &mut AnyConnection,
+    changes: &[Change],
+    at: i64,
+    numbering: Numbering,
+) -> Result<(), sqlx::Error> {
     // The last change of each case, in the order the cases first changed.
     let mut last: Vec<&Change> = Vec::with_capacity(changes.len());
     let mut place = std::collections::HashMap::with_capacity(changes.len());
@@ -251,7 +268,7 @@ pub async fn save(conn: &mut AnyConnection, changes: &[Change], at: i64) -> Resu
         }
         update.execute(&mut *conn).await?;
     }
-    let mut rows: Vec<(&str, Vec<u8>, &str)> = Vec::new();
+    let mut rows: Vec<LogRow> = Vec::new();
     for change in changes {
         let encoded = change.status.encode_to_vec();
         let mut readers = vec![change.agency_id.as_str()];
@@ -262,6 +279,43 @@ pub async fn save(conn: &mut AnyConnection, changes: &[Change], at: i64) -> Resu
         }
         rows.extend(readers.into_iter().map(|r| (change.status.case_id.as_str(), encoded.clone(), r)));
     }
+    match numbering {
+        Numbering::AtCommit => log_numbered(conn, &rows, at).await,
+        Numbering::AfterCommit => leave_unnumbered(conn, &rows, at).await,
+    }
+}
+
+/// A change for one reader's log: case, encoded status, reader.
+type LogRow<'a> = (&'a str, Vec<u8>, &'a str);
+
+/// Takes the next `rows.len()` numbers from the counter and writes the rows
+/// into the log with them, in order.
+async fn log_numbered(conn: &mut AnyConnection, rows: &[LogRow<'_>], at: i64) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let last: i64 = sqlx::query_scalar("UPDATE status_seq SET last = last + $1 WHERE id = 1 RETURNING last")
+        .bind(rows.len() as i64)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut seq = last - rows.len() as i64;
+    for chunk in rows.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO status_log (created_at, seq, case_id, status, agency_id) VALUES {}",
+            fengqiao_platform::db::value_rows(chunk.len(), 1, 4)
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at);
+        for (case_id, status, reader) in chunk {
+            seq += 1;
+            insert = insert.bind(seq).bind(*case_id).bind(status).bind(*reader);
+        }
+        insert.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Leaves the rows unnumbered, in order, in `status_pending`.
+async fn leave_unnumbered(conn: &mut AnyConnection, rows: &[LogRow<'_>], at: i64) -> Result<(), sqlx::Error> {
     // The rows in order: `written` numbers them as they are listed.
     for chunk in rows.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
         let sql = format!(

@@ -29,7 +29,9 @@ async fn a_numbered_change_wakes_only_its_agencys_streams() {
     let mut tx = db.begin().await.unwrap();
     let status = CaseStatus { case_id: "case-a".into(), ..Default::default() };
     store::own(&mut tx, "police-1", &status, 0).await.unwrap();
-    store::save(&mut tx, &[store::Change::to_agency("police-1", &status)], 0).await.unwrap();
+    store::save(&mut tx, &[store::Change::to_agency("police-1", &status)], 0, store::Numbering::AfterCommit)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(store::number_new(db).await.unwrap(), 1);
     numbered.notify_waiters();

@@ -95,12 +95,32 @@ async fn standalone_serves_one_endpoint_for_every_component_with_its_probes_and_
     for component in ["intake", "routing", "mediation", "gateway"] {
         eventually(&system, "standalone", "fengqiao_outbox_backlog", &[("component", component)], |v| v >= 0.0).await;
     }
+    let police = AgencySession::connect(&system, POLICE).await;
+    let case_id = police.submit(dispute(Source::Police, "JQ620802-2026-0701")).await.unwrap().status.unwrap().case_id;
+    police.wait_for(&case_id, "RECEIVED", in_state(ReferralState::Received)).await;
     // Each SQLite file's one writing connection is timed: how busy each writer is.
     for component in ["intake", "routing", "mediation", "gateway"] {
         let labels = &[("component", component)];
         eventually(&system, "standalone", "fengqiao_db_writer_held_seconds_count", labels, |v| v >= 1.0).await;
         eventually(&system, "standalone", "fengqiao_db_writer_held_seconds_sum", labels, |v| v > 0.0).await;
     }
+    // … and by the work that held it: the submission's group commits, the
+    // audit writer, the consumers and the relay, each under its own name.
+    for (component, holder) in [
+        ("intake", "case_registration"),
+        ("intake", "outbox_relay"),
+        ("routing", "routing-cases"),
+        ("gateway", "case_owner"),
+        ("gateway", "audit"),
+        ("gateway", "gateway-status"),
+    ] {
+        let labels = &[("component", component), ("holder", holder)];
+        eventually(&system, "standalone", "fengqiao_db_writer_held_seconds_count", labels, |v| v >= 1.0).await;
+    }
+    // Standalone numbers status changes as the projection commits them: no sequencer rounds.
+    let text = system.scrape("standalone").await.unwrap();
+    let rounds = value(&text, "fengqiao_db_writer_held_seconds_count", &[("holder", "status_numbering")]);
+    assert_eq!(rounds, None, "{text}");
     // The in-process bus counts each consumer's lag as JetStream does.
     let lag = &[("component", "mediation"), ("consumer", "mediation-referrals")];
     eventually(&system, "standalone", "fengqiao_consumer_pending", lag, |v| v >= 0.0).await;

@@ -129,12 +129,13 @@ impl ComponentRuntime {
     }
 
     /// Runs background work of the component until it stops (tracked, so a
-    /// stop waits for it).
-    pub fn spawn<F>(&self, task: F)
+    /// stop waits for it); `holder` names it in the writers' timings
+    /// ([`crate::db::held_by`]).
+    pub fn spawn<F>(&self, holder: &'static str, task: F)
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.tasks.spawn(task);
+        self.tasks.spawn(crate::db::held_by(holder, task));
     }
 
     /// The token that stops the component.
@@ -169,8 +170,11 @@ impl ComponentRuntime {
         let server =
             crate::grpc::serve(listener, api.routes, services, api.front, &self.tasks, self.shutdown.child_token())
                 .await?;
-        self.tasks.spawn(self.relay.clone().run(self.shutdown.child_token()));
-        self.tasks.spawn(crate::retention::run(self.db.clone(), self.settings.clone(), self.shutdown.child_token()));
+        self.spawn("outbox_relay", self.relay.clone().run(self.shutdown.child_token()));
+        self.spawn(
+            "retention",
+            crate::retention::run(self.db.clone(), self.settings.clone(), self.shutdown.child_token()),
+        );
         let mut samplers = std::mem::take(&mut *self.samplers.lock().expect("samplers lock"));
         let consumers = std::mem::take(&mut *self.consumers.lock().expect("consumers lock"));
         samplers.push(Arc::new(ConsumerLag { bus: self.bus.clone(), consumers }));

@@ -120,7 +120,8 @@ pub async fn start(
     for _ in 0..settings.consumer_lanes {
         let (tx, mut rx) = mpsc::channel::<Delivery>(64);
         let runner = runner.clone();
-        tasks.spawn(async move {
+        let holder = runner.name.clone();
+        tasks.spawn(crate::db::held_by(holder, async move {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < runner.settings.consumer_batch {
@@ -131,12 +132,12 @@ pub async fn start(
                 }
                 runner.process_batch(batch).await;
             }
-        });
+        }));
         lanes.push(tx);
     }
     let replayer = runner.clone();
     let stop_replays = shutdown.clone();
-    tasks.spawn(async move {
+    tasks.spawn(crate::db::held_by("replays", async move {
         loop {
             tokio::select! {
                 _ = stop_replays.cancelled() => break,
@@ -146,7 +147,7 @@ pub async fn start(
                 tracing::warn!(error = %e, "cannot read replay requests; retrying");
             }
         }
-    });
+    }));
     let name = consumer.name;
     tasks.spawn(
         async move {

@@ -72,20 +72,39 @@ pub enum DbError {
     Sql(#[from] sqlx::Error),
 }
 
-/// Times each lending of a file's one writing connection
-/// ([`crate::metrics::DB_WRITER_HELD`]): the sum's rate is the share of time
-/// the writer was busy; near 1 every write of the file waits for it.
+tokio::task_local! {
+    /// The work the running task does, named for the writers' timings.
+    static HOLDER: Arc<str>;
+}
+
+/// What [`DB_WRITER_HELD`](crate::metrics::DB_WRITER_HELD) calls work not
+/// named with [`held_by`]: the services' calls.
+pub const CALLS: &str = "calls";
+
+/// Runs `work` under the name `holder`: the SQLite writer it borrows is timed
+/// under that name (the metric's `holder` label), so an operator sees which
+/// work keeps a busy file's writer.
+pub async fn held_by<F: std::future::Future>(holder: impl Into<Arc<str>>, work: F) -> F::Output {
+    HOLDER.scope(holder.into(), work).await
+}
+
+/// Times each lending of a file's one writing connection by the work that
+/// borrowed it ([`crate::metrics::DB_WRITER_HELD`]): the sum's rate is the
+/// share of time the writer was busy; near 1 every write of the file waits
+/// for it. The writer pool has one connection, so one lending at a time.
 fn time_the_writer(pool: AnyPoolOptions, component: &str) -> AnyPoolOptions {
-    let lent = Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+    let lent = Arc::new(std::sync::Mutex::new(None::<(std::time::Instant, Arc<str>)>));
     let on_return = lent.clone();
     let component = component.to_string();
     pool.before_acquire(move |_, _| {
-        *lent.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+        // Runs in the borrowing task (the return runs in one sqlx spawns).
+        let holder = HOLDER.try_with(Arc::clone).unwrap_or_else(|_| Arc::from(CALLS));
+        *lent.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), holder));
         Box::pin(async { Ok(true) })
     })
     .after_release(move |_, _| {
-        if let Some(at) = on_return.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let labels = [("component", component.clone())];
+        if let Some((at, holder)) = on_return.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let labels = [("component", component.clone()), ("holder", holder.to_string())];
             ::metrics::histogram!(crate::metrics::DB_WRITER_HELD, &labels).record(at.elapsed().as_secs_f64());
         }
         Box::pin(async { Ok(true) })

@@ -89,7 +89,7 @@ impl<W: Write> GroupCommit<W> {
         }
         let max_batch = max_batch.max(1);
         let (tx, rx) = mpsc::channel(4 * max_batch);
-        tokio::spawn(writer(db.clone(), rx, max_batch, commits.clone()));
+        tokio::spawn(crate::db::held_by(W::NAME, writer(db.clone(), rx, max_batch, commits.clone())));
         Self { tx: Some(tx), db, commits }
     }
 

@@ -70,7 +70,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (BOOKKEEPING_REMOVED, "Rows removed past their retention, by table: fq_outbox (sent events), fq_inbox (receipts)."),
     (GROUP_COMMIT_WRITES, "Small writes of concurrent calls applied together in one commit, by what they write."),
     (GROUP_COMMITS, "Commits those writes shared; writes divided by commits is how many a commit carried."),
-    (DB_WRITER_HELD, "Seconds each write held its SQLite file's one writing connection; the sum's rate is the share of time the writer was busy."),
+    (DB_WRITER_HELD, "Seconds each write held its SQLite file's one writing connection, by the work that held it; the sum's rate by component is the share of time the writer was busy."),
     (DEAD_LETTERS, "Events parked in the dead-letter record and not yet replayed."),
     (CLOCKS_DUE, "Running clocks past their deadline that the sweep has not yet marked breached."),
     (CLOCKS, "Clocks by state: running, paused, breached."),

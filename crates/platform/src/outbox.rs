@@ -89,6 +89,8 @@ pub struct RelayStats {
     pub published: AtomicU64,
     /// Passes that failed (bus or database trouble); each is retried.
     pub failures: AtomicU64,
+    /// Reads of the outbox (each a query on the component's database).
+    pub reads: AtomicU64,
 }
 
 /// An outbox row waiting to be published.
@@ -133,6 +135,7 @@ impl OutboxRelay {
 
     /// The oldest unsent events after row `after`, in publish order.
     async fn fetch_unsent_after(&self, after: i64) -> Result<Vec<Unsent>, sqlx::Error> {
+        self.stats.reads.fetch_add(1, Ordering::Relaxed);
         let rows = sqlx::query(
             "SELECT id, event_id, event_type, source, case_id, payload, traceparent, created_at
              FROM fq_outbox WHERE sent_at IS NULL AND id > $2 ORDER BY id LIMIT $1",

@@ -2,6 +2,7 @@
 //! is still being acknowledged, so consumers never wait for a relay pass;
 //! batches are still marked sent in order, all of them, once acknowledged.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -129,6 +130,57 @@ async fn a_refused_event_leaves_it_and_every_later_batch_unsent(backend: Backend
     let later: Vec<String> = events[1..].iter().map(|e| e.id.clone()).collect();
     assert_eq!(left, later);
     test_db.finish().await;
+}
+
+/// Waits up to 10 s for `counter` to reach `at_least`.
+async fn until(counter: &AtomicU64, at_least: u64, what: &str) {
+    let started = tokio::time::Instant::now();
+    while counter.load(Ordering::Relaxed) < at_least {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what}: {} of {at_least}",
+            counter.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A running relay reads the outbox once at start and once for a commit's
+/// notice: the short pass that published the event is not followed by
+/// another read to find the outbox empty (the poll is an hour away here).
+async fn a_commits_notice_costs_one_read_of_the_outbox(backend: Backend) {
+    let test_db = TestDatabase::new(backend, "relay").await.unwrap();
+    migrate::run(&test_db.db, PLATFORM_MIGRATIONS).await.unwrap();
+    let bus = GatedBus::new(true, Vec::new());
+    let settings = OutboxSettings { poll_interval_ms: 3_600_000, ..Default::default() };
+    let relay = OutboxRelay::new(test_db.db.clone(), bus.clone(), settings);
+    let (stats, notifier) = (relay.stats(), relay.notifier());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(relay.run(shutdown.clone()));
+    until(&stats.reads, 1, "the first pass reads the (empty) outbox").await;
+
+    let event = MediationConcluded { case_id: "case-1".into(), ..Default::default() };
+    let mut tx = test_db.db.begin().await.unwrap();
+    outbox::append(&mut tx, &Envelope::new("test", EventKind::MediationConcluded, &event)).await.unwrap();
+    tx.commit().await.unwrap();
+    notifier.notify();
+    until(&stats.published, 1, "the notice wakes the relay").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stats.reads.load(Ordering::Relaxed), 2, "one read at start, one for the notice, none after");
+
+    shutdown.cancel();
+    running.await.unwrap();
+    test_db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_commits_notice_costs_one_read_of_the_outbox() {
+    a_commits_notice_costs_one_read_of_the_outbox(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_commits_notice_costs_one_read_of_the_outbox() {
+    a_commits_notice_costs_one_read_of_the_outbox(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

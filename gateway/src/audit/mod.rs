@@ -30,7 +30,7 @@ impl AuditLog {
     /// Starts the writer on `db` (until every handle is dropped).
     pub fn start(db: Database) -> Self {
         let (tx, rx) = mpsc::channel(4 * BATCH);
-        tokio::spawn(writer(db, rx));
+        tokio::spawn(fengqiao_platform::db::held_by("audit", writer(db, rx)));
         Self { tx }
     }
 
@@ -190,9 +190,9 @@ mod tests {
     use crate::idempotency::{Completion, NewKey};
     use fengqiao_platform::group_commit::Write;
 
-    /// 600 calls recorded at once (batches of up to 256 entries), every third
-    /// with an answer to keep: the chain holds all, in order, and every answer is kept.
-    async fn entries_recorded_at_once_chain_in_order_with_their_answers(backend: Backend) {
+    /// 600 calls' entries appended in one batch, every third with an answer
+    /// to keep: the chain holds all, in order, and every answer is kept.
+    async fn entries_appended_in_one_batch_chain_in_order_with_their_answers(backend: Backend) {
         let test = crate::test_database(backend).await;
         let keyed: Vec<usize> = (0..600).filter(|i| i % 3 == 0).collect();
         let mut conn = test.db.writer().acquire().await.unwrap();
@@ -207,26 +207,27 @@ mod tests {
             assert!(key.apply(&mut conn).await.unwrap());
         }
         drop(conn);
-        let log = AuditLog::start(test.db.clone());
-        let calls = (0..600).map(|i| {
-            let entry = Entry {
-                seq: 0,
-                at: i as i64,
-                agency_id: "police-1".into(),
-                method: "SubmitDispute".into(),
-                case_id: format!("case-{i}"),
-                code: 0,
-                request_id: format!("r-{i}"),
-            };
-            let answer = (i % 3 == 0).then(|| Completion {
-                agency_id: "police-1".into(),
-                key: format!("k-{i}"),
-                answer: format!("answer-{i}").into_bytes(),
-            });
-            let log = log.clone();
-            async move { log.record(entry, answer).await }
-        });
-        futures::future::join_all(calls).await;
+        // One append of all 600: the batch the writer would take (two statements' worth of rows).
+        let mut batch: Vec<Pending> = (0..600)
+            .map(|i| {
+                let entry = Entry {
+                    seq: 0,
+                    at: i as i64,
+                    agency_id: "police-1".into(),
+                    method: "SubmitDispute".into(),
+                    case_id: format!("case-{i}"),
+                    code: 0,
+                    request_id: format!("r-{i}"),
+                };
+                let answer = (i % 3 == 0).then(|| Completion {
+                    agency_id: "police-1".into(),
+                    key: format!("k-{i}"),
+                    answer: format!("answer-{i}").into_bytes(),
+                });
+                (entry, answer, oneshot::channel().0)
+            })
+            .collect();
+        append(&test.db, &mut batch).await.unwrap();
         assert_eq!(verify(&test.db, |_| {}).await.unwrap(), Verdict::Intact(600));
         let seqs: Vec<i64> =
             sqlx::query_scalar("SELECT seq FROM audit_log ORDER BY seq").fetch_all(test.db.pool()).await.unwrap();
@@ -245,12 +246,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn entries_recorded_at_once_chain_in_order_with_their_answers_on_sqlite() {
-        entries_recorded_at_once_chain_in_order_with_their_answers(Backend::Sqlite).await;
+    async fn entries_appended_in_one_batch_chain_in_order_with_their_answers_on_sqlite() {
+        entries_appended_in_one_batch_chain_in_order_with_their_answers(Backend::Sqlite).await;
     }
 
     #[tokio::test]
-    async fn entries_recorded_at_once_chain_in_order_with_their_answers_on_postgres() {
-        entries_recorded_at_once_chain_in_order_with_their_answers(Backend::Postgres).await;
+    async fn entries_appended_in_one_batch_chain_in_order_with_their_answers_on_postgres() {
+        entries_appended_in_one_batch_chain_in_order_with_their_answers(Backend::Postgres).await;
     }
 }

@@ -90,13 +90,20 @@ impl Deliverer {
             return Ok(());
         }
         let now = now_micros();
+        // Looked up on a reading connection: it runs after every batch of
+        // status changes, and mostly finds nothing; only a lease needs the
+        // writer (and re-checks that no one else took it).
+        let due = store::due(&mut *self.db.pool().acquire().await?, now, room as i64).await?;
+        if due.is_empty() {
+            return Ok(());
+        }
         let mut conn = self.db.writer().acquire().await?;
-        let due = store::due(&mut conn, now, room as i64).await?;
         let lease_until = now + 2 * (self.settings.callback_timeout_secs as i64 + 5) * 1_000_000;
         for agency_id in due {
             if store::lease(&mut conn, &agency_id, now, lease_until).await? {
                 let me = self.clone();
-                under_way.spawn(async move { me.deliver(&agency_id).await });
+                under_way
+                    .spawn(fengqiao_platform::db::held_by("callbacks", async move { me.deliver(&agency_id).await }));
             }
         }
         Ok(())

@@ -95,8 +95,8 @@ async fn prepared(backend: Backend) -> TestDatabase {
     test
 }
 
-fn projection() -> StatusProjection {
-    StatusProjection { written: Arc::new(Notify::new()) }
+fn projection(backend: Backend) -> StatusProjection {
+    StatusProjection::new(backend, Arc::new(Notify::new()), Arc::new(Notify::new()))
 }
 
 /// The statuses and every reader's numbered log, without the times they were written.
@@ -146,13 +146,13 @@ async fn a_batch_leaves_what_one_by_one_leaves(backend: Backend) {
     let alone = prepared(backend).await;
     for event in &events {
         let mut tx = alone.db.begin().await.unwrap();
-        projection().handle(&mut tx, event).await.unwrap();
+        projection(backend).handle(&mut tx, event).await.unwrap();
         tx.commit().await.unwrap();
     }
     let together = prepared(backend).await;
     let mut tx = together.db.begin().await.unwrap();
     let arrivals: Vec<Arrival> = events.iter().map(|event| Arrival { event, span: tracing::Span::none() }).collect();
-    projection().handle_all(&mut tx, &arrivals).await.unwrap();
+    projection(backend).handle_all(&mut tx, &arrivals).await.unwrap();
     tx.commit().await.unwrap();
 
     let (statuses, log) = outcome(&together.db).await;
@@ -187,6 +187,51 @@ async fn on_postgres_a_batch_of_status_events_leaves_what_one_by_one_leaves() {
     a_batch_leaves_what_one_by_one_leaves(Backend::Postgres).await;
 }
 
+async fn count(db: &Database, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(db.pool()).await.unwrap()
+}
+
+async fn apply_one_by_one(db: &Database, projection: &StatusProjection, events: &[Envelope]) {
+    for event in events {
+        let mut tx = db.begin().await.unwrap();
+        projection.handle(&mut tx, event).await.unwrap();
+        tx.commit().await.unwrap();
+        projection.committed();
+    }
+}
+
+/// Standalone numbers each change in the commit that writes it (no sequencer
+/// round); changes an earlier version left waiting are numbered first, so
+/// every log keeps its order and its numbers have no gap.
+#[tokio::test]
+async fn on_sqlite_changes_are_numbered_as_they_commit_after_those_left_waiting() {
+    let events = story();
+    let (earlier, later) = events.split_at(4);
+    let upgraded = prepared(Backend::Sqlite).await;
+    // An earlier version's gateway left its changes waiting for the sequencer.
+    let before = StatusProjection::new(Backend::Postgres, Arc::new(Notify::new()), Arc::new(Notify::new()));
+    apply_one_by_one(&upgraded.db, &before, earlier).await;
+    let waiting = count(&upgraded.db, "SELECT COUNT(*) FROM status_pending").await;
+    assert!(waiting > 0);
+    assert_eq!(crate::projection::number_left_waiting(&upgraded.db).await.unwrap(), waiting as u64);
+    let changed = Arc::new(Notify::new());
+    let now = StatusProjection::new(Backend::Sqlite, Arc::new(Notify::new()), changed.clone());
+    assert_eq!(now.numbering(), store::Numbering::AtCommit);
+    let woken = changed.notified();
+    apply_one_by_one(&upgraded.db, &now, later).await;
+    tokio::time::timeout(std::time::Duration::from_secs(1), woken).await.expect("the log's readers are woken");
+    assert_eq!(count(&upgraded.db, "SELECT COUNT(*) FROM status_pending").await, 0, "nothing waits for a sequencer");
+    let seqs: Vec<i64> =
+        sqlx::query_scalar("SELECT seq FROM status_log ORDER BY written").fetch_all(upgraded.db.pool()).await.unwrap();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "numbered in the order written, without a gap");
+
+    let fresh = prepared(Backend::Sqlite).await;
+    apply_one_by_one(&fresh.db, &projection(Backend::Sqlite), &events).await;
+    assert_eq!(outcome(&upgraded.db).await, outcome(&fresh.db).await, "the upgrade changed what readers see");
+    upgraded.finish().await;
+    fresh.finish().await;
+}
+
 /// Gateway replicas may apply events of one case side by side (PostgreSQL):
 /// the second reads the status only once the first has committed its change.
 #[tokio::test]
@@ -198,7 +243,7 @@ async fn on_postgres_an_event_of_a_case_waits_for_a_batch_holding_it() {
     let db = test.db.clone();
     let second = tokio::spawn(async move {
         let mut tx = db.begin().await.unwrap();
-        projection().handle(&mut tx, &requested("case-a", "r-a1", "org-1")).await.unwrap();
+        projection(Backend::Postgres).handle(&mut tx, &requested("case-a", "r-a1", "org-1")).await.unwrap();
         tx.commit().await.unwrap();
     });
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

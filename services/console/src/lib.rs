@@ -88,7 +88,7 @@ impl Component for Console {
             sign_ins: app::SignIns::default(),
             oidc: settings.console_access.oidc.enabled().then(|| oidc::Oidc::new(settings.console_access.oidc.clone())),
         });
-        runtime.spawn(forget_expired_sessions(pool, runtime.shutdown_token()));
+        runtime.spawn("session_expiry", forget_expired_sessions(pool, runtime.shutdown_token()));
         let mut routes = tonic::service::Routes::default();
         *routes.axum_router_mut() = pages::router(app);
         Ok(Api {

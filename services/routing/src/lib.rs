@@ -78,7 +78,7 @@ impl Component for Routing {
         }
         let rules =
             Arc::new(rules::Rules::load(runtime.settings.routing_rules_file.as_deref()).map_err(anyhow::Error::msg)?);
-        runtime.spawn(watch_rules(rules.clone(), runtime.shutdown_token()));
+        runtime.spawn("rules_watch", watch_rules(rules.clone(), runtime.shutdown_token()));
         let regimes = clocks::Regimes::new(runtime.settings.clocks.clone()).map_err(anyhow::Error::msg)?;
         let service = Arc::new(RoutingService::new(
             runtime.db.clone(),
@@ -94,9 +94,12 @@ impl Component for Routing {
             runtime.settings.supervision.clone(),
         ));
         runtime.add_sampler(Arc::new(gauges::RoutingGauges));
-        runtime.spawn(breach_due_clocks(service.clone(), supervision.clone(), runtime.shutdown_token()));
+        runtime.spawn("clocks", breach_due_clocks(service.clone(), supervision.clone(), runtime.shutdown_token()));
         let timeout = std::time::Duration::from_secs(runtime.settings.routing_acceptance_timeout_secs);
-        runtime.spawn(sweep_acceptance_timeouts(service.clone(), timeout, runtime.shutdown_token()));
+        runtime.spawn(
+            "acceptance_timeouts",
+            sweep_acceptance_timeouts(service.clone(), timeout, runtime.shutdown_token()),
+        );
         let mut kinds = vec![
             EventKind::CaseRegistered,
             EventKind::CaseRiskChanged,
