@@ -116,8 +116,9 @@ pub async fn start(
         stats: stats.clone(),
         outbox,
     };
-    let mut lanes = Vec::with_capacity(settings.consumer_lanes);
-    for _ in 0..settings.consumer_lanes {
+    let lane_count = settings.lanes_on(runner.db.backend());
+    let mut lanes = Vec::with_capacity(lane_count);
+    for _ in 0..lane_count {
         let (tx, mut rx) = mpsc::channel::<Delivery>(64);
         let runner = runner.clone();
         let holder = runner.name.clone();

@@ -44,7 +44,7 @@ pub fn settings() -> Settings {
             subject_prefix: format!("t{id}."),
             retry_backoff_ms: 10,
             retry_backoff_max_ms: 100,
-            consumer_lanes: 4,
+            consumer_lanes: Some(4),
             ..BusSettings::default()
         },
         shutdown_grace_secs: 5,

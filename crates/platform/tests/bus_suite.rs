@@ -282,7 +282,7 @@ async fn events_of_one_case_are_applied_in_publish_order(backend: Backend, bus: 
 async fn waiting_events_are_applied_together_and_a_poison_among_them_spoils_none(backend: Backend, bus: BusKind) {
     // One lane, so every waiting event lands in the same batch.
     let h = Harness::start(backend, bus, |s| {
-        s.bus.consumer_lanes = 1;
+        s.bus.consumer_lanes = Some(1);
         s.bus.max_deliveries = 2;
     })
     .await;

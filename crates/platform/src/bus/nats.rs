@@ -84,7 +84,7 @@ impl NatsBus {
             stream: settings.stream.clone(),
             prefix,
             ack_wait: Duration::from_secs(settings.ack_wait_secs),
-            max_ack_pending: (settings.consumer_lanes * 64) as i64,
+            max_ack_pending: (settings.consumer_lanes.unwrap_or(crate::config::PARALLEL_LANES) * 64) as i64,
             filter_subjects_supported,
         })
     }

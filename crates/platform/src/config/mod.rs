@@ -189,7 +189,7 @@ impl Settings {
         if bus.max_deliveries == 0 {
             return Err(invalid("bus.max_deliveries", "must be at least 1"));
         }
-        if bus.consumer_lanes == 0 || bus.consumer_lanes > 1024 {
+        if bus.consumer_lanes.is_some_and(|lanes| lanes == 0 || lanes > 1024) {
             return Err(invalid("bus.consumer_lanes", "must be between 1 and 1024"));
         }
         if bus.consumer_batch == 0 || bus.consumer_batch > 1024 {
@@ -400,6 +400,22 @@ mod tests {
             jail.set_env("FENGQIAO_SUBSIDY__TIERS_FEN", "[100, -200, 300, 400]");
             let e = Settings::load(Some(Path::new("fq.toml"))).unwrap_err().to_string();
             assert!(e.contains("subsidy"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn consumers_run_one_lane_on_sqlite_and_four_on_postgres_unless_set() {
+        use crate::db::Backend;
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(None).expect("valid");
+            assert_eq!((s.bus.lanes_on(Backend::Sqlite), s.bus.lanes_on(Backend::Postgres)), (1, 4));
+            jail.set_env("FENGQIAO_BUS__CONSUMER_LANES", "2");
+            let s = Settings::load(None).expect("valid");
+            assert_eq!((s.bus.lanes_on(Backend::Sqlite), s.bus.lanes_on(Backend::Postgres)), (2, 2));
+            jail.set_env("FENGQIAO_BUS__CONSUMER_LANES", "0");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("bus.consumer_lanes"), "{err}");
             Ok(())
         });
     }
