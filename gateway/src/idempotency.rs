@@ -82,7 +82,7 @@ impl Write for NewKey {
                     "INSERT INTO idempotency_keys (agency_id, idempotency_key, method, request_hash, created_at)
                      VALUES {} ON CONFLICT (agency_id, idempotency_key) DO NOTHING
                      RETURNING agency_id, idempotency_key",
-                    fengqiao_platform::db::value_rows(chunk.len(), 0, 5)
+                    fengqiao_platform::db::values(conn, chunk.len(), 5)
                 );
                 let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
                 for k in chunk {
@@ -165,7 +165,7 @@ pub async fn complete_all(conn: &mut sqlx::AnyConnection, all: &[&Completion]) -
         let sql = format!(
             "UPDATE idempotency_keys SET response = v.column3 FROM (VALUES {}) AS v
              WHERE idempotency_keys.agency_id = v.column1 AND idempotency_keys.idempotency_key = v.column2",
-            fengqiao_platform::db::value_rows(chunk.len(), 0, 3)
+            fengqiao_platform::db::values(conn, chunk.len(), 3)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for c in chunk {

@@ -148,7 +148,7 @@ async fn register(
     let external_ref = e.dispute.as_ref().map(|d| d.external_ref.clone()).unwrap_or_default();
     let status =
         CaseStatus { case_id: e.case_id.clone(), case_no: e.case_no.clone(), external_ref, ..Default::default() };
-    let owned = store::own(tx, &e.source_agency, &status, at).await?;
+    let owned = store::own_all(tx, &[(&e.source_agency, &status, at)]).await?.remove(0);
     match stored.entry(e.case_id.clone()) {
         // Changes of this batch already in hand stay; only the number is new.
         Entry::Occupied(mut case) => case.get_mut().status.case_no = owned.status.case_no,

@@ -81,33 +81,66 @@ fn status_from(r: &AnyRow) -> Result<CaseStatus, sqlx::Error> {
     })
 }
 
-/// Records that `agency_id` owns a case; a later call only fills in a case
-/// number the first did not know (a court's or bureau's submission learns it
-/// from the case's registration event).
-/// Returns the case's status as stored after it (one statement: the submit
-/// path answers with it).
-pub async fn own(conn: &mut AnyConnection, agency_id: &str, s: &CaseStatus, at: i64) -> Result<Stored, sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO case_status (case_id, agency_id, case_no, external_ref, referral_state, org_id, outcome, reason,
-             returned, updated_at, verification_code)
-         VALUES ($1, $2, $3, $4, 0, '', 0, '', 0, $5, $6)
-         ON CONFLICT (case_id) DO UPDATE SET
-             case_no = CASE WHEN case_status.case_no = '' THEN excluded.case_no ELSE case_status.case_no END
-         RETURNING {STORED_COLUMNS}"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&s.case_id)
-        .bind(agency_id)
-        .bind(&s.case_no)
-        .bind(&s.external_ref)
-        .bind(at)
-        .bind(crate::lookup::new_code())
-        .fetch_one(conn)
-        .await?;
-    stored_from(&row)
+/// Records that agencies own cases, `(agency, first status, when)` each, in
+/// order, one statement per [`ROWS_PER_STATEMENT`](fengqiao_platform::db::ROWS_PER_STATEMENT);
+/// returns what is stored for each. A case already recorded keeps its owner; a
+/// later call only fills in a case number the first did not know (a court's or
+/// bureau's submission learns it from the case's registration event).
+pub async fn own_all(
+    conn: &mut AnyConnection,
+    owners: &[(&str, &CaseStatus, i64)],
+) -> Result<Vec<Stored>, sqlx::Error> {
+    let mut seen = std::collections::HashSet::with_capacity(owners.len());
+    if !owners.iter().all(|(_, s, _)| seen.insert(s.case_id.as_str())) {
+        // The same case twice (resubmissions racing): an upsert may not touch a row twice in
+        // one statement on PostgreSQL, so these go one by one.
+        let mut stored = Vec::with_capacity(owners.len());
+        for owner in owners {
+            stored.extend(Box::pin(own_all(conn, std::slice::from_ref(owner))).await?);
+        }
+        return Ok(stored);
+    }
+    let mut stored = Vec::with_capacity(owners.len());
+    for chunk in owners.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO case_status (case_id, agency_id, case_no, external_ref, referral_state, org_id, outcome,
+                 reason, returned, updated_at, verification_code)
+             VALUES {}
+             ON CONFLICT (case_id) DO UPDATE SET
+                 case_no = CASE WHEN case_status.case_no = '' THEN excluded.case_no ELSE case_status.case_no END
+             RETURNING {STORED_COLUMNS}",
+            fengqiao_platform::db::values(conn, chunk.len(), 11)
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (agency_id, s, at) in chunk {
+            // No referral yet: state, organisation, outcome, reason and returned empty.
+            insert = insert
+                .bind(&s.case_id)
+                .bind(*agency_id)
+                .bind(&s.case_no)
+                .bind(&s.external_ref)
+                .bind(0_i32)
+                .bind("")
+                .bind(0_i32)
+                .bind("")
+                .bind(0_i32)
+                .bind(*at)
+                .bind(crate::lookup::new_code());
+        }
+        // RETURNING gives no promised order: each row goes back to its case.
+        let mut by_case = std::collections::HashMap::with_capacity(chunk.len());
+        for row in insert.fetch_all(&mut *conn).await? {
+            let one = stored_from(&row)?;
+            by_case.insert(one.status.case_id.clone(), one);
+        }
+        for (_, s, _) in chunk {
+            stored.push(by_case.remove(&s.case_id).ok_or(sqlx::Error::RowNotFound)?);
+        }
+    }
+    Ok(stored)
 }
 
-/// [`own`] as a write of a group commit: a submission's ownership row.
+/// [`own_all`] as a write of a group commit: a submission's ownership row.
 pub struct Own {
     /// The agency that submitted the case.
     pub agency_id: String,
@@ -121,7 +154,19 @@ impl fengqiao_platform::group_commit::Write for Own {
     type Output = Stored;
     const NAME: &'static str = "case_owner";
     fn apply<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<Stored, sqlx::Error>> {
-        Box::pin(own(conn, &self.agency_id, &self.status, self.at))
+        Box::pin(async move { Ok(Self::apply_all(&[self], conn).await?.remove(0)) })
+    }
+
+    /// The batch's rows in one statement.
+    fn apply_all<'c>(
+        writes: &'c [&'c Self],
+        conn: &'c mut AnyConnection,
+    ) -> BoxFuture<'c, Result<Vec<Stored>, sqlx::Error>> {
+        Box::pin(async move {
+            let owners: Vec<(&str, &CaseStatus, i64)> =
+                writes.iter().map(|w| (w.agency_id.as_str(), &w.status, w.at)).collect();
+            own_all(conn, &owners).await
+        })
     }
 }
 
@@ -251,7 +296,7 @@ pub async fn save(
             "UPDATE case_status SET referral_state = v.column2, org_id = v.column3, outcome = v.column4,
                  reason = v.column5, returned = v.column6, referral_id = v.column7, updated_at = v.column8
              FROM (VALUES {}) AS v WHERE case_status.case_id = v.column1",
-            fengqiao_platform::db::value_rows(chunk.len(), 0, 8)
+            fengqiao_platform::db::values(conn, chunk.len(), 8)
         );
         let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
         for c in chunk {
@@ -410,4 +455,66 @@ pub async fn log_after(
             Ok((r.try_get("seq")?, status))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use fengqiao_platform::db::Backend;
+    use fengqiao_platform::group_commit::Write;
+    use fengqiao_proto::fengqiao::gateway::v1::CaseStatus;
+
+    use super::Own;
+
+    fn own(agency: &str, case: &str, case_no: &str) -> Own {
+        let status = CaseStatus { case_id: case.into(), case_no: case_no.into(), ..Default::default() };
+        Own { agency_id: agency.into(), status, at: 1 }
+    }
+
+    /// A batch of ownership rows stores and answers what the same writes one
+    /// by one would: the first owner stays, a missing number is filled in, the
+    /// same case twice in a batch gets one row.
+    async fn a_batch_of_owners_is_stored_as_one_by_one(backend: Backend) {
+        let t = crate::test_database(backend).await;
+        let mut conn = t.db.writer().acquire().await.unwrap();
+        let earlier = [own("court-1", "case-b", "B-1"), own("court-1", "case-c", "")];
+        let earlier: Vec<&Own> = earlier.iter().collect();
+        Own::apply_all(&earlier, &mut conn).await.unwrap();
+
+        let batch = [
+            own("police-1", "case-a", "A-1"),
+            own("police-1", "case-b", "B-1"),
+            own("police-1", "case-c", "C-1"),
+            own("police-1", "case-d", "D-1"),
+            own("police-1", "case-d", "D-1"),
+        ];
+        let writes: Vec<&Own> = batch.iter().collect();
+        let stored = Own::apply_all(&writes, &mut conn).await.unwrap();
+        let seen: Vec<(&str, &str, &str)> =
+            stored.iter().map(|s| (s.status.case_id.as_str(), s.owner.as_str(), s.status.case_no.as_str())).collect();
+        assert_eq!(
+            seen,
+            [
+                ("case-a", "police-1", "A-1"),
+                ("case-b", "court-1", "B-1"),
+                ("case-c", "court-1", "C-1"),
+                ("case-d", "police-1", "D-1"),
+                ("case-d", "police-1", "D-1"),
+            ]
+        );
+        assert_eq!(stored[3].verification_code, stored[4].verification_code, "one row for case-d");
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM case_status").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(rows, 4);
+        drop(conn);
+        t.finish().await;
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_a_batch_of_owners_is_stored_as_one_by_one() {
+        a_batch_of_owners_is_stored_as_one_by_one(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres_a_batch_of_owners_is_stored_as_one_by_one() {
+        a_batch_of_owners_is_stored_as_one_by_one(Backend::Postgres).await;
+    }
 }

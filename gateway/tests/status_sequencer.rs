@@ -11,7 +11,7 @@ use fengqiao_proto::fengqiao::gateway::v1::CaseStatus;
 
 async fn write(tx: &mut sqlx::Transaction<'static, sqlx::Any>, case_id: &str) {
     let status = CaseStatus { case_id: case_id.into(), ..Default::default() };
-    store::own(tx, "police-1", &status, 0).await.unwrap();
+    store::own_all(tx, &[("police-1", &status, 0)]).await.unwrap();
     store::save(tx, &[store::Change::to_agency("police-1", &status)], 0, store::Numbering::AfterCommit).await.unwrap();
 }
 

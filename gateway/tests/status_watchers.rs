@@ -28,7 +28,7 @@ async fn a_numbered_change_wakes_only_its_agencys_streams() {
     let (woken_1, woken_2) = (police_1.notified(), police_2.notified());
     let mut tx = db.begin().await.unwrap();
     let status = CaseStatus { case_id: "case-a".into(), ..Default::default() };
-    store::own(&mut tx, "police-1", &status, 0).await.unwrap();
+    store::own_all(&mut tx, &[("police-1", &status, 0)]).await.unwrap();
     store::save(&mut tx, &[store::Change::to_agency("police-1", &status)], 0, store::Numbering::AfterCommit)
         .await
         .unwrap();

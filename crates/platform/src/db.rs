@@ -322,8 +322,23 @@ pub fn for_update(conn: &sqlx::AnyConnection) -> &'static str {
 /// (SQLite 32,766, PostgreSQL 65,535).
 pub const ROWS_PER_STATEMENT: usize = 500;
 
+/// The `VALUES` rows of a statement whose only parameters they are: `rows`
+/// rows of `per_row` parameters each, bound in order. On SQLite they are
+/// anonymous (`?`): SQLite looks each numbered `$n` up by a linear scan of
+/// those before it, when it prepares the statement and again when sqlx binds
+/// it, so a batch's statement of numbered parameters costs the square of
+/// their count (a tenth of standalone's CPU at 800 submissions/s).
+pub fn values(conn: &sqlx::AnyConnection, rows: usize, per_row: usize) -> String {
+    if conn.backend_name() != <sqlx::Sqlite as sqlx::Database>::NAME {
+        return value_rows(rows, 0, per_row);
+    }
+    let row = format!("({})", vec!["?"; per_row].join(", "));
+    vec![row; rows].join(", ")
+}
+
 /// The `VALUES` rows of a multi-row INSERT: `rows` rows, each the `shared`
 /// parameters every row repeats (`$1..$shared`) followed by `per_row` of its own.
+/// Where no parameter is shared and no other is in the statement, [`values`].
 pub fn value_rows(rows: usize, shared: usize, per_row: usize) -> String {
     let mut out = String::new();
     for row in 0..rows {
@@ -380,6 +395,40 @@ mod tests {
         let new_year = 1_798_732_800_000_000_i64;
         assert_eq!(super::local_year(new_year - 1), 2026);
         assert_eq!(super::local_year(new_year), 2027);
+    }
+
+    async fn values_are_anonymous_on_sqlite_and_numbered_on_postgres(backend: super::Backend) {
+        use crate::testing::TestDatabase;
+        let t = TestDatabase::new(backend, "values").await.expect("a test database");
+        let mut conn = t.db.writer().acquire().await.expect("a connection");
+        let expected = match backend {
+            super::Backend::Sqlite => "(?, ?), (?, ?)",
+            super::Backend::Postgres => "($1, $2), ($3, $4)",
+        };
+        assert_eq!(super::values(&conn, 2, 2), expected);
+        // Bound in order either way.
+        let sql = format!("SELECT v.column1, v.column2 FROM (VALUES {}) AS v ORDER BY 1", super::values(&conn, 2, 2));
+        let rows: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(2_i64)
+            .bind("b")
+            .bind(1_i64)
+            .bind("a")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("the statement runs");
+        assert_eq!(rows, [(1, "a".to_string()), (2, "b".to_string())]);
+        drop(conn);
+        t.finish().await;
+    }
+
+    #[tokio::test]
+    async fn values_are_anonymous_on_sqlite() {
+        values_are_anonymous_on_sqlite_and_numbered_on_postgres(super::Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn values_are_numbered_on_postgres() {
+        values_are_anonymous_on_sqlite_and_numbered_on_postgres(super::Backend::Postgres).await;
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub async fn append_all(conn: &mut AnyConnection, envelopes: &[Envelope]) -> Res
         let sql = format!(
             "INSERT INTO fq_outbox (event_id, event_type, source, case_id, payload, traceparent, created_at)
              VALUES {}",
-            crate::db::value_rows(chunk.len(), 0, 7)
+            crate::db::values(conn, chunk.len(), 7)
         );
         let mut insert = sqlx::query::<Any>(AssertSqlSafe(sql));
         for envelope in chunk {

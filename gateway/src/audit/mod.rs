@@ -87,7 +87,7 @@ async fn append(db: &Database, batch: &mut [Pending]) -> Result<(), sqlx::Error>
     for chunk in rows.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO audit_log (seq, at, agency_id, method, case_id, code, request_id, hash) VALUES {}",
-            fengqiao_platform::db::value_rows(chunk.len(), 0, 8)
+            fengqiao_platform::db::values(&tx, chunk.len(), 8)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (entry, hash) in chunk {

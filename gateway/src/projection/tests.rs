@@ -88,10 +88,13 @@ async fn prepared(backend: Backend) -> TestDatabase {
     let test = crate::test_database(backend).await;
     // The police cases' submit calls recorded them, with their numbers.
     let mut conn = test.db.writer().acquire().await.unwrap();
-    for (case, no) in [("case-a", "A-1"), ("case-b", "A-2")] {
-        let status = CaseStatus { case_id: case.into(), case_no: no.into(), ..Default::default() };
-        store::own(&mut conn, "police-1", &status, 0).await.unwrap();
-    }
+    let statuses = [("case-a", "A-1"), ("case-b", "A-2")].map(|(case, no)| CaseStatus {
+        case_id: case.into(),
+        case_no: no.into(),
+        ..Default::default()
+    });
+    let owners: Vec<_> = statuses.iter().map(|status| ("police-1", status, 0)).collect();
+    store::own_all(&mut conn, &owners).await.unwrap();
     test
 }
 

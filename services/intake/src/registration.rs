@@ -1,8 +1,10 @@
 //! One registration's writes — the case, its parties and links, its number and
 //! its event — as a group-commit write: on SQLite concurrent registrations
-//! share a transaction (one sync of the file); on PostgreSQL each commits in a
+//! share a transaction (one sync of the file) and its statements (each a
+//! multi-row statement for the batch); on PostgreSQL each commits in a
 //! transaction of its own.
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use fengqiao_platform::bus::Envelope;
@@ -53,12 +55,119 @@ impl Write for Registration {
     const ATOMIC: bool = true;
 
     fn apply<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<Written, sqlx::Error>> {
-        Box::pin(self.write(conn))
+        Box::pin(async move { Ok(write_all(&[self], conn).await?.remove(0)) })
+    }
+
+    fn apply_all<'c>(
+        writes: &'c [&'c Self],
+        conn: &'c mut AnyConnection,
+    ) -> BoxFuture<'c, Result<Vec<Written>, sqlx::Error>> {
+        Box::pin(write_all(writes, conn))
     }
 }
 
+/// Writes `registrations` in order, as if one after another, in a handful of
+/// statements for all of them (each statement is a round trip to the file's
+/// one writing connection on SQLite): by runs in which no registration shares
+/// a party with an earlier one, so each finds the cases before it to link.
+pub(crate) async fn write_all(
+    registrations: &[&Registration],
+    conn: &mut AnyConnection,
+) -> Result<Vec<Written>, sqlx::Error> {
+    let mut written = Vec::with_capacity(registrations.len());
+    let mut rest = registrations;
+    while !rest.is_empty() {
+        let (run, after) = rest.split_at(unrelated_run(rest));
+        written.extend(write_run(run, conn).await?);
+        rest = after;
+    }
+    Ok(written)
+}
+
+/// How many of `registrations`, from the first, share no party with an
+/// earlier one among them (at least one).
+fn unrelated_run(registrations: &[&Registration]) -> usize {
+    let mut seen = HashSet::new();
+    for (i, r) in registrations.iter().enumerate() {
+        if i > 0 && r.hashes.iter().any(|h| seen.contains(h.as_str())) {
+            return i;
+        }
+        seen.extend(r.hashes.iter().map(String::as_str));
+    }
+    registrations.len()
+}
+
+/// Writes a run of registrations none of which links to another.
+async fn write_run(run: &[&Registration], conn: &mut AnyConnection) -> Result<Vec<Written>, sqlx::Error> {
+    let mut cases = Vec::with_capacity(run.len());
+    for r in run {
+        cases.push(r.assessed(conn).await?);
+    }
+    let rows: Vec<(&Case, i64)> = cases.iter().zip(run).map(|(c, r)| (c, r.registered_at)).collect();
+    let inserted = store::insert_all(conn, &rows).await?;
+    let fresh: Vec<usize> = (0..run.len()).filter(|&i| inserted.contains(&cases[i].case_id)).collect();
+    // Numbered last, in the run's order: on SQLite the counter row is held from here to the commit.
+    let mut by_year: BTreeMap<(&str, i32), Vec<usize>> = BTreeMap::new();
+    for &i in &fresh {
+        by_year.entry((run[i].county.as_str(), run[i].year)).or_default().push(i);
+    }
+    for ((county, year), members) in by_year {
+        let seqs = store::next_seqs(conn, run[members[0]].backend, county, year, members.len()).await?;
+        for (i, seq) in members.into_iter().zip(seqs) {
+            cases[i].case_no = fengqiao_domain::case_no::format(county, year, seq);
+        }
+    }
+    let numbers: Vec<(&str, &str)> =
+        fresh.iter().map(|&i| (cases[i].case_id.as_str(), cases[i].case_no.as_str())).collect();
+    if numbers.is_empty() {
+        return Ok(run.iter().map(|_| Written::Taken).collect());
+    }
+    store::set_case_nos(conn, &numbers).await?;
+    let parties: Vec<(&str, &[StoredParty])> =
+        fresh.iter().map(|&i| (cases[i].case_id.as_str(), run[i].protected.as_slice())).collect();
+    store::insert_parties(conn, &parties).await?;
+    for &i in &fresh {
+        for link in &cases[i].links {
+            links::insert(conn, link, run[i].registered_at).await?;
+        }
+    }
+    let events: Vec<Envelope> = fresh.iter().map(|&i| announcement(&cases[i])).collect();
+    outbox::append_all(conn, &events).await?;
+    let mut cases: Vec<Option<Case>> = cases.into_iter().map(Some).collect();
+    Ok((0..run.len())
+        .map(|i| match inserted.contains(&run[i].case.case_id) {
+            true => Written::Created(Box::new(cases[i].take().expect("each case once"))),
+            false => Written::Taken,
+        })
+        .collect())
+}
+
+/// The event announcing a registered case.
+fn announcement(case: &Case) -> Envelope {
+    let event = CaseRegistered {
+        case_id: case.case_id.clone(),
+        case_no: case.case_no.clone(),
+        source_agency: case.source_agency.clone(),
+        dispute: case.dispute.clone(),
+        risk_level: case.risk_level,
+        risk_explanation: case.risk_explanation.clone(),
+        links: case
+            .links
+            .iter()
+            .map(|l| LinkedCase {
+                related_case_id: l.related_case_id.clone(),
+                kind: LinkKind::try_from(l.kind)
+                    .map(|k| k.as_str_name().trim_start_matches("LINK_KIND_").to_string())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    };
+    Envelope::new("intake", EventKind::CaseRegistered, &event)
+}
+
 impl Registration {
-    async fn write(&self, conn: &mut AnyConnection) -> Result<Written, sqlx::Error> {
+    /// The case with its links to earlier cases and its risk assessed.
+    async fn assessed(&self, conn: &mut AnyConnection) -> Result<Case, sqlx::Error> {
         let mut case = self.case.clone();
         let dispute = case.dispute.clone().unwrap_or_default();
         case.links = self.link_earlier(conn, &case.case_id, &dispute).await?;
@@ -67,37 +176,7 @@ impl Registration {
         let risk = risk::assess(&dispute, &kinds, &self.rules);
         case.risk_level = risk.level as i32;
         case.risk_explanation = risk.explanation;
-        if !store::insert(conn, &case, self.registered_at).await? {
-            return Ok(Written::Taken);
-        }
-        store::insert_parties(conn, &case.case_id, &self.protected).await?;
-        for link in &case.links {
-            links::insert(conn, link, self.registered_at).await?;
-        }
-        // Taken last: on SQLite the counter row is held from here to the commit.
-        let seq = store::next_seq(conn, self.backend, &self.county, self.year).await?;
-        case.case_no = fengqiao_domain::case_no::format(&self.county, self.year, seq);
-        store::set_case_no(conn, &case.case_id, &case.case_no).await?;
-        let event = CaseRegistered {
-            case_id: case.case_id.clone(),
-            case_no: case.case_no.clone(),
-            source_agency: case.source_agency.clone(),
-            dispute: case.dispute.clone(),
-            risk_level: case.risk_level,
-            risk_explanation: case.risk_explanation.clone(),
-            links: case
-                .links
-                .iter()
-                .map(|l| LinkedCase {
-                    related_case_id: l.related_case_id.clone(),
-                    kind: LinkKind::try_from(l.kind)
-                        .map(|k| k.as_str_name().trim_start_matches("LINK_KIND_").to_string())
-                        .unwrap_or_default(),
-                })
-                .collect(),
-        };
-        outbox::append(conn, &Envelope::new("intake", EventKind::CaseRegistered, &event)).await?;
-        Ok(Written::Created(Box::new(case)))
+        Ok(case)
     }
 
     /// Links the new case to the earlier cases of the same party (by resident id
@@ -132,3 +211,6 @@ impl Registration {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests;

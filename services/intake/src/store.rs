@@ -1,6 +1,8 @@
 //! Intake's tables: cases and their numbering.
 
-use fengqiao_platform::db::{value_rows, ROWS_PER_STATEMENT};
+use std::collections::HashSet;
+
+use fengqiao_platform::db::{values, ROWS_PER_STATEMENT};
 use fengqiao_platform::Backend;
 use fengqiao_proto::fengqiao::common::v1::Dispute;
 use fengqiao_proto::fengqiao::intake::v1::Case;
@@ -47,40 +49,52 @@ pub async fn find(conn: &mut AnyConnection, case_id: &str) -> Result<Option<Case
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_optional(conn).await?.as_ref().map(case_from).transpose()
 }
 
-/// The next case number of `county` in `year`, inside the caller's
-/// transaction. On PostgreSQL it comes from the county-year's own sequence
-/// (see [`ensure_sequence`]): nothing is held until the commit, so
+/// The next `count` case numbers of `county` in `year`, in order, inside the
+/// caller's transaction. On PostgreSQL they come from the county-year's own
+/// sequence (see [`ensure_sequence`]): nothing is held until the commit, so
 /// registrations do not queue behind each other's commit; a number is lost
 /// only when its registration fails after taking it. On SQLite (one writer at
-/// a time anyway) it comes from the counter row, held until the commit.
-pub async fn next_seq(conn: &mut AnyConnection, backend: Backend, county: &str, year: i32) -> Result<i64, sqlx::Error> {
+/// a time anyway) they come from the counter row, held until the commit.
+pub async fn next_seqs(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    county: &str,
+    year: i32,
+    count: usize,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let count = i64::try_from(count).expect("a batch's size fits in i64");
     if backend == Backend::Postgres {
-        return sqlx::query_scalar("SELECT nextval($1::regclass)")
+        return sqlx::query_scalar("SELECT nextval($1::regclass) FROM generate_series(1, $2::bigint) ORDER BY 1")
             .bind(sequence_name(county, year))
-            .fetch_one(conn)
+            .bind(count)
+            .fetch_all(conn)
             .await;
     }
     let bump = || {
-        sqlx::query_scalar(
-            "UPDATE case_sequences SET last_seq = last_seq + 1
+        sqlx::query_scalar::<_, i64>(
+            "UPDATE case_sequences SET last_seq = last_seq + $3
              WHERE county_code = $1 AND year = $2 RETURNING last_seq",
         )
         .bind(county)
         .bind(year)
+        .bind(count)
     };
-    if let Some(seq) = bump().fetch_optional(&mut *conn).await? {
-        return Ok(seq);
-    }
-    // The county's first case of the year.
-    sqlx::query(
-        "INSERT INTO case_sequences (county_code, year, last_seq) VALUES ($1, $2, 0)
-         ON CONFLICT (county_code, year) DO NOTHING",
-    )
-    .bind(county)
-    .bind(year)
-    .execute(&mut *conn)
-    .await?;
-    bump().fetch_one(conn).await
+    let last = match bump().fetch_optional(&mut *conn).await? {
+        Some(last) => last,
+        None => {
+            // The county's first case of the year.
+            sqlx::query(
+                "INSERT INTO case_sequences (county_code, year, last_seq) VALUES ($1, $2, 0)
+                 ON CONFLICT (county_code, year) DO NOTHING",
+            )
+            .bind(county)
+            .bind(year)
+            .execute(&mut *conn)
+            .await?;
+            bump().fetch_one(&mut *conn).await?
+        }
+    };
+    Ok((last - count + 1..=last).collect())
 }
 
 /// The PostgreSQL sequence numbering `county`'s cases of `year`.
@@ -110,38 +124,59 @@ pub async fn ensure_sequence(pool: &AnyPool, county: &str, year: i32) -> Result<
     }
 }
 
-/// Gives a registered case its number (taken last in the registering
-/// transaction, so the county's counter row is held only until the commit).
-pub async fn set_case_no(conn: &mut AnyConnection, case_id: &str, case_no: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE cases SET case_no = $1 WHERE case_id = $2").bind(case_no).bind(case_id).execute(conn).await?;
+/// Gives registered cases their numbers, `(case id, case number)` each (taken
+/// last in the registering transaction, so the county's counter row is held
+/// only until the commit).
+pub async fn set_case_nos(conn: &mut AnyConnection, numbers: &[(&str, &str)]) -> Result<(), sqlx::Error> {
+    for chunk in numbers.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE cases SET case_no = numbered.column2
+             FROM (VALUES {}) AS numbered WHERE cases.case_id = numbered.column1",
+            values(conn, chunk.len(), 2)
+        );
+        let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (case_id, case_no) in chunk {
+            update = update.bind(*case_id).bind(*case_no);
+        }
+        update.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
-/// Inserts `case`; false when the agency already registered this reference.
-pub async fn insert(conn: &mut AnyConnection, case: &Case, registered_at: i64) -> Result<bool, sqlx::Error> {
-    let d = case.dispute.as_ref().expect("validated dispute");
-    let division = d.location.as_ref().map(|l| l.division_code.clone()).unwrap_or_default();
-    let inserted = sqlx::query(
-        "INSERT INTO cases (case_id, case_no, source_agency, external_ref, source, category,
-             division_code, risk_level, dispute, registered_at, risk_explanation)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         ON CONFLICT (source_agency, external_ref) DO NOTHING",
-    )
-    .bind(&case.case_id)
-    .bind(&case.case_no)
-    .bind(&case.source_agency)
-    .bind(&d.external_ref)
-    .bind(d.source)
-    .bind(d.category)
-    .bind(division)
-    .bind(case.risk_level)
-    .bind(d.encode_to_vec())
-    .bind(registered_at)
-    .bind(&case.risk_explanation)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+/// Inserts `cases` (each with when it was registered); returns the ids of
+/// those inserted — not those whose agency already registered the reference,
+/// in the table or earlier in `cases`.
+pub async fn insert_all(conn: &mut AnyConnection, cases: &[(&Case, i64)]) -> Result<HashSet<String>, sqlx::Error> {
+    let mut inserted = HashSet::with_capacity(cases.len());
+    for chunk in cases.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO cases (case_id, case_no, source_agency, external_ref, source, category,
+                 division_code, risk_level, dispute, registered_at, risk_explanation)
+             VALUES {}
+             ON CONFLICT (source_agency, external_ref) DO NOTHING
+             RETURNING case_id",
+            values(conn, chunk.len(), 11)
+        );
+        let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for (case, registered_at) in chunk {
+            let d = case.dispute.as_ref().expect("validated dispute");
+            let division = d.location.as_ref().map(|l| l.division_code.clone()).unwrap_or_default();
+            insert = insert
+                .bind(&case.case_id)
+                .bind(&case.case_no)
+                .bind(&case.source_agency)
+                .bind(&d.external_ref)
+                .bind(d.source)
+                .bind(d.category)
+                .bind(division)
+                .bind(case.risk_level)
+                .bind(d.encode_to_vec())
+                .bind(*registered_at)
+                .bind(&case.risk_explanation);
+        }
+        inserted.extend(insert.fetch_all(&mut *conn).await?);
+    }
+    Ok(inserted)
 }
 
 /// A party as stored: sealed personal data and its hashes.
@@ -163,24 +198,27 @@ pub struct StoredParty {
     pub name_phone_hash: Option<String>,
 }
 
-/// Stores a case's parties.
-pub async fn insert_parties(
-    conn: &mut AnyConnection,
-    case_id: &str,
-    parties: &[StoredParty],
-) -> Result<(), sqlx::Error> {
-    // One statement per chunk: the case, then eight parameters a party.
-    for (chunk_no, chunk) in parties.chunks(ROWS_PER_STATEMENT).enumerate() {
+/// Stores the parties of cases, `(case id, its parties in order)` each.
+pub async fn insert_parties(conn: &mut AnyConnection, cases: &[(&str, &[StoredParty])]) -> Result<(), sqlx::Error> {
+    let rows: Vec<(&str, i32, &StoredParty)> = cases
+        .iter()
+        .flat_map(|(case_id, parties)| {
+            parties.iter().enumerate().map(move |(i, p)| (*case_id, i32::try_from(i).expect("positions fit"), p))
+        })
+        .collect();
+    // One statement per chunk, nine parameters a party.
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO parties (case_id, position, role, name, resident_id_sealed, phone_sealed,
                  resident_id_hash, phone_hash, name_phone_hash)
              VALUES {}",
-            value_rows(chunk.len(), 1, 8)
+            values(conn, chunk.len(), 9)
         );
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_id);
-        for (i, p) in chunk.iter().enumerate() {
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (case_id, position, p) in chunk {
             insert = insert
-                .bind((chunk_no * ROWS_PER_STATEMENT + i) as i32)
+                .bind(*case_id)
+                .bind(*position)
                 .bind(p.role)
                 .bind(&p.name)
                 .bind(p.resident_id_sealed.as_deref())

@@ -212,7 +212,7 @@ pub async fn set_states(conn: &mut AnyConnection, moves: &[(&str, i32, &str)], a
         let sql = format!(
             "UPDATE referrals SET state = v.column2, reason = v.column3, updated_at = v.column4
              FROM (VALUES {}) AS v WHERE referrals.referral_id = v.column1",
-            fengqiao_platform::db::value_rows(chunk.len(), 0, 4)
+            fengqiao_platform::db::values(conn, chunk.len(), 4)
         );
         let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (referral_id, state, reason) in chunk {

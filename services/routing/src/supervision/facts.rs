@@ -35,7 +35,7 @@ pub async fn registered_all(conn: &mut AnyConnection, all: &[Registration<'_>]) 
         let sql = format!(
             "INSERT INTO case_figures (case_id, registered_at, township, source_agency, refiled, org_id, org_level)
              VALUES {} ON CONFLICT (case_id) DO NOTHING RETURNING case_id",
-            fengqiao_platform::db::value_rows(chunk.len(), 0, 7)
+            fengqiao_platform::db::values(conn, chunk.len(), 7)
         );
         let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
         for r in chunk {

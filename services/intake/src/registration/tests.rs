@@ -1,0 +1,118 @@
+use std::sync::Arc;
+
+use fengqiao_platform::component::{Component, PLATFORM_MIGRATIONS};
+use fengqiao_platform::config::IntakeRules;
+use fengqiao_platform::testing::TestDatabase;
+use fengqiao_platform::Backend;
+use fengqiao_proto::fengqiao::common::v1::{Category, Dispute, Location, Source};
+use fengqiao_proto::fengqiao::intake::v1::Case;
+use sqlx::Row;
+
+use super::{write_all, Registration, Written};
+use crate::store::{self, StoredParty};
+
+const YEAR: i32 = 2026;
+
+/// A registration by `police-1` under `reference` of one party known by `hash` (or nobody known).
+fn registration(backend: Backend, reference: &str, hash: Option<&str>) -> Registration {
+    let case_id = uuid::Uuid::now_v7().to_string();
+    let party =
+        StoredParty {
+            role: 1, name: "张三".into(), resident_id_hash: hash.map(str::to_string), ..Default::default()
+        };
+    Registration {
+        case: Case {
+            case_no: format!("pending-{case_id}"),
+            case_id,
+            source_agency: "police-1".into(),
+            dispute: Some(Dispute {
+                source: Source::Police as i32,
+                external_ref: reference.into(),
+                category: Category::Neighbourhood as i32,
+                location: Some(Location { division_code: "620802001001".into(), ..Default::default() }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        protected: vec![party],
+        hashes: hash.map(str::to_string).into_iter().collect(),
+        county: "620802".into(),
+        year: YEAR,
+        registered_at: fengqiao_platform::db::now_micros(),
+        backend,
+        rules: Arc::new(IntakeRules::default()),
+    }
+}
+
+async fn count(t: &TestDatabase, sql: &str) -> i64 {
+    sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(t.db.pool()).await.unwrap().get::<i64, _>(0)
+}
+
+/// A batch sharing one transaction is written as its registrations one after
+/// another would be: a reference registered earlier in the batch is taken, a
+/// party seen earlier in the batch is linked, numbers follow the batch's order.
+async fn a_batch_is_written_as_if_one_registration_after_another(backend: Backend) {
+    let t = TestDatabase::new(backend, "intake_batch").await.unwrap();
+    let mut all = PLATFORM_MIGRATIONS.to_vec();
+    all.extend_from_slice(crate::Intake::MIGRATIONS);
+    fengqiao_platform::migrate::run(&t.db, &all).await.unwrap();
+    if backend == Backend::Postgres {
+        store::ensure_sequence(t.db.writer(), "620802", YEAR).await.unwrap();
+    }
+    let batch = [
+        registration(backend, "R-0", Some("party-p")),
+        registration(backend, "R-1", Some("party-q")),
+        registration(backend, "R-0", Some("party-x")),
+        registration(backend, "R-3", Some("party-p")),
+        registration(backend, "R-4", None),
+    ];
+    let writes: Vec<&Registration> = batch.iter().collect();
+    let mut tx = t.db.begin().await.unwrap();
+    let written = write_all(&writes, &mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let created: Vec<Option<&Case>> = written
+        .iter()
+        .map(|w| match w {
+            Written::Created(case) => Some(case.as_ref()),
+            Written::Taken => None,
+        })
+        .collect();
+    assert!(created[2].is_none(), "R-0 again, earlier in the same batch, is taken");
+    let numbers: Vec<&str> = created.iter().flatten().map(|c| c.case_no.as_str()).collect();
+    assert_eq!(numbers, ["620802-2026-000001", "620802-2026-000002", "620802-2026-000003", "620802-2026-000004"]);
+    let linked: Vec<Vec<&str>> =
+        created.iter().flatten().map(|c| c.links.iter().map(|l| l.related_case_id.as_str()).collect()).collect();
+    let first = batch[0].case.case_id.as_str();
+    assert_eq!(linked, [vec![], vec![], vec![first], vec![]], "R-3 is linked to R-0, written before it in the batch");
+    for (case, sql) in [
+        (4, "SELECT COUNT(*) FROM cases WHERE case_no NOT LIKE 'pending-%'"),
+        (4, "SELECT COUNT(*) FROM parties"),
+        (1, "SELECT COUNT(*) FROM case_links"),
+        (4, "SELECT COUNT(*) FROM fq_outbox WHERE event_type = 'fq.v1.case.registered'"),
+        (0, "SELECT COUNT(*) FROM parties WHERE resident_id_hash = 'party-x'"),
+    ] {
+        assert_eq!(count(&t, sql).await, case, "{sql}");
+    }
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn on_sqlite_a_batch_is_written_as_if_one_registration_after_another() {
+    a_batch_is_written_as_if_one_registration_after_another(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_batch_is_written_as_if_one_registration_after_another() {
+    a_batch_is_written_as_if_one_registration_after_another(Backend::Postgres).await;
+}
+
+#[test]
+fn a_run_ends_before_the_first_registration_sharing_a_party_with_one_before_it() {
+    let r = |hash: Option<&str>| registration(Backend::Sqlite, "R", hash);
+    let batch = [r(Some("a")), r(None), r(Some("b")), r(Some("a")), r(Some("c"))];
+    let writes: Vec<&Registration> = batch.iter().collect();
+    assert_eq!(super::unrelated_run(&writes), 3);
+    assert_eq!(super::unrelated_run(&writes[3..]), 2);
+    assert_eq!(super::unrelated_run(&writes[..1]), 1);
+}
