@@ -347,12 +347,12 @@ async fn log_numbered(conn: &mut AnyConnection, rows: &[LogRow<'_>], at: i64) ->
     for chunk in rows.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO status_log (created_at, seq, case_id, status, agency_id) VALUES {}",
-            fengqiao_platform::db::value_rows(chunk.len(), 1, 4)
+            fengqiao_platform::db::values(conn, chunk.len(), 5)
         );
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at);
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (case_id, status, reader) in chunk {
             seq += 1;
-            insert = insert.bind(seq).bind(*case_id).bind(status).bind(*reader);
+            insert = insert.bind(at).bind(seq).bind(*case_id).bind(status).bind(*reader);
         }
         insert.execute(&mut *conn).await?;
     }
@@ -365,11 +365,11 @@ async fn leave_unnumbered(conn: &mut AnyConnection, rows: &[LogRow<'_>], at: i64
     for chunk in rows.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO status_pending (created_at, case_id, status, agency_id) VALUES {}",
-            fengqiao_platform::db::value_rows(chunk.len(), 1, 3)
+            fengqiao_platform::db::values(conn, chunk.len(), 4)
         );
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at);
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (case_id, status, reader) in chunk {
-            insert = insert.bind(*case_id).bind(status).bind(*reader);
+            insert = insert.bind(at).bind(*case_id).bind(status).bind(*reader);
         }
         insert.execute(&mut *conn).await?;
     }

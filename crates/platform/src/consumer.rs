@@ -117,6 +117,12 @@ pub async fn start(
         outbox,
     };
     let lane_count = settings.lanes_on(runner.db.backend());
+    tracing::info!(
+        consumer = %runner.name,
+        lanes = lane_count,
+        batch = settings.consumer_batch,
+        "consuming (events of one case go through one lane, in order)"
+    );
     let mut lanes = Vec::with_capacity(lane_count);
     for _ in 0..lane_count {
         let (tx, mut rx) = mpsc::channel::<Delivery>(64);
@@ -381,11 +387,12 @@ impl Runner {
             let sql = format!(
                 "INSERT INTO fq_inbox (consumer, processed_at, event_id) VALUES {}
                  ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id",
-                crate::db::value_rows(chunk.len(), 2, 1)
+                crate::db::values(tx, chunk.len(), 3)
             );
-            let mut q = sqlx::query_scalar::<Any, String>(AssertSqlSafe(sql)).bind(&*self.name).bind(now_micros());
+            let now = now_micros();
+            let mut q = sqlx::query_scalar::<Any, String>(AssertSqlSafe(sql));
             for env in chunk {
-                q = q.bind(&env.id);
+                q = q.bind(&*self.name).bind(now).bind(&env.id);
             }
             let mut written: HashSet<String> = q.fetch_all(&mut **tx).await?.into_iter().collect();
             // A copy later in the chunk finds its id already taken out.

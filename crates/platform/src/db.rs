@@ -309,11 +309,16 @@ pub fn micros_of(t: &prost_types::Timestamp) -> i64 {
 /// writer of those rows waits for the commit; nothing on SQLite, whose one
 /// writer already excludes every other.
 pub fn for_update(conn: &sqlx::AnyConnection) -> &'static str {
-    if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+    if is_postgres(conn) {
         " FOR UPDATE"
     } else {
         ""
     }
+}
+
+/// Whether the connection is to PostgreSQL (else SQLite).
+pub fn is_postgres(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME
 }
 
 /// The most rows one statement writes or names (a multi-row INSERT, an `IN`
@@ -323,34 +328,21 @@ pub fn for_update(conn: &sqlx::AnyConnection) -> &'static str {
 pub const ROWS_PER_STATEMENT: usize = 500;
 
 /// The `VALUES` rows of a statement whose only parameters they are: `rows`
-/// rows of `per_row` parameters each, bound in order. On SQLite they are
-/// anonymous (`?`): SQLite looks each numbered `$n` up by a linear scan of
-/// those before it, when it prepares the statement and again when sqlx binds
-/// it, so a batch's statement of numbered parameters costs the square of
-/// their count (a tenth of standalone's CPU at 800 submissions/s).
+/// rows of `per_row` parameters each, bound in order (a value every row shares
+/// is bound again in each row). On SQLite they are anonymous (`?`): SQLite
+/// looks each numbered `$n` up by a linear scan of those before it, when it
+/// prepares the statement and again when sqlx binds it, so a batch's statement
+/// of numbered parameters costs the square of their count (a tenth of
+/// standalone's CPU at 800 submissions/s). On PostgreSQL they are `$1…$n`.
 pub fn values(conn: &sqlx::AnyConnection, rows: usize, per_row: usize) -> String {
-    if conn.backend_name() != <sqlx::Sqlite as sqlx::Database>::NAME {
-        return value_rows(rows, 0, per_row);
-    }
-    let row = format!("({})", vec!["?"; per_row].join(", "));
-    vec![row; rows].join(", ")
-}
-
-/// The `VALUES` rows of a multi-row INSERT: `rows` rows, each the `shared`
-/// parameters every row repeats (`$1..$shared`) followed by `per_row` of its own.
-/// Where no parameter is shared and no other is in the statement, [`values`].
-pub fn value_rows(rows: usize, shared: usize, per_row: usize) -> String {
-    let mut out = String::new();
-    for row in 0..rows {
-        if row > 0 {
-            out.push_str(", ");
-        }
-        let params = (1..=shared).chain((0..per_row).map(|k| shared + row * per_row + k + 1));
-        out.push('(');
-        out.push_str(&params.map(|n| format!("${n}")).collect::<Vec<_>>().join(", "));
-        out.push(')');
-    }
-    out
+    let row = |r: usize| -> String {
+        let params: Vec<String> = match is_postgres(conn) {
+            true => (1..=per_row).map(|k| format!("${}", r * per_row + k)).collect(),
+            false => vec!["?".to_string(); per_row],
+        };
+        format!("({})", params.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
 }
 
 /// The parameters of an `IN (…)` list starting at `$first`, for `count` values:
@@ -432,10 +424,7 @@ mod tests {
     }
 
     #[test]
-    fn value_rows_repeat_the_shared_parameters_and_number_the_rest() {
-        assert_eq!(super::value_rows(2, 1, 2), "($1, $2, $3), ($1, $4, $5)");
-        assert_eq!(super::value_rows(2, 0, 1), "($1), ($2)");
-        assert_eq!(super::value_rows(1, 2, 0), "($1, $2)");
+    fn in_lists_are_padded_to_a_power_of_two() {
         assert_eq!(super::placeholders(2, 3), "$2, $3, $4, $5");
         assert_eq!(super::placeholders(1, 4), "$1, $2, $3, $4");
         assert_eq!(super::placeholders(1, 1), "$1");

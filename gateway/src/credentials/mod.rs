@@ -7,6 +7,7 @@
 pub mod certificate;
 pub mod store;
 pub mod token;
+pub mod verified;
 
 use fengqiao_platform::db::now_micros;
 use fengqiao_platform::front::PeerCertificates;

@@ -51,14 +51,34 @@ pub fn sign(claims: &Claims, kid: &str, private_pem: &str) -> anyhow::Result<Str
     Ok(jsonwebtoken::encode(&header, claims, &key)?)
 }
 
-/// The claims of `token` if it verifies under `public_pem` for `agency_id`.
+/// Seconds of clock skew allowed past a token's `exp`.
+const LEEWAY: u64 = 30;
+
+/// Tokens verified in this process (see [`super::verified`]).
+static VERIFIED: std::sync::LazyLock<super::verified::Verified> = std::sync::LazyLock::new(Default::default);
+
+/// The claims of `token` if it verifies under `public_pem` for `agency_id`;
+/// a token that verified before under the same key for the same agency, and
+/// has not expired since, is not verified again.
 pub fn verify(token: &str, public_pem: &str, agency_id: &str) -> Result<Claims, TokenError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let key = super::verified::digest(token, public_pem, agency_id);
+    if let Some(claims) = VERIFIED.get(&key, now, LEEWAY as i64) {
+        return Ok(claims);
+    }
+    let claims = verify_signature(token, public_pem, agency_id)?;
+    VERIFIED.put(key, claims.clone(), now, LEEWAY as i64);
+    Ok(claims)
+}
+
+/// [`verify`] without the memory of earlier verifications.
+fn verify_signature(token: &str, public_pem: &str, agency_id: &str) -> Result<Claims, TokenError> {
     let key = DecodingKey::from_ed_pem(public_pem.as_bytes()).map_err(|e| TokenError::Invalid(e.to_string()))?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_audience(&[AUDIENCE]);
     validation.set_required_spec_claims(&["exp", "sub", "aud"]);
     validation.sub = Some(agency_id.to_string());
-    validation.leeway = 30;
+    validation.leeway = LEEWAY;
     jsonwebtoken::decode::<Claims>(token, &key, &validation).map(|d| d.claims).map_err(|e| {
         TokenError::Invalid(match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => "it has expired; sign a new one".to_string(),

@@ -11,7 +11,6 @@ use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::config::IntakeRules;
 use fengqiao_platform::group_commit::{BoxFuture, Write};
 use fengqiao_platform::outbox;
-use fengqiao_platform::Backend;
 use fengqiao_proto::fengqiao::common::v1::{Dispute, Source};
 use fengqiao_proto::fengqiao::events::v1::{CaseRegistered, LinkedCase};
 use fengqiao_proto::fengqiao::intake::v1::{Case, CaseLink, LinkKind};
@@ -35,8 +34,6 @@ pub(crate) struct Registration {
     pub year: i32,
     /// When it was registered (µs since the epoch).
     pub registered_at: i64,
-    /// Where numbers come from: the counter row (SQLite) or a sequence (PostgreSQL).
-    pub backend: Backend,
     /// The window for linking earlier cases and the risk rules.
     pub rules: Arc<IntakeRules>,
 }
@@ -112,7 +109,7 @@ async fn write_run(run: &[&Registration], conn: &mut AnyConnection) -> Result<Ve
         by_year.entry((run[i].county.as_str(), run[i].year)).or_default().push(i);
     }
     for ((county, year), members) in by_year {
-        let seqs = store::next_seqs(conn, run[members[0]].backend, county, year, members.len()).await?;
+        let seqs = store::next_seqs(conn, county, year, members.len()).await?;
         for (i, seq) in members.into_iter().zip(seqs) {
             cases[i].case_no = fengqiao_domain::case_no::format(county, year, seq);
         }
@@ -133,13 +130,13 @@ async fn write_run(run: &[&Registration], conn: &mut AnyConnection) -> Result<Ve
     }
     let events: Vec<Envelope> = fresh.iter().map(|&i| announcement(&cases[i])).collect();
     outbox::append_all(conn, &events).await?;
-    let mut cases: Vec<Option<Case>> = cases.into_iter().map(Some).collect();
-    Ok((0..run.len())
-        .map(|i| match inserted.contains(&run[i].case.case_id) {
-            true => Written::Created(Box::new(cases[i].take().expect("each case once"))),
-            false => Written::Taken,
-        })
-        .collect())
+    let mut written: Vec<Written> = run.iter().map(|_| Written::Taken).collect();
+    for (i, case) in cases.into_iter().enumerate() {
+        if fresh.binary_search(&i).is_ok() {
+            written[i] = Written::Created(Box::new(case));
+        }
+    }
+    Ok(written)
 }
 
 /// The event announcing a registered case.

@@ -135,7 +135,6 @@ impl IntakeService {
             county,
             year,
             registered_at,
-            backend: self.db.backend(),
             rules: self.rules.clone(),
         };
         let case = match self.registrations.write(registration).await? {

@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 
 use fengqiao_platform::db::{values, ROWS_PER_STATEMENT};
-use fengqiao_platform::Backend;
 use fengqiao_proto::fengqiao::common::v1::Dispute;
 use fengqiao_proto::fengqiao::intake::v1::Case;
 use prost::Message;
@@ -57,13 +56,12 @@ pub async fn find(conn: &mut AnyConnection, case_id: &str) -> Result<Option<Case
 /// a time anyway) they come from the counter row, held until the commit.
 pub async fn next_seqs(
     conn: &mut AnyConnection,
-    backend: Backend,
     county: &str,
     year: i32,
     count: usize,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let count = i64::try_from(count).expect("a batch's size fits in i64");
-    if backend == Backend::Postgres {
+    if fengqiao_platform::db::is_postgres(conn) {
         return sqlx::query_scalar("SELECT nextval($1::regclass) FROM generate_series(1, $2::bigint) ORDER BY 1")
             .bind(sequence_name(county, year))
             .bind(count)

@@ -105,11 +105,13 @@ pub async fn insert_all(conn: &mut AnyConnection, items: &[InboxItem], at: i64) 
                  dispute, risk_level, outcome, summary, reason, mediator_id, source)
              VALUES {}
              ON CONFLICT (referral_id) DO NOTHING RETURNING referral_id",
-            fengqiao_platform::db::value_rows(chunk.len(), 2, 13)
+            fengqiao_platform::db::values(conn, chunk.len(), 15)
         );
-        let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(at).bind(at);
+        let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
         for item in chunk {
             insert = insert
+                .bind(at)
+                .bind(at)
                 .bind(&item.referral_id)
                 .bind(&item.case_id)
                 .bind(&item.case_no)

@@ -40,11 +40,12 @@ pub async fn insert_cases(conn: &mut AnyConnection, cases: &[RoutedCase], at: i6
         let sql = format!(
             "INSERT INTO routed_cases (created_at, case_id, case_no, source_agency, division_code, risk_level, dispute)
              VALUES {} ON CONFLICT (case_id) DO NOTHING RETURNING case_id",
-            fengqiao_platform::db::value_rows(chunk.len(), 1, 6)
+            fengqiao_platform::db::values(conn, chunk.len(), 7)
         );
-        let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(at);
+        let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
         for c in chunk {
             insert = insert
+                .bind(at)
                 .bind(&c.case_id)
                 .bind(&c.case_no)
                 .bind(&c.source_agency)
@@ -125,11 +126,13 @@ pub async fn insert_referrals(conn: &mut AnyConnection, all: &[(&Referral, i32)]
             "INSERT INTO referrals (created_at, updated_at, referral_id, case_id, org_id, level, sender, state,
                  explanation, reason, mediator_id)
              VALUES {}",
-            fengqiao_platform::db::value_rows(chunk.len(), 2, 9)
+            fengqiao_platform::db::values(conn, chunk.len(), 11)
         );
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at).bind(at);
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (r, level) in chunk {
             insert = insert
+                .bind(at)
+                .bind(at)
                 .bind(&r.referral_id)
                 .bind(&r.case_id)
                 .bind(&r.org_id)

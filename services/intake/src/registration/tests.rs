@@ -14,7 +14,7 @@ use crate::store::{self, StoredParty};
 const YEAR: i32 = 2026;
 
 /// A registration by `police-1` under `reference` of one party known by `hash` (or nobody known).
-fn registration(backend: Backend, reference: &str, hash: Option<&str>) -> Registration {
+fn registration(reference: &str, hash: Option<&str>) -> Registration {
     let case_id = uuid::Uuid::now_v7().to_string();
     let party =
         StoredParty {
@@ -39,7 +39,6 @@ fn registration(backend: Backend, reference: &str, hash: Option<&str>) -> Regist
         county: "620802".into(),
         year: YEAR,
         registered_at: fengqiao_platform::db::now_micros(),
-        backend,
         rules: Arc::new(IntakeRules::default()),
     }
 }
@@ -60,11 +59,11 @@ async fn a_batch_is_written_as_if_one_registration_after_another(backend: Backen
         store::ensure_sequence(t.db.writer(), "620802", YEAR).await.unwrap();
     }
     let batch = [
-        registration(backend, "R-0", Some("party-p")),
-        registration(backend, "R-1", Some("party-q")),
-        registration(backend, "R-0", Some("party-x")),
-        registration(backend, "R-3", Some("party-p")),
-        registration(backend, "R-4", None),
+        registration("R-0", Some("party-p")),
+        registration("R-1", Some("party-q")),
+        registration("R-0", Some("party-x")),
+        registration("R-3", Some("party-p")),
+        registration("R-4", None),
     ];
     let writes: Vec<&Registration> = batch.iter().collect();
     let mut tx = t.db.begin().await.unwrap();
@@ -109,7 +108,7 @@ async fn on_postgres_a_batch_is_written_as_if_one_registration_after_another() {
 
 #[test]
 fn a_run_ends_before_the_first_registration_sharing_a_party_with_one_before_it() {
-    let r = |hash: Option<&str>| registration(Backend::Sqlite, "R", hash);
+    let r = |hash: Option<&str>| registration("R", hash);
     let batch = [r(Some("a")), r(None), r(Some("b")), r(Some("a")), r(Some("c"))];
     let writes: Vec<&Registration> = batch.iter().collect();
     assert_eq!(super::unrelated_run(&writes), 3);

@@ -116,12 +116,19 @@ pub async fn insert(conn: &mut AnyConnection, clocks: &[NewClock], now: i64) -> 
     for chunk in clocks.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO clocks (started_at, state, case_id, clock_id, kind, period, due_at, warn_at) VALUES {}",
-            fengqiao_platform::db::value_rows(chunk.len(), 2, 6)
+            fengqiao_platform::db::values(conn, chunk.len(), 8)
         );
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(ClockState::Running as i32);
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
         for c in chunk {
-            insert =
-                insert.bind(&c.case_id).bind(&c.clock_id).bind(c.kind.name()).bind(&c.period).bind(c.due).bind(c.warn);
+            insert = insert
+                .bind(now)
+                .bind(ClockState::Running as i32)
+                .bind(&c.case_id)
+                .bind(&c.clock_id)
+                .bind(c.kind.name())
+                .bind(&c.period)
+                .bind(c.due)
+                .bind(c.warn);
         }
         insert.execute(&mut *conn).await?;
     }
