@@ -322,8 +322,8 @@ pub fn is_postgres(conn: &sqlx::AnyConnection) -> bool {
 }
 
 /// The most rows one statement writes or names (a multi-row INSERT, an `IN`
-/// list): at fifteen parameters a row or fewer (mediation's inbox rows take
-/// thirteen), 7,500 at most, far below every engine's limit on bind parameters
+/// list): at fifteen parameters a row or fewer (mediation's inbox rows, the
+/// widest, take fifteen), 7,500 at most, far below every engine's limit on bind parameters
 /// (SQLite 32,766, PostgreSQL 65,535).
 pub const ROWS_PER_STATEMENT: usize = 500;
 
@@ -335,8 +335,9 @@ pub const ROWS_PER_STATEMENT: usize = 500;
 /// of numbered parameters costs the square of their count (a tenth of
 /// standalone's CPU at 800 submissions/s). On PostgreSQL they are `$1…$n`.
 pub fn values(conn: &sqlx::AnyConnection, rows: usize, per_row: usize) -> String {
+    let numbered = is_postgres(conn);
     let row = |r: usize| -> String {
-        let params: Vec<String> = match is_postgres(conn) {
+        let params: Vec<String> = match numbered {
             true => (1..=per_row).map(|k| format!("${}", r * per_row + k)).collect(),
             false => vec!["?".to_string(); per_row],
         };
