@@ -377,7 +377,7 @@ async fn leave_unnumbered(conn: &mut AnyConnection, rows: &[LogRow<'_>], at: i64
 }
 
 /// The most changes one round of [`number_new`] numbers.
-const NUMBER_BATCH: i64 = 1000;
+pub const NUMBER_BATCH: i64 = 1000;
 
 /// Numbers committed status changes in the order they were written, after
 /// every number given before, and moves them from `status_pending` into the
