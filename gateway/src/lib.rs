@@ -20,6 +20,9 @@ pub mod store;
 mod text;
 pub mod watchers;
 
+/// The status sequencer, for tests of what it wakes.
+pub use projection::number_changes;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -67,23 +70,31 @@ impl Component for Gateway {
         }
         let (written, changed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         let status = projection::StatusProjection::new(runtime.db.backend(), written.clone(), changed.clone());
-        if status.numbering() == store::Numbering::AtCommit {
+        let watchers = Arc::new(watchers::Watchers::default());
+        // What wakes the watchers' look at the log: each commit of the projection where it
+        // numbers its own changes; where the sequencer numbers them, it rings their agencies
+        // itself, and the watchers look only by their poll (another replica's changes).
+        let numbered = if status.numbering() == store::Numbering::AtCommit {
             let numbered = projection::number_left_waiting(&runtime.db).await?;
             if numbered > 0 {
                 tracing::info!(changes = numbered, "status changes left waiting by an earlier version numbered");
             }
+            changed.clone()
         } else {
-            runtime.spawn(
-                "status_numbering",
-                projection::number_changes(runtime.db.clone(), written, changed.clone(), runtime.shutdown_token()),
+            let sequencer = projection::number_changes(
+                runtime.db.clone(),
+                written,
+                changed.clone(),
+                watchers.clone(),
+                runtime.shutdown_token(),
             );
-        }
+            runtime.spawn("status_numbering", sequencer);
+            Arc::new(Notify::new())
+        };
         runtime
             .consume(Consumer::new("gateway-status", &fengqiao_domain::result::tracked_events(), Arc::new(status)))
             .await?;
-        let watchers = Arc::new(watchers::Watchers::default());
-        runtime
-            .spawn("watchers", watchers.clone().follow(runtime.db.clone(), changed.clone(), runtime.shutdown_token()));
+        runtime.spawn("watchers", watchers.clone().follow(runtime.db.clone(), numbered, runtime.shutdown_token()));
         runtime.spawn("expiry", forget_old(runtime.db.clone(), settings.agency_api.clone(), runtime.shutdown_token()));
         // Callbacks go out over rustls with ring, the provider the gateway's own TLS uses.
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -50,7 +50,7 @@ impl StatusProjection {
 pub async fn number_left_waiting(db: &fengqiao_platform::Database) -> Result<u64, sqlx::Error> {
     let mut numbered = 0;
     loop {
-        match store::number_new(db).await? {
+        match store::number_new(db).await?.count {
             0 => return Ok(numbered),
             n => numbered += n,
         }
@@ -58,19 +58,23 @@ pub async fn number_left_waiting(db: &fengqiao_platform::Database) -> Result<u64
 }
 
 /// Numbers committed status changes as they come (see [`store::number_new`]),
-/// then wakes `changed`'s waiters (streams, callbacks), until `shutdown`.
+/// then wakes the streams of the agencies it numbered for (`watchers`, with no
+/// read of the log to find them) and `changed`'s waiters (callbacks), until
+/// `shutdown`.
 pub async fn number_changes(
     db: fengqiao_platform::Database,
     written: Arc<Notify>,
     changed: Arc<Notify>,
+    watchers: Arc<crate::watchers::Watchers>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     loop {
         match store::number_new(&db).await {
-            Ok(0) => {}
-            Ok(n) => {
+            Ok(numbered) if numbered.count == 0 => {}
+            Ok(numbered) => {
+                watchers.ring(numbered.agencies.iter().map(String::as_str));
                 changed.notify_waiters();
-                if n >= store::NUMBER_BATCH as u64 {
+                if numbered.count >= store::NUMBER_BATCH as u64 {
                     continue; // a full round: there is more
                 }
                 // Otherwise a change committed during the round has left its

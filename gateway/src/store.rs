@@ -381,11 +381,11 @@ pub const NUMBER_BATCH: i64 = 1000;
 
 /// Numbers committed status changes in the order they were written, after
 /// every number given before, and moves them from `status_pending` into the
-/// log; returns how many. Only rows already committed are seen, and rounds
+/// log; returns how many, for which agencies. Only rows already committed are seen, and rounds
 /// are serialised on the counter, so a change committed later always gets a
 /// larger number: a reader that has seen cursor N has seen every change
 /// numbered up to N.
-pub async fn number_new(db: &fengqiao_platform::Database) -> Result<u64, sqlx::Error> {
+pub async fn number_new(db: &fengqiao_platform::Database) -> Result<Numbered, sqlx::Error> {
     let mut tx = db.begin().await?;
     // Locks the counter: one round at a time, across gateway replicas too.
     let last: i64 =
@@ -396,42 +396,57 @@ pub async fn number_new(db: &fengqiao_platform::Database) -> Result<u64, sqlx::E
         "UPDATE status_log SET seq = $1 + numbered.n
          FROM (SELECT written, ROW_NUMBER() OVER (ORDER BY written) AS n
                FROM status_log WHERE seq IS NULL ORDER BY written LIMIT $2) AS numbered
-         WHERE status_log.written = numbered.written",
+         WHERE status_log.written = numbered.written
+         RETURNING agency_id",
     )
     .bind(last)
     .bind(NUMBER_BATCH)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    .fetch_all(&mut *tx)
+    .await?;
     // The exact rows seen now: one committed after this read waits for the next round.
     let waiting: Vec<i64> = sqlx::query_scalar("SELECT written FROM status_pending ORDER BY written LIMIT $1")
         .bind(NUMBER_BATCH)
         .fetch_all(&mut *tx)
         .await?;
-    let mut numbered = in_place;
+    let mut agencies: Vec<String> = in_place.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
     for chunk in waiting.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO status_log (seq, agency_id, case_id, status, created_at)
              SELECT $1 + ROW_NUMBER() OVER (ORDER BY written), agency_id, case_id, status, created_at
-             FROM status_pending WHERE written IN ({})",
+             FROM status_pending WHERE written IN ({})
+             RETURNING agency_id",
             fengqiao_platform::db::placeholders(2, chunk.len())
         );
-        let insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(last + numbered as i64);
+        let insert = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(last + agencies.len() as i64);
         let delete = format!(
             "DELETE FROM status_pending WHERE written IN ({})",
             fengqiao_platform::db::placeholders(1, chunk.len())
         );
         let delete = sqlx::query(sqlx::AssertSqlSafe(delete));
-        numbered += fengqiao_platform::db::bind_padded(insert, chunk).execute(&mut *tx).await?.rows_affected();
+        for row in fengqiao_platform::db::bind_padded(insert, chunk).fetch_all(&mut *tx).await? {
+            agencies.push(row.try_get(0)?);
+        }
         fengqiao_platform::db::bind_padded(delete, chunk).execute(&mut *tx).await?;
     }
-    if numbered == 0 {
+    if agencies.is_empty() {
         tx.rollback().await?;
-        return Ok(0);
+        return Ok(Numbered::default());
     }
-    sqlx::query("UPDATE status_seq SET last = $1 WHERE id = 1").bind(last + numbered as i64).execute(&mut *tx).await?;
+    let count = agencies.len() as u64;
+    sqlx::query("UPDATE status_seq SET last = $1 WHERE id = 1").bind(last + count as i64).execute(&mut *tx).await?;
     tx.commit().await?;
-    Ok(numbered)
+    agencies.sort_unstable();
+    agencies.dedup();
+    Ok(Numbered { count, agencies })
+}
+
+/// What a round of [`number_new`] numbered.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Numbered {
+    /// How many changes.
+    pub count: u64,
+    /// The agencies whose logs they went to, each once.
+    pub agencies: Vec<String>,
 }
 
 /// An agency's status changes after `cursor`, oldest first.

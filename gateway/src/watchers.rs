@@ -1,6 +1,8 @@
 //! Wakes the WatchStatus streams of the agencies whose status log grew, and
-//! only those: one query per numbering round (or poll) for the whole
-//! process, instead of one per open stream.
+//! only those: one query per numbering commit (or poll) for the whole
+//! process, instead of one per open stream. Where the sequencer numbers
+//! changes after commit (PostgreSQL), it rings the agencies it numbered for
+//! itself, and this query runs only by the poll, for other replicas' changes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};

@@ -29,7 +29,7 @@ async fn a_change_committed_late_is_numbered_after_those_a_reader_has_seen() {
     b.commit().await.unwrap();
 
     // Only what is committed gets a number; the reader moves its cursor past it.
-    assert_eq!(store::number_new(db).await.unwrap(), 1);
+    assert_eq!(store::number_new(db).await.unwrap().count, 1);
     let mut conn = db.pool().acquire().await.unwrap();
     let seen = store::log_after(&mut conn, "police-1", 0, 100).await.unwrap();
     assert_eq!(seen.iter().map(|(_, s)| s.case_id.as_str()).collect::<Vec<_>>(), ["case-b"]);
@@ -37,11 +37,11 @@ async fn a_change_committed_late_is_numbered_after_those_a_reader_has_seen() {
 
     // A commits late: numbered after the cursor, so the reader still gets it.
     a.commit().await.unwrap();
-    assert_eq!(store::number_new(db).await.unwrap(), 1);
+    assert_eq!(store::number_new(db).await.unwrap().count, 1);
     let next = store::log_after(&mut conn, "police-1", cursor, 100).await.unwrap();
     assert_eq!(next.iter().map(|(_, s)| s.case_id.as_str()).collect::<Vec<_>>(), ["case-a"]);
     assert!(next[0].0 > cursor);
-    assert_eq!(store::number_new(db).await.unwrap(), 0, "nothing left to number");
+    assert_eq!(store::number_new(db).await.unwrap().count, 0, "nothing left to number");
     drop(conn);
     test.finish().await;
 }
@@ -67,8 +67,9 @@ async fn changes_written_either_way_are_numbered_once(backend: Backend) {
     }
     tx.commit().await.unwrap();
 
-    assert_eq!(store::number_new(db).await.unwrap(), 4);
-    assert_eq!(store::number_new(db).await.unwrap(), 0, "nothing left to number");
+    let numbered = store::number_new(db).await.unwrap();
+    assert_eq!((numbered.count, numbered.agencies), (4, vec!["police-1".to_string()]), "four changes, one agency");
+    assert_eq!(store::number_new(db).await.unwrap().count, 0, "nothing left to number");
     let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM status_pending").fetch_one(db.pool()).await.unwrap();
     assert_eq!(waiting, 0, "a numbered change still waits");
     let mut conn = db.pool().acquire().await.unwrap();

@@ -104,7 +104,7 @@ fn projection(backend: Backend) -> StatusProjection {
 
 /// The statuses and every reader's numbered log, without the times they were written.
 async fn outcome(db: &Database) -> (Vec<String>, Vec<(String, String)>) {
-    while store::number_new(db).await.unwrap() > 0 {}
+    while store::number_new(db).await.unwrap().count > 0 {}
     let statuses = sqlx::query(
         "SELECT case_id, agency_id, case_no, referral_state, org_id, outcome, reason, returned, referral_id
          FROM case_status ORDER BY case_id",
