@@ -377,14 +377,14 @@ async fn leave_unnumbered(conn: &mut AnyConnection, rows: &[LogRow<'_>], at: i64
 }
 
 /// The most changes one round of [`number_new`] numbers.
-pub const NUMBER_BATCH: i64 = 1000;
+pub(crate) const NUMBER_BATCH: i64 = 1000;
 
 /// Numbers committed status changes in the order they were written, after
 /// every number given before, and moves them from `status_pending` into the
-/// log; returns how many, for which agencies. Only rows already committed are seen, and rounds
-/// are serialised on the counter, so a change committed later always gets a
-/// larger number: a reader that has seen cursor N has seen every change
-/// numbered up to N.
+/// log; returns how many, and for which agencies. Only rows already committed
+/// are seen, and rounds are serialised on the counter, so a change committed
+/// later always gets a larger number: a reader that has seen cursor N has seen
+/// every change numbered up to N.
 pub async fn number_new(db: &fengqiao_platform::Database) -> Result<Numbered, sqlx::Error> {
     let mut tx = db.begin().await?;
     // Locks the counter: one round at a time, across gateway replicas too.

@@ -323,7 +323,7 @@ pub fn is_postgres(conn: &sqlx::AnyConnection) -> bool {
 
 /// The most rows one statement writes or names (a multi-row INSERT, an `IN`
 /// list): at fifteen parameters a row or fewer (mediation's inbox rows, the
-/// widest, take fifteen), 7,500 at most, far below every engine's limit on bind parameters
+/// widest), 7,500 at most, far below every engine's limit on bind parameters
 /// (SQLite 32,766, PostgreSQL 65,535).
 pub const ROWS_PER_STATEMENT: usize = 500;
 
