@@ -86,6 +86,7 @@ impl Component for Gateway {
                 written,
                 changed.clone(),
                 watchers.clone(),
+                projection::ROUND_GAP,
                 runtime.shutdown_token(),
             );
             runtime.spawn("status_numbering", sequencer);

@@ -45,8 +45,9 @@ async fn the_sequencer_wakes_the_streams_of_the_agencies_it_numbered() {
     let db = &test.db;
     let watchers = Arc::new(Watchers::default());
     let (written, changed, stop) = (Arc::new(Notify::new()), Arc::new(Notify::new()), CancellationToken::new());
+    let gap = Duration::from_millis(20);
     let sequencer =
-        fengqiao_gateway::number_changes(db.clone(), written.clone(), changed, watchers.clone(), stop.clone());
+        fengqiao_gateway::number_changes(db.clone(), written.clone(), changed, watchers.clone(), gap, stop.clone());
     tokio::spawn(sequencer);
 
     let (police_1, police_2) = (watchers.bell("police-1"), watchers.bell("police-2"));
