@@ -42,7 +42,8 @@ impl Component for Intake {
         // Parse the 2023 division codes now rather than on the first registration.
         tokio::task::spawn_blocking(|| {
             let d = fengqiao_regions::divisions();
-            tracing::info!(codes = d.len(), load_ms = d.load_time.as_millis() as u64, "division codes loaded");
+            let (load_ms, held_mb) = (d.load_time.as_millis() as u64, d.held_bytes() >> 20);
+            tracing::info!(codes = d.len(), load_ms, held_mb, "division codes loaded");
         });
         let vault = Arc::new(pii::Vault::from_settings(&runtime.settings)?);
         let rules = runtime.settings.intake_rules.clone();
