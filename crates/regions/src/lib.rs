@@ -145,9 +145,15 @@ impl Divisions {
 
 /// The divisions, parsed on first use (about a second in a debug build).
 pub fn divisions() -> &'static Divisions {
-    static DIVISIONS: OnceLock<Divisions> = OnceLock::new();
     DIVISIONS.get_or_init(Divisions::parse)
 }
+
+/// Whether [`divisions`] has been parsed in this process (nothing waits for it).
+pub fn loaded() -> bool {
+    DIVISIONS.get().is_some()
+}
+
+static DIVISIONS: OnceLock<Divisions> = OnceLock::new();
 
 #[cfg(test)]
 mod tests {

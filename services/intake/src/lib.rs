@@ -39,12 +39,11 @@ impl Component for Intake {
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
-        // Parse the 2023 division codes now rather than on the first registration.
-        tokio::task::spawn_blocking(|| {
-            let d = fengqiao_regions::divisions();
-            let (load_ms, held_mb) = (d.load_time.as_millis() as u64, d.held_bytes() >> 20);
-            tracing::info!(codes = d.len(), load_ms, held_mb, "division codes loaded");
-        });
+        // Parse the 2023 division codes before serving: a registration arriving
+        // first would wait for the parse, behind a port that already said ready.
+        let d = tokio::task::spawn_blocking(fengqiao_regions::divisions).await?;
+        let (load_ms, held_mb) = (d.load_time.as_millis() as u64, d.held_bytes() >> 20);
+        tracing::info!(codes = d.len(), load_ms, held_mb, "division codes loaded");
         let vault = Arc::new(pii::Vault::from_settings(&runtime.settings)?);
         let rules = runtime.settings.intake_rules.clone();
         let service = Arc::new(IntakeService::new(runtime.db.clone(), runtime.outbox(), vault, rules));
