@@ -6,6 +6,7 @@
 # A and B: a fengqiao binary, optionally with settings for its run after a colon, e.g.
 #   scripts/bench-compare.sh /tmp/fq-before /tmp/fq-after -- --concurrency 32 --duration 30
 #   scripts/bench-compare.sh target/release/fengqiao target/release/fengqiao:FENGQIAO_BUS__CONSUMER_LANES=2
+#   scripts/bench-compare.sh target/release/fengqiao target/release/fengqiao:FENGQIAO_BENCH_MODE=one-process
 # Defaults: 3 runs a side, closed loop 32 for 30 s (2 s ceilings, 10 s to settle).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,20 +6,27 @@
 #                                       # PostgreSQL and NATS of this machine), release build,
 #                                       # 60 s open loop at 1000/s
 #   scripts/bench.sh --standalone       # the same against standalone mode (SQLite, in-process bus)
+#   scripts/bench.sh --one-process      # every component in one process (`fengqiao standalone`)
+#                                       # on the PostgreSQL and NATS of this machine: distributed
+#                                       # mode's storage and bus without the hops between processes
 #   scripts/bench.sh --smoke            # CI: standalone, debug build, 10 s at 50/s; fails unless
 #                                       # every submission was answered OK and reached an inbox
 #   scripts/bench.sh --seed 1000000     # distributed, after adding that many historical cases
 #                                       # (`fengqiao seed`): latency as the tables grow
 #   scripts/bench.sh -- --rate 500      # anything after -- goes to `fengqiao bench`
 #   FENGQIAO_BIN=/tmp/fengqiao-before scripts/bench.sh   # the same with another build
+#   FENGQIAO_BENCH_MODE=one-process scripts/bench.sh     # the mode by name (distributed, standalone,
+#                                       # one-process), e.g. for a side of scripts/bench-compare.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
-mode=distributed profile=release smoke=0 seed=0
+mode="${FENGQIAO_BENCH_MODE:-distributed}" profile=release smoke=0 seed=0
 bench_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --standalone) mode=standalone ;;
+    --one-process) mode=one-process ;;
+    --distributed) mode=distributed ;;
     --seed) seed="$2"; shift ;;
     --smoke) mode=standalone profile=debug smoke=1
              bench_args+=(--rate 50 --duration 10 --ceiling-secs 1 --agencies 2 --settle 30) ;;
@@ -28,8 +35,13 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-if [ "$seed" -gt 0 ] && [ "$mode" != distributed ]; then
-  echo "--seed needs distributed mode (PostgreSQL): drop --standalone/--smoke" >&2; exit 2
+case "$mode" in
+  distributed|standalone|one-process) ;;
+  *) echo "FENGQIAO_BENCH_MODE=$mode: use distributed, standalone or one-process" >&2; exit 2 ;;
+esac
+export FENGQIAO_BENCH_MODE="$mode"  # named in the report
+if [ "$seed" -gt 0 ] && [ "$mode" = standalone ]; then
+  echo "--seed needs PostgreSQL: drop --standalone/--smoke" >&2; exit 2
 fi
 # FENGQIAO_BIN: a fengqiao binary built elsewhere (an earlier commit, for a before/after comparison).
 if [ -n "${FENGQIAO_BIN:-}" ]; then
@@ -42,29 +54,42 @@ out="$root/bench-results"
 mkdir -p "$out"
 work="$(mktemp -d)"
 stamp="$(date +%s)"
+PID=
 cleanup() {
+  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
   if [ "$mode" = distributed ]; then
     FENGQIAO_RUN_DIR="$work/run" deploy/local/down.sh >/dev/null 2>&1 || true
+  fi
+  if [ "$mode" != standalone ]; then
     psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "DROP DATABASE IF EXISTS bench_$stamp" >/dev/null 2>&1 || true
     # The run's stream too: left behind, each run's events stay on the machine's NATS for good.
     scripts/nats-delete-stream.py "${FENGQIAO_BUS__NATS_URL:-nats://127.0.0.1:4222}" "BENCH_$stamp" >/dev/null 2>&1 || true
-  else
-    kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true
   fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-if [ "$mode" = distributed ]; then
+if [ "$mode" != standalone ]; then
   # A fresh database and stream, so the run starts from the same empty state each time.
   export FENGQIAO_DATABASE__URL="postgres://postgres@127.0.0.1:5432/bench_$stamp"
-  export FENGQIAO_BUS__NATS_URL="${FENGQIAO_BUS__NATS_URL:-nats://127.0.0.1:4222}"
+  # Set but empty with --one-process: the in-process bus on PostgreSQL (how much NATS costs).
+  export FENGQIAO_BUS__NATS_URL="${FENGQIAO_BUS__NATS_URL-nats://127.0.0.1:4222}"
   export FENGQIAO_BUS__STREAM="BENCH_$stamp" FENGQIAO_BUS__SUBJECT_PREFIX="bench$stamp"
+fi
+if [ "$mode" = distributed ]; then
   FENGQIAO_RUN_DIR="$work/run" FENGQIAO_BIN="$BIN" deploy/local/up.sh
   if [ "$seed" -gt 0 ]; then (cd "$work" && "$BIN" seed --cases "$seed"); fi
   (cd "$work" && "$BIN" bench --out "$out" "${bench_args[@]}")
 else
-  (cd "$work" && exec "$BIN" > fengqiao.log 2>&1) &
+  command=()
+  if [ "$mode" = one-process ]; then
+    psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "CREATE DATABASE bench_$stamp" >/dev/null
+    for k in KEY HASH_KEY; do export "FENGQIAO_PERSONAL_DATA__$k=$(head -c 32 /dev/urandom | base64 | tr -d '\n')"; done
+    (cd "$work" && "$BIN" migrate > migrate.log)
+    if [ "$seed" -gt 0 ]; then (cd "$work" && "$BIN" seed --cases "$seed"); fi
+    command=(standalone)
+  fi
+  (cd "$work" && exec "$BIN" "${command[@]}" > fengqiao.log 2>&1) &
   PID=$!
   for _ in $(seq 1 150); do
     [ -n "$(awk '$1 == "gateway" {print $2}' "$work/fengqiao.log" 2>/dev/null)" ] && break

@@ -45,11 +45,13 @@ pub struct CpuUse {
 }
 
 /// The group a process belongs to, from its command line (`other` for anything not fengqiao's or its engines').
-pub fn group_of(cmdline: &[&str], comm: &str) -> String {
+/// `ours`: it runs the bench's own executable, whatever its file is called (`/tmp/fq-before`).
+pub fn group_of(cmdline: &[&str], comm: &str, ours: bool) -> String {
     let program = cmdline.first().map(|p| p.rsplit('/').next().unwrap_or(p)).unwrap_or("");
-    if program.starts_with("fengqiao") {
+    if ours || program.starts_with("fengqiao") {
         return match (cmdline.get(1).copied(), cmdline.get(2).copied()) {
             (Some("serve"), Some(component)) => format!("fengqiao {component}"),
+            (Some("standalone"), _) => "fengqiao (standalone)".to_string(),
             (Some(command), _) if !command.starts_with('-') => format!("fengqiao {command}"),
             _ => "fengqiao (standalone)".to_string(),
         };
@@ -62,6 +64,11 @@ pub fn group_of(cmdline: &[&str], comm: &str) -> String {
         return "nats-server".into();
     }
     "other".into()
+}
+
+/// Whether the process at `proc_dir` (`/proc/<pid>`) runs the executable `exe`.
+fn runs(proc_dir: &std::path::Path, exe: Option<&std::path::Path>) -> bool {
+    exe.is_some() && std::fs::read_link(proc_dir.join("exe")).ok().as_deref() == exe
 }
 
 /// User + system seconds from a `/proc/<pid>/stat` line, and the command name.
@@ -97,6 +104,7 @@ impl Sample {
         const TICKS: f64 = 100.0;
         let machine = std::fs::read_to_string("/proc/stat").ok()?;
         let machine = parse_machine(machine.lines().next()?, TICKS)?;
+        let own = std::env::current_exe().ok();
         let mut by_pid = BTreeMap::new();
         for entry in std::fs::read_dir("/proc").ok()?.flatten() {
             let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
@@ -109,7 +117,8 @@ impl Sample {
             let Some((comm, secs)) = parse_stat(&stat, TICKS) else { continue };
             let cmdline = String::from_utf8_lossy(&cmdline);
             let args: Vec<&str> = cmdline.split('\0').filter(|a| !a.is_empty()).collect();
-            by_pid.insert(pid, (group_of(&args, &comm), secs));
+            let ours = runs(&entry.path(), own.as_deref());
+            by_pid.insert(pid, (group_of(&args, &comm, ours), secs));
         }
         Some(Self { by_pid, machine, at: std::time::Instant::now() })
     }
@@ -161,12 +170,28 @@ mod tests {
 
     #[test]
     fn processes_are_grouped_by_what_they_run() {
-        assert_eq!(group_of(&["/usr/bin/fengqiao", "serve", "gateway"], "fengqiao"), "fengqiao gateway");
-        assert_eq!(group_of(&["/tmp/fengqiao-before", "bench", "--rate", "5"], "fengqiao-before"), "fengqiao bench");
-        assert_eq!(group_of(&["./target/release/fengqiao"], "fengqiao"), "fengqiao (standalone)");
-        assert_eq!(group_of(&["postgres: 15/main: walwriter"], "postgres"), "postgres");
-        assert_eq!(group_of(&["/usr/sbin/nats-server", "-js"], "nats-server"), "nats-server");
-        assert_eq!(group_of(&[], "kworker/0:1"), "other");
+        assert_eq!(group_of(&["/usr/bin/fengqiao", "serve", "gateway"], "fengqiao", false), "fengqiao gateway");
+        assert_eq!(
+            group_of(&["/tmp/fengqiao-before", "bench", "--rate", "5"], "fengqiao-before", false),
+            "fengqiao bench"
+        );
+        assert_eq!(group_of(&["./target/release/fengqiao"], "fengqiao", false), "fengqiao (standalone)");
+        assert_eq!(group_of(&["/usr/bin/fengqiao", "standalone"], "fengqiao", false), "fengqiao (standalone)");
+        assert_eq!(group_of(&["postgres: 15/main: walwriter"], "postgres", false), "postgres");
+        assert_eq!(group_of(&["/usr/sbin/nats-server", "-js"], "nats-server", false), "nats-server");
+        assert_eq!(group_of(&[], "kworker/0:1", false), "other");
+        assert_eq!(group_of(&["/tmp/fq-a", "serve", "routing"], "fq-a", false), "other");
+    }
+
+    #[test]
+    fn a_copy_of_the_bench_binary_under_another_name_is_still_fengqiao() {
+        assert_eq!(group_of(&["/tmp/fq-a", "serve", "routing"], "fq-a", true), "fengqiao routing");
+        assert_eq!(group_of(&["/tmp/fq-a", "standalone"], "fq-a", true), "fengqiao (standalone)");
+        // Read from /proc: this test's own process runs this executable, init does not.
+        let own = std::env::current_exe().unwrap();
+        assert!(runs(std::path::Path::new(&format!("/proc/{}", std::process::id())), Some(&own)));
+        assert!(!runs(std::path::Path::new("/proc/1"), Some(&own)));
+        assert!(!runs(std::path::Path::new("/proc/self"), None));
     }
 
     #[test]

@@ -84,11 +84,21 @@ async fn agencies(settings: &Settings, label: &str, n: usize) -> anyhow::Result<
     Ok(clients)
 }
 
+/// The mode the report names: `one-process` when scripts/bench.sh says so (every component in one
+/// process on PostgreSQL, which the settings alone cannot tell from distributed mode).
+fn mode_of(uses_postgres: bool, said: Option<&str>) -> &'static str {
+    match (uses_postgres, said) {
+        (true, Some("one-process")) => "one-process",
+        (true, _) => "distributed",
+        (false, _) => "standalone",
+    }
+}
+
 /// Runs the benchmark against the fengqiao `settings` describe; prints progress and the table, writes the files.
 pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report> {
     let started = time::OffsetDateTime::now_utc();
     let label = format!("{}", started.unix_timestamp());
-    let mode = if settings.uses_postgres() { "distributed" } else { "standalone" };
+    let mode = mode_of(settings.uses_postgres(), std::env::var("FENGQIAO_BENCH_MODE").ok().as_deref());
     let ceilings = if args.ceiling_secs > 0.0 {
         eprintln!("measuring this machine's ceilings ({} s each) …", args.ceiling_secs);
         Some(ceilings::measure(settings, args.ceiling_secs).await?)
@@ -180,5 +190,19 @@ async fn tick(run: Arc<Run>, bar: ProgressBar) {
             ));
         }
         bar.set_position(elapsed.min(bar.length().unwrap_or(0)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mode_of;
+
+    #[test]
+    fn the_report_names_one_process_only_on_postgres_and_when_told() {
+        assert_eq!(mode_of(true, Some("one-process")), "one-process");
+        assert_eq!(mode_of(true, None), "distributed");
+        assert_eq!(mode_of(true, Some("distributed")), "distributed");
+        assert_eq!(mode_of(false, Some("one-process")), "standalone");
+        assert_eq!(mode_of(false, None), "standalone");
     }
 }
