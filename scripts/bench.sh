@@ -85,8 +85,8 @@ else
   if [ "$mode" = one-process ]; then
     psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "CREATE DATABASE bench_$stamp" >/dev/null
     for k in KEY HASH_KEY; do export "FENGQIAO_PERSONAL_DATA__$k=$(head -c 32 /dev/urandom | base64 | tr -d '\n')"; done
-    (cd "$work" && "$BIN" migrate > migrate.log)
-    if [ "$seed" -gt 0 ]; then (cd "$work" && "$BIN" seed --cases "$seed"); fi
+    # The process migrates its schemas itself; seeding needs them first.
+    if [ "$seed" -gt 0 ]; then (cd "$work" && "$BIN" migrate > migrate.log && "$BIN" seed --cases "$seed"); fi
     command=(standalone)
   fi
   (cd "$work" && exec "$BIN" "${command[@]}" > fengqiao.log 2>&1) &

@@ -22,7 +22,7 @@ pub struct Percentiles {
 
 impl Percentiles {
     /// The percentiles of `h` (microseconds).
-    pub fn of(h: &Histogram<u64>) -> Self {
+    pub fn of<T: hdrhistogram::Counter>(h: &Histogram<T>) -> Self {
         let ms = |us: u64| us as f64 / 1000.0;
         Self {
             p50: ms(h.value_at_quantile(0.50)),
@@ -138,7 +138,7 @@ impl Recorder {
         self.per_second
             .iter()
             .map(|(h, s)| Second {
-                submit_p99_ms: if h.is_empty() { 0.0 } else { h.value_at_quantile(0.99) as f64 / 1000.0 },
+                submit_p99_ms: if h.is_empty() { 0.0 } else { Percentiles::of(h).p99 },
                 ..s.clone()
             })
             .collect()

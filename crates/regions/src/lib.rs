@@ -143,7 +143,7 @@ impl Divisions {
     }
 }
 
-/// The divisions, parsed on first use (about a second in a debug build).
+/// The divisions, parsed on first use (0.65 s in a debug build, a fraction of that in release).
 pub fn divisions() -> &'static Divisions {
     DIVISIONS.get_or_init(Divisions::parse)
 }
