@@ -66,6 +66,7 @@ for item in runs:
         "CPU ms/ref": r["cpu"]["ms_per_referral"],
         "steal CPUs": r["cpu"].get("steal_cores", 0.0),
         "WAL KiB/ref": (r.get("database") or {}).get("wal_bytes_per_referral", 0.0) / 1024,
+        "commits/ref": (r.get("database") or {}).get("commits_per_referral", 0.0),
         "checkpoints": (r.get("database") or {}).get("checkpoints", 0),
         "not OK": sum(v for k, v in r["outcomes"].items() if k != "OK") + r["not_arrived"],
     })

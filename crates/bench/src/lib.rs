@@ -20,6 +20,7 @@ use fengqiao_proto::fengqiao::gateway::v1::agency_service_client::AgencyServiceC
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
+use crate::database::DatabaseUse;
 use crate::load::{AgencyClient, Run, Shape};
 use crate::report::{Machine, Report};
 
@@ -119,9 +120,25 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         false => None,
     };
     let db_before = database::Sample::take_from(engine.as_ref()).await;
+    // On a server without autovacuum, the bench analyses the tables as it would (see database.rs).
+    let stop_analysing = CancellationToken::new();
+    let analyser = match &engine {
+        Some(db) if !database::autovacuum_runs(db).await => Some(tokio::spawn(database::analyse_while(
+            db.clone(),
+            database::ANALYSE_FIRST,
+            database::ANALYSE_EVERY,
+            stop_analysing.clone(),
+        ))),
+        _ => None,
+    };
     let cpu_before = cpu::Sample::take();
     run.drive(&clients, shape, duration).await;
     let cpu_after = cpu::Sample::take();
+    stop_analysing.cancel();
+    let analysed = match analyser {
+        Some(task) => task.await.unwrap_or(0),
+        None => 0,
+    };
     let db_after = database::Sample::take_from(engine.as_ref()).await;
     if let Some(engine) = engine {
         engine.close().await;
@@ -157,7 +174,9 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         ceilings,
         timeline: recorder.timeline(),
         cpu: cpu_before.zip(cpu_after).map(|(before, after)| before.until(&after, recorder.ok())),
-        database: db_before.zip(db_after).map(|(before, after)| before.until(&after, recorder.ok())),
+        database: db_before
+            .zip(db_after)
+            .map(|(before, after)| DatabaseUse { analysed_by_bench: analysed, ..before.until(&after, recorder.ok()) }),
     };
     drop(recorder);
     println!("{}", report.table());

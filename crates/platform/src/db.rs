@@ -205,6 +205,7 @@ impl Database {
                 return Err(err(e));
             }
         }
+        warn_if_autovacuum_is_off(&mut conn, component).await;
         conn.close().await.ok();
         let set_path = format!("SET search_path TO \"{schema}\"");
         let pool = AnyPoolOptions::new()
@@ -326,6 +327,20 @@ pub fn is_postgres(conn: &sqlx::AnyConnection) -> bool {
 /// widest), 7,500 at most, far below every engine's limit on bind parameters
 /// (SQLite 32,766, PostgreSQL 65,535).
 pub const ROWS_PER_STATEMENT: usize = 500;
+
+/// Logs a warning when the PostgreSQL server does not run autovacuum: nothing
+/// then analyses the tables, so a connection's cached plan, made while a table
+/// was small, scans it whole ever after, and dead rows are never reclaimed.
+async fn warn_if_autovacuum_is_off(conn: &mut sqlx::AnyConnection, component: &str) {
+    let setting: Result<String, _> = sqlx::query_scalar("SELECT current_setting('autovacuum')").fetch_one(conn).await;
+    if setting.is_ok_and(|s| s == "off") {
+        tracing::warn!(
+            component,
+            "PostgreSQL's autovacuum is off: tables are never analysed, so queries slow as they grow; \
+             turn it on (autovacuum = on, PostgreSQL's default) or run ANALYZE and VACUUM on a schedule"
+        );
+    }
+}
 
 /// The `VALUES` rows of a statement whose only parameters they are: `rows`
 /// rows of `per_row` parameters each, bound in order (a value every row shares
