@@ -117,10 +117,12 @@ pub async fn start(
         outbox,
     };
     let lane_count = settings.lanes_on(runner.db.backend());
+    let linger = settings.linger_on(bus.kind());
     tracing::info!(
         consumer = %runner.name,
         lanes = lane_count,
         batch = settings.consumer_batch,
+        linger_ms = linger.as_millis() as u64,
         "consuming (events of one case go through one lane, in order)"
     );
     let mut lanes = Vec::with_capacity(lane_count);
@@ -129,15 +131,12 @@ pub async fn start(
         let runner = runner.clone();
         let holder = runner.name.clone();
         tasks.spawn(crate::db::held_by(holder, async move {
+            let mut finished = None;
             while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < runner.settings.consumer_batch {
-                    match rx.try_recv() {
-                        Ok(more) => batch.push(more),
-                        Err(_) => break,
-                    }
-                }
+                let wait = linger_after(finished, linger);
+                let batch = gather(first, &mut rx, runner.settings.consumer_batch, wait).await;
                 runner.process_batch(batch).await;
+                finished = Some(tokio::time::Instant::now());
             }
         }));
         lanes.push(tx);
@@ -186,6 +185,37 @@ pub async fn start(
         .instrument(tracing::info_span!("consumer", consumer = %name)),
     );
     Ok(RunningConsumer { stats })
+}
+
+/// How long a lane waits for more events after the first: `linger` while it is
+/// busy — its last batch finished less than `linger` ago, so events keep
+/// coming and waiting gathers several in one transaction — and not at all
+/// when it was quiet, so a lone event is applied at once.
+fn linger_after(finished: Option<tokio::time::Instant>, linger: Duration) -> Duration {
+    match finished {
+        Some(at) if at.elapsed() < linger => linger,
+        _ => Duration::ZERO,
+    }
+}
+
+/// A lane's next batch: `first`, the events already waiting behind it, and
+/// those that arrive within `linger` of it, up to `most` events.
+async fn gather(first: Delivery, rx: &mut mpsc::Receiver<Delivery>, most: usize, linger: Duration) -> Vec<Delivery> {
+    let mut batch = vec![first];
+    let until = tokio::time::Instant::now() + linger;
+    while batch.len() < most {
+        match rx.try_recv() {
+            Ok(more) => batch.push(more),
+            Err(mpsc::error::TryRecvError::Empty) if !linger.is_zero() => {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(more)) => batch.push(more),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    batch
 }
 
 fn lane_of(case_id: &str, lanes: usize) -> usize {

@@ -195,6 +195,9 @@ impl Settings {
         if bus.consumer_batch == 0 || bus.consumer_batch > 1024 {
             return Err(invalid("bus.consumer_batch", "must be between 1 and 1024"));
         }
+        if bus.consumer_linger_ms.is_some_and(|ms| ms > 1000) {
+            return Err(invalid("bus.consumer_linger_ms", "must be at most 1000 (a second)"));
+        }
         if bus.stream.is_empty() || !bus.stream.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return Err(invalid("bus.stream", "must be non-empty letters, digits, '_' or '-'"));
         }
@@ -400,6 +403,25 @@ mod tests {
             jail.set_env("FENGQIAO_SUBSIDY__TIERS_FEN", "[100, -200, 300, 400]");
             let e = Settings::load(Some(Path::new("fq.toml"))).unwrap_err().to_string();
             assert!(e.contains("subsidy"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn busy_lanes_linger_on_nats_only_unless_set() {
+        use std::time::Duration;
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(None).expect("valid");
+            assert_eq!(
+                (s.bus.linger_on("nats"), s.bus.linger_on("memory")),
+                (Duration::from_millis(20), Duration::ZERO)
+            );
+            jail.set_env("FENGQIAO_BUS__CONSUMER_LINGER_MS", "0");
+            let s = Settings::load(None).expect("valid");
+            assert_eq!(s.bus.linger_on("nats"), Duration::ZERO);
+            jail.set_env("FENGQIAO_BUS__CONSUMER_LINGER_MS", "5000");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("bus.consumer_linger_ms"), "{err}");
             Ok(())
         });
     }

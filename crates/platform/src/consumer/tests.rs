@@ -129,3 +129,87 @@ async fn copies_in_one_batch_and_later_are_applied_once_on_sqlite() {
 async fn copies_in_one_batch_and_later_are_applied_once_on_postgres() {
     copies_in_one_batch_and_later_are_applied_once(crate::db::Backend::Postgres).await;
 }
+
+/// Acknowledges nothing: `gather` only collects deliveries.
+struct Unacked;
+
+#[async_trait::async_trait]
+impl crate::bus::Acker for Unacked {
+    async fn ack(self: Box<Self>) -> Result<(), crate::bus::BusError> {
+        Ok(())
+    }
+    async fn progress(&self) -> Result<(), crate::bus::BusError> {
+        Ok(())
+    }
+}
+
+fn delivery(case: &str) -> super::Delivery {
+    super::Delivery::new(event(case), 1, Box::new(Unacked))
+}
+
+/// Sends a delivery of `case` after `ms` milliseconds.
+fn later(tx: &tokio::sync::mpsc::Sender<super::Delivery>, case: &'static str, ms: u64) {
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        let _ = tx.send(delivery(case)).await;
+    });
+}
+
+fn cases(batch: &[super::Delivery]) -> Vec<&str> {
+    batch.iter().map(|d| d.envelope.case_id.as_str()).collect()
+}
+
+// Real time (a paused clock needs tokio's test-util, which would build the
+// dependency tree twice): the margins are wide enough for a loaded machine.
+
+#[tokio::test]
+async fn without_a_linger_a_lane_takes_only_the_events_already_waiting() {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    tx.send(delivery("waiting")).await.unwrap();
+    later(&tx, "late", 50);
+    let batch = super::gather(delivery("first"), &mut rx, 64, std::time::Duration::ZERO).await;
+    assert_eq!(cases(&batch), ["first", "waiting"]);
+}
+
+#[tokio::test]
+async fn a_lingering_lane_takes_what_arrives_within_the_linger_and_no_more() {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    later(&tx, "soon", 10);
+    later(&tx, "a little later", 50);
+    later(&tx, "too late", 2_000);
+    let linger = std::time::Duration::from_millis(600);
+    let started = std::time::Instant::now();
+    let batch = super::gather(delivery("first"), &mut rx, 64, linger).await;
+    let waited = started.elapsed();
+    assert_eq!(cases(&batch), ["first", "soon", "a little later"]);
+    assert!(waited >= linger && waited < std::time::Duration::from_millis(1_900), "waited {waited:?}");
+    let next = super::gather(rx.recv().await.unwrap(), &mut rx, 64, std::time::Duration::ZERO).await;
+    assert_eq!(cases(&next), ["too late"], "the late one opens the next batch");
+}
+
+#[tokio::test]
+async fn a_full_batch_or_a_closed_lane_ends_the_linger_at_once() {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    for _ in 0..3 {
+        tx.send(delivery("waiting")).await.unwrap();
+    }
+    let started = std::time::Instant::now();
+    let full = super::gather(delivery("first"), &mut rx, 3, std::time::Duration::from_secs(30)).await;
+    assert_eq!(full.len(), 3);
+    drop(tx);
+    let closing = super::gather(delivery("first"), &mut rx, 64, std::time::Duration::from_secs(30)).await;
+    assert_eq!(cases(&closing), ["first", "waiting"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "no linger: {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn only_a_lane_that_just_finished_a_batch_lingers() {
+    let linger = std::time::Duration::from_millis(500);
+    let now = tokio::time::Instant::now();
+    assert_eq!(super::linger_after(None, linger), std::time::Duration::ZERO, "the first event of a lane");
+    assert_eq!(super::linger_after(Some(now), linger), linger, "busy: its last batch just ended");
+    let long_ago = now - std::time::Duration::from_secs(5);
+    assert_eq!(super::linger_after(Some(long_ago), linger), std::time::Duration::ZERO, "quiet for seconds");
+    assert_eq!(super::linger_after(Some(now), std::time::Duration::ZERO), std::time::Duration::ZERO, "never");
+}
