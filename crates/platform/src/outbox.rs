@@ -102,6 +102,17 @@ pub struct Unsent {
     pub envelope: Envelope,
 }
 
+/// How long a relay woken after a pass that ended at `ended` and published
+/// `sent` events waits before the next: while it is busy (`sent` > 0), until
+/// `linger` after that pass, so the events committed meanwhile leave in one
+/// pass and one "sent" commit; an idle relay passes at once.
+fn wait_before_pass(sent: usize, ended: tokio::time::Instant, linger: Duration) -> Duration {
+    match sent {
+        0 => Duration::ZERO,
+        _ => linger.saturating_sub(ended.elapsed()),
+    }
+}
+
 /// Publishes a component's outbox.
 #[derive(Debug, Clone)]
 pub struct OutboxRelay {
@@ -240,6 +251,7 @@ impl OutboxRelay {
     /// replicas keep the outbox order.
     pub async fn run(self, shutdown: CancellationToken) {
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        let linger = self.settings.linger_on(self.bus.kind());
         let mut backoff = poll;
         loop {
             if shutdown.is_cancelled() {
@@ -270,8 +282,9 @@ impl OutboxRelay {
                         backoff = poll;
                         continue;
                     }
-                    Ok(_) => {
+                    Ok(sent) => {
                         backoff = poll;
+                        let ended = tokio::time::Instant::now();
                         // A short pass left the outbox empty as it stood: wait for
                         // the next commit's notice (one given during the pass is
                         // kept, so it wakes at once) or the poll — not another
@@ -281,6 +294,10 @@ impl OutboxRelay {
                             _ = shutdown.cancelled() => break,
                             _ = self.notifier.0.notified() => {}
                             _ = tokio::time::sleep(poll) => {}
+                        }
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(wait_before_pass(sent, ended, linger)) => {}
                         }
                     }
                     Err(e) => {
@@ -329,5 +346,22 @@ impl OutboxRelay {
         } else {
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn only_a_relay_that_just_published_waits_and_only_for_what_is_left_of_its_linger() {
+        let linger = Duration::from_millis(500);
+        let now = tokio::time::Instant::now();
+        assert_eq!(super::wait_before_pass(0, now, linger), Duration::ZERO, "idle: its last pass found nothing");
+        let waits = super::wait_before_pass(3, now, linger);
+        assert!(waits > Duration::from_millis(400) && waits <= linger, "busy: {waits:?}");
+        let long_ago = now - Duration::from_secs(5);
+        assert_eq!(super::wait_before_pass(3, long_ago, linger), Duration::ZERO, "its last pass was long ago");
+        assert_eq!(super::wait_before_pass(3, now, Duration::ZERO), Duration::ZERO, "no linger");
     }
 }

@@ -173,6 +173,63 @@ async fn a_commits_notice_costs_one_read_of_the_outbox(backend: Backend) {
     test_db.finish().await;
 }
 
+/// Commits one event to `test_db`'s outbox and wakes the relay.
+async fn commit_one(test_db: &TestDatabase, notifier: &outbox::OutboxNotifier, case: &str) {
+    let event = MediationConcluded { case_id: case.into(), ..Default::default() };
+    let mut tx = test_db.db.begin().await.unwrap();
+    outbox::append(&mut tx, &Envelope::new("test", EventKind::MediationConcluded, &event)).await.unwrap();
+    tx.commit().await.unwrap();
+    notifier.notify();
+}
+
+/// A relay that has just published waits out its linger, so what is committed
+/// meanwhile leaves in one pass; after a quiet spell it passes at once.
+async fn a_busy_relay_sends_what_was_committed_meanwhile_in_one_pass(backend: Backend) {
+    let test_db = TestDatabase::new(backend, "relay").await.unwrap();
+    migrate::run(&test_db.db, PLATFORM_MIGRATIONS).await.unwrap();
+    let bus = GatedBus::new(true, Vec::new());
+    let linger = Duration::from_millis(800);
+    let settings = OutboxSettings {
+        poll_interval_ms: 3_600_000,
+        linger_ms: Some(linger.as_millis() as u64),
+        ..Default::default()
+    };
+    let relay = OutboxRelay::new(test_db.db.clone(), bus.clone(), settings);
+    let (stats, notifier) = (relay.stats(), relay.notifier());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(relay.run(shutdown.clone()));
+    until(&stats.reads, 1, "the first pass reads the (empty) outbox").await;
+
+    commit_one(&test_db, &notifier, "case-a").await;
+    until(&stats.published, 1, "an idle relay passes at once").await;
+    let first_pass = std::time::Instant::now();
+    commit_one(&test_db, &notifier, "case-b").await;
+    commit_one(&test_db, &notifier, "case-c").await;
+    until(&stats.published, 3, "the busy relay's next pass").await;
+    assert!(first_pass.elapsed() >= linger / 2, "the busy relay waited: {:?}", first_pass.elapsed());
+    assert_eq!(stats.reads.load(Ordering::Relaxed), 3, "b and c left in one pass");
+
+    tokio::time::sleep(linger * 2).await;
+    let quiet = std::time::Instant::now();
+    commit_one(&test_db, &notifier, "case-d").await;
+    until(&stats.published, 4, "after a quiet spell").await;
+    assert!(quiet.elapsed() < linger, "a relay quiet for longer than its linger passes at once: {:?}", quiet.elapsed());
+
+    shutdown.cancel();
+    running.await.unwrap();
+    test_db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_busy_relay_sends_what_was_committed_meanwhile_in_one_pass() {
+    a_busy_relay_sends_what_was_committed_meanwhile_in_one_pass(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_busy_relay_sends_what_was_committed_meanwhile_in_one_pass() {
+    a_busy_relay_sends_what_was_committed_meanwhile_in_one_pass(Backend::Postgres).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite_a_commits_notice_costs_one_read_of_the_outbox() {
     a_commits_notice_costs_one_read_of_the_outbox(Backend::Sqlite).await;

@@ -195,9 +195,6 @@ impl Settings {
         if bus.consumer_batch == 0 || bus.consumer_batch > 1024 {
             return Err(invalid("bus.consumer_batch", "must be between 1 and 1024"));
         }
-        if bus.consumer_linger_ms.is_some_and(|ms| ms > 1000) {
-            return Err(invalid("bus.consumer_linger_ms", "must be at most 1000 (a second)"));
-        }
         if bus.stream.is_empty() || !bus.stream.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return Err(invalid("bus.stream", "must be non-empty letters, digits, '_' or '-'"));
         }
@@ -258,6 +255,13 @@ impl Settings {
         }
         if self.outbox.batch_size == 0 || self.outbox.batch_size > 10_000 {
             return Err(invalid("outbox.batch_size", "must be between 1 and 10000"));
+        }
+        for (name, linger) in
+            [("bus.consumer_linger_ms", self.bus.consumer_linger_ms), ("outbox.linger_ms", self.outbox.linger_ms)]
+        {
+            if linger.is_some_and(|ms| ms > 1000) {
+                return Err(invalid(name, "must be at most 1000 (a second)"));
+            }
         }
         if self.outbox.poll_interval_ms == 0 {
             return Err(invalid("outbox.poll_interval_ms", "must be at least 1"));
@@ -408,7 +412,7 @@ mod tests {
     }
 
     #[test]
-    fn busy_lanes_linger_on_nats_only_unless_set() {
+    fn busy_lanes_and_relays_linger_on_nats_only_unless_set() {
         use std::time::Duration;
         figment::Jail::expect_with(|jail| {
             let s = Settings::load(None).expect("valid");
@@ -419,9 +423,20 @@ mod tests {
             jail.set_env("FENGQIAO_BUS__CONSUMER_LINGER_MS", "0");
             let s = Settings::load(None).expect("valid");
             assert_eq!(s.bus.linger_on("nats"), Duration::ZERO);
+            assert_eq!(
+                (s.outbox.linger_on("nats"), s.outbox.linger_on("memory")),
+                (Duration::from_millis(20), Duration::ZERO)
+            );
+            jail.set_env("FENGQIAO_OUTBOX__LINGER_MS", "7");
+            let s = Settings::load(None).expect("valid");
+            assert_eq!(s.outbox.linger_on("memory"), Duration::from_millis(7));
             jail.set_env("FENGQIAO_BUS__CONSUMER_LINGER_MS", "5000");
             let err = Settings::load(None).unwrap_err().to_string();
             assert!(err.contains("bus.consumer_linger_ms"), "{err}");
+            jail.set_env("FENGQIAO_BUS__CONSUMER_LINGER_MS", "0");
+            jail.set_env("FENGQIAO_OUTBOX__LINGER_MS", "1001");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("outbox.linger_ms"), "{err}");
             Ok(())
         });
     }
