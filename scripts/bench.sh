@@ -40,6 +40,12 @@ case "$mode" in
   *) echo "FENGQIAO_BENCH_MODE=$mode: use distributed, standalone or one-process" >&2; exit 2 ;;
 esac
 export FENGQIAO_BENCH_MODE="$mode"  # named in the report
+[[ "$seed" =~ ^[0-9]+$ ]] || { echo "--seed takes a number of cases, not '$seed'" >&2; exit 2; }
+if [ "$mode" = distributed ] && [ -n "${FENGQIAO_BUS__NATS_URL+set}" ] && [ -z "$FENGQIAO_BUS__NATS_URL" ]; then
+  # Empty means the in-process bus, which only one process can share: distributed needs NATS.
+  echo "FENGQIAO_BUS__NATS_URL is empty: distributed mode needs NATS (unset it for nats://127.0.0.1:4222," \
+       "or use --one-process for the in-process bus)" >&2; exit 2
+fi
 if [ "$seed" -gt 0 ] && [ "$mode" = standalone ]; then
   echo "--seed needs PostgreSQL: drop --standalone/--smoke" >&2; exit 2
 fi
