@@ -91,8 +91,6 @@ else
   if [ "$mode" = one-process ]; then
     psql "postgres://postgres@127.0.0.1:5432/postgres" -qc "CREATE DATABASE bench_$stamp" >/dev/null
     for k in KEY HASH_KEY; do export "FENGQIAO_PERSONAL_DATA__$k=$(head -c 32 /dev/urandom | base64 | tr -d '\n')"; done
-    # The process migrates its schemas itself; seeding needs them first.
-    if [ "$seed" -gt 0 ]; then (cd "$work" && "$BIN" migrate > migrate.log && "$BIN" seed --cases "$seed"); fi
     command=(standalone)
   fi
   (cd "$work" && exec "$BIN" "${command[@]}" > fengqiao.log 2>&1) &
@@ -102,6 +100,8 @@ else
     kill -0 "$PID" 2>/dev/null || { cat "$work/fengqiao.log" >&2; echo "fengqiao stopped at start" >&2; exit 1; }
     sleep 0.2
   done
+  # Seeding drives a case through the running system first, so it comes after the start.
+  if [ "$seed" -gt 0 ]; then (cd "$work" && "$BIN" seed --cases "$seed"); fi
   (cd "$work" && "$BIN" bench --out "$out" "${bench_args[@]}")
 fi
 latest="$(ls -t "$out"/bench-*.json | head -1)"
