@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 
+mod events;
 mod sections;
 
+pub use events::*;
 use secrecy::{ExposeSecret, SecretString};
 pub use sections::*;
 use serde::{Deserialize, Serialize};
