@@ -61,7 +61,12 @@ pub struct NewKey {
 impl Write for NewKey {
     type Output = bool;
     const NAME: &'static str = "idempotency_claim";
-    /// A batch of one (PostgreSQL claims each key alone).
+    /// A claim inserts only its own new row: claims share commits on
+    /// PostgreSQL too (one commit of the submit path's four, twenty-fourth
+    /// round of docs/performance.md).
+    const BATCHES_ON_POSTGRES: bool = true;
+
+    /// A batch of one (a failed batch's claims are tried one at a time).
     fn apply<'c>(&'c self, conn: &'c mut sqlx::AnyConnection) -> BoxFuture<'c, Result<bool, sqlx::Error>> {
         Box::pin(async move {
             let one = [self];
@@ -70,14 +75,19 @@ impl Write for NewKey {
     }
 
     /// A batch's claims in one statement (500 a statement): a key claimed
-    /// twice in the batch is new only for its first call.
+    /// twice in the batch is new only for its first call. The keys go in
+    /// sorted, so two gateways' batches lock shared keys in the same order
+    /// (one waits for the other instead of both for each other).
     fn apply_all<'c>(
         keys: &'c [&'c Self],
         conn: &'c mut sqlx::AnyConnection,
     ) -> BoxFuture<'c, Result<Vec<bool>, sqlx::Error>> {
         Box::pin(async move {
-            let mut new = Vec::with_capacity(keys.len());
-            for chunk in keys.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+            let mut sorted: Vec<&NewKey> = keys.to_vec();
+            sorted.sort_by(|a, b| (&a.agency, &a.key).cmp(&(&b.agency, &b.key)));
+            sorted.dedup_by(|a, b| (&a.agency, &a.key) == (&b.agency, &b.key));
+            let mut inserted: HashSet<(String, String)> = HashSet::with_capacity(sorted.len());
+            for chunk in sorted.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
                 let sql = format!(
                     "INSERT INTO idempotency_keys (agency_id, idempotency_key, method, request_hash, created_at)
                      VALUES {} ON CONFLICT (agency_id, idempotency_key) DO NOTHING
@@ -88,11 +98,10 @@ impl Write for NewKey {
                 for k in chunk {
                     query = query.bind(&k.agency).bind(&k.key).bind(&k.method).bind(&k.hash).bind(k.at);
                 }
-                let mut inserted: HashSet<(String, String)> = query.fetch_all(&mut *conn).await?.into_iter().collect();
-                // A second claim of a key later in the chunk finds it already taken out.
-                new.extend(chunk.iter().map(|k| inserted.remove(&(k.agency.clone(), k.key.clone()))));
+                inserted.extend(query.fetch_all(&mut *conn).await?);
             }
-            Ok(new)
+            // A second claim of a key later in the batch finds it already taken out.
+            Ok(keys.iter().map(|k| inserted.remove(&(k.agency.clone(), k.key.clone()))).collect())
         })
     }
 }

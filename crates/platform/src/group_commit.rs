@@ -4,12 +4,14 @@
 //! so a write that fails fails only its own caller; a caller that gave up
 //! before its batch began has nothing written.
 //!
-//! On PostgreSQL each write goes alone, at once, on a connection of its own:
-//! the server already shares WAL flushes among concurrent commits, and a batch
-//! holding several rows' locks waits on (and deadlocks with) other
+//! On PostgreSQL a write goes alone, at once, on a connection of its own,
+//! unless it says it batches there too ([`Write::BATCHES_ON_POSTGRES`]): a
+//! batch holding several rows' locks waits on (and deadlocks with) other
 //! transactions writing the same rows — measured, the gateway's batched
 //! ownership rows against the status projection took distributed mode from
-//! 169 to 64 referrals/s.
+//! 169 to 64 referrals/s. Writes that only create rows of their own (a new
+//! Idempotency-Key, a new case) wait on nobody, and sharing a commit saves
+//! one commit (a WAL flush and its round trips) a write.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,9 +35,15 @@ pub trait Write: Send + Sync + 'static {
     /// in a transaction of its own; otherwise (one statement) without one.
     const ATOMIC: bool = false;
 
-    /// Applies the write on `conn`: inside a batch's transaction on SQLite (it
-    /// may run twice: the batch is rolled back and each write tried alone), on
-    /// its own on PostgreSQL, in a transaction only if [`ATOMIC`](Self::ATOMIC).
+    /// Whether its writes share commits on PostgreSQL too, as on SQLite: only
+    /// for writes that create rows no other transaction writes (a batch that
+    /// deadlocks all the same fails and is tried one write at a time).
+    const BATCHES_ON_POSTGRES: bool = false;
+
+    /// Applies the write on `conn`: inside a batch's transaction where it
+    /// batches (it may run twice: the batch is rolled back and each write
+    /// tried alone), otherwise on its own, in a transaction only if
+    /// [`ATOMIC`](Self::ATOMIC).
     fn apply<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<Self::Output, sqlx::Error>>;
 
     /// Applies a batch's `writes` in order inside its transaction (SQLite),
@@ -67,7 +75,7 @@ type Job<W> = (W, oneshot::Sender<Result<<W as Write>::Output, sqlx::Error>>);
 
 /// The handle callers write through (cheap to clone).
 pub struct GroupCommit<W: Write> {
-    /// The batching writer's queue (SQLite); `None` on PostgreSQL.
+    /// The batching writer's queue; `None` where each write goes alone (PostgreSQL).
     tx: Option<mpsc::Sender<Job<W>>>,
     db: Database,
     commits: Arc<AtomicU64>,
@@ -80,11 +88,12 @@ impl<W: Write> Clone for GroupCommit<W> {
 }
 
 impl<W: Write> GroupCommit<W> {
-    /// On SQLite, starts the writer on `db`, taking up to `max_batch` waiting
-    /// writes a commit; it runs until every handle is dropped.
+    /// Starts the writer on `db` (on SQLite, or where the write batches on
+    /// PostgreSQL), taking up to `max_batch` waiting writes a commit; it runs
+    /// until every handle is dropped.
     pub fn start(db: Database, max_batch: usize) -> Self {
         let commits = Arc::new(AtomicU64::new(0));
-        if db.backend() == Backend::Postgres {
+        if db.backend() == Backend::Postgres && !W::BATCHES_ON_POSTGRES {
             return Self { tx: None, db, commits };
         }
         let max_batch = max_batch.max(1);
@@ -98,20 +107,14 @@ impl<W: Write> GroupCommit<W> {
         &self.db
     }
 
-    /// How many batches it has committed or tried to (for tests; 0 on PostgreSQL).
+    /// How many batches it has committed or tried to (for tests; 0 where each write goes alone).
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
     }
 
     /// Applies `write` in the next commit and returns its output once committed.
     pub async fn write(&self, write: W) -> Result<W::Output, sqlx::Error> {
-        let Some(tx) = &self.tx else {
-            if W::ATOMIC {
-                return commit_one(&self.db, &write).await;
-            }
-            let mut conn = self.db.writer().acquire().await?;
-            return write.apply(&mut conn).await;
-        };
+        let Some(tx) = &self.tx else { return commit_one(&self.db, &write).await };
         let (done, committed) = oneshot::channel();
         tx.send((write, done)).await.map_err(|_| sqlx::Error::PoolClosed)?;
         committed.await.unwrap_or(Err(sqlx::Error::PoolClosed))
@@ -169,8 +172,17 @@ async fn commit_one<W: Write>(db: &Database, write: &W) -> Result<W::Output, sql
     commit(db, &[write]).await.map(|mut o| o.remove(0))
 }
 
-/// Applies `writes` in order in one transaction and commits it.
+/// Applies `writes` in order in one transaction and commits it. A lone write
+/// that needs no transaction ([`Write::ATOMIC`]) commits by itself, without
+/// the round trips of `BEGIN` and `COMMIT` (at low load most batches are one
+/// write: a claim took 3 round trips instead of 1 once claims batched).
 async fn commit<W: Write>(db: &Database, writes: &[&W]) -> Result<Vec<W::Output>, sqlx::Error> {
+    if let [one] = writes {
+        if !W::ATOMIC {
+            let mut conn = db.writer().acquire().await?;
+            return Ok(vec![one.apply(&mut conn).await?]);
+        }
+    }
     let mut tx = db.begin().await?;
     let outputs = W::apply_all(writes, &mut tx).await?;
     debug_assert_eq!(outputs.len(), writes.len(), "{}: one output a write", W::NAME);
@@ -184,12 +196,14 @@ mod tests {
     use crate::testing::TestDatabase;
     use futures::FutureExt;
 
-    /// Inserts `n`; fails (a CHECK) when `n` is negative.
-    struct Put(i64);
+    /// Inserts `n`; fails (a CHECK) when `n` is negative. `SHARED`: it
+    /// batches on PostgreSQL too.
+    struct Put<const SHARED: bool = false>(i64);
 
-    impl Write for Put {
+    impl<const SHARED: bool> Write for Put<SHARED> {
         type Output = i64;
         const NAME: &'static str = "test_row";
+        const BATCHES_ON_POSTGRES: bool = SHARED;
         fn apply<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<i64, sqlx::Error>> {
             async move {
                 sqlx::query("INSERT INTO t (n) VALUES ($1)").bind(self.0).execute(&mut *conn).await?;
@@ -206,9 +220,11 @@ mod tests {
     }
 
     /// Writes 0..200 at once, 77 failing; returns each write's answer.
-    async fn two_hundred_at_once(backend: Backend) -> (TestDatabase, GroupCommit<Put>, Vec<Result<i64, sqlx::Error>>) {
+    async fn two_hundred_at_once<const SHARED: bool>(
+        backend: Backend,
+    ) -> (TestDatabase, GroupCommit<Put<SHARED>>, Vec<Result<i64, sqlx::Error>>) {
         let t = table(backend).await;
-        let group = GroupCommit::<Put>::start(t.db.clone(), 64);
+        let group = GroupCommit::<Put<SHARED>>::start(t.db.clone(), 64);
         let calls: Vec<_> = (0..200).map(|n| group.write(Put(if n == 77 { -1 } else { n }))).collect();
         let results = futures::future::join_all(calls).await;
         for (n, r) in results.iter().enumerate() {
@@ -221,11 +237,10 @@ mod tests {
         (t, group, results)
     }
 
-    #[tokio::test]
-    async fn concurrent_writes_share_commits_and_a_bad_one_fails_alone_on_sqlite() {
-        let (t, group, results) = two_hundred_at_once(Backend::Sqlite).await;
-        // Writes waiting together went out in fewer commits than writes, each
-        // seeing the rows of the earlier writes of its batch.
+    /// Writes waiting together went out in fewer commits than writes, each
+    /// seeing the rows of the earlier writes of its batch.
+    async fn concurrent_writes_share_commits_and_a_bad_one_fails_alone<const SHARED: bool>(backend: Backend) {
+        let (t, group, results) = two_hundred_at_once::<SHARED>(backend).await;
         assert!(group.commits() < 100, "{} commits for 200 writes", group.commits());
         let counts: std::collections::HashSet<i64> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
         assert_eq!(counts.len(), 199, "every write saw a different count");
@@ -233,8 +248,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn concurrent_writes_share_commits_and_a_bad_one_fails_alone_on_sqlite() {
+        concurrent_writes_share_commits_and_a_bad_one_fails_alone::<false>(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn writes_that_batch_on_postgres_share_commits_and_a_bad_one_fails_alone() {
+        concurrent_writes_share_commits_and_a_bad_one_fails_alone::<true>(Backend::Postgres).await;
+    }
+
+    #[tokio::test]
     async fn on_postgres_each_write_goes_alone_and_a_bad_one_fails_alone() {
-        let (t, group, _) = two_hundred_at_once(Backend::Postgres).await;
+        let (t, group, _) = two_hundred_at_once::<false>(Backend::Postgres).await;
         assert_eq!(group.commits(), 0, "a batch was formed on PostgreSQL");
         t.finish().await;
     }

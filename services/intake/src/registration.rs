@@ -1,8 +1,7 @@
 //! One registration's writes — the case, its parties and links, its number and
-//! its event — as a group-commit write: on SQLite concurrent registrations
-//! share a transaction (one sync of the file) and its statements (each a
-//! multi-row statement for the batch); on PostgreSQL each commits in a
-//! transaction of its own.
+//! its event — as a group-commit write: concurrent registrations share a
+//! transaction (one commit, one sync of the WAL) and its statements (each a
+//! multi-row statement for the batch), on SQLite and PostgreSQL alike.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -36,6 +35,9 @@ pub(crate) struct Registration {
     pub registered_at: i64,
     /// The window for linking earlier cases and the risk rules.
     pub rules: Arc<IntakeRules>,
+    /// The registering call's trace (W3C `traceparent`), which its event
+    /// carries on: the write runs in the group commit's task, outside the call.
+    pub traceparent: Option<String>,
 }
 
 /// What writing it came to.
@@ -50,6 +52,10 @@ impl Write for Registration {
     type Output = Written;
     const NAME: &'static str = "case_registration";
     const ATOMIC: bool = true;
+    /// A registration creates rows of its own (a new case, its parties, its
+    /// event; its number from a sequence that takes no lock): registrations
+    /// share commits and statements on PostgreSQL too.
+    const BATCHES_ON_POSTGRES: bool = true;
 
     fn apply<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<Written, sqlx::Error>> {
         Box::pin(async move { Ok(write_all(&[self], conn).await?.remove(0)) })
@@ -128,7 +134,7 @@ async fn write_run(run: &[&Registration], conn: &mut AnyConnection) -> Result<Ve
             links::insert(conn, link, run[i].registered_at).await?;
         }
     }
-    let events: Vec<Envelope> = fresh.iter().map(|&i| announcement(&cases[i])).collect();
+    let events: Vec<Envelope> = fresh.iter().map(|&i| announcement(&cases[i], &run[i].traceparent)).collect();
     outbox::append_all(conn, &events).await?;
     let mut written: Vec<Written> = run.iter().map(|_| Written::Taken).collect();
     for (i, case) in cases.into_iter().enumerate() {
@@ -139,8 +145,8 @@ async fn write_run(run: &[&Registration], conn: &mut AnyConnection) -> Result<Ve
     Ok(written)
 }
 
-/// The event announcing a registered case.
-fn announcement(case: &Case) -> Envelope {
+/// The event announcing a registered case, in the trace of the call that registered it.
+fn announcement(case: &Case, traceparent: &Option<String>) -> Envelope {
     let event = CaseRegistered {
         case_id: case.case_id.clone(),
         case_no: case.case_no.clone(),
@@ -159,7 +165,9 @@ fn announcement(case: &Case) -> Envelope {
             })
             .collect(),
     };
-    Envelope::new("intake", EventKind::CaseRegistered, &event)
+    let mut envelope = Envelope::new("intake", EventKind::CaseRegistered, &event);
+    envelope.traceparent.clone_from(traceparent);
+    envelope
 }
 
 impl Registration {

@@ -24,7 +24,7 @@ use crate::store::StoredParty;
 use crate::{links, store, validate, IntakeError};
 use fengqiao_platform::group_commit::GroupCommit;
 
-/// The most registrations one SQLite commit holds.
+/// The most registrations one commit holds.
 const REGISTRATIONS_PER_COMMIT: usize = 64;
 
 /// A registration's result.
@@ -136,6 +136,7 @@ impl IntakeService {
             year,
             registered_at,
             rules: self.rules.clone(),
+            traceparent: fengqiao_platform::telemetry::current_traceparent(),
         };
         let case = match self.registrations.write(registration).await? {
             Written::Created(case) => *case,

@@ -40,6 +40,7 @@ fn registration(reference: &str, hash: Option<&str>) -> Registration {
         year: YEAR,
         registered_at: fengqiao_platform::db::now_micros(),
         rules: Arc::new(IntakeRules::default()),
+        traceparent: None,
     }
 }
 
@@ -49,7 +50,8 @@ async fn count(t: &TestDatabase, sql: &str) -> i64 {
 
 /// A batch sharing one transaction is written as its registrations one after
 /// another would be: a reference registered earlier in the batch is taken, a
-/// party seen earlier in the batch is linked, numbers follow the batch's order.
+/// party seen earlier in the batch is linked, numbers follow the batch's order,
+/// and each event goes on in the trace of the call that registered its case.
 async fn a_batch_is_written_as_if_one_registration_after_another(backend: Backend) {
     let t = TestDatabase::new(backend, "intake_batch").await.unwrap();
     let mut all = PLATFORM_MIGRATIONS.to_vec();
@@ -58,13 +60,15 @@ async fn a_batch_is_written_as_if_one_registration_after_another(backend: Backen
     if backend == Backend::Postgres {
         store::ensure_sequence(t.db.writer(), "620802", YEAR).await.unwrap();
     }
-    let batch = [
+    let mut batch = [
         registration("R-0", Some("party-p")),
         registration("R-1", Some("party-q")),
         registration("R-0", Some("party-x")),
         registration("R-3", Some("party-p")),
         registration("R-4", None),
     ];
+    const CALL: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    batch[1].traceparent = Some(CALL.into());
     let writes: Vec<&Registration> = batch.iter().collect();
     let mut tx = t.db.begin().await.unwrap();
     let written = write_all(&writes, &mut tx).await.unwrap();
@@ -84,6 +88,12 @@ async fn a_batch_is_written_as_if_one_registration_after_another(backend: Backen
         created.iter().flatten().map(|c| c.links.iter().map(|l| l.related_case_id.as_str()).collect()).collect();
     let first = batch[0].case.case_id.as_str();
     assert_eq!(linked, [vec![], vec![], vec![first], vec![]], "R-3 is linked to R-0, written before it in the batch");
+    let traced: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT case_id, traceparent FROM fq_outbox WHERE traceparent IS NOT NULL")
+            .fetch_all(t.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(traced, [(batch[1].case.case_id.clone(), Some(CALL.to_string()))], "R-1's event in R-1's trace alone");
     for (case, sql) in [
         (4, "SELECT COUNT(*) FROM cases WHERE case_no NOT LIKE 'pending-%'"),
         (4, "SELECT COUNT(*) FROM parties"),
