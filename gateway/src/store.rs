@@ -141,9 +141,9 @@ pub async fn own_all(
 }
 
 /// [`own_all`] as a write of a group commit: a submission's ownership row.
-/// Alone on PostgreSQL: batched, a batch's calls all wait for any of its rows
-/// the status projection holds (+12 % at saturation, but submit p99 at 200/s
-/// 74 → 118 ms; twenty-fourth round of docs/performance.md).
+/// Alone on PostgreSQL: batched, it measured +12 % at saturation but submit
+/// p99 at 200/s 74 → 118 ms (likely a batch waiting for any of its rows the
+/// status projection holds; twenty-fourth round of docs/performance.md).
 pub struct Own {
     /// The agency that submitted the case.
     pub agency_id: String,
