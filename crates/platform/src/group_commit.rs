@@ -31,8 +31,9 @@ pub trait Write: Send + Sync + 'static {
     /// Its name in the metrics (`write` label), e.g. `case_owner`.
     const NAME: &'static str;
 
-    /// Whether its statements must commit together: on PostgreSQL it then runs
-    /// in a transaction of its own; otherwise (one statement) without one.
+    /// Whether its statements must commit together: applied alone (unbatched on
+    /// PostgreSQL, or a batch of one) it then runs in a transaction of its own;
+    /// otherwise (one statement) without one.
     const ATOMIC: bool = false;
 
     /// Whether its writes share commits on PostgreSQL too, as on SQLite: only
