@@ -145,79 +145,80 @@ async fn until(counter: &AtomicU64, at_least: u64, what: &str) {
     }
 }
 
+/// A relay running with `settings` (its poll an hour away) on a fresh outbox,
+/// after its first pass has read it empty.
+struct RunningRelay {
+    test_db: TestDatabase,
+    stats: std::sync::Arc<outbox::RelayStats>,
+    notifier: outbox::OutboxNotifier,
+    shutdown: tokio_util::sync::CancellationToken,
+    running: tokio::task::JoinHandle<()>,
+}
+
+impl RunningRelay {
+    async fn start(backend: Backend, settings: OutboxSettings) -> Self {
+        let test_db = TestDatabase::new(backend, "relay").await.unwrap();
+        migrate::run(&test_db.db, PLATFORM_MIGRATIONS).await.unwrap();
+        let settings = OutboxSettings { poll_interval_ms: 3_600_000, ..settings };
+        let relay = OutboxRelay::new(test_db.db.clone(), GatedBus::new(true, Vec::new()), settings);
+        let (stats, notifier) = (relay.stats(), relay.notifier());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let running = tokio::spawn(relay.run(shutdown.clone()));
+        until(&stats.reads, 1, "the first pass reads the (empty) outbox").await;
+        Self { test_db, stats, notifier, shutdown, running }
+    }
+
+    /// Commits one event of `case` to the outbox and wakes the relay, as a component's write does.
+    async fn commit_one(&self, case: &str) {
+        let event = MediationConcluded { case_id: case.into(), ..Default::default() };
+        let mut tx = self.test_db.db.begin().await.unwrap();
+        outbox::append(&mut tx, &Envelope::new("test", EventKind::MediationConcluded, &event)).await.unwrap();
+        tx.commit().await.unwrap();
+        self.notifier.notify();
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.running.await.unwrap();
+        self.test_db.finish().await;
+    }
+}
+
 /// A running relay reads the outbox once at start and once for a commit's
 /// notice: the short pass that published the event is not followed by
 /// another read to find the outbox empty (the poll is an hour away here).
 async fn a_commits_notice_costs_one_read_of_the_outbox(backend: Backend) {
-    let test_db = TestDatabase::new(backend, "relay").await.unwrap();
-    migrate::run(&test_db.db, PLATFORM_MIGRATIONS).await.unwrap();
-    let bus = GatedBus::new(true, Vec::new());
-    let settings = OutboxSettings { poll_interval_ms: 3_600_000, ..Default::default() };
-    let relay = OutboxRelay::new(test_db.db.clone(), bus.clone(), settings);
-    let (stats, notifier) = (relay.stats(), relay.notifier());
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(relay.run(shutdown.clone()));
-    until(&stats.reads, 1, "the first pass reads the (empty) outbox").await;
-
-    let event = MediationConcluded { case_id: "case-1".into(), ..Default::default() };
-    let mut tx = test_db.db.begin().await.unwrap();
-    outbox::append(&mut tx, &Envelope::new("test", EventKind::MediationConcluded, &event)).await.unwrap();
-    tx.commit().await.unwrap();
-    notifier.notify();
-    until(&stats.published, 1, "the notice wakes the relay").await;
+    let relay = RunningRelay::start(backend, OutboxSettings::default()).await;
+    relay.commit_one("case-1").await;
+    until(&relay.stats.published, 1, "the notice wakes the relay").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(stats.reads.load(Ordering::Relaxed), 2, "one read at start, one for the notice, none after");
-
-    shutdown.cancel();
-    running.await.unwrap();
-    test_db.finish().await;
-}
-
-/// Commits one event to `test_db`'s outbox and wakes the relay.
-async fn commit_one(test_db: &TestDatabase, notifier: &outbox::OutboxNotifier, case: &str) {
-    let event = MediationConcluded { case_id: case.into(), ..Default::default() };
-    let mut tx = test_db.db.begin().await.unwrap();
-    outbox::append(&mut tx, &Envelope::new("test", EventKind::MediationConcluded, &event)).await.unwrap();
-    tx.commit().await.unwrap();
-    notifier.notify();
+    assert_eq!(relay.stats.reads.load(Ordering::Relaxed), 2, "one read at start, one for the notice, none after");
+    relay.stop().await;
 }
 
 /// A relay that has just published waits out its linger, so what is committed
 /// meanwhile leaves in one pass; after a quiet spell it passes at once.
 async fn a_busy_relay_sends_what_was_committed_meanwhile_in_one_pass(backend: Backend) {
-    let test_db = TestDatabase::new(backend, "relay").await.unwrap();
-    migrate::run(&test_db.db, PLATFORM_MIGRATIONS).await.unwrap();
-    let bus = GatedBus::new(true, Vec::new());
     let linger = Duration::from_millis(800);
-    let settings = OutboxSettings {
-        poll_interval_ms: 3_600_000,
-        linger_ms: Some(linger.as_millis() as u64),
-        ..Default::default()
-    };
-    let relay = OutboxRelay::new(test_db.db.clone(), bus.clone(), settings);
-    let (stats, notifier) = (relay.stats(), relay.notifier());
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(relay.run(shutdown.clone()));
-    until(&stats.reads, 1, "the first pass reads the (empty) outbox").await;
+    let settings = OutboxSettings { linger_ms: Some(linger.as_millis() as u64), ..Default::default() };
+    let relay = RunningRelay::start(backend, settings).await;
+    let stats = relay.stats.clone();
 
-    commit_one(&test_db, &notifier, "case-a").await;
+    relay.commit_one("case-a").await;
     until(&stats.published, 1, "an idle relay passes at once").await;
     let first_pass = std::time::Instant::now();
-    commit_one(&test_db, &notifier, "case-b").await;
-    commit_one(&test_db, &notifier, "case-c").await;
+    relay.commit_one("case-b").await;
+    relay.commit_one("case-c").await;
     until(&stats.published, 3, "the busy relay's next pass").await;
     assert!(first_pass.elapsed() >= linger / 2, "the busy relay waited: {:?}", first_pass.elapsed());
     assert_eq!(stats.reads.load(Ordering::Relaxed), 3, "b and c left in one pass");
 
     tokio::time::sleep(linger * 2).await;
     let quiet = std::time::Instant::now();
-    commit_one(&test_db, &notifier, "case-d").await;
+    relay.commit_one("case-d").await;
     until(&stats.published, 4, "after a quiet spell").await;
     assert!(quiet.elapsed() < linger, "a relay quiet for longer than its linger passes at once: {:?}", quiet.elapsed());
-
-    shutdown.cancel();
-    running.await.unwrap();
-    test_db.finish().await;
+    relay.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
