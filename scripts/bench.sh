@@ -85,7 +85,9 @@ fi
 if [ "$mode" = distributed ]; then
   FENGQIAO_RUN_DIR="$work/run" FENGQIAO_BIN="$BIN" deploy/local/up.sh
   if [ "$seed" -gt 0 ]; then (cd "$work" && "$BIN" seed --cases "$seed"); fi
-  (cd "$work" && "$BIN" bench --out "$out" "${bench_args[@]}")
+  # Where the gateway serves its metrics: the report then shows its time by stage.
+  metrics="$(awk '/ gateway metrics on / {print $NF}' "$work/run/gateway.log")"
+  (cd "$work" && "$BIN" bench --out "$out" ${metrics:+--gateway-metrics "$metrics"} "${bench_args[@]}")
 else
   command=()
   if [ "$mode" = one-process ]; then
@@ -102,7 +104,8 @@ else
   done
   # Seeding drives a case through the running system first, so it comes after the start.
   if [ "$seed" -gt 0 ]; then (cd "$work" && "$BIN" seed --cases "$seed"); fi
-  (cd "$work" && "$BIN" bench --out "$out" "${bench_args[@]}")
+  metrics="$(awk '$1 == "metrics" {print $2}' "$work/fengqiao.log")"
+  (cd "$work" && "$BIN" bench --out "$out" ${metrics:+--gateway-metrics "$metrics"} "${bench_args[@]}")
 fi
 latest="$(ls -t "$out"/bench-*.json | head -1)"
 if [ "$smoke" = 1 ]; then
@@ -116,6 +119,10 @@ assert r["not_arrived"] == 0, f"{r['not_arrived']} referrals did not reach an in
 cpu = r["cpu"]
 groups = dict(cpu["by_group"])
 assert cpu["ms_per_referral"] > 0 and groups.get("fengqiao (standalone)", 0) > 0, f"no CPU counted for fengqiao: {cpu}"
+stages = {s["stage"]: s for s in r["gateway_stages"] or []}
+missing = {"authorize", "claim", "work", "hand_over", "ownership", "audit"} - set(stages)
+assert not missing, f"the gateway's stages lack {missing}: {r['gateway_stages']}"
+assert stages["work"]["calls"] == r["outcomes"]["OK"], f"every submission passed the work stage: {stages['work']}"
 print(f"smoke: {r['outcomes']['OK']} submitted, all in an inbox; p99 submit {r['submit_latency']['p99']:.1f} ms, "
       f"{cpu['ms_per_referral']:.1f} ms CPU per referral (debug build)")
 PY

@@ -4,11 +4,12 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fengqiao_domain::referral::is_terminal;
 use fengqiao_platform::db::now_micros;
 use fengqiao_platform::grpc_trace::TracedChannel;
+use fengqiao_platform::metrics::gateway_stage;
 use fengqiao_platform::status::{self, Violation};
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::common::v1::{Actor, ReferralState, Source};
@@ -228,10 +229,16 @@ impl AgencyApi {
             .external_ref
             .trim()
             .to_string();
-        let (case_id, case_no, created) = self.hand_over(&agency, r).await?;
+        let started = Instant::now();
+        let handed = self.hand_over(&agency, r).await;
+        gateway_stage("SubmitDispute", "hand_over", started);
+        let (case_id, case_no, created) = handed?;
         let first = CaseStatus { case_id: case_id.clone(), case_no, external_ref, ..Default::default() };
         let own = store::Own { agency_id: agency.agency_id.clone(), status: first, at: now_micros() };
-        let stored = self.owners.write(own).await.map_err(status::database)?;
+        let started = Instant::now();
+        let stored = self.owners.write(own).await;
+        gateway_stage("SubmitDispute", "ownership", started);
+        let stored = stored.map_err(status::database)?;
         if stored.owner != agency.agency_id {
             // The case's registration names another agency as its sender: not this one's to see.
             return Err(Status::not_found("no case with this id among your agency's cases"));

@@ -4,7 +4,7 @@
 //! leaves, in the same commit as the answer kept under the call's key).
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fengqiao_platform::db::now_micros;
 use fengqiao_proto::fengqiao::gateway::v1::*;
@@ -158,8 +158,12 @@ impl AgencyApi {
                 deadline.as_millis()
             ))
         };
+        let stage = |name: &'static str, since: Instant| fengqiao_platform::metrics::gateway_stage(method, name, since);
         let result = async {
-            let agency = self.authorize(&request, method).await?;
+            let started = Instant::now();
+            let agency = self.authorize(&request, method).await;
+            stage("authorize", started);
+            let agency = agency?;
             agency_id = agency.agency_id.clone();
             let _admitted = self.limits.admit(&agency.agency_id)?;
             let key = match kind {
@@ -174,7 +178,10 @@ impl AgencyApi {
                 return Err(past());
             }
             let bounded = |work: Fut| async move {
-                tokio::time::timeout_at(deadline_at, work).await.unwrap_or_else(|_| Err(past()))
+                let started = Instant::now();
+                let done = tokio::time::timeout_at(deadline_at, work).await.unwrap_or_else(|_| Err(past()));
+                stage("work", started);
+                done
             };
             let Some(key) = key else { return bounded(work(agency, r)).await };
             let hash = idempotency::fingerprint(method, &encoded);
@@ -188,7 +195,10 @@ impl AgencyApi {
                 hash,
                 at,
             };
-            match idempotency::claim(&self.claims, new, abandoned_before).await? {
+            let started = Instant::now();
+            let claimed = idempotency::claim(&self.claims, new, abandoned_before).await;
+            stage("claim", started);
+            match claimed? {
                 Claim::Replay(bytes) => Resp::decode(bytes.as_slice())
                     .map_err(|e| fengqiao_platform::status::unexpected(&anyhow::anyhow!("stored answer: {e}"))),
                 Claim::New => {
@@ -221,7 +231,10 @@ impl AgencyApi {
         // but the caller hears that the outcome is unknown.
         let audited = self.audit.record(entry, completion);
         let audited = tokio::time::timeout_at(deadline_at.max(tokio::time::Instant::now()), audited);
-        let result = match audited.await {
+        let started = Instant::now();
+        let audited = audited.await;
+        stage("audit", started);
+        let result = match audited {
             Ok(()) => result,
             Err(_) => Err(past()),
         };

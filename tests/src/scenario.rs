@@ -82,10 +82,16 @@ impl AgencySession {
         Ok(self.client.clone().submit_dispute(r).await?.into_inner())
     }
 
-    /// Submits a dispute as part of the caller's trace (W3C `traceparent`).
-    pub async fn submit_traced(&self, dispute: Dispute, traceparent: &str) -> Result<SubmitDisputeResponse, Status> {
+    /// Submits a dispute with metadata of the caller's: its trace (`traceparent`), an `idempotency-key`.
+    pub async fn submit_carrying(
+        &self,
+        dispute: Dispute,
+        metadata: &[(&'static str, &str)],
+    ) -> Result<SubmitDisputeResponse, Status> {
         let mut r = self.authed(SubmitDisputeRequest { dispute: Some(dispute), ..Default::default() });
-        r.metadata_mut().insert("traceparent", traceparent.parse().expect("a valid traceparent"));
+        for (key, value) in metadata {
+            r.metadata_mut().insert(*key, value.parse().expect("a valid metadata value"));
+        }
         Ok(self.client.clone().submit_dispute(r).await?.into_inner())
     }
 

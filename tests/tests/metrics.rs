@@ -39,7 +39,10 @@ async fn eventually(system: &System, what: &str, name: &str, labels: &[(&str, &s
 async fn distributed_processes_export_calls_consumer_work_outbox_clocks_and_alarms() {
     let system = System::start_with(Mode::Distributed, &[METRICS_ON]).await.unwrap();
     let police = AgencySession::connect(&system, POLICE).await;
-    let case_id = police.submit(dispute(Source::Police, "JQ620802-2026-0700")).await.unwrap().status.unwrap().case_id;
+    // With an Idempotency-Key, as agency systems send their changes: the claim is a stage too.
+    let keyed = [("idempotency-key", "metrics-0700")];
+    let submitted = police.submit_carrying(dispute(Source::Police, "JQ620802-2026-0700"), &keyed).await.unwrap();
+    let case_id = submitted.status.unwrap().case_id;
     police.wait_for(&case_id, "RECEIVED", in_state(ReferralState::Received)).await;
     let missing = police.status("019a0000-0000-7000-8000-000000000000").await.unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
@@ -52,6 +55,21 @@ async fn distributed_processes_export_calls_consumer_work_outbox_clocks_and_alar
     let count = value(&gateway, "fengqiao_rpc_duration_seconds_count", &[("method", SUBMIT)]);
     assert_eq!(count, Some(1.0), "{gateway}");
     assert!(gateway.contains("# HELP fengqiao_rpc_requests_total"), "help texts are served");
+    // Where the submission's time went, stage by stage, within the call's own time.
+    let stages = ["authorize", "claim", "work", "audit", "hand_over", "ownership"];
+    for stage in stages {
+        let labels = [("method", "SubmitDispute"), ("stage", stage)];
+        let count = value(&gateway, "fengqiao_gateway_stage_seconds_count", &labels);
+        assert_eq!(count, Some(1.0), "the submission's {stage} stage is timed once: {gateway}");
+    }
+    let seconds = |name, stage| value(&gateway, name, &[("method", "SubmitDispute"), ("stage", stage)]).unwrap();
+    let stage = |s| seconds("fengqiao_gateway_stage_seconds_sum", s);
+    let call = value(&gateway, "fengqiao_rpc_duration_seconds_sum", &[("method", SUBMIT)]).unwrap();
+    let path = stage("authorize") + stage("claim") + stage("work") + stage("audit");
+    assert!(path > 0.0 && path <= call, "the stages ({path} s) fall within the call ({call} s)");
+    assert!(stage("hand_over") + stage("ownership") <= stage("work"), "hand-over and ownership are parts of the work");
+    let read = [("method", "GetStatus"), ("stage", "claim")];
+    assert_eq!(value(&gateway, "fengqiao_gateway_stage_seconds_count", &read), None, "a read claims no key");
     let writer = value(&gateway, "fengqiao_db_writer_held_seconds_count", &[]);
     assert_eq!(writer, None, "PostgreSQL has no one writer to time: {gateway}");
 

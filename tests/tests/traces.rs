@@ -66,7 +66,10 @@ async fn one_trace_spans_gateway_intake_routing_mediation_and_the_way_back() {
     .await
     .unwrap();
     let police = AgencySession::connect(&system, POLICE).await;
-    let submitted = police.submit_traced(dispute(Source::Police, "JQ620802-2026-0900"), CALLER).await.unwrap();
+    let submitted = police
+        .submit_carrying(dispute(Source::Police, "JQ620802-2026-0900"), &[("traceparent", CALLER)])
+        .await
+        .unwrap();
     let case_id = submitted.status.unwrap().case_id;
     police.wait_for(&case_id, "RECEIVED", in_state(ReferralState::Received)).await;
 

@@ -10,6 +10,7 @@ pub mod load;
 pub mod record;
 pub mod report;
 pub mod seed;
+pub mod stages;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,6 +49,10 @@ pub struct BenchArgs {
     /// Seconds to wait after the load for the last referrals to reach an inbox.
     #[arg(long, default_value_t = 15)]
     pub settle: u64,
+    /// The gateway's metrics endpoint (`http://127.0.0.1:9460/metrics`): with it, the report shows
+    /// where submissions spent their time in the gateway, stage by stage.
+    #[arg(long)]
+    pub gateway_metrics: Option<String>,
 }
 
 impl BenchArgs {
@@ -131,9 +136,23 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         ))),
         _ => None,
     };
+    let stages_before = match &args.gateway_metrics {
+        Some(url) => Some(stages::scrape(url).await?),
+        None => None,
+    };
     let cpu_before = cpu::Sample::take();
     run.drive(&clients, shape, duration).await;
     let cpu_after = cpu::Sample::take();
+    let gateway_stages = match (&args.gateway_metrics, stages_before) {
+        (Some(url), Some(before)) => match stages::scrape(url).await {
+            Ok(after) => Some(before.until(&after)),
+            Err(e) => {
+                eprintln!("{e}; the report leaves the gateway's stages out");
+                None
+            }
+        },
+        _ => None,
+    };
     stop_analysing.cancel();
     let analysed = match analyser {
         Some(task) => task.await.unwrap_or(0),
@@ -177,6 +196,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         database: db_before
             .zip(db_after)
             .map(|(before, after)| DatabaseUse { analysed_by_bench: analysed, ..before.until(&after, recorder.ok()) }),
+        gateway_stages,
     };
     drop(recorder);
     println!("{}", report.table());

@@ -11,6 +11,7 @@ use crate::cpu::CpuUse;
 use crate::database::DatabaseUse;
 use crate::load::Shape;
 use crate::record::{Percentiles, Second};
+use crate::stages::StageTime;
 
 /// The machine the run was on.
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +70,8 @@ pub struct Report {
     pub cpu: Option<CpuUse>,
     /// PostgreSQL's WAL and checkpoints during the load (distributed mode only).
     pub database: Option<DatabaseUse>,
+    /// Where submissions spent their time in the gateway (with `--gateway-metrics`).
+    pub gateway_stages: Option<Vec<StageTime>>,
 }
 
 impl Report {
@@ -130,6 +133,9 @@ impl Report {
         if let Some(database) = &self.database {
             t += &database.line();
         }
+        if let Some(stages) = &self.gateway_stages {
+            t += &crate::stages::table(stages);
+        }
         t
     }
 
@@ -169,6 +175,7 @@ mod tests {
             timeline: Vec::new(),
             cpu: None,
             database: None,
+            gateway_stages: None,
         }
     }
 

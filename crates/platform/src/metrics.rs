@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::Database;
 
+/// Time an agency call spent in each stage of the gateway's path.
+pub const GATEWAY_STAGE: &str = "fengqiao_gateway_stage_seconds";
 /// Calls by gRPC method (or `HTTP`) and status code.
 pub const RPC_REQUESTS: &str = "fengqiao_rpc_requests_total";
 /// Time to answer a call (to the response headers; streams: to their start).
@@ -57,6 +59,7 @@ pub const ALARMS_OPEN: &str = "fengqiao_alarms_open";
 pub const CATALOGUE: &[(&str, &str)] = &[
     (RPC_REQUESTS, "Calls answered, by method (gRPC path, or HTTP for the JSON face) and gRPC status code."),
     (RPC_DURATION, "Seconds from a call's arrival to its response headers, by method."),
+    (GATEWAY_STAGE, "Seconds an agency call spent in each stage of the gateway's path (authorize, claim, work, audit; a submission's work also as hand_over and ownership), by method."),
     (CONSUMER_DELIVERIES, "Deliveries a consumer received, redeliveries included."),
     (CONSUMER_REDELIVERIES, "Deliveries received again after a failure or an expired acknowledgement wait."),
     (CONSUMER_APPLIED, "Events a consumer applied."),
@@ -195,6 +198,11 @@ impl Sampler for PlatformSampler {
             Reading::new(DEAD_LETTERS, parked as f64),
         ])
     }
+}
+
+/// Records the time since `since` that an agency call of `method` spent in `stage` ([`GATEWAY_STAGE`]).
+pub fn gateway_stage(method: &'static str, stage: &'static str, since: std::time::Instant) {
+    metrics::histogram!(GATEWAY_STAGE, "method" => method, "stage" => stage).record(since.elapsed().as_secs_f64());
 }
 
 /// Counts a call: its method label, gRPC code and time to answer.
