@@ -350,12 +350,18 @@ async fn warn_if_autovacuum_is_off(conn: &mut sqlx::AnyConnection, component: &s
 /// of numbered parameters costs the square of their count (a tenth of
 /// standalone's CPU at 800 submissions/s). On PostgreSQL they are `$1…$n`.
 pub fn values(conn: &sqlx::AnyConnection, rows: usize, per_row: usize) -> String {
-    let numbered = is_postgres(conn);
+    if is_postgres(conn) {
+        return numbered_values(1, rows, per_row);
+    }
+    let row = format!("({})", vec!["?"; per_row].join(", "));
+    vec![row; rows].join(", ")
+}
+
+/// PostgreSQL's `VALUES` rows numbered from `$first`: `rows` rows of `per_row`
+/// parameters, for a statement with other parameters before them.
+pub fn numbered_values(first: usize, rows: usize, per_row: usize) -> String {
     let row = |r: usize| -> String {
-        let params: Vec<String> = match numbered {
-            true => (1..=per_row).map(|k| format!("${}", r * per_row + k)).collect(),
-            false => vec!["?".to_string(); per_row],
-        };
+        let params: Vec<String> = (0..per_row).map(|k| format!("${}", first + r * per_row + k)).collect();
         format!("({})", params.join(", "))
     };
     (0..rows).map(row).collect::<Vec<_>>().join(", ")
@@ -414,6 +420,7 @@ mod tests {
             super::Backend::Postgres => "($1, $2), ($3, $4)",
         };
         assert_eq!(super::values(&conn, 2, 2), expected);
+        assert_eq!(super::numbered_values(4, 2, 3), "($4, $5, $6), ($7, $8, $9)", "after three others");
         // Bound in order either way.
         let sql = format!("SELECT v.column1, v.column2 FROM (VALUES {}) AS v ORDER BY 1", super::values(&conn, 2, 2));
         let rows: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))

@@ -4,6 +4,7 @@
 //! a call's answer waits until its entry is committed, so an answered call is
 //! always audited. Retention removes old entries and keeps the chain's anchor.
 
+mod append;
 pub mod chain;
 
 use fengqiao_platform::Database;
@@ -45,11 +46,15 @@ impl AuditLog {
 }
 
 async fn writer(db: Database, mut rx: mpsc::Receiver<Pending>) {
+    // Where this process left the chain's head (unknown until its first append).
+    let mut known = None;
     while let Some(mut batch) = fengqiao_platform::group_commit::next_batch(&mut rx, BATCH).await {
         let mut delay = std::time::Duration::from_millis(50);
+        // Where an attempt at this batch would have left the head (one that failed may have gone in).
+        let mut tried = None;
         loop {
-            match append(&db, &mut batch).await {
-                Ok(()) => break,
+            match append::append(&db, &mut batch, &mut known, &mut tried).await {
+                Ok(_) => break,
                 Err(e) => {
                     // Calls wait for their entry: keep trying, never drop one.
                     tracing::warn!(error = %e, entries = batch.len(), "cannot write the audit log; retrying");
@@ -62,49 +67,6 @@ async fn writer(db: Database, mut rx: mpsc::Receiver<Pending>) {
             let _ = done.send(());
         }
     }
-}
-
-async fn append(db: &Database, batch: &mut [Pending]) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    // Taking the head row serialises appenders (several gateway processes too).
-    let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
-        .bind(batch.len() as i64)
-        .fetch_one(&mut *tx)
-        .await?;
-    let last: i64 = head.try_get("seq")?;
-    let mut previous: String = head.try_get("hash")?;
-    let mut seq = last - batch.len() as i64;
-    let mut hashes = Vec::with_capacity(batch.len());
-    for (entry, _, _) in batch.iter_mut() {
-        seq += 1;
-        entry.seq = seq;
-        previous = chain::hash(&previous, entry);
-        hashes.push(previous.clone());
-    }
-    let answers: Vec<&Completion> = batch.iter().filter_map(|(_, answer, _)| answer.as_ref()).collect();
-    crate::idempotency::complete_all(&mut tx, &answers).await?;
-    let rows: Vec<(&Entry, &String)> = batch.iter().map(|(entry, _, _)| entry).zip(&hashes).collect();
-    for chunk in rows.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO audit_log (seq, at, agency_id, method, case_id, code, request_id, hash) VALUES {}",
-            fengqiao_platform::db::values(&tx, chunk.len(), 8)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (entry, hash) in chunk {
-            query = query
-                .bind(entry.seq)
-                .bind(entry.at)
-                .bind(&entry.agency_id)
-                .bind(&entry.method)
-                .bind(&entry.case_id)
-                .bind(entry.code)
-                .bind(&entry.request_id)
-                .bind(*hash);
-        }
-        query.execute(&mut *tx).await?;
-    }
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(&previous).execute(&mut *tx).await?;
-    tx.commit().await
 }
 
 fn entry(r: &sqlx::any::AnyRow) -> Result<(Entry, String), sqlx::Error> {
@@ -182,6 +144,21 @@ pub async fn of_case(db: &Database, case_id: &str) -> Result<Vec<Entry>, sqlx::E
     rows.iter().map(|r| entry(r).map(|(e, _)| e)).collect()
 }
 
+/// `n` calls' entries from the `from`th on, without answers, as the writer receives them.
+#[cfg(test)]
+fn test_batch(from: usize, n: usize) -> Vec<Pending> {
+    let entry = |i: usize| Entry {
+        seq: 0,
+        at: i as i64,
+        agency_id: "police-1".into(),
+        method: "SubmitDispute".into(),
+        case_id: format!("case-{i}"),
+        code: 0,
+        request_id: format!("r-{i}"),
+    };
+    (from..from + n).map(|i| (entry(i), None, oneshot::channel().0)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use fengqiao_platform::db::Backend;
@@ -208,26 +185,24 @@ mod tests {
         }
         drop(conn);
         // One append of all 600: the batch the writer would take (two statements' worth of rows).
-        let mut batch: Vec<Pending> = (0..600)
-            .map(|i| {
-                let entry = Entry {
-                    seq: 0,
-                    at: i as i64,
-                    agency_id: "police-1".into(),
-                    method: "SubmitDispute".into(),
-                    case_id: format!("case-{i}"),
-                    code: 0,
-                    request_id: format!("r-{i}"),
-                };
-                let answer = (i % 3 == 0).then(|| Completion {
-                    agency_id: "police-1".into(),
-                    key: format!("k-{i}"),
-                    answer: format!("answer-{i}").into_bytes(),
-                });
-                (entry, answer, oneshot::channel().0)
-            })
-            .collect();
-        append(&test.db, &mut batch).await.unwrap();
+        let mut batch: Vec<Pending> = test_batch(0, 600);
+        for (i, (_, answer, _)) in batch.iter_mut().enumerate() {
+            *answer = (i % 3 == 0).then(|| Completion {
+                agency_id: "police-1".into(),
+                key: format!("k-{i}"),
+                answer: format!("answer-{i}").into_bytes(),
+            });
+        }
+        // The head as a process knows it after its first append: on PostgreSQL one statement then.
+        let head =
+            sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(test.db.pool()).await.unwrap();
+        let mut known = Some(append::Head { seq: head.get("seq"), hash: head.get("hash") });
+        let how = append::append(&test.db, &mut batch, &mut known, &mut None).await.unwrap();
+        let expected = match backend {
+            Backend::Postgres => append::Appended::InOneStatement,
+            Backend::Sqlite => append::Appended::UnderLock,
+        };
+        assert_eq!(how, expected);
         assert_eq!(verify(&test.db, |_| {}).await.unwrap(), Verdict::Intact(600));
         let seqs: Vec<i64> =
             sqlx::query_scalar("SELECT seq FROM audit_log ORDER BY seq").fetch_all(test.db.pool()).await.unwrap();
