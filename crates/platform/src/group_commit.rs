@@ -258,6 +258,36 @@ mod tests {
         concurrent_writes_share_commits_and_a_bad_one_fails_alone::<true>(Backend::Postgres).await;
     }
 
+    /// Two statements, each asking PostgreSQL for its transaction's id: the
+    /// same id when they ran in one transaction. `ATOMIC` as said.
+    struct Txids<const ATOMIC: bool>;
+
+    impl<const A: bool> Write for Txids<A> {
+        type Output = (i64, i64);
+        const NAME: &'static str = "txids";
+        const ATOMIC: bool = A;
+        fn apply<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<(i64, i64), sqlx::Error>> {
+            async move {
+                let first = sqlx::query_scalar("SELECT txid_current()").fetch_one(&mut *conn).await?;
+                Ok((first, sqlx::query_scalar("SELECT txid_current()").fetch_one(&mut *conn).await?))
+            }
+            .boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn on_postgres_a_lone_write_commits_without_a_transaction_unless_atomic() {
+        let t = TestDatabase::new(Backend::Postgres, "group").await.expect("a test database");
+        let (a, b) = commit(&t.db, &[&Txids::<false>]).await.expect("lone write").remove(0);
+        assert_ne!(a, b, "a lone write's statements commit each by itself: no BEGIN, no COMMIT");
+        let (a, b) = commit(&t.db, &[&Txids::<true>]).await.expect("lone atomic write").remove(0);
+        assert_eq!(a, b, "an atomic write runs in a transaction even alone");
+        let both = commit(&t.db, &[&Txids::<false>, &Txids::<false>]).await.expect("a batch");
+        let ids: std::collections::HashSet<i64> = both.iter().flat_map(|(a, b)| [*a, *b]).collect();
+        assert_eq!(ids.len(), 1, "a batch of two shares one transaction: {both:?}");
+        t.finish().await;
+    }
+
     #[tokio::test]
     async fn on_postgres_each_write_goes_alone_and_a_bad_one_fails_alone() {
         let (t, group, _) = two_hundred_at_once::<false>(Backend::Postgres).await;
