@@ -73,8 +73,11 @@ pub struct OutboxSettings {
 pub const PARALLEL_LANES: usize = 4;
 
 /// Milliseconds a busy lane waits for more events on NATS unless `bus.consumer_linger_ms` says
-/// otherwise (23rd round of docs/performance.md: commits per referral 11.6 → 9.1, +16 % referrals/s).
-pub const NATS_LINGER_MS: u64 = 20;
+/// otherwise, and a busy relay between passes unless `outbox.linger_ms` does (docs/performance.md:
+/// 20 ms in the 23rd round, commits per referral 11.6 → 9.1 and +16 % referrals/s; 50 ms in the
+/// 25th, at 200/s submit p99 −60 % and 12 → 9.8 commits a referral, +17 % closed loop, for
+/// ~110 ms more on the way to an inbox; 100 ms cost the submit p99 again).
+pub const NATS_LINGER_MS: u64 = 50;
 
 impl OutboxSettings {
     /// A busy relay's time between passes on the bus of `kind`: the setting, else [`NATS_LINGER_MS`] on

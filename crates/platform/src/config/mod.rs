@@ -420,14 +420,14 @@ mod tests {
             let s = Settings::load(None).expect("valid");
             assert_eq!(
                 (s.bus.linger_on("nats"), s.bus.linger_on("memory")),
-                (Duration::from_millis(20), Duration::ZERO)
+                (Duration::from_millis(50), Duration::ZERO)
             );
             jail.set_env("FENGQIAO_BUS__CONSUMER_LINGER_MS", "0");
             let s = Settings::load(None).expect("valid");
             assert_eq!(s.bus.linger_on("nats"), Duration::ZERO);
             assert_eq!(
                 (s.outbox.linger_on("nats"), s.outbox.linger_on("memory")),
-                (Duration::from_millis(20), Duration::ZERO)
+                (Duration::from_millis(50), Duration::ZERO)
             );
             jail.set_env("FENGQIAO_OUTBOX__LINGER_MS", "7");
             let s = Settings::load(None).expect("valid");
