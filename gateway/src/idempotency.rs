@@ -167,18 +167,33 @@ pub struct Completion {
     pub answer: Vec<u8>,
 }
 
+/// The statement keeping the answers given as `VALUES` rows (agency, key,
+/// answer; bind them with [`bind_completion`]), where `condition` holds too
+/// (`TRUE` for always).
+pub(crate) fn complete_sql(values: &str, condition: &str) -> String {
+    format!(
+        "UPDATE idempotency_keys SET response = v.column3 FROM (VALUES {values}) AS v
+         WHERE idempotency_keys.agency_id = v.column1 AND idempotency_keys.idempotency_key = v.column2
+         AND {condition}"
+    )
+}
+
+/// Binds a completion's row of [`complete_sql`].
+pub(crate) fn bind_completion<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    c: &'q Completion,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query.bind(&c.agency_id).bind(&c.key).bind(&c.answer)
+}
+
 /// Stores successful answers so that a retry with the same key gets its
 /// answer: one statement for up to 500.
 pub async fn complete_all(conn: &mut sqlx::AnyConnection, all: &[&Completion]) -> Result<(), sqlx::Error> {
     for chunk in all.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "UPDATE idempotency_keys SET response = v.column3 FROM (VALUES {}) AS v
-             WHERE idempotency_keys.agency_id = v.column1 AND idempotency_keys.idempotency_key = v.column2",
-            fengqiao_platform::db::values(conn, chunk.len(), 3)
-        );
+        let sql = complete_sql(&fengqiao_platform::db::values(conn, chunk.len(), 3), "TRUE");
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for c in chunk {
-            query = query.bind(&c.agency_id).bind(&c.key).bind(&c.answer);
+            query = bind_completion(query, c);
         }
         query.execute(&mut *conn).await?;
     }

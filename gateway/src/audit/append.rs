@@ -10,7 +10,7 @@ use fengqiao_platform::Database;
 use sqlx::Row;
 
 use super::{chain, Pending};
-use crate::idempotency::Completion;
+use crate::idempotency::{bind_completion, complete_sql, Completion};
 
 /// The most entries appended in one statement (PostgreSQL's parameters: 8 an
 /// entry and 3 an answer, under its limit of 65,535 with room to spare).
@@ -61,7 +61,9 @@ pub async fn append(
     tried: &mut Option<Head>,
 ) -> Result<Appended, sqlx::Error> {
     let alone = db.backend() == Backend::Postgres && batch.len() <= MOST_IN_ONE_STATEMENT;
-    if let (true, Some(head)) = (alone, known.take()) {
+    // Taken: if this attempt fails, the next one finds the head under the lock.
+    let head = if alone { known.take() } else { None };
+    if let Some(head) = head {
         let (hashes, new) = chain_after(&head, batch);
         *tried = Some(new.clone());
         if after(db, batch, &head, &new, &hashes).await? {
@@ -92,12 +94,8 @@ async fn after(
         numbered_values(5, batch.len(), 8)
     );
     if !answers.is_empty() {
-        sql += &format!(
-            ", answers AS (UPDATE idempotency_keys SET response = v.column3 FROM (VALUES {}) AS v
-                 WHERE idempotency_keys.agency_id = v.column1 AND idempotency_keys.idempotency_key = v.column2
-                 AND EXISTS (SELECT 1 FROM head))",
-            numbered_values(5 + 8 * batch.len(), answers.len(), 3)
-        );
+        let rows = numbered_values(5 + 8 * batch.len(), answers.len(), 3);
+        sql += &format!(", answers AS ({})", complete_sql(&rows, "EXISTS (SELECT 1 FROM head)"));
     }
     sql += " SELECT COUNT(*) FROM head";
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(new.seq).bind(&new.hash).bind(head.seq).bind(&head.hash);
@@ -105,7 +103,7 @@ async fn after(
         query = bind_entry(query, entry, hash);
     }
     for c in answers {
-        query = query.bind(&c.agency_id).bind(&c.key).bind(&c.answer);
+        query = bind_completion(query, c);
     }
     let moved: i64 = query.fetch_one(db.writer()).await?.try_get(0)?;
     Ok(moved == 1)
