@@ -122,9 +122,11 @@ impl EventHandler for ReceiveReferrals {
     }
 
     /// Each run of requested referrals in two statements (their rows, their
-    /// announcements); any other event in its place between them.
+    /// announcements); any other event alone. A run gathers the requests of
+    /// the batch's other cases (`runs_of_kind`), so the clocks scheduled
+    /// between them do not cut it into runs of one.
     async fn handle_all(&self, tx: &mut Transaction<'static, Any>, events: &[Arrival<'_>]) -> Result<(), HandlerError> {
-        for run in runs_of_kind(events) {
+        for run in &runs_of_kind(events) {
             if run[0].event.kind() != Some(EventKind::ReferralRequested) {
                 handle_each(self, tx, run).await?;
                 continue;

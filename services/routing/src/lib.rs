@@ -236,9 +236,10 @@ impl EventHandler for FollowCases {
     }
 
     /// Each run of registrations, and each run of receipts, followed at once;
-    /// any other event alone, in its place between them.
+    /// any other event alone. A run gathers its kind from the batch's other
+    /// cases (`runs_of_kind`); each case's events keep their order.
     async fn handle_all(&self, tx: &mut Transaction<'static, Any>, events: &[Arrival<'_>]) -> Result<(), HandlerError> {
-        for run in runs_of_kind(events) {
+        for run in &runs_of_kind(events) {
             match run[0].event.kind() {
                 Some(EventKind::CaseRegistered) => {
                     let registered: Result<Vec<_>, _> =

@@ -82,11 +82,36 @@ pub async fn handle_each<H: EventHandler + ?Sized>(
     Ok(())
 }
 
-/// `events` cut, in order, into runs of one kind of event: a handler that
-/// writes a run of some kind in fewer statements takes those runs at once
-/// and [`handle_each`] the others.
-pub fn runs_of_kind<'a, 'e>(events: &'a [Arrival<'e>]) -> impl Iterator<Item = &'a [Arrival<'e>]> {
-    events.chunk_by(|a, b| a.event.kind() == b.event.kind())
+/// `events` cut into runs of one kind of event: a handler that writes a run
+/// of some kind in fewer statements takes those runs at once and
+/// [`handle_each`] the others. Each run starts at the first event not yet
+/// taken and gathers every later event of its kind that no event left behind
+/// is ahead of in its own case: an event moves ahead of other cases' events
+/// only, as it may across lanes, never ahead of its own case's (nor of an
+/// event without a case). So a lane's `requested, scheduled, requested,
+/// scheduled` of two cases is two runs, not four.
+pub fn runs_of_kind<'e>(events: &[Arrival<'e>]) -> Vec<Vec<Arrival<'e>>> {
+    let mut left: Vec<&Arrival<'e>> = events.iter().collect();
+    let mut runs = Vec::new();
+    while let Some(first) = left.first() {
+        let kind = first.event.event_type.clone();
+        let (mut run, mut rest) = (Vec::new(), Vec::with_capacity(left.len()));
+        let mut behind: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut barrier = false;
+        for arrival in left {
+            let case = arrival.event.case_id.as_str();
+            if !barrier && arrival.event.event_type == kind && !behind.contains(case) {
+                run.push(Arrival { event: arrival.event, span: arrival.span.clone() });
+            } else {
+                barrier |= case.is_empty();
+                behind.insert(case);
+                rest.push(arrival);
+            }
+        }
+        runs.push(run);
+        left = rest;
+    }
+    runs
 }
 
 /// The span of work done for a whole `run` at once: it follows from each

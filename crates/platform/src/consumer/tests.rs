@@ -45,11 +45,53 @@ fn a_batch_is_cut_into_runs_of_one_kind_in_order() {
     let (reg, recv, acc) = ("fq.v1.case.registered", "fq.v1.referral.received", "fq.v1.referral.accepted");
     let events: Vec<_> = [reg, reg, recv, reg, acc, acc, recv].iter().map(|s| event_of("a", s)).collect();
     let arrivals: Vec<_> = events.iter().map(|event| super::Arrival { event, span: tracing::Span::none() }).collect();
-    let runs: Vec<Vec<&str>> =
-        super::runs_of_kind(&arrivals).map(|run| run.iter().map(|a| a.event.event_type.as_str()).collect()).collect();
-    assert_eq!(runs, [vec![reg, reg], vec![recv], vec![reg], vec![acc, acc], vec![recv]]);
-    let ids: Vec<&str> = super::runs_of_kind(&arrivals).flatten().map(|a| a.event.id.as_str()).collect();
-    assert_eq!(ids, events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), "no event lost or moved");
+    let runs = super::runs_of_kind(&arrivals);
+    let kinds: Vec<Vec<&str>> =
+        runs.iter().map(|run| run.iter().map(|a| a.event.event_type.as_str()).collect()).collect();
+    assert_eq!(kinds, [vec![reg, reg], vec![recv], vec![reg], vec![acc, acc], vec![recv]]);
+    let ids: Vec<&str> = runs.iter().flatten().map(|a| a.event.id.as_str()).collect();
+    assert_eq!(ids, events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), "no event of one case moved");
+}
+
+/// The runs of `events`, each as `case:kind` names (`r` registered, `s` scheduled).
+fn runs_named(events: &[super::Envelope]) -> Vec<Vec<String>> {
+    let arrivals: Vec<_> = events.iter().map(|event| super::Arrival { event, span: tracing::Span::none() }).collect();
+    let name = |a: &super::Arrival| {
+        let kind = if a.event.event_type.ends_with("registered") { "r" } else { "s" };
+        format!("{}:{kind}", a.event.case_id)
+    };
+    super::runs_of_kind(&arrivals).iter().map(|run| run.iter().map(name).collect()).collect()
+}
+
+#[test]
+fn a_run_gathers_its_kind_from_other_cases_but_never_passes_its_own_case() {
+    let (reg, sched) = ("fq.v1.case.registered", "fq.v1.clock.scheduled");
+    let batch =
+        |names: &[(&str, &str)]| -> Vec<super::Envelope> { names.iter().map(|(c, s)| event_of(c, s)).collect() };
+    // Interleaved cases: one run of each kind instead of four runs.
+    let events = batch(&[("a", reg), ("a", sched), ("b", reg), ("b", sched)]);
+    assert_eq!(runs_named(&events), [vec!["a:r", "b:r"], vec!["a:s", "b:s"]]);
+    // a's second registration stays behind a's scheduling; b's joins the first run.
+    let events = batch(&[("a", reg), ("a", sched), ("a", reg), ("b", reg)]);
+    assert_eq!(runs_named(&events), [vec!["a:r", "b:r"], vec!["a:s"], vec!["a:r"]]);
+    // An event without a case is passed by nothing after it.
+    let events = batch(&[("a", reg), ("", sched), ("b", reg), ("b", sched)]);
+    assert_eq!(runs_named(&events), [vec!["a:r"], vec![":s"], vec!["b:r"], vec!["b:s"]]);
+    // Every event once, and each case's events in their order.
+    let events = batch(&[("a", reg), ("b", sched), ("a", sched), ("c", reg), ("b", reg), ("a", reg), ("c", sched)]);
+    let runs = runs_named(&events);
+    let flat: Vec<&String> = runs.iter().flatten().collect();
+    assert_eq!(flat.len(), events.len());
+    for case in ["a", "b", "c"] {
+        let mine: Vec<&str> = flat.iter().filter(|n| n.starts_with(case)).map(|n| n.as_str()).collect();
+        let given: Vec<String> = events
+            .iter()
+            .filter(|e| e.case_id == case)
+            .map(|e| format!("{case}:{}", if e.event_type.ends_with("registered") { "r" } else { "s" }))
+            .collect();
+        assert_eq!(mine, given, "case {case} kept its order");
+    }
+    assert_eq!(runs.len(), 3, "{runs:?}");
 }
 
 /// Counts the links (`follows_from`) spans are given.
