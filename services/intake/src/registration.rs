@@ -44,7 +44,7 @@ pub(crate) struct Registration {
 pub(crate) enum Written {
     /// The case, numbered and linked.
     Created(Box<Case>),
-    /// The agency's reference was registered meanwhile (by another call): nothing was written.
+    /// The agency's reference was registered before, or meanwhile by another call: nothing was written.
     Taken,
 }
 

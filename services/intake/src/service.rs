@@ -105,12 +105,8 @@ impl IntakeService {
         // From here on only masked values travel; the originals are sealed.
         let protected: Vec<StoredParty> = dispute.parties.iter_mut().map(|p| protect(&self.vault, p)).collect();
         let source_agency = source_agency.trim();
-        let mut conn = self.db.pool().acquire().await?;
-        if let Some(case) = store::find_by_ref(&mut conn, source_agency, &dispute.external_ref).await? {
-            return Ok(Registered { case, created: false });
-        }
-        drop(conn);
-
+        // No look for an earlier registration first: the registration's insert finds it
+        // (`Written::Taken` below), which spares a new case, nearly every call, a round trip.
         let division = dispute.location.as_ref().map(|l| l.division_code.as_str()).unwrap_or("");
         let county = fengqiao_domain::case_no::county_of(division).expect("validated").to_string();
         let registered_at = now_micros();
@@ -141,7 +137,7 @@ impl IntakeService {
         let case = match self.registrations.write(registration).await? {
             Written::Created(case) => *case,
             Written::Taken => {
-                // Registered concurrently by the same agency: no number was taken.
+                // Registered before (a resubmission) or concurrently by the same agency: no number was taken.
                 let mut conn = self.db.pool().acquire().await?;
                 let case = store::find_by_ref(&mut conn, source_agency, &external_ref)
                     .await?
