@@ -38,6 +38,8 @@ const WATCH_PAGE: i64 = 100;
 pub struct AgencyApi {
     pub(crate) db: Database,
     pub(crate) audit: crate::audit::AuditLog,
+    /// Credentials kept while the gateway hears of every change to them.
+    pub(crate) known: Arc<crate::credentials::known::Known>,
     /// Submissions' ownership rows, written together (group commit).
     pub(crate) owners: fengqiao_platform::group_commit::GroupCommit<store::Own>,
     /// Idempotency-Keys' first claims, written together (group commit).
@@ -79,7 +81,8 @@ pub(crate) fn upstream(component: &'static str) -> impl Fn(Status) -> Status {
 impl AgencyApi {
     /// The calling agency, if its credential holds and its kind may call `method`.
     pub(crate) async fn authorize<T>(&self, request: &Request<T>, method: &str) -> Result<Agency, Status> {
-        let agency = crate::credentials::authenticate(&self.db, request.metadata(), request.extensions()).await?;
+        let agency =
+            crate::credentials::authenticate(&self.db, &self.known, request.metadata(), request.extensions()).await?;
         crate::scopes::check(&agency, method)?;
         Ok(agency)
     }

@@ -41,6 +41,9 @@ use tokio::sync::Notify;
 /// The most small writes (ownership rows, key claims) one group commit takes.
 const GROUP_COMMIT_BATCH: usize = 256;
 
+/// How long the gateway waits before listening for credential changes again after a failure.
+const CREDENTIALS_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The gateway component.
 pub struct Gateway;
 
@@ -57,6 +60,7 @@ impl Component for Gateway {
         migration!("gateway", 7, shared "0007_party_lookup.sql", "verification codes for party look-up"),
         migration!("gateway", 8, "0008_status_sequencer.sql", "status changes numbered after commit"),
         migration!("gateway", 9, "0009_status_pending.sql", "status changes wait apart until numbered"),
+        migration!("gateway", 10, "0010_credential_changes.sql", "changes to credentials and agencies notified"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -103,9 +107,15 @@ impl Component for Gateway {
         let deliverer =
             callbacks::deliver::Deliverer::new(runtime.db.clone(), settings.agency_api.clone(), &pool, changed.clone());
         runtime.spawn("callbacks", deliverer.run(runtime.shutdown_token()));
+        let known = Arc::new(credentials::known::Known::default());
+        if let Some(url) = runtime.db.postgres_url() {
+            let (known, stop) = (known.clone(), runtime.shutdown_token());
+            runtime.spawn("credential_changes", async move { known.listen(url, CREDENTIALS_RETRY, stop).await });
+        }
         let api = agency::AgencyApi {
             db: runtime.db.clone(),
             audit: audit::AuditLog::start(runtime.db.clone()),
+            known,
             owners: GroupCommit::start(runtime.db.clone(), GROUP_COMMIT_BATCH),
             claims: GroupCommit::start(runtime.db.clone(), GROUP_COMMIT_BATCH),
             intake: IntakeServiceClient::new(settings.channel_to("intake")?),

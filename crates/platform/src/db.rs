@@ -258,6 +258,12 @@ impl Database {
         self.backend
     }
 
+    /// The URL this pool connects with, on PostgreSQL (for a connection of
+    /// its own, e.g. to LISTEN); None on SQLite.
+    pub fn postgres_url(&self) -> Option<String> {
+        (self.backend == Backend::Postgres).then(|| self.pool.connect_options().database_url.to_string())
+    }
+
     /// The component this database belongs to.
     pub fn component(&self) -> &str {
         &self.component

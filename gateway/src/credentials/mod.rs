@@ -5,6 +5,7 @@
 //! disabled agencies authenticate nothing.
 
 pub mod certificate;
+pub mod known;
 pub mod store;
 pub mod token;
 pub mod verified;
@@ -16,6 +17,7 @@ use fengqiao_platform::Database;
 use tonic::Status;
 
 use crate::store::Agency;
+use known::Known;
 
 fn refused(why: impl std::fmt::Display) -> Status {
     Status::unauthenticated(format!("{why}; ask the operator for a valid credential (docs/agency-guide.md)"))
@@ -25,10 +27,10 @@ fn refused(why: impl std::fmt::Display) -> Status {
 /// else its `authorization: Bearer <JWT>`.
 pub async fn authenticate(
     db: &Database,
+    known: &Known,
     metadata: &tonic::metadata::MetadataMap,
     extensions: &http::Extensions,
 ) -> Result<Agency, Status> {
-    let mut conn = db.pool().acquire().await.map_err(status::database)?;
     let now = now_micros();
     if let Some(PeerCertificates(chain)) = extensions.get::<PeerCertificates>() {
         let leaf = chain.first().ok_or_else(|| refused("the client certificate chain is empty"))?;
@@ -36,10 +38,8 @@ pub async fn authenticate(
             refused(format!("the client certificate names no agency as {}<id>", certificate::SPIFFE_PREFIX))
         })?;
         let id = certificate::fingerprint(leaf);
-        let (credential, agency, disabled) = store::lookup(&mut conn, &id)
-            .await
-            .map_err(status::database)?
-            .ok_or_else(|| refused("the client certificate is not registered"))?;
+        let (credential, agency, disabled) =
+            find(db, known, &id).await?.ok_or_else(|| refused("the client certificate is not registered"))?;
         return usable(credential, agency, disabled, now, Some(&named));
     }
     let header = metadata
@@ -48,13 +48,27 @@ pub async fn authenticate(
         .ok_or_else(|| refused("send a client certificate or `authorization: Bearer <token>`"))?;
     let jwt = header.strip_prefix("Bearer ").unwrap_or(header).trim();
     let kid = token::key_id(jwt).map_err(refused)?;
-    let (credential, agency, disabled) = store::lookup(&mut conn, &kid)
-        .await
-        .map_err(status::database)?
+    let (credential, agency, disabled) = find(db, known, &kid)
+        .await?
         .filter(|(c, _, _)| c.kind == "token-key")
         .ok_or_else(|| refused("the token's key (kid) is not registered"))?;
     token::verify(jwt, &credential.public_key, &agency.agency_id).map_err(refused)?;
     usable(credential, agency, disabled, now, None)
+}
+
+/// The credential `id` with its agency: as kept if this gateway hears of every
+/// change ([`Known`]), else looked up (and kept if it may be).
+pub(crate) async fn find(db: &Database, known: &Known, id: &str) -> Result<Option<known::Found>, Status> {
+    if let Some(found) = known.get(id) {
+        return Ok(Some(found));
+    }
+    let ticket = known.ticket();
+    let mut conn = db.pool().acquire().await.map_err(status::database)?;
+    let found = store::lookup(&mut conn, id).await.map_err(status::database)?;
+    if let Some(found) = &found {
+        known.keep(ticket, id, found);
+    }
+    Ok(found)
 }
 
 fn usable(

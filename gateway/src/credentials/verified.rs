@@ -1,8 +1,9 @@
 //! Tokens whose signature has verified, remembered until they expire, so an
 //! agency's client sending the same token on every call costs one Ed25519
 //! verification per token rather than one per call (about 3 % of standalone's
-//! CPU at 800 submissions/s). The credential itself is still looked up on
-//! every call, so a revoked key or a disabled agency is refused at once.
+//! CPU at 800 submissions/s). The credential itself is looked up on every
+//! call, or kept only while every change to it is heard of (`known`), so a
+//! revoked key or a disabled agency is refused at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
