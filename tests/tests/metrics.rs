@@ -55,6 +55,9 @@ async fn distributed_processes_export_calls_consumer_work_outbox_clocks_and_alar
     let count = value(&gateway, "fengqiao_rpc_duration_seconds_count", &[("method", SUBMIT)]);
     assert_eq!(count, Some(1.0), "{gateway}");
     assert!(gateway.contains("# HELP fengqiao_rpc_requests_total"), "help texts are served");
+    // On PostgreSQL the gateway hears of credential changes, so it keeps what it looked up.
+    let listening = value(&gateway, "fengqiao_gateway_credentials_listening", &[("component", "gateway")]);
+    assert_eq!(listening, Some(1.0), "{gateway}");
     // Where the submission's time went, stage by stage, within the call's own time.
     let stages = ["authorize", "claim", "work", "audit", "hand_over", "ownership"];
     for stage in stages {

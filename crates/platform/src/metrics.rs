@@ -54,6 +54,8 @@ pub const CLOCKS_DUE: &str = "fengqiao_clocks_due";
 pub const CLOCKS: &str = "fengqiao_clocks";
 /// Open alarms by kind.
 pub const ALARMS_OPEN: &str = "fengqiao_alarms_open";
+/// 1 while the gateway hears of every credential change (PostgreSQL), 0 while it does not.
+pub const CREDENTIALS_LISTENING: &str = "fengqiao_gateway_credentials_listening";
 
 /// Every metric with its help text, as Prometheus shows it.
 pub const CATALOGUE: &[(&str, &str)] = &[
@@ -78,6 +80,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (CLOCKS_DUE, "Running clocks past their deadline that the sweep has not yet marked breached."),
     (CLOCKS, "Clocks by state: running, paused, breached."),
     (ALARMS_OPEN, "Open alarms by kind."),
+    (CREDENTIALS_LISTENING, "1 while the gateway hears of every change to credentials and agencies and keeps what it looked up; 0 while it reads the registry on every call (PostgreSQL only)."),
 ];
 
 /// Latency buckets in seconds: 1 ms to 30 s.

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use fengqiao_platform::metrics::{Reading, CREDENTIALS_LISTENING};
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
@@ -78,6 +79,10 @@ impl Known {
     fn forget_all(&self, listening: bool) {
         let mut state = self.state.lock().expect("known credentials lock");
         state.generation += 1;
+        if state.listening != listening {
+            let reading = Reading::new(CREDENTIALS_LISTENING, if listening { 1.0 } else { 0.0 });
+            fengqiao_platform::metrics::record("gateway", &[reading]);
+        }
         state.listening = listening;
         state.entries.clear();
     }
