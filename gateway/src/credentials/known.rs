@@ -75,22 +75,23 @@ impl Known {
         state.entries.insert(id.to_string(), found.clone());
     }
 
-    /// Forgets everything; from now on keeps finds only if `listening`.
+    /// Forgets everything; from now on keeps finds only if `listening` (and
+    /// says so in [`CREDENTIALS_LISTENING`]).
     fn forget_all(&self, listening: bool) {
         let mut state = self.state.lock().expect("known credentials lock");
         state.generation += 1;
-        if state.listening != listening {
-            let reading = Reading::new(CREDENTIALS_LISTENING, if listening { 1.0 } else { 0.0 });
-            fengqiao_platform::metrics::record("gateway", &[reading]);
-        }
         state.listening = listening;
         state.entries.clear();
+        let reading = Reading::new(CREDENTIALS_LISTENING, if listening { 1.0 } else { 0.0 });
+        fengqiao_platform::metrics::record("gateway", &[reading]);
     }
 
     /// Listens on `url` (PostgreSQL) for changes until `stop`, forgetting
     /// everything at each; while not subscribed, keeps nothing. Reconnects
     /// after a failure, every `retry`.
     pub async fn listen(&self, url: String, retry: Duration, stop: CancellationToken) {
+        // Shown as not listening from the start: a gateway that never subscribes raises the alert too.
+        self.forget_all(false);
         while !stop.is_cancelled() {
             let failure = tokio::select! {
                 _ = stop.cancelled() => break,
