@@ -241,12 +241,19 @@ impl AgencyApi {
         let started = Instant::now();
         let stored = self.owners.write(own).await;
         gateway_stage("SubmitDispute", "ownership", started);
-        let stored = stored.map_err(status::database)?;
-        if stored.owner != agency.agency_id {
+        let owner = stored.map_err(status::database)?;
+        if owner.owner != agency.agency_id {
             // The case's registration names another agency as its sender: not this one's to see.
             return Err(Status::not_found("no case with this id among your agency's cases"));
         }
-        Ok(SubmitDisputeResponse { status: Some(stored.status), created, verification_code: stored.verification_code })
+        let status = if created {
+            owner.status
+        } else {
+            // Sent before (or numbered by a linkage): where it stands now.
+            let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+            store::status(&mut conn, &case_id).await.map_err(status::database)?.map_or(owner.status, |s| s.status)
+        };
+        Ok(SubmitDisputeResponse { status: Some(status), created, verification_code: owner.verification_code })
     }
 
     async fn handle_get_status(&self, agency: Agency, request: GetStatusRequest) -> Result<GetStatusResponse, Status> {

@@ -61,6 +61,7 @@ impl Component for Gateway {
         migration!("gateway", 8, "0008_status_sequencer.sql", "status changes numbered after commit"),
         migration!("gateway", 9, "0009_status_pending.sql", "status changes wait apart until numbered"),
         migration!("gateway", 10, "0010_credential_changes.sql", "changes to credentials and agencies notified"),
+        migration!("gateway", 11, shared "0011_case_owners.sql", "case owners and codes apart from the status view"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {

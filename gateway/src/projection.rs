@@ -135,11 +135,13 @@ impl EventHandler for StatusProjection {
         let at = now_micros();
         let cases: BTreeSet<&str> = progress.iter().map(Progress::case_id).collect();
         let mut stored = store::statuses_for_change(tx, &cases).await?;
+        let registered = progress.iter().filter_map(|p| match p {
+            Progress::Registered(e) => Some(e),
+            _ => None,
+        });
+        register(tx, &mut stored, registered, at).await?;
         let mut changes = Vec::with_capacity(progress.len());
         for p in &progress {
-            if let Progress::Registered(e) = p {
-                register(tx, &mut stored, e, at).await?;
-            }
             let case = stored
                 .get_mut(p.case_id())
                 .ok_or_else(|| HandlerError(format!("case {} has no status yet", p.case_id())))?;
@@ -159,27 +161,38 @@ impl EventHandler for StatusProjection {
     }
 }
 
-/// The submit call usually recorded the case already (with its number): what
-/// was read is enough. Otherwise (a registration that came another way, or
-/// ahead of its submit's answer) the event records it, or fills in the number.
-async fn register(
+/// Records the cases `registered` that the view does not have yet, or has
+/// without a number (an earlier version's submit call recorded it before its
+/// registration numbered it), all in one statement. A lane's events come in
+/// each case's order, so a case's registration is applied before its changes.
+async fn register<'e>(
     tx: &mut Transaction<'static, Any>,
     stored: &mut HashMap<String, store::Stored>,
-    e: &CaseRegistered,
+    registered: impl Iterator<Item = &'e CaseRegistered>,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    if stored.get(&e.case_id).is_some_and(|s| !s.status.case_no.is_empty()) {
+    let mut new = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for e in registered {
+        if stored.get(&e.case_id).is_some_and(|s| !s.status.case_no.is_empty()) || !seen.insert(e.case_id.as_str()) {
+            continue;
+        }
+        let external_ref = e.dispute.as_ref().map(|d| d.external_ref.clone()).unwrap_or_default();
+        let status =
+            CaseStatus { case_id: e.case_id.clone(), case_no: e.case_no.clone(), external_ref, ..Default::default() };
+        new.push((e.source_agency.as_str(), status, at));
+    }
+    if new.is_empty() {
         return Ok(());
     }
-    let external_ref = e.dispute.as_ref().map(|d| d.external_ref.clone()).unwrap_or_default();
-    let status =
-        CaseStatus { case_id: e.case_id.clone(), case_no: e.case_no.clone(), external_ref, ..Default::default() };
-    let owned = store::own_all(tx, &[(&e.source_agency, &status, at)]).await?.remove(0);
-    match stored.entry(e.case_id.clone()) {
-        // Changes of this batch already in hand stay; only the number is new.
-        Entry::Occupied(mut case) => case.get_mut().status.case_no = owned.status.case_no,
-        Entry::Vacant(slot) => {
-            slot.insert(owned);
+    let rows: Vec<(&str, &CaseStatus, i64)> = new.iter().map(|(agency, status, at)| (*agency, status, *at)).collect();
+    for recorded in store::record_all(tx, &rows).await? {
+        match stored.entry(recorded.status.case_id.clone()) {
+            // Only the number is new.
+            Entry::Occupied(mut case) => case.get_mut().status.case_no = recorded.status.case_no,
+            Entry::Vacant(slot) => {
+                slot.insert(recorded);
+            }
         }
     }
     Ok(())

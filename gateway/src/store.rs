@@ -81,22 +81,23 @@ fn status_from(r: &AnyRow) -> Result<CaseStatus, sqlx::Error> {
     })
 }
 
-/// Records that agencies own cases, `(agency, first status, when)` each, in
-/// order, one statement per [`ROWS_PER_STATEMENT`](fengqiao_platform::db::ROWS_PER_STATEMENT);
-/// returns what is stored for each. A case already recorded keeps its owner; a
-/// later call only fills in a case number the first did not know (a court's or
-/// bureau's submission learns it from the case's registration event).
-pub async fn own_all(
+/// Records in the status view that agencies own cases, `(agency, first status,
+/// when)` each, in order, one statement per
+/// [`ROWS_PER_STATEMENT`](fengqiao_platform::db::ROWS_PER_STATEMENT); returns
+/// what is stored for each. The status projection's, in its transaction: a case
+/// already recorded keeps its owner; a later registration only fills in a case
+/// number the first did not know.
+pub async fn record_all(
     conn: &mut AnyConnection,
     owners: &[(&str, &CaseStatus, i64)],
 ) -> Result<Vec<Stored>, sqlx::Error> {
     let mut seen = std::collections::HashSet::with_capacity(owners.len());
     if !owners.iter().all(|(_, s, _)| seen.insert(s.case_id.as_str())) {
-        // The same case twice (resubmissions racing): an upsert may not touch a row twice in
-        // one statement on PostgreSQL, so these go one by one.
+        // The same case twice (a registration delivered again): an upsert may not touch a row
+        // twice in one statement on PostgreSQL, so these go one by one.
         let mut stored = Vec::with_capacity(owners.len());
         for owner in owners {
-            stored.extend(Box::pin(own_all(conn, std::slice::from_ref(owner))).await?);
+            stored.extend(Box::pin(record_all(conn, std::slice::from_ref(owner))).await?);
         }
         return Ok(stored);
     }
@@ -104,12 +105,12 @@ pub async fn own_all(
     for chunk in owners.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO case_status (case_id, agency_id, case_no, external_ref, referral_state, org_id, outcome,
-                 reason, returned, updated_at, verification_code)
+                 reason, returned, updated_at)
              VALUES {}
              ON CONFLICT (case_id) DO UPDATE SET
                  case_no = CASE WHEN case_status.case_no = '' THEN excluded.case_no ELSE case_status.case_no END
              RETURNING {STORED_COLUMNS}",
-            fengqiao_platform::db::values(conn, chunk.len(), 11)
+            fengqiao_platform::db::values(conn, chunk.len(), 10)
         );
         let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (agency_id, s, at) in chunk {
@@ -124,26 +125,30 @@ pub async fn own_all(
                 .bind(0_i32)
                 .bind("")
                 .bind(0_i32)
-                .bind(*at)
-                .bind(crate::lookup::new_code());
+                .bind(*at);
         }
-        // RETURNING gives no promised order: each row goes back to its case.
-        let mut by_case = std::collections::HashMap::with_capacity(chunk.len());
-        for row in insert.fetch_all(&mut *conn).await? {
-            let one = stored_from(&row)?;
-            by_case.insert(one.status.case_id.clone(), one);
-        }
-        for (_, s, _) in chunk {
-            stored.push(by_case.remove(&s.case_id).ok_or(sqlx::Error::RowNotFound)?);
-        }
+        let rows = insert.fetch_all(&mut *conn).await?;
+        stored.extend(in_order(chunk.iter().map(|(_, s, _)| s.case_id.as_str()), &rows)?);
     }
     Ok(stored)
 }
 
-/// [`own_all`] as a write of a group commit: a submission's ownership row.
-/// Alone on PostgreSQL: batched, it measured +12 % at saturation but submit
-/// p99 at 200/s 74 → 118 ms (likely a batch waiting for any of its rows the
-/// status projection holds; twenty-fourth round of docs/performance.md).
+/// The stored rows `rows` (from a RETURNING, which promises no order) put back
+/// in the order of `cases`, one for each (a case may come twice).
+fn in_order<'a>(cases: impl Iterator<Item = &'a str>, rows: &[AnyRow]) -> Result<Vec<Stored>, sqlx::Error> {
+    let mut by_case = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let one = stored_from(row)?;
+        by_case.insert(one.status.case_id.clone(), one);
+    }
+    cases.map(|case| by_case.get(case).cloned().ok_or(sqlx::Error::RowNotFound)).collect()
+}
+
+/// A submission's owner row (`case_owners`), written once, by the submit call:
+/// who sent the case, the case as the call knew it, the code its parties
+/// quote. Shares commits on PostgreSQL too: no other transaction writes these
+/// rows (the status projection writes `case_status`), so a batch waits on no
+/// one but a racing resubmission of one of its cases.
 pub struct Own {
     /// The agency that submitted the case.
     pub agency_id: String,
@@ -156,19 +161,61 @@ pub struct Own {
 impl fengqiao_platform::group_commit::Write for Own {
     type Output = Stored;
     const NAME: &'static str = "case_owner";
+    const BATCHES_ON_POSTGRES: bool = true;
+
     fn apply<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Result<Stored, sqlx::Error>> {
         Box::pin(async move { Ok(Self::apply_all(&[self], conn).await?.remove(0)) })
     }
 
-    /// The batch's rows in one statement.
+    /// The batch's new owners in one statement; a case recorded before keeps
+    /// its first owner and code, read back in a second.
     fn apply_all<'c>(
         writes: &'c [&'c Self],
         conn: &'c mut AnyConnection,
     ) -> BoxFuture<'c, Result<Vec<Stored>, sqlx::Error>> {
         Box::pin(async move {
-            let owners: Vec<(&str, &CaseStatus, i64)> =
-                writes.iter().map(|w| (w.agency_id.as_str(), &w.status, w.at)).collect();
-            own_all(conn, &owners).await
+            // Each case once, in id order: two batches racing with the same cases (resubmissions)
+            // then wait on each other in one order, never in a circle.
+            let mut first: std::collections::BTreeMap<&str, &Own> = std::collections::BTreeMap::new();
+            for w in writes {
+                first.entry(w.status.case_id.as_str()).or_insert(w);
+            }
+            let new: Vec<&Own> = first.into_values().collect();
+            let mut rows = Vec::with_capacity(new.len());
+            for chunk in new.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO case_owners (case_id, agency_id, case_no, external_ref, verification_code, created_at)
+                     VALUES {} ON CONFLICT (case_id) DO NOTHING RETURNING {OWNER_COLUMNS}",
+                    fengqiao_platform::db::values(conn, chunk.len(), 6)
+                );
+                let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for w in chunk {
+                    insert = insert
+                        .bind(&w.status.case_id)
+                        .bind(&w.agency_id)
+                        .bind(&w.status.case_no)
+                        .bind(&w.status.external_ref)
+                        .bind(crate::lookup::new_code())
+                        .bind(w.at);
+                }
+                rows.extend(insert.fetch_all(&mut *conn).await?);
+            }
+            if rows.len() < new.len() {
+                // Some were recorded before: their first owner's row.
+                let inserted: std::collections::HashSet<String> =
+                    rows.iter().map(|r| r.try_get("case_id")).collect::<Result<_, _>>()?;
+                let earlier: Vec<&str> =
+                    new.iter().map(|w| w.status.case_id.as_str()).filter(|c| !inserted.contains(*c)).collect();
+                for chunk in earlier.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+                    let sql = format!(
+                        "SELECT {OWNER_COLUMNS} FROM case_owners WHERE case_id IN ({})",
+                        fengqiao_platform::db::placeholders(1, chunk.len())
+                    );
+                    let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    rows.extend(fengqiao_platform::db::bind_padded(query, chunk).fetch_all(&mut *conn).await?);
+                }
+            }
+            in_order(writes.iter().map(|w| w.status.case_id.as_str()), &rows)
         })
     }
 }
@@ -185,8 +232,21 @@ pub struct Stored {
     pub referral_id: String,
 }
 
+/// A `case_status` row's columns, for the projection (its verification code
+/// is that of a case recorded before `case_owners` existed, copied there).
 const STORED_COLUMNS: &str = "agency_id, verification_code, referral_id, \
      case_id, case_no, external_ref, referral_state, org_id, outcome, reason, returned, updated_at";
+
+/// A `case_status` row (`s`) with its owner row's code (`o`, if the gateway was
+/// given the case), for readers.
+const READ_COLUMNS: &str = "s.agency_id, COALESCE(o.verification_code, '') AS verification_code, s.referral_id, \
+     s.case_id, s.case_no, s.external_ref, s.referral_state, s.org_id, s.outcome, s.reason, s.returned, s.updated_at";
+
+/// A `case_owners` row as a stored status: the case as submitted, before the
+/// status projection has recorded it.
+const OWNER_COLUMNS: &str = "agency_id, verification_code, '' AS referral_id, \
+     case_id, case_no, external_ref, 0 AS referral_state, '' AS org_id, 0 AS outcome, '' AS reason, 0 AS returned, \
+     created_at AS updated_at";
 
 fn stored_from(r: &AnyRow) -> Result<Stored, sqlx::Error> {
     Ok(Stored {
@@ -198,17 +258,26 @@ fn stored_from(r: &AnyRow) -> Result<Stored, sqlx::Error> {
 }
 
 async fn stored_where(conn: &mut AnyConnection, column: &str, value: &str) -> Result<Option<Stored>, sqlx::Error> {
-    let sql = format!("SELECT {STORED_COLUMNS} FROM case_status WHERE {column} = $1");
+    let sql = format!(
+        "SELECT {READ_COLUMNS} FROM case_status s LEFT JOIN case_owners o ON o.case_id = s.case_id WHERE s.{column} = $1"
+    );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).fetch_optional(conn).await?;
     row.as_ref().map(stored_from).transpose()
 }
 
-/// A case's status by its id.
+/// A case's status by its id: as the status view has it, or, until the status
+/// projection has recorded the case, as its submit call did.
 pub async fn status(conn: &mut AnyConnection, case_id: &str) -> Result<Option<Stored>, sqlx::Error> {
-    stored_where(conn, "case_id", case_id).await
+    if let Some(stored) = stored_where(conn, "case_id", case_id).await? {
+        return Ok(Some(stored));
+    }
+    let sql = format!("SELECT {OWNER_COLUMNS} FROM case_owners WHERE case_id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_optional(conn).await?;
+    row.as_ref().map(stored_from).transpose()
 }
 
-/// A case's status by its case number.
+/// A case's status by its case number, once the status projection has recorded
+/// it (a lookup by number comes from a party holding a receipt, well after).
 pub async fn by_case_no(conn: &mut AnyConnection, case_no: &str) -> Result<Option<Stored>, sqlx::Error> {
     stored_where(conn, "case_no", case_no).await
 }
@@ -488,21 +557,22 @@ mod tests {
         Own { agency_id: agency.into(), status, at: 1 }
     }
 
-    /// A batch of ownership rows stores and answers what the same writes one
-    /// by one would: the first owner stays, a missing number is filled in, the
-    /// same case twice in a batch gets one row.
+    /// A batch of owner rows stores and answers what the same writes one by one
+    /// would: the first owner and its code stay, the same case twice in a batch
+    /// gets one row; until the status projection records a case, its status is
+    /// read from its owner row.
     async fn a_batch_of_owners_is_stored_as_one_by_one(backend: Backend) {
         let t = crate::test_database(backend).await;
         let mut conn = t.db.writer().acquire().await.unwrap();
         let earlier = [own("court-1", "case-b", "B-1"), own("court-1", "case-c", "")];
         let earlier: Vec<&Own> = earlier.iter().collect();
-        Own::apply_all(&earlier, &mut conn).await.unwrap();
+        let before = Own::apply_all(&earlier, &mut conn).await.unwrap();
 
         let batch = [
+            own("police-1", "case-d", "D-1"),
             own("police-1", "case-a", "A-1"),
             own("police-1", "case-b", "B-1"),
             own("police-1", "case-c", "C-1"),
-            own("police-1", "case-d", "D-1"),
             own("police-1", "case-d", "D-1"),
         ];
         let writes: Vec<&Own> = batch.iter().collect();
@@ -512,16 +582,53 @@ mod tests {
         assert_eq!(
             seen,
             [
+                ("case-d", "police-1", "D-1"),
                 ("case-a", "police-1", "A-1"),
                 ("case-b", "court-1", "B-1"),
-                ("case-c", "court-1", "C-1"),
-                ("case-d", "police-1", "D-1"),
+                ("case-c", "court-1", ""),
                 ("case-d", "police-1", "D-1"),
             ]
         );
-        assert_eq!(stored[3].verification_code, stored[4].verification_code, "one row for case-d");
-        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM case_status").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(stored[0].verification_code, stored[4].verification_code, "one row for case-d");
+        assert_eq!(stored[2].verification_code, before[0].verification_code, "case-b keeps its first code");
+        assert!(stored.iter().all(|s| s.verification_code.len() >= 8), "every owner has a code");
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM case_owners").fetch_one(&mut *conn).await.unwrap();
         assert_eq!(rows, 4);
+
+        // Read back: from the owner row, then from the status view with the owner's code.
+        let read = super::status(&mut conn, "case-c").await.unwrap().expect("case-c from its owner row");
+        assert_eq!(
+            (read.owner.as_str(), read.verification_code.as_str()),
+            ("court-1", before[1].verification_code.as_str())
+        );
+        let registered = CaseStatus { case_id: "case-c".into(), case_no: "C-1".into(), ..Default::default() };
+        super::record_all(&mut conn, &[("court-1", &registered, 2)]).await.unwrap();
+        let read = super::by_case_no(&mut conn, "C-1").await.unwrap().expect("case-c by its number");
+        assert_eq!(read.verification_code, before[1].verification_code, "the code the submit call gave");
+        assert!(super::status(&mut conn, "case-x").await.unwrap().is_none());
+        drop(conn);
+        t.finish().await;
+    }
+
+    /// The status projection holds a case's status row until its lane's batch
+    /// commits; the case's owner row is written meanwhile all the same (they
+    /// used to be one row, and a batch of owners waited, or deadlocked, there).
+    #[tokio::test]
+    async fn on_postgres_an_owner_row_waits_on_no_status_projection_transaction() {
+        let t = crate::test_database(Backend::Postgres).await;
+        let mut projection = t.db.pool().begin().await.unwrap();
+        let registered = CaseStatus { case_id: "case-a".into(), case_no: "A-1".into(), ..Default::default() };
+        super::record_all(&mut projection, &[("police-1", &registered, 1)]).await.unwrap();
+
+        let mut conn = t.db.pool().acquire().await.unwrap();
+        let write = own("police-1", "case-a", "A-1");
+        let writes = [&write];
+        let written = tokio::time::timeout(std::time::Duration::from_secs(5), Own::apply_all(&writes, &mut conn));
+        let stored = written.await.expect("the owner row is written while the projection holds the status").unwrap();
+        assert_eq!((stored[0].owner.as_str(), stored[0].status.case_no.as_str()), ("police-1", "A-1"));
+        projection.commit().await.unwrap();
+        let read = super::status(&mut conn, "case-a").await.unwrap().expect("case-a");
+        assert_eq!(read.verification_code, stored[0].verification_code, "the view reads the owner's code");
         drop(conn);
         t.finish().await;
     }

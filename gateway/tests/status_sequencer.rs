@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 async fn write(tx: &mut sqlx::Transaction<'static, sqlx::Any>, case_id: &str) {
     let status = CaseStatus { case_id: case_id.into(), ..Default::default() };
-    store::own_all(tx, &[("police-1", &status, 0)]).await.unwrap();
+    store::record_all(tx, &[("police-1", &status, 0)]).await.unwrap();
     store::save(tx, &[store::Change::to_agency("police-1", &status)], 0, store::Numbering::AfterCommit).await.unwrap();
 }
 

@@ -64,7 +64,7 @@ async fn the_sequencer_wakes_the_streams_of_the_agencies_it_numbered() {
 async fn commit_a_change_for_police_1(db: &fengqiao_platform::Database) {
     let mut tx = db.begin().await.unwrap();
     let status = CaseStatus { case_id: "case-a".into(), ..Default::default() };
-    store::own_all(&mut tx, &[("police-1", &status, 0)]).await.unwrap();
+    store::record_all(&mut tx, &[("police-1", &status, 0)]).await.unwrap();
     store::save(&mut tx, &[store::Change::to_agency("police-1", &status)], 0, store::Numbering::AfterCommit)
         .await
         .unwrap();

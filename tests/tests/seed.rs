@@ -27,6 +27,7 @@ async fn seeding_clones_a_concluded_case_with_fresh_ids_and_the_system_keeps_wor
     assert_eq!(count(&url, "SELECT COUNT(DISTINCT case_id) FROM routing.referrals").await, 82);
     assert_eq!(count(&url, "SELECT COUNT(DISTINCT referral_id) FROM mediation.referrals").await, 82);
     assert_eq!(count(&url, "SELECT COUNT(*) FROM gateway.case_status").await, 82);
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM gateway.case_owners").await, 82, "each clone has its owner row");
     let concluded = count(&url, "SELECT COUNT(DISTINCT referral_id) FROM mediation.conclusions").await;
     assert_eq!(concluded, 82, "history is concluded cases");
     let unpublished = count(&url, "SELECT COUNT(*) FROM intake.fq_outbox WHERE sent_at IS NULL").await;

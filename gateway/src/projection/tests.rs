@@ -94,7 +94,7 @@ async fn prepared(backend: Backend) -> TestDatabase {
         ..Default::default()
     });
     let owners: Vec<_> = statuses.iter().map(|status| ("police-1", status, 0)).collect();
-    store::own_all(&mut conn, &owners).await.unwrap();
+    store::record_all(&mut conn, &owners).await.unwrap();
     test
 }
 
