@@ -140,6 +140,13 @@ impl EventHandler for StatusProjection {
             _ => None,
         });
         register(tx, &mut stored, registered, at).await?;
+        let unknown: Vec<&str> = cases.iter().copied().filter(|c| !stored.contains_key(*c)).collect();
+        if !unknown.is_empty() {
+            // Progress ahead of its registration: a case its submit call owns is recorded from that.
+            for owned in store::record_owned(tx, &unknown, at).await? {
+                stored.insert(owned.status.case_id.clone(), owned);
+            }
+        }
         let mut changes = Vec::with_capacity(progress.len());
         for p in &progress {
             let case = stored

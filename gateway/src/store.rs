@@ -133,6 +133,30 @@ pub async fn record_all(
     Ok(stored)
 }
 
+/// Records in the status view, as [`record_all`] does, those of `case_ids`
+/// that a submit call owns (`case_owners`); returns what is stored for them.
+/// For the status projection, when a case's progress comes before its
+/// registration (a registration redelivered after a crash comes back only
+/// after the consumer's ack wait, while the case's later events go on).
+pub async fn record_owned(conn: &mut AnyConnection, case_ids: &[&str], at: i64) -> Result<Vec<Stored>, sqlx::Error> {
+    let mut owned = Vec::with_capacity(case_ids.len());
+    for chunk in case_ids.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT {OWNER_COLUMNS} FROM case_owners WHERE case_id IN ({})",
+            fengqiao_platform::db::placeholders(1, chunk.len())
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in fengqiao_platform::db::bind_padded(query, chunk).fetch_all(&mut *conn).await? {
+            owned.push(stored_from(&row)?);
+        }
+    }
+    if owned.is_empty() {
+        return Ok(owned);
+    }
+    let rows: Vec<(&str, &CaseStatus, i64)> = owned.iter().map(|o| (o.owner.as_str(), &o.status, at)).collect();
+    record_all(conn, &rows).await
+}
+
 /// The stored rows `rows` (from a RETURNING, which promises no order) put back
 /// in the order of `cases`, one for each (a case may come twice).
 fn in_order<'a>(cases: impl Iterator<Item = &'a str>, rows: &[AnyRow]) -> Result<Vec<Stored>, sqlx::Error> {
@@ -238,8 +262,11 @@ const STORED_COLUMNS: &str = "agency_id, verification_code, referral_id, \
      case_id, case_no, external_ref, referral_state, org_id, outcome, reason, returned, updated_at";
 
 /// A `case_status` row (`s`) with its owner row's code (`o`, if the gateway was
-/// given the case), for readers.
-const READ_COLUMNS: &str = "s.agency_id, COALESCE(o.verification_code, '') AS verification_code, s.referral_id, \
+/// given the case), for readers; without an owner row, the code a gateway of an
+/// earlier version wrote into the status row (replicas of both during a
+/// rolling upgrade), else none.
+const READ_COLUMNS: &str = "s.agency_id, COALESCE(o.verification_code, s.verification_code) AS verification_code, \
+     s.referral_id, \
      s.case_id, s.case_no, s.external_ref, s.referral_state, s.org_id, s.outcome, s.reason, s.returned, s.updated_at";
 
 /// A `case_owners` row as a stored status: the case as submitted, before the

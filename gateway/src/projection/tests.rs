@@ -85,16 +85,17 @@ fn story() -> Vec<Envelope> {
 }
 
 async fn prepared(backend: Backend) -> TestDatabase {
+    use fengqiao_platform::group_commit::Write;
     let test = crate::test_database(backend).await;
-    // The police cases' submit calls recorded them, with their numbers.
+    // The police cases' submit calls recorded their owners, with their numbers.
     let mut conn = test.db.writer().acquire().await.unwrap();
-    let statuses = [("case-a", "A-1"), ("case-b", "A-2")].map(|(case, no)| CaseStatus {
-        case_id: case.into(),
-        case_no: no.into(),
-        ..Default::default()
+    let owners = [("case-a", "A-1"), ("case-b", "A-2")].map(|(case, no)| store::Own {
+        agency_id: "police-1".into(),
+        status: CaseStatus { case_id: case.into(), case_no: no.into(), ..Default::default() },
+        at: 0,
     });
-    let owners: Vec<_> = statuses.iter().map(|status| ("police-1", status, 0)).collect();
-    store::record_all(&mut conn, &owners).await.unwrap();
+    let writes: Vec<&store::Own> = owners.iter().collect();
+    store::Own::apply_all(&writes, &mut conn).await.unwrap();
     test
 }
 
@@ -190,6 +191,40 @@ async fn on_postgres_a_batch_of_status_events_leaves_what_one_by_one_leaves() {
     a_batch_leaves_what_one_by_one_leaves(Backend::Postgres).await;
 }
 
+/// After a crash a case's registration comes back only after the consumer's
+/// ack wait, while its later events go on: a case its submit call owns is
+/// recorded from its owner row, its progress applied, and the registration,
+/// when it comes, changes nothing; a case nobody owns yet is refused (retried).
+async fn progress_ahead_of_its_registration_is_applied_to_an_owned_case(backend: Backend) {
+    let test = prepared(backend).await;
+    let p = projection(backend);
+    let mut tx = test.db.begin().await.unwrap();
+    p.handle(&mut tx, &requested("case-a", "r-a1", "org-1")).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = test.db.begin().await.unwrap();
+    p.handle(&mut tx, &registered("case-a", "A-1", "police-1")).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = test.db.begin().await.unwrap();
+    let unowned = p.handle(&mut tx, &requested("case-x", "r-x1", "org-1")).await;
+    assert!(unowned.is_err(), "a case with neither owner nor registration waits for its registration");
+    tx.rollback().await.unwrap();
+
+    let (statuses, log) = outcome(&test.db).await;
+    assert_eq!(statuses, ["case-a owner=police-1 no=A-1 state=1 org=org-1 outcome=0 reason= returned=0 follows=r-a1"]);
+    assert_eq!(log.iter().filter(|(r, _)| r == "police-1").count(), 1, "the late registration is no news: {log:?}");
+    test.finish().await;
+}
+
+#[tokio::test]
+async fn on_sqlite_progress_ahead_of_its_registration_is_applied_to_an_owned_case() {
+    progress_ahead_of_its_registration_is_applied_to_an_owned_case(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn on_postgres_progress_ahead_of_its_registration_is_applied_to_an_owned_case() {
+    progress_ahead_of_its_registration_is_applied_to_an_owned_case(Backend::Postgres).await;
+}
+
 async fn count(db: &Database, sql: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(db.pool()).await.unwrap()
 }
@@ -240,6 +275,7 @@ async fn on_sqlite_changes_are_numbered_as_they_commit_after_those_left_waiting(
 #[tokio::test]
 async fn on_postgres_an_event_of_a_case_waits_for_a_batch_holding_it() {
     let test = prepared(Backend::Postgres).await;
+    apply_one_by_one(&test.db, &projection(Backend::Postgres), &[registered("case-a", "A-1", "police-1")]).await;
     let mut first = test.db.pool().begin().await.unwrap();
     store::statuses_for_change(&mut first, &BTreeSet::from(["case-a"])).await.unwrap();
 
