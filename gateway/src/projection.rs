@@ -192,6 +192,9 @@ async fn register<'e>(
     if new.is_empty() {
         return Ok(());
     }
+    // In id order, as statuses_for_change locks: two replicas' lanes holding one case (a
+    // redelivery) then wait on each other in one order, never in a circle.
+    new.sort_by(|a, b| a.1.case_id.cmp(&b.1.case_id));
     let rows: Vec<(&str, &CaseStatus, i64)> = new.iter().map(|(agency, status, at)| (*agency, status, *at)).collect();
     for recorded in store::record_all(tx, &rows).await? {
         match stored.entry(recorded.status.case_id.clone()) {
