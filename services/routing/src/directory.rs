@@ -106,9 +106,10 @@ pub async fn covering_any(conn: &mut AnyConnection, division_codes: &[&str]) -> 
     for chunk in prefixes.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
         let sql = format!(
             "SELECT o.org_id, o.name, o.kind, o.level, o.capacity, o.categories, o.agency_id, o.division_code,
-                    (SELECT COUNT(*) FROM referrals r WHERE r.org_id = o.org_id AND r.state IN (1, 2, 3, 5, 6)) AS open
+                    {} AS open
              FROM organisations o
              WHERE o.division_code IN ({})",
+            crate::load::OPEN,
             fengqiao_platform::db::placeholders(1, chunk.len())
         );
         let query = fengqiao_platform::db::bind_padded(sqlx::query(sqlx::AssertSqlSafe(sql)), chunk);

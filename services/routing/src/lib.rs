@@ -14,6 +14,7 @@ mod error;
 mod follow_tests;
 mod gauges;
 mod grpc;
+pub mod load;
 mod mediators;
 mod organisations;
 mod rules;
@@ -66,6 +67,7 @@ impl Component for Routing {
         migration!("routing", 10, shared "0010_extended_from.sql", "the first deadline of an extended clock"),
         migration!("routing", 11, shared "0011_petition_reviews.sql", "cases answering a petition review"),
         migration!("routing", 12, shared "0012_open_referrals_by_org.sql", "open referrals by organisation (routing load)"),
+        migration!("routing", 13, "0013_org_load.sql", "organisations' open referrals kept as a number"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -94,6 +96,7 @@ impl Component for Routing {
             runtime.settings.supervision.clone(),
         ));
         runtime.add_sampler(Arc::new(gauges::RoutingGauges));
+        runtime.spawn("org_load", load::fold_while(runtime.db.clone(), runtime.shutdown_token()));
         runtime.spawn("clocks", breach_due_clocks(service.clone(), supervision.clone(), runtime.shutdown_token()));
         let timeout = std::time::Duration::from_secs(runtime.settings.routing_acceptance_timeout_secs);
         runtime.spawn(

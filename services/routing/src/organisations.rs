@@ -80,14 +80,19 @@ fn from_row(r: &AnyRow) -> Result<Organisation, sqlx::Error> {
     })
 }
 
-const SELECT: &str =
-    "SELECT o.org_id, o.name, o.kind, o.level, o.division_code, o.capacity, o.categories, o.agency_id, o.contact,
-    (SELECT COUNT(*) FROM referrals r WHERE r.org_id = o.org_id AND r.state IN (1, 2, 3, 5, 6)) AS open
-    FROM organisations o";
+/// The columns of an organisation with its load, `FROM organisations o`.
+fn select() -> String {
+    format!(
+        "SELECT o.org_id, o.name, o.kind, o.level, o.division_code, o.capacity, o.categories, o.agency_id, o.contact,
+         {} AS open
+         FROM organisations o",
+        crate::load::OPEN
+    )
+}
 
 /// One organisation.
 pub async fn find(conn: &mut AnyConnection, org_id: &str) -> Result<Option<Organisation>, sqlx::Error> {
-    let sql = format!("{SELECT} WHERE o.org_id = $1");
+    let sql = format!("{} WHERE o.org_id = $1", select());
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id).fetch_optional(conn).await?.as_ref().map(from_row).transpose()
 }
 
@@ -124,8 +129,9 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<Organisation>, sqlx::Error> {
     let sql = format!(
-        "{SELECT} WHERE o.org_id > $1 AND o.division_code LIKE $2 || '%' AND ($3 = '' OR o.kind = $3)
-         ORDER BY o.org_id LIMIT $4"
+        "{} WHERE o.org_id > $1 AND o.division_code LIKE $2 || '%' AND ($3 = '' OR o.kind = $3)
+         ORDER BY o.org_id LIMIT $4",
+        select()
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(after)
