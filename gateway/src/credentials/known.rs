@@ -45,6 +45,34 @@ struct State {
     entries: HashMap<String, Found>,
 }
 
+/// The least time between two warnings of failed subscriptions while they go on.
+pub const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// When a failed subscription is worth a warning: the first after one that
+/// held (or the first ever), then one a [`WARN_EVERY`] while they fail.
+#[derive(Debug, Default)]
+struct Warnings {
+    last: Option<std::time::Instant>,
+    /// Failures since the last warning.
+    failed: u32,
+}
+
+impl Warnings {
+    /// Counts a failure at `now`, after a subscription that held or not;
+    /// returns the failures since the last warning when one is due now.
+    fn failed(&mut self, had_subscribed: bool, now: std::time::Instant) -> Option<u32> {
+        if had_subscribed {
+            self.last = None;
+        }
+        self.failed += 1;
+        if self.last.is_some_and(|last| now.duration_since(last) < WARN_EVERY) {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.failed))
+    }
+}
+
 /// Where a lookup started: kept with its find only if nothing changed since.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket(Option<u64>);
@@ -88,21 +116,30 @@ impl Known {
 
     /// Listens on `url` (PostgreSQL) for changes until `stop`, forgetting
     /// everything at each; while not subscribed, keeps nothing. Reconnects
-    /// after a failure, every `retry`.
+    /// after a failure, every `retry`; warns at the first failure and then at
+    /// most every [`WARN_EVERY`] while they go on (an outage of the database
+    /// is one warning a minute, not one a `retry`).
     pub async fn listen(&self, url: String, retry: Duration, stop: CancellationToken) {
         // Shown as not listening from the start: a gateway that never subscribes raises the alert too.
         self.forget_all(false);
+        let mut warnings = Warnings::default();
         while !stop.is_cancelled() {
             let failure = tokio::select! {
                 _ = stop.cancelled() => break,
                 failure = self.listen_once(&url) => failure,
             };
+            let had_subscribed = self.state.lock().expect("known credentials lock").listening;
             self.forget_all(false);
-            tracing::warn!(
-                error = %failure,
-                "not hearing of credential changes: every call looks its credential up until the gateway \
-                 reconnects to the database (it retries)"
-            );
+            if let Some(failed) = warnings.failed(had_subscribed, std::time::Instant::now()) {
+                tracing::warn!(
+                    error = %failure,
+                    failed,
+                    "not hearing of credential changes: every call looks its credential up until the gateway \
+                     reconnects to the database (it retries every {} ms; `failed` counts the attempts since \
+                     the last warning)",
+                    retry.as_millis()
+                );
+            }
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tokio::time::sleep(retry) => {}
