@@ -97,6 +97,7 @@ async fn distributed_processes_export_calls_consumer_work_outbox_clocks_and_alar
         ("fengqiao_dead_letters", vec![("component", "routing")]),
         ("fengqiao_clocks_due", vec![("component", "routing")]),
         ("fengqiao_alarms_open", vec![("component", "routing"), ("kind", "OVERDUE")]),
+        ("fengqiao_routing_load_changes_unfolded", vec![("component", "routing")]),
     ] {
         let v = eventually(&system, "routing", name, &labels, |v| v >= 0.0).await;
         assert!(v.is_finite(), "{name}");

@@ -54,6 +54,8 @@ pub const CLOCKS_DUE: &str = "fengqiao_clocks_due";
 pub const CLOCKS: &str = "fengqiao_clocks";
 /// Open alarms by kind.
 pub const ALARMS_OPEN: &str = "fengqiao_alarms_open";
+/// Moves of referrals not yet folded into the organisations' loads (routing).
+pub const LOAD_UNFOLDED: &str = "fengqiao_routing_load_changes_unfolded";
 /// 1 while the gateway hears of every credential change (PostgreSQL), 0 while it does not.
 pub const CREDENTIALS_LISTENING: &str = "fengqiao_gateway_credentials_listening";
 
@@ -80,6 +82,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (CLOCKS_DUE, "Running clocks past their deadline that the sweep has not yet marked breached."),
     (CLOCKS, "Clocks by state: running, paused, breached."),
     (ALARMS_OPEN, "Open alarms by kind."),
+    (LOAD_UNFOLDED, "Referral moves routing has not yet folded into the organisations' loads; near 0 while the fold runs each second."),
     (CREDENTIALS_LISTENING, "1 while the gateway hears of every change to credentials and agencies and keeps what it looked up; 0 while it reads the registry on every call (PostgreSQL only)."),
 ];
 

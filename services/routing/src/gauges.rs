@@ -1,9 +1,10 @@
 //! Routing's gauges for operators: clocks by state, clocks past their
-//! deadline that the sweep has not yet breached, open alarms by kind.
+//! deadline that the sweep has not yet breached, open alarms by kind, and the
+//! referral moves not yet folded into the organisations' loads.
 
 use async_trait::async_trait;
 use fengqiao_platform::db::now_micros;
-use fengqiao_platform::metrics::{Reading, Sampler, ALARMS_OPEN, CLOCKS, CLOCKS_DUE};
+use fengqiao_platform::metrics::{Reading, Sampler, ALARMS_OPEN, CLOCKS, CLOCKS_DUE, LOAD_UNFOLDED};
 use fengqiao_platform::Database;
 use fengqiao_proto::fengqiao::routing::v1::ClockState;
 use sqlx::Row;
@@ -44,6 +45,9 @@ impl Sampler for RoutingGauges {
                 .try_get(0)?;
             readings.push(Reading::new(ALARMS_OPEN, n as f64).label("kind", kind.name()));
         }
+        let unfolded: i64 =
+            sqlx::query("SELECT COUNT(*) FROM org_load_changes").fetch_one(db.pool()).await?.try_get(0)?;
+        readings.push(Reading::new(LOAD_UNFOLDED, unfolded as f64));
         Ok(readings)
     }
 }
