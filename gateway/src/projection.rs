@@ -78,9 +78,12 @@ pub async fn number_changes(
     gap: Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    let mut outage = fengqiao_platform::outage::Outage::new("numbering new status changes");
     loop {
         let started = tokio::time::Instant::now();
-        match store::number_new(&db).await {
+        let numbered = store::number_new(&db).await;
+        outage.record(&numbered);
+        match numbered {
             Ok(numbered) if numbered.count == 0 => {}
             Ok(numbered) => {
                 watchers.ring(numbered.agencies.iter().map(String::as_str));
@@ -93,8 +96,7 @@ pub async fn number_changes(
                 // away nearly always found nothing: half the rounds, each five
                 // statements, were empty.
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot number new status changes; retrying");
+            Err(_) => {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }

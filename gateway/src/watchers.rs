@@ -54,17 +54,19 @@ impl Watchers {
     /// agencies have changes after the last seen and rings for them.
     pub async fn follow(self: Arc<Self>, db: Database, numbered: Arc<Notify>, shutdown: CancellationToken) {
         let mut seen = None;
+        let mut outage = fengqiao_platform::outage::Outage::new("reading the status log for streams");
         loop {
             let woken = numbered.notified();
             match news(&db, seen).await {
                 Ok((last, agencies, more)) => {
+                    outage.worked();
                     seen = Some(last);
                     self.ring(agencies.iter().map(String::as_str));
                     if more {
                         continue;
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot read the status log for streams; retrying"),
+                Err(e) => outage.failed(&e),
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,

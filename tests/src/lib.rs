@@ -83,8 +83,13 @@ impl Process {
     }
 
     /// Starts `cmd` and waits (up to 60 s) until it has printed `expected` addresses.
-    pub fn start(mut cmd: Command, expected: usize) -> anyhow::Result<Self> {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
+    pub fn start(cmd: Command, expected: usize) -> anyhow::Result<Self> {
+        Self::start_logging_to(cmd, expected, Stdio::inherit())
+    }
+
+    /// [`Self::start`], with the process's log (its stderr) sent to `log`.
+    pub fn start_logging_to(mut cmd: Command, expected: usize, log: Stdio) -> anyhow::Result<Self> {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn()?;
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

@@ -10,6 +10,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+/// `host:port` of a `scheme://[user@]host:port[/path]` URL.
+pub fn authority(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).parse().expect("a numeric host:port")
+}
+
 /// What the link does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {

@@ -154,11 +154,22 @@ impl System {
     /// Starts one more process of `component` on its own port, sharing the
     /// database and stream (distributed mode): a replica.
     pub fn add_replica(&mut self, component: &str) -> anyhow::Result<()> {
+        self.add_replica_logging_to(component, &[], std::process::Stdio::inherit())
+    }
+
+    /// [`Self::add_replica`] with extra settings, its log (stderr) sent to `log`.
+    pub fn add_replica_logging_to(
+        &mut self,
+        component: &str,
+        extra: &[(&str, &str)],
+        log: std::process::Stdio,
+    ) -> anyhow::Result<()> {
         let port = crate::free_ports(1)[0];
         let mut cmd = self.command();
         cmd.env(env_key(component, "LISTEN"), format!("127.0.0.1:{port}"));
+        cmd.envs(extra.iter().copied());
         cmd.args(["serve", component]);
-        let process = crate::Process::start(cmd, 1)?;
+        let process = crate::Process::start_logging_to(cmd, 1, log)?;
         let n = self.processes.keys().filter(|k| k.starts_with(component)).count();
         self.processes.insert(format!("{component}#{}", n + 1), process);
         Ok(())

@@ -5,12 +5,11 @@
 //! internal error — and when the link comes back everything resumes by
 //! itself, nothing lost or repeated.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use fengqiao_platform::testing;
 use fengqiao_proto::fengqiao::common::v1::Source;
-use fengqiao_tests::proxy::Proxy;
+use fengqiao_tests::proxy::{authority, Proxy};
 use fengqiao_tests::reconcile::{assert_steps_forward_and_concluded_once, reconcile};
 use fengqiao_tests::scenario::{dispute, AgencySession, POLICE};
 use fengqiao_tests::system::{Mode, System};
@@ -19,13 +18,6 @@ use tonic::Code;
 
 /// The gateway's deadline for a call in this test.
 const DEADLINE: Duration = Duration::from_secs(3);
-
-/// `host:port` of a `scheme://[user@]host:port[/path]` URL.
-fn authority(url: &str) -> SocketAddr {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    rest.split('/').next().unwrap_or(rest).parse().expect("a numeric host:port")
-}
 
 /// One submission during a failure: it answers within the deadline (and a
 /// margin for the answer's own trip), with a code an agency can act on.

@@ -144,19 +144,19 @@ pub async fn start(
     let replayer = runner.clone();
     let stop_replays = shutdown.clone();
     tasks.spawn(crate::db::held_by("replays", async move {
+        let mut outage = crate::outage::Outage::new("reading replay requests");
         loop {
             tokio::select! {
                 _ = stop_replays.cancelled() => break,
                 _ = tokio::time::sleep(REPLAY_POLL) => {}
             }
-            if let Err(e) = replayer.replay_requested().await {
-                tracing::warn!(error = %e, "cannot read replay requests; retrying");
-            }
+            outage.record(&replayer.replay_requested().await);
         }
     }));
     let name = consumer.name;
     tasks.spawn(
         async move {
+            let mut outage = crate::outage::Outage::new("the consumer's event stream");
             loop {
                 let next = tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -164,13 +164,14 @@ pub async fn start(
                 };
                 match next {
                     Some(Ok(delivery)) => {
+                        outage.worked();
                         let lane = lane_of(&delivery.envelope.case_id, lanes.len());
                         if lanes[lane].send(delivery).await.is_err() {
                             break;
                         }
                     }
                     Some(Err(e)) => {
-                        tracing::warn!(error = %e, "consumer stream error; continuing");
+                        outage.failed(&e);
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                     None => {

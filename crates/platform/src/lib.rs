@@ -15,6 +15,7 @@ pub mod grpc;
 pub mod grpc_trace;
 pub mod metrics;
 pub mod migrate;
+pub mod outage;
 pub mod outbox;
 pub mod retention;
 pub mod secrets;

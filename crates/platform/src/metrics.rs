@@ -166,14 +166,17 @@ pub async fn sample_forever(
     samplers: Vec<Arc<dyn Sampler>>,
     shutdown: CancellationToken,
 ) {
+    let mut outage = crate::outage::Outage::new("metrics sampling");
     loop {
+        let mut round = Ok(());
         for sampler in &samplers {
             match tokio::time::timeout(SAMPLE_EVERY, sampler.sample(&db)).await {
                 Ok(Ok(readings)) => record(component, &readings),
-                Ok(Err(e)) => tracing::warn!(component, error = %e, "a metrics sampler failed; retrying"),
-                Err(_) => tracing::warn!(component, "a metrics sampler took over 10 s; is the database slow?"),
+                Ok(Err(e)) => round = Err(format!("{e:#}")),
+                Err(_) => round = Err("a sampler took over 10 s; is the database slow?".to_string()),
             }
         }
+        outage.record(&round);
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(SAMPLE_EVERY) => {}

@@ -253,6 +253,7 @@ impl OutboxRelay {
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         let linger = self.settings.linger_on(self.bus.kind());
         let mut backoff = poll;
+        let mut outage = crate::outage::Outage::new("outbox relay");
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -260,6 +261,7 @@ impl OutboxRelay {
             let lease = match self.acquire_lease().await {
                 Ok(Some(lease)) => lease,
                 Ok(None) => {
+                    outage.worked();
                     // Another replica relays; check again later.
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -267,7 +269,7 @@ impl OutboxRelay {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "outbox relay cannot reach its database; retrying");
+                    outage.failed(&format_args!("cannot reach its database: {e}"));
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(backoff) => {}
@@ -279,10 +281,12 @@ impl OutboxRelay {
             loop {
                 match self.relay_once().await {
                     Ok(n) if n >= self.settings.batch_size as usize => {
+                        outage.worked();
                         backoff = poll;
                         continue;
                     }
                     Ok(sent) => {
+                        outage.worked();
                         backoff = poll;
                         let ended = tokio::time::Instant::now();
                         // A short pass left the outbox empty as it stood: wait for
@@ -302,7 +306,7 @@ impl OutboxRelay {
                     }
                     Err(e) => {
                         self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(error = %e, "outbox relay pass failed; retrying");
+                        outage.failed(&e);
                         tokio::select! {
                             _ = shutdown.cancelled() => break,
                             _ = tokio::time::sleep(backoff) => {}

@@ -48,16 +48,20 @@ impl AuditLog {
 async fn writer(db: Database, mut rx: mpsc::Receiver<Pending>) {
     // Where this process left the chain's head (unknown until its first append).
     let mut known = None;
+    let mut outage = fengqiao_platform::outage::Outage::new("writing the audit log");
     while let Some(mut batch) = fengqiao_platform::group_commit::next_batch(&mut rx, BATCH).await {
         let mut delay = std::time::Duration::from_millis(50);
         // Where an attempt at this batch would have left the head (one that failed may have gone in).
         let mut tried = None;
         loop {
             match append::append(&db, &mut batch, &mut known, &mut tried).await {
-                Ok(_) => break,
+                Ok(_) => {
+                    outage.worked();
+                    break;
+                }
                 Err(e) => {
                     // Calls wait for their entry: keep trying, never drop one.
-                    tracing::warn!(error = %e, entries = batch.len(), "cannot write the audit log; retrying");
+                    outage.failed(&format_args!("{e} ({} calls wait for their entries)", batch.len()));
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(std::time::Duration::from_secs(5));
                 }

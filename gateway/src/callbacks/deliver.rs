@@ -58,14 +58,13 @@ impl Deliverer {
     pub async fn run(self, shutdown: CancellationToken) {
         let me = Arc::new(self);
         let mut under_way = JoinSet::new();
+        let mut outage = fengqiao_platform::outage::Outage::new("looking for callbacks to deliver");
         loop {
             let woken = me.changed.notified();
             while let Some(done) = under_way.try_join_next() {
                 report(done);
             }
-            if let Err(e) = me.start_due(&mut under_way).await {
-                tracing::warn!(error = %e, "cannot look for callbacks to deliver; will retry");
-            }
+            outage.record(&me.start_due(&mut under_way).await);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = woken => {}

@@ -16,6 +16,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use fengqiao_platform::metrics::{Reading, CREDENTIALS_LISTENING};
+use fengqiao_platform::outage::Outage;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
@@ -43,34 +44,6 @@ struct State {
     /// Moves on at every forgetting: a lookup keeps its find only if it has not moved since.
     generation: u64,
     entries: HashMap<String, Found>,
-}
-
-/// The least time between two warnings of failed subscriptions while they go on.
-pub const WARN_EVERY: Duration = Duration::from_secs(60);
-
-/// When a failed subscription is worth a warning: the first after one that
-/// held (or the first ever), then one a [`WARN_EVERY`] while they fail.
-#[derive(Debug, Default)]
-struct Warnings {
-    last: Option<std::time::Instant>,
-    /// Failures since the last warning.
-    failed: u32,
-}
-
-impl Warnings {
-    /// Counts a failure at `now`, after a subscription that held or not;
-    /// returns the failures since the last warning when one is due now.
-    fn failed(&mut self, had_subscribed: bool, now: std::time::Instant) -> Option<u32> {
-        if had_subscribed {
-            self.last = None;
-        }
-        self.failed += 1;
-        if self.last.is_some_and(|last| now.duration_since(last) < WARN_EVERY) {
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.failed))
-    }
 }
 
 /// Where a lookup started: kept with its find only if nothing changed since.
@@ -117,12 +90,12 @@ impl Known {
     /// Listens on `url` (PostgreSQL) for changes until `stop`, forgetting
     /// everything at each; while not subscribed, keeps nothing. Reconnects
     /// after a failure, every `retry`; warns at the first failure and then at
-    /// most every [`WARN_EVERY`] while they go on (an outage of the database
+    /// most every [`WARN_EVERY`](fengqiao_platform::outage::WARN_EVERY) while they go on (an outage of the database
     /// is one warning a minute, not one a `retry`).
     pub async fn listen(&self, url: String, retry: Duration, stop: CancellationToken) {
         // Shown as not listening from the start: a gateway that never subscribes raises the alert too.
         self.forget_all(false);
-        let mut warnings = Warnings::default();
+        let mut outage = Outage::new("credential listener");
         while !stop.is_cancelled() {
             let failure = tokio::select! {
                 _ = stop.cancelled() => break,
@@ -130,7 +103,10 @@ impl Known {
             };
             let had_subscribed = self.state.lock().expect("known credentials lock").listening;
             self.forget_all(false);
-            if let Some(failed) = warnings.failed(had_subscribed, std::time::Instant::now()) {
+            if had_subscribed {
+                outage.end();
+            }
+            if let Some(failed) = outage.count(std::time::Instant::now()) {
                 tracing::warn!(
                     error = %failure,
                     failed,

@@ -32,6 +32,7 @@ use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::component::{Api, Component};
 use fengqiao_platform::consumer::{handle_each, run_span, runs_of_kind, Arrival, Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
+use fengqiao_platform::outage::Outage;
 use fengqiao_platform::{migration, ComponentRuntime};
 use fengqiao_proto::fengqiao::common::v1::ReferralState;
 use fengqiao_proto::fengqiao::events::v1::{
@@ -138,14 +139,13 @@ async fn sweep_acceptance_timeouts(
     timeout: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    let mut outage = Outage::new("acceptance timeout sweep");
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
         }
-        if let Err(e) = service.time_out_unaccepted(timeout).await {
-            tracing::warn!(error = %e, "acceptance timeout sweep failed; retrying");
-        }
+        outage.record(&service.time_out_unaccepted(timeout).await);
     }
 }
 
@@ -158,22 +158,19 @@ async fn breach_due_clocks(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut tick: u64 = 0;
+    let mut clocks = Outage::new("due-clock sweep");
+    let mut missing = Outage::new("missing-clock alarm sweep");
+    let mut stuck = Outage::new("stuck-case alarm sweep");
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
         }
-        if let Err(e) = service.breach_due_clocks().await {
-            tracing::warn!(error = %e, "clock sweep failed; retrying");
-        }
+        clocks.record(&service.breach_due_clocks().await);
         tick += 1;
         if tick.is_multiple_of(120) {
-            if let Err(e) = service.alarm_missing_clocks().await {
-                tracing::warn!(error = %e, "missing-clock sweep failed; retrying");
-            }
-            if let Err(e) = supervision.sweep_stuck(fengqiao_platform::db::now_micros()).await {
-                tracing::warn!(error = %e, "stuck-case sweep failed; retrying");
-            }
+            missing.record(&service.alarm_missing_clocks().await);
+            stuck.record(&supervision.sweep_stuck(fengqiao_platform::db::now_micros()).await);
         }
     }
 }

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use fengqiao_platform::db::{Backend, Database};
+use fengqiao_platform::outage::Outage;
 
 /// An organisation's open referrals, for a query over `organisations o`: its
 /// folded count plus its changes not folded yet, read in one snapshot.
@@ -72,11 +73,12 @@ pub async fn fold(db: &Database) -> Result<u64, sqlx::Error> {
 /// Folds every [`FOLD_EVERY`] (at once again while a fold finds a full
 /// batch) until `shutdown`.
 pub async fn fold_while(db: Database, shutdown: tokio_util::sync::CancellationToken) {
+    let mut outage = Outage::new("fold of organisations' load changes");
     loop {
-        match fold(&db).await {
-            Ok(moved) if moved >= FOLD_BATCH as u64 => continue,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot fold organisations' load changes; retrying in a second"),
+        let folded = fold(&db).await;
+        outage.record(&folded);
+        if folded.is_ok_and(|moved| moved >= FOLD_BATCH as u64) {
+            continue;
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

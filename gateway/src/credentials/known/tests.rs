@@ -161,19 +161,3 @@ async fn on_sqlite_every_call_looks_its_credential_up() {
     drop(conn);
     test.finish().await;
 }
-
-#[test]
-fn a_database_outage_is_one_warning_a_minute_not_one_a_retry() {
-    let mut warnings = super::Warnings::default();
-    let start = Instant::now();
-    let at = |secs: u64| start + Duration::from_secs(secs);
-    assert_eq!(warnings.failed(false, at(0)), Some(1), "the first failure warns");
-    for secs in 1..60 {
-        assert_eq!(warnings.failed(false, at(secs)), None, "{secs} s into the outage");
-    }
-    assert_eq!(warnings.failed(false, at(60)), Some(60), "a minute on: the attempts since the last warning");
-    assert_eq!(warnings.failed(false, at(61)), None);
-    // Listening again, then lost: warned at once.
-    assert_eq!(warnings.failed(true, at(70)), Some(2));
-    assert_eq!(warnings.failed(false, at(71)), None);
-}
