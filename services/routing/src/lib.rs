@@ -12,7 +12,7 @@ mod directory;
 mod error;
 #[cfg(test)]
 mod follow_tests;
-mod gauges;
+pub mod gauges;
 mod grpc;
 pub mod load;
 mod mediators;
@@ -69,6 +69,12 @@ impl Component for Routing {
         migration!("routing", 11, shared "0011_petition_reviews.sql", "cases answering a petition review"),
         migration!("routing", 12, shared "0012_open_referrals_by_org.sql", "open referrals by organisation (routing load)"),
         migration!("routing", 13, "0013_org_load.sql", "organisations' open referrals kept as a number"),
+        migration!(
+            "routing",
+            14,
+            "0014_org_load_truncate.sql",
+            "organisations' loads emptied with a TRUNCATE of referrals"
+        ),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {

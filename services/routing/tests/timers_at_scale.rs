@@ -1,5 +1,6 @@
 //! A measurement, not a pass/fail test of speed: what 100,000 pending timers
-//! cost the sweeps and the starting of new clocks, on both databases.
+//! cost the sweeps and the starting of new clocks, and what pending and ended
+//! clocks cost a sample of routing's gauges, on both databases.
 //! Run it with `cargo test -p fengqiao-routing --test timers_at_scale -- --ignored --nocapture`
 //! (FQ_PENDING_TIMERS sets the count).
 
@@ -25,11 +26,21 @@ async fn costs(db: &Database, round: i64) -> (Duration, Duration) {
     let started = Instant::now();
     let timing = Timing::national();
     for i in 0..200 {
-        let mut conn = db.pool().acquire().await.unwrap();
+        let mut conn = db.writer().acquire().await.unwrap();
         let case = format!("probe-{round}-{i}");
         clocks::start(&mut conn, &case, Kind::PeoplesMediation, "months:1", &timing, T0).await.unwrap();
     }
     (sweep, started.elapsed() / 200)
+}
+
+/// How long one sample of routing's gauges takes (the mean of five).
+async fn gauge_sample(db: &Database) -> Duration {
+    use fengqiao_platform::metrics::Sampler;
+    let started = Instant::now();
+    for _ in 0..5 {
+        fengqiao_routing::gauges::RoutingGauges.sample(db).await.unwrap();
+    }
+    started.elapsed() / 5
 }
 
 async fn pending_timers_cost(backend: Backend) {
@@ -58,6 +69,25 @@ async fn pending_timers_cost(backend: Backend) {
     println!(
         "{backend:?}: {n} pending timers loaded in {loaded:.1?}; sweep pass {empty_sweep:.2?} → {full_sweep:.2?}; \
          starting a clock {empty_start:.2?} → {full_start:.2?}"
+    );
+    // History: clocks that ended (met, breached, stopped), as years of cases leave them.
+    let sampled = gauge_sample(db).await;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+         INSERT INTO clocks (clock_id, case_id, kind, period, started_at, due_at, state, warn_at, ended_at)
+         SELECT 'ended-' || i, 'old-case-' || i, 'PEOPLES_MEDIATION', 'months:1', $2, $2 + i, 3 + i % 3, $2 + i, $2 + i FROM n",
+    )
+    .bind(n)
+    .bind(T0 - YEAR)
+    .execute(db.writer())
+    .await
+    .unwrap();
+    if backend == Backend::Postgres {
+        sqlx::raw_sql("VACUUM ANALYZE clocks").execute(db.pool()).await.unwrap();
+    }
+    println!(
+        "{backend:?}: routing's gauges sampled in {sampled:.2?} with {n} pending clocks, {:.2?} with {n} ended ones too",
+        gauge_sample(db).await
     );
     test_db.finish().await;
 }
