@@ -22,6 +22,24 @@ const CE_SUBJECT: &str = "ce-subject";
 const CE_SPECVERSION: &str = "ce-specversion";
 const TRACEPARENT: &str = "traceparent";
 
+/// Batches a consumer lane holds unacknowledged (NATS's `max_ack_pending` is
+/// this times `bus.consumer_batch` times the lanes): one being applied and
+/// three behind it, so a lane starts its next batch as soon as one commits. At
+/// one batch a lane, the gateway's status consumer sat at its limit, ran dry
+/// between batches and fell further behind at 1,000 referrals/s
+/// (docs/performance.md, twenty-ninth round).
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// A pull request's life. The client asks for more only when a request's
+/// messages are mostly in, so a request the server stops serving holds the
+/// consumer until it expires: on NATS 2.9 at 1,000 referrals/s a consumer got
+/// nothing for 15–34 s with tens of thousands waiting, at the default 30 s.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+
+/// The server's heartbeat while a pull request waits (under half its life):
+/// a request lost with the connection is noticed within two.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
+
 /// The NATS JetStream bus.
 #[derive(Clone)]
 pub struct NatsBus {
@@ -84,7 +102,9 @@ impl NatsBus {
             stream: settings.stream.clone(),
             prefix,
             ack_wait: Duration::from_secs(settings.ack_wait_secs),
-            max_ack_pending: (settings.consumer_lanes.unwrap_or(crate::config::PARALLEL_LANES) * 64) as i64,
+            max_ack_pending: (settings.consumer_lanes.unwrap_or(crate::config::PARALLEL_LANES)
+                * settings.consumer_batch
+                * BATCHES_IN_FLIGHT) as i64,
             filter_subjects_supported,
         })
     }
@@ -186,6 +206,9 @@ impl EventBus for NatsBus {
             .get_or_create_consumer(&spec.durable, config)
             .await
             .map_err(|e| err(e.to_string()))?
+            .stream()
+            .expires(PULL_EXPIRES)
+            .heartbeat(PULL_HEARTBEAT)
             .messages()
             .await
             .map_err(|e| err(e.to_string()))?;
@@ -238,12 +261,49 @@ impl EventBus for NatsBus {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     #[test]
     fn filter_subjects_need_nats_2_10() {
         assert!(!super::supports_filter_subjects("2.9.10"));
         assert!(super::supports_filter_subjects("2.10.0"));
         assert!(super::supports_filter_subjects("2.15.1"));
         assert!(!super::supports_filter_subjects("garbage"));
+    }
+
+    #[tokio::test]
+    async fn a_consumer_lane_holds_four_batches_unacknowledged_before_nats_stops_sending() {
+        use crate::bus::{ConsumerSpec, Envelope, EventBus};
+        use fengqiao_proto::fengqiao::events::v1::MediationConcluded;
+        use fengqiao_proto::EventKind;
+        use futures::StreamExt;
+
+        let mut settings = crate::testing::settings().bus;
+        settings.nats_url = crate::testing::nats_url();
+        settings.consumer_lanes = Some(1);
+        let bus = super::NatsBus::connect(&settings).await.unwrap();
+        let events: Vec<Envelope> = (0..600)
+            .map(|i| {
+                let e = MediationConcluded { case_id: format!("case-{i}"), ..Default::default() };
+                Envelope::new("test", EventKind::MediationConcluded, &e)
+            })
+            .collect();
+        let spec = ConsumerSpec { durable: "in-flight".into(), event_types: vec![events[0].event_type.clone()] };
+        let mut deliveries = bus.subscribe(&spec).await.unwrap();
+        for e in &events {
+            bus.publish(e).await.unwrap().await.unwrap();
+        }
+        // Nothing acknowledged: NATS sends until the consumer's limit, then waits.
+        let mut held = Vec::new();
+        while let Ok(Some(delivery)) = tokio::time::timeout(Duration::from_secs(2), deliveries.next()).await {
+            held.push(delivery.unwrap());
+        }
+        assert_eq!(
+            held.len(),
+            4 * settings.consumer_batch,
+            "one lane's events in flight: a batch applied, three waiting"
+        );
+        bus.delete_stream().await.unwrap();
     }
 
     #[tokio::test]
