@@ -78,7 +78,7 @@ pub async fn number_changes(
     gap: Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    let mut outage = fengqiao_platform::outage::Outage::new("numbering new status changes");
+    let mut outage = fengqiao_platform::outage::Outage::new(db.component(), "numbering new status changes");
     loop {
         let started = tokio::time::Instant::now();
         let numbered = store::number_new(&db).await;

@@ -54,7 +54,7 @@ impl Watchers {
     /// agencies have changes after the last seen and rings for them.
     pub async fn follow(self: Arc<Self>, db: Database, numbered: Arc<Notify>, shutdown: CancellationToken) {
         let mut seen = None;
-        let mut outage = fengqiao_platform::outage::Outage::new("reading the status log for streams");
+        let mut outage = fengqiao_platform::outage::Outage::new(db.component(), "reading the status log for streams");
         loop {
             let woken = numbered.notified();
             match news(&db, seen).await {

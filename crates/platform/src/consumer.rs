@@ -143,8 +143,10 @@ pub async fn start(
     }
     let replayer = runner.clone();
     let stop_replays = shutdown.clone();
+    let component = runner.db.component().to_string();
+    let mut stream_outage = crate::outage::Outage::new(&component, "the consumer's event stream");
     tasks.spawn(crate::db::held_by("replays", async move {
-        let mut outage = crate::outage::Outage::new("reading replay requests");
+        let mut outage = crate::outage::Outage::new(&component, "reading replay requests");
         loop {
             tokio::select! {
                 _ = stop_replays.cancelled() => break,
@@ -156,7 +158,7 @@ pub async fn start(
     let name = consumer.name;
     tasks.spawn(
         async move {
-            let mut outage = crate::outage::Outage::new("the consumer's event stream");
+            let outage = &mut stream_outage;
             loop {
                 let next = tokio::select! {
                     _ = shutdown.cancelled() => break,

@@ -166,7 +166,7 @@ pub async fn sample_forever(
     samplers: Vec<Arc<dyn Sampler>>,
     shutdown: CancellationToken,
 ) {
-    let mut outage = crate::outage::Outage::new("metrics sampling");
+    let mut outage = crate::outage::Outage::new(component, "metrics sampling");
     loop {
         let mut round = Ok(());
         for sampler in &samplers {

@@ -12,6 +12,9 @@ pub const WARN_EVERY: Duration = Duration::from_secs(60);
 /// One loop's failures since it last worked.
 #[derive(Debug)]
 pub struct Outage {
+    /// The component whose loop it is (`routing`, `gateway`, …): standalone
+    /// mode runs them all in one process.
+    component: String,
     /// What fails, as an operator would name it ("clock sweep").
     what: &'static str,
     /// When the last warning was given, while failures go on.
@@ -23,9 +26,9 @@ pub struct Outage {
 }
 
 impl Outage {
-    /// No failure yet, of the loop that does `what`.
-    pub const fn new(what: &'static str) -> Self {
-        Self { what, warned: None, unwarned: 0, failed: 0 }
+    /// No failure yet, of `component`'s loop that does `what`.
+    pub fn new(component: &str, what: &'static str) -> Self {
+        Self { component: component.to_string(), what, warned: None, unwarned: 0, failed: 0 }
     }
 
     /// Counts a failure at `now`; the failures since the last warning when
@@ -51,6 +54,7 @@ impl Outage {
     pub fn failed(&mut self, error: &dyn Display) {
         if let Some(failed) = self.count(Instant::now()) {
             tracing::warn!(
+                component = %self.component,
                 task = self.what,
                 error = %error,
                 failed,
@@ -64,7 +68,7 @@ impl Outage {
     /// The loop worked: says so once after a run of failures.
     pub fn worked(&mut self) {
         if let Some(failed) = self.end() {
-            tracing::info!(task = self.what, failed, "{} works again after {failed} failed attempts", self.what);
+            tracing::info!(component = %self.component, task = self.what, failed, "{} works again after {failed} failed attempts", self.what);
         }
     }
 
@@ -83,7 +87,7 @@ mod tests {
 
     #[test]
     fn an_outage_is_one_warning_a_minute_not_one_a_pass() {
-        let mut outage = Outage::new("clock sweep");
+        let mut outage = Outage::new("routing", "clock sweep");
         let start = Instant::now();
         let at = |secs: u64| start + Duration::from_secs(secs);
         assert_eq!(outage.count(at(0)), Some(1), "the first failure warns");
@@ -100,7 +104,7 @@ mod tests {
 
     #[test]
     fn a_loop_that_never_failed_has_no_outage_to_end() {
-        let mut outage = Outage::new("load fold");
+        let mut outage = Outage::new("routing", "load fold");
         assert_eq!(outage.end(), None);
     }
 }

@@ -253,7 +253,7 @@ impl OutboxRelay {
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         let linger = self.settings.linger_on(self.bus.kind());
         let mut backoff = poll;
-        let mut outage = crate::outage::Outage::new("outbox relay");
+        let mut outage = crate::outage::Outage::new(self.db.component(), "outbox relay");
         loop {
             if shutdown.is_cancelled() {
                 break;

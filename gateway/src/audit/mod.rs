@@ -48,7 +48,7 @@ impl AuditLog {
 async fn writer(db: Database, mut rx: mpsc::Receiver<Pending>) {
     // Where this process left the chain's head (unknown until its first append).
     let mut known = None;
-    let mut outage = fengqiao_platform::outage::Outage::new("writing the audit log");
+    let mut outage = fengqiao_platform::outage::Outage::new(db.component(), "writing the audit log");
     while let Some(mut batch) = fengqiao_platform::group_commit::next_batch(&mut rx, BATCH).await {
         let mut delay = std::time::Duration::from_millis(50);
         // Where an attempt at this batch would have left the head (one that failed may have gone in).

@@ -58,7 +58,7 @@ impl Deliverer {
     pub async fn run(self, shutdown: CancellationToken) {
         let me = Arc::new(self);
         let mut under_way = JoinSet::new();
-        let mut outage = fengqiao_platform::outage::Outage::new("looking for callbacks to deliver");
+        let mut outage = fengqiao_platform::outage::Outage::new(me.db.component(), "looking for callbacks to deliver");
         loop {
             let woken = me.changed.notified();
             while let Some(done) = under_way.try_join_next() {

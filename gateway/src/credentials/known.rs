@@ -95,17 +95,13 @@ impl Known {
     pub async fn listen(&self, url: String, retry: Duration, stop: CancellationToken) {
         // Shown as not listening from the start: a gateway that never subscribes raises the alert too.
         self.forget_all(false);
-        let mut outage = Outage::new("credential listener");
+        let mut outage = Outage::new("gateway", "credential listener");
         while !stop.is_cancelled() {
             let failure = tokio::select! {
                 _ = stop.cancelled() => break,
-                failure = self.listen_once(&url) => failure,
+                failure = self.listen_once(&url, &mut outage) => failure,
             };
-            let had_subscribed = self.state.lock().expect("known credentials lock").listening;
             self.forget_all(false);
-            if had_subscribed {
-                outage.end();
-            }
             if let Some(failed) = outage.count(std::time::Instant::now()) {
                 tracing::warn!(
                     error = %failure,
@@ -125,7 +121,8 @@ impl Known {
     }
 
     /// Subscribes and forgets at each notification; returns why it stopped.
-    async fn listen_once(&self, url: &str) -> sqlx::Error {
+    /// Once subscribed, ends `outage` (saying so, after failures).
+    async fn listen_once(&self, url: &str, outage: &mut Outage) -> sqlx::Error {
         let mut listener = match PgListener::connect(url).await {
             Ok(listener) => listener,
             Err(e) => return e,
@@ -135,6 +132,7 @@ impl Known {
         }
         // Anything kept before may have changed unheard.
         self.forget_all(true);
+        outage.worked();
         loop {
             match listener.try_recv().await {
                 Ok(Some(_)) => self.forget_all(true),

@@ -145,7 +145,7 @@ async fn sweep_acceptance_timeouts(
     timeout: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    let mut outage = Outage::new("acceptance timeout sweep");
+    let mut outage = Outage::new(Routing::NAME, "acceptance timeout sweep");
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -164,9 +164,9 @@ async fn breach_due_clocks(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut tick: u64 = 0;
-    let mut clocks = Outage::new("due-clock sweep");
-    let mut missing = Outage::new("missing-clock alarm sweep");
-    let mut stuck = Outage::new("stuck-case alarm sweep");
+    let mut clocks = Outage::new(Routing::NAME, "due-clock sweep");
+    let mut missing = Outage::new(Routing::NAME, "missing-clock alarm sweep");
+    let mut stuck = Outage::new(Routing::NAME, "stuck-case alarm sweep");
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,

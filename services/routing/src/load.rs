@@ -73,7 +73,7 @@ pub async fn fold(db: &Database) -> Result<u64, sqlx::Error> {
 /// Folds every [`FOLD_EVERY`] (at once again while a fold finds a full
 /// batch) until `shutdown`.
 pub async fn fold_while(db: Database, shutdown: tokio_util::sync::CancellationToken) {
-    let mut outage = Outage::new("fold of organisations' load changes");
+    let mut outage = Outage::new(db.component(), "fold of organisations' load changes");
     loop {
         let folded = fold(&db).await;
         outage.record(&folded);
