@@ -32,8 +32,9 @@ const BATCHES_IN_FLIGHT: usize = 4;
 
 /// A pull request's life. The client asks for more only when a request's
 /// messages are mostly in, so a request the server stops serving holds the
-/// consumer until it expires: on NATS 2.9 at 1,000 referrals/s a consumer got
-/// nothing for 15–34 s with tens of thousands waiting, at the default 30 s.
+/// consumer until async-nats gives up on it, 5 s after its expiry: on NATS 2.9
+/// at 1,000 referrals/s a consumer got nothing for 15–34 s with tens of
+/// thousands waiting at the default 30 s, and for ~9 s at 5 s.
 const PULL_EXPIRES: Duration = Duration::from_secs(5);
 
 /// The server's heartbeat while a pull request waits (under half its life):
@@ -169,6 +170,83 @@ impl Acker for NatsAcker {
     }
 }
 
+/// The subjects a consumer's settings filter, in order.
+fn subjects_of(config: &pull::Config) -> Vec<&str> {
+    let mut subjects: Vec<&str> = std::iter::once(config.filter_subject.as_str())
+        .filter(|s| !s.is_empty())
+        .chain(config.filter_subjects.iter().map(String::as_str))
+        .collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    subjects
+}
+
+/// What a durable consumer `kept` from an earlier release (or an earlier
+/// setting) should become, if it differs from `wanted`: this release's limits
+/// — how long an event may go unacknowledged, how many may — and, where the
+/// server edits them (NATS 2.10+), its subjects, so a kind of event a release
+/// adds to a consumer reaches it. Everything else it keeps.
+fn update_of(kept: &pull::Config, wanted: &pull::Config, subjects_editable: bool) -> Option<pull::Config> {
+    let mut updated = kept.clone();
+    updated.ack_wait = wanted.ack_wait;
+    updated.max_ack_pending = wanted.max_ack_pending;
+    if subjects_editable && subjects_of(kept) != subjects_of(wanted) {
+        updated.filter_subject = wanted.filter_subject.clone();
+        updated.filter_subjects = wanted.filter_subjects.clone();
+    } else {
+        // NATS 2.9 keeps the subjects it was made with: one of this release's
+        // with a single kind, else every event (the consumer drops the rest).
+        (updated.filter_subject, updated.filter_subjects) = (kept.filter_subject.clone(), kept.filter_subjects.clone());
+    }
+    (updated.ack_wait != kept.ack_wait
+        || updated.max_ack_pending != kept.max_ack_pending
+        || subjects_of(&updated) != subjects_of(kept))
+    .then_some(updated)
+}
+
+impl NatsBus {
+    /// Gives `consumer`, a durable found or made for `wanted`, the settings of
+    /// this release where it was made with others ([`update_of`]).
+    async fn bring_up_to_date(
+        &self,
+        stream: &jetstream::stream::Stream,
+        consumer: jetstream::consumer::PullConsumer,
+        wanted: &pull::Config,
+    ) -> Result<jetstream::consumer::PullConsumer, async_nats::Error> {
+        use jetstream::consumer::FromConsumer;
+        let kept = pull::Config::try_from_consumer_config(consumer.cached_info().config.clone())?;
+        let every_event = format!("{}fq.v1.>", self.prefix);
+        if !self.filter_subjects_supported
+            && subjects_of(&kept) != subjects_of(wanted)
+            && kept.filter_subject != every_event
+        {
+            tracing::warn!(
+                durable = kept.durable_name.as_deref().unwrap_or_default(),
+                subjects = ?subjects_of(&kept),
+                wanted = ?subjects_of(wanted),
+                "the NATS consumer filters other subjects than this release wants, and NATS before 2.10 cannot \
+                 change them: events of the kinds it misses do not reach it. Upgrade NATS to 2.10 or later (the \
+                 consumer is then updated at the next start)"
+            );
+        }
+        let Some(updated) = update_of(&kept, wanted, self.filter_subjects_supported) else {
+            return Ok(consumer);
+        };
+        tracing::info!(
+            durable = kept.durable_name.as_deref().unwrap_or_default(),
+            max_ack_pending = kept.max_ack_pending,
+            ack_wait_ms = kept.ack_wait.as_millis() as u64,
+            subjects = ?subjects_of(&kept),
+            to_max_ack_pending = updated.max_ack_pending,
+            to_ack_wait_ms = updated.ack_wait.as_millis() as u64,
+            to_subjects = ?subjects_of(&updated),
+            "the NATS consumer was made with other settings (by an earlier release?); updating them"
+        );
+        // Create-or-update: the server edits a durable's settings in place, keeping its position.
+        Ok(stream.create_consumer(updated).await?)
+    }
+}
+
 #[async_trait]
 impl EventBus for NatsBus {
     async fn publish(&self, envelope: &Envelope) -> Result<PendingAck, BusError> {
@@ -202,10 +280,11 @@ impl EventBus for NatsBus {
             _ => config.filter_subject = format!("{}fq.v1.>", self.prefix),
         }
         let stream = self.js.get_stream(&self.stream).await.map_err(|e| err(e.to_string()))?;
-        let consumer: pull::Stream = stream
-            .get_or_create_consumer(&spec.durable, config)
-            .await
-            .map_err(|e| err(e.to_string()))?
+        let wanted_config = config.clone();
+        let consumer = stream.get_or_create_consumer(&spec.durable, config).await.map_err(|e| err(e.to_string()))?;
+        let consumer =
+            self.bring_up_to_date(&stream, consumer, &wanted_config).await.map_err(|e| err(e.to_string()))?;
+        let consumer: pull::Stream = consumer
             .stream()
             .expires(PULL_EXPIRES)
             .heartbeat(PULL_HEARTBEAT)
@@ -303,6 +382,113 @@ mod tests {
             4 * settings.consumer_batch,
             "one lane's events in flight: a batch applied, three waiting"
         );
+        bus.delete_stream().await.unwrap();
+    }
+
+    fn consumer(subjects: &[&str], ack_wait_secs: u64, max_ack_pending: i64) -> super::pull::Config {
+        let mut config = super::pull::Config {
+            durable_name: Some("routing-cases".into()),
+            ack_wait: Duration::from_secs(ack_wait_secs),
+            max_ack_pending,
+            ..Default::default()
+        };
+        match subjects {
+            [one] => config.filter_subject = one.to_string(),
+            many => config.filter_subjects = many.iter().map(|s| s.to_string()).collect(),
+        }
+        config
+    }
+
+    #[test]
+    fn a_consumer_made_with_this_releases_settings_is_left_alone() {
+        let wanted = consumer(&["a", "b"], 30, 1024);
+        assert_eq!(super::update_of(&wanted, &wanted, true), None);
+        // However the server spells one subject.
+        assert_eq!(super::update_of(&consumer(&["a"], 30, 1024), &consumer(&["a"], 30, 1024), true), None);
+        let mut spelt = consumer(&["a"], 30, 1024);
+        (spelt.filter_subject, spelt.filter_subjects) = (String::new(), vec!["a".into()]);
+        assert_eq!(super::update_of(&spelt, &consumer(&["a"], 30, 1024), true), None);
+    }
+
+    #[test]
+    fn an_earlier_consumers_limits_are_updated_and_the_rest_kept() {
+        let mut kept = consumer(&["p.fq.v1.>"], 60, 256);
+        kept.max_deliver = 9;
+        let updated = super::update_of(&kept, &consumer(&["p.fq.v1.a"], 30, 1024), false).expect("an update");
+        assert_eq!((updated.ack_wait, updated.max_ack_pending), (Duration::from_secs(30), 1024));
+        assert_eq!(updated.filter_subject, "p.fq.v1.>", "NATS 2.9 cannot change the subjects");
+        assert_eq!(updated.max_deliver, 9, "what this release does not set is kept");
+        // Only the subjects differ, and the server cannot edit them: nothing to do.
+        assert_eq!(super::update_of(&consumer(&["p.fq.v1.>"], 30, 1024), &consumer(&["x"], 30, 1024), false), None);
+    }
+
+    #[test]
+    fn a_kind_of_event_a_release_adds_to_a_consumer_reaches_it_where_nats_edits_subjects() {
+        let kept = consumer(&["a"], 30, 1024);
+        let updated = super::update_of(&kept, &consumer(&["a", "b"], 30, 1024), true).expect("an update");
+        assert_eq!(super::subjects_of(&updated), ["a", "b"]);
+        assert_eq!(updated.filter_subject, "", "one way of naming the subjects, not both");
+    }
+
+    #[tokio::test]
+    async fn a_consumer_made_by_an_earlier_release_gets_this_releases_limits_when_subscribed() {
+        use crate::bus::{ConsumerSpec, Envelope, EventBus};
+        use fengqiao_proto::fengqiao::events::v1::MediationConcluded;
+        use fengqiao_proto::EventKind;
+        use futures::StreamExt;
+
+        let mut settings = crate::testing::settings().bus;
+        settings.nats_url = crate::testing::nats_url();
+        let bus = super::NatsBus::connect(&settings).await.unwrap();
+        let event = Envelope::new(
+            "test",
+            EventKind::MediationConcluded,
+            &MediationConcluded { case_id: "case-1".into(), ..Default::default() },
+        );
+        // As the release before four batches a lane made it: one batch a lane, another ack wait.
+        let stream = bus.js.get_stream(&bus.stream).await.unwrap();
+        let mut earlier = consumer(&[&format!("{}{}", bus.prefix, event.event_type)], 300, 256);
+        earlier.durable_name = Some("earlier".into());
+        earlier.ack_policy = super::jetstream::consumer::AckPolicy::Explicit;
+        stream.create_consumer(earlier.clone()).await.unwrap();
+        assert_ne!((earlier.ack_wait, earlier.max_ack_pending), (bus.ack_wait, bus.max_ack_pending));
+
+        let spec = ConsumerSpec { durable: "earlier".into(), event_types: vec![event.event_type.clone()] };
+        let mut deliveries = bus.subscribe(&spec).await.unwrap();
+        let now = stream.consumer_info("earlier").await.unwrap().config;
+        assert_eq!((now.ack_wait, now.max_ack_pending), (bus.ack_wait, bus.max_ack_pending));
+        assert_eq!(now.filter_subject, earlier.filter_subject);
+        // Still the same consumer, delivering.
+        bus.publish(&event).await.unwrap().await.unwrap();
+        let delivery = tokio::time::timeout(Duration::from_secs(10), deliveries.next()).await.unwrap().unwrap();
+        assert_eq!(delivery.unwrap().envelope.id, event.id);
+        bus.delete_stream().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn pull_requests_reaching_nats_expire_within_five_seconds_and_ask_for_a_heartbeat_every_two() {
+        use crate::bus::{ConsumerSpec, EventBus};
+        use futures::StreamExt;
+
+        let mut settings = crate::testing::settings().bus;
+        settings.nats_url = crate::testing::nats_url();
+        let bus = super::NatsBus::connect(&settings).await.unwrap();
+        // The requests as the server receives them, heard on the subject it serves them on.
+        let mut requests =
+            bus.client.subscribe(format!("$JS.API.CONSUMER.MSG.NEXT.{}.pulling", bus.stream)).await.unwrap();
+        bus.client.flush().await.unwrap();
+        let spec = ConsumerSpec { durable: "pulling".into(), event_types: vec!["fq.v1.case.registered".into()] };
+        let mut deliveries = bus.subscribe(&spec).await.unwrap();
+        // The first request goes out when the consumer first asks for an event.
+        assert!(tokio::time::timeout(Duration::from_millis(500), deliveries.next()).await.is_err());
+        let request = tokio::time::timeout(Duration::from_secs(10), requests.next()).await.unwrap().unwrap();
+        let request: serde_json::Value = serde_json::from_slice(&request.payload).unwrap();
+        let nanos = |field: &str| Duration::from_nanos(request[field].as_u64().unwrap_or_else(|| panic!("{field}")));
+        // A request the server stops serving holds the consumer until the
+        // client gives up on it, its expiry and 5 s after (async-nats).
+        assert_eq!(nanos("expires"), super::PULL_EXPIRES);
+        assert!(nanos("expires") <= Duration::from_secs(5), "{request}");
+        assert!(nanos("idle_heartbeat") <= Duration::from_secs(2), "{request}");
         bus.delete_stream().await.unwrap();
     }
 
