@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use fengqiao_proto::fengqiao::events::v1::{EventDeadLettered, EventReplayed};
 use fengqiao_proto::EventKind;
-use futures::StreamExt;
 use sqlx::{Any, AssertSqlSafe, Transaction};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -29,8 +28,10 @@ use crate::db::{now_micros, Database};
 use crate::metrics;
 use crate::outbox::{self, OutboxNotifier};
 
+mod feed;
 mod handler;
 
+use crate::outage::Outage;
 use handler::with_their_cases;
 pub use handler::{concerns_tracked_cases, handle_each, run_span, runs_of_kind, Arrival, EventHandler, HandlerError};
 
@@ -106,7 +107,7 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<RunningConsumer, BusError> {
     let spec = ConsumerSpec { durable: consumer.name.clone(), event_types: consumer.event_types.clone() };
-    let mut subscription = bus.subscribe(&spec).await?;
+    let subscription = bus.subscribe(&spec).await?;
     let stats = Arc::new(ConsumerStats::default());
     let runner = Runner {
         name: consumer.name.clone().into(),
@@ -144,9 +145,9 @@ pub async fn start(
     let replayer = runner.clone();
     let stop_replays = shutdown.clone();
     let component = runner.db.component().to_string();
-    let mut stream_outage = crate::outage::Outage::new(&component, "the consumer's event stream");
+    let stream_outage = Outage::new(&component, "the consumer's event stream");
     tasks.spawn(crate::db::held_by("replays", async move {
-        let mut outage = crate::outage::Outage::new(&component, "reading replay requests");
+        let mut outage = Outage::new(&component, "reading replay requests");
         loop {
             tokio::select! {
                 _ = stop_replays.cancelled() => break,
@@ -157,35 +158,8 @@ pub async fn start(
     }));
     let name = consumer.name;
     tasks.spawn(
-        async move {
-            let outage = &mut stream_outage;
-            loop {
-                let next = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    next = subscription.next() => next,
-                };
-                match next {
-                    Some(Ok(delivery)) => {
-                        outage.worked();
-                        let lane = lane_of(&delivery.envelope.case_id, lanes.len());
-                        if lanes[lane].send(delivery).await.is_err() {
-                            break;
-                        }
-                    }
-                    Some(Err(e)) => {
-                        outage.failed(&e);
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                    None => {
-                        tracing::warn!("consumer stream ended");
-                        break;
-                    }
-                }
-            }
-            // Dropping the lanes lets each finish the event in hand and stop;
-            // unacknowledged deliveries are redelivered later.
-        }
-        .instrument(tracing::info_span!("consumer", consumer = %name)),
+        feed::feed_lanes(subscription, bus, spec, lanes, stream_outage, shutdown)
+            .instrument(tracing::info_span!("consumer", consumer = %name)),
     );
     Ok(RunningConsumer { stats })
 }

@@ -362,3 +362,31 @@ suite! {
     postgres_memory: Backend::Postgres, BusKind::Memory;
     postgres_nats: Backend::Postgres, BusKind::Nats;
 }
+
+/// NATS alone: an operator (or a lost JetStream store) deletes a consumer
+/// while its component runs.
+mod nats_only {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deleted_nats_consumer_is_made_again_and_nothing_is_applied_twice() {
+        let h = Harness::start(Backend::Postgres, BusKind::Nats, |_| {}).await;
+        h.run_relay();
+        h.produce("case-1", "1", true).await;
+        h.wait_effects(1).await;
+
+        let nats = fengqiao_platform::bus::NatsBus::connect(&h.settings.bus).await.unwrap();
+        nats.delete_consumer("suite-effects").await.unwrap();
+        h.produce("case-2", "2", true).await;
+        h.wait_effects(2).await;
+        // Made again from the stream's start: the first event comes again and the inbox drops it.
+        assert!(
+            testing::eventually(WAIT, || async { h.stats.duplicates.load(Ordering::Relaxed) >= 1 }).await,
+            "the first event redelivered to the new consumer"
+        );
+        let cases: Vec<String> =
+            sqlx::query_scalar("SELECT case_id FROM effects ORDER BY applied").fetch_all(h.db().pool()).await.unwrap();
+        assert_eq!(cases, ["case-1", "case-2"], "each event applied once");
+        h.finish().await;
+    }
+}

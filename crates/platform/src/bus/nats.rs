@@ -119,6 +119,14 @@ impl NatsBus {
             .map_err(|e| BusError::Consumer { durable: self.stream.clone(), reason: e.to_string() })
     }
 
+    /// Deletes a durable consumer (as an operator's `nats consumer rm` would;
+    /// tests use it to check a running consumer makes it again).
+    pub async fn delete_consumer(&self, durable: &str) -> Result<(), BusError> {
+        let err = |reason: String| BusError::Consumer { durable: durable.to_string(), reason };
+        let stream = self.js.get_stream(&self.stream).await.map_err(|e| err(e.to_string()))?;
+        stream.delete_consumer(durable).await.map(|_| ()).map_err(|e| err(e.to_string()))
+    }
+
     fn headers(envelope: &Envelope) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(async_nats::header::NATS_MESSAGE_ID, envelope.id.as_str());
@@ -294,6 +302,8 @@ impl EventBus for NatsBus {
         let bus = self.clone();
         let wanted = spec.event_types.clone();
         let durable = spec.durable.clone();
+        // A consumer deleted on the server ends the stream (async-nats), and
+        // the consumer subscribes again (crate::consumer::feed).
         let deliveries = consumer.filter_map(move |item| {
             let bus = bus.clone();
             let wanted = wanted.clone();
