@@ -59,6 +59,12 @@ impl std::fmt::Debug for NatsBus {
     }
 }
 
+/// The subject of every event under `prefix`: the stream's, and the filter of
+/// a consumer of several kinds on NATS before 2.10.
+fn every_event(prefix: &str) -> String {
+    format!("{prefix}fq.v1.>")
+}
+
 /// True for servers that take several filter subjects on one consumer (2.10+).
 fn supports_filter_subjects(version: &str) -> bool {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
@@ -87,7 +93,7 @@ impl NatsBus {
         let prefix = settings.subject_prefix.clone();
         js.get_or_create_stream(stream::Config {
             name: settings.stream.clone(),
-            subjects: vec![format!("{prefix}fq.v1.>")],
+            subjects: vec![every_event(&prefix)],
             storage: stream::StorageType::File,
             num_replicas: settings.stream_replicas.max(1),
             duplicate_window: Duration::from_secs(settings.duplicate_window_secs),
@@ -198,18 +204,12 @@ fn update_of(kept: &pull::Config, wanted: &pull::Config, subjects_editable: bool
     let mut updated = kept.clone();
     updated.ack_wait = wanted.ack_wait;
     updated.max_ack_pending = wanted.max_ack_pending;
+    // NATS 2.9 keeps the subjects a consumer was made with.
     if subjects_editable && subjects_of(kept) != subjects_of(wanted) {
         updated.filter_subject = wanted.filter_subject.clone();
         updated.filter_subjects = wanted.filter_subjects.clone();
-    } else {
-        // NATS 2.9 keeps the subjects it was made with: one of this release's
-        // with a single kind, else every event (the consumer drops the rest).
-        (updated.filter_subject, updated.filter_subjects) = (kept.filter_subject.clone(), kept.filter_subjects.clone());
     }
-    (updated.ack_wait != kept.ack_wait
-        || updated.max_ack_pending != kept.max_ack_pending
-        || subjects_of(&updated) != subjects_of(kept))
-    .then_some(updated)
+    (updated != *kept).then_some(updated)
 }
 
 impl NatsBus {
@@ -223,10 +223,9 @@ impl NatsBus {
     ) -> Result<jetstream::consumer::PullConsumer, async_nats::Error> {
         use jetstream::consumer::FromConsumer;
         let kept = pull::Config::try_from_consumer_config(consumer.cached_info().config.clone())?;
-        let every_event = format!("{}fq.v1.>", self.prefix);
         if !self.filter_subjects_supported
             && subjects_of(&kept) != subjects_of(wanted)
-            && kept.filter_subject != every_event
+            && kept.filter_subject != every_event(&self.prefix)
         {
             tracing::warn!(
                 durable = kept.durable_name.as_deref().unwrap_or_default(),
@@ -285,7 +284,7 @@ impl EventBus for NatsBus {
             _ if self.filter_subjects_supported => config.filter_subjects = subjects.clone(),
             // NATS before 2.10 takes one filter: receive the whole prefix and
             // acknowledge what this consumer does not want.
-            _ => config.filter_subject = format!("{}fq.v1.>", self.prefix),
+            _ => config.filter_subject = every_event(&self.prefix),
         }
         let stream = self.js.get_stream(&self.stream).await.map_err(|e| err(e.to_string()))?;
         let wanted_config = config.clone();
