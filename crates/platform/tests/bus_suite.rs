@@ -363,8 +363,8 @@ suite! {
     postgres_nats: Backend::Postgres, BusKind::Nats;
 }
 
-/// NATS alone: an operator (or a lost JetStream store) deletes a consumer
-/// while its component runs.
+/// NATS alone: an operator (or a lost JetStream store) deletes a consumer or
+/// the stream while its component runs.
 mod nats_only {
     use super::*;
 
@@ -387,6 +387,24 @@ mod nats_only {
         let cases: Vec<String> =
             sqlx::query_scalar("SELECT case_id FROM effects ORDER BY applied").fetch_all(h.db().pool()).await.unwrap();
         assert_eq!(cases, ["case-1", "case-2"], "each event applied once");
+        h.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_nats_stream_is_made_again_while_its_relay_and_consumer_run() {
+        let h = Harness::start(Backend::Postgres, BusKind::Nats, |_| {}).await;
+        h.run_relay();
+        h.produce("case-1", "1", true).await;
+        h.wait_effects(1).await;
+
+        // All its replicas' storage lost (here: deleted) under the running relay and consumer.
+        let nats = fengqiao_platform::bus::NatsBus::connect(&h.settings.bus).await.unwrap();
+        nats.delete_stream().await.unwrap();
+        h.produce("case-2", "2", true).await;
+        h.wait_effects(2).await;
+        let cases: Vec<String> =
+            sqlx::query_scalar("SELECT case_id FROM effects ORDER BY applied").fetch_all(h.db().pool()).await.unwrap();
+        assert_eq!(cases, ["case-1", "case-2"], "the event after the loss applied, once");
         h.finish().await;
     }
 }

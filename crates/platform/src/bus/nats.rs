@@ -2,7 +2,8 @@
 //! consumers with explicit acknowledgement, `Nats-Msg-Id` de-duplication and
 //! CloudEvents attributes as headers.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_nats::header::HeaderMap;
 use async_nats::jetstream::{self, consumer::pull, stream, AckKind};
@@ -41,12 +42,21 @@ const PULL_EXPIRES: Duration = Duration::from_secs(5);
 /// a request lost with the connection is noticed within two.
 const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
 
+/// How often at most a process makes the stream again after publishes found
+/// it missing (each failed acknowledgement of a relay's batch would ask).
+const REMAKE_STREAM_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+
 /// The NATS JetStream bus.
 #[derive(Clone)]
 pub struct NatsBus {
     client: async_nats::Client,
     js: jetstream::Context,
     stream: String,
+    /// The stream's settings: made at connect, and again by a running process
+    /// that finds it gone (its storage lost, or `nats stream rm`).
+    stream_config: stream::Config,
+    /// When a publish that found no stream last made it again.
+    stream_remade_at: Arc<Mutex<Option<Instant>>>,
     prefix: String,
     ack_wait: Duration,
     max_ack_pending: i64,
@@ -91,7 +101,7 @@ impl NatsBus {
             .map_err(|e| connect_err(e.to_string()))?;
         let js = jetstream::new(client.clone());
         let prefix = settings.subject_prefix.clone();
-        js.get_or_create_stream(stream::Config {
+        let stream_config = stream::Config {
             name: settings.stream.clone(),
             subjects: vec![every_event(&prefix)],
             storage: stream::StorageType::File,
@@ -99,14 +109,17 @@ impl NatsBus {
             duplicate_window: Duration::from_secs(settings.duplicate_window_secs),
             max_age: Duration::from_secs(settings.stream_max_age_days * 24 * 3600),
             ..Default::default()
-        })
-        .await
-        .map_err(|e| connect_err(format!("stream {}: {e}", settings.stream)))?;
+        };
+        js.get_or_create_stream(stream_config.clone())
+            .await
+            .map_err(|e| connect_err(format!("stream {}: {e}", settings.stream)))?;
         let filter_subjects_supported = supports_filter_subjects(&client.server_info().version);
         Ok(Self {
             client,
             js,
             stream: settings.stream.clone(),
+            stream_config,
+            stream_remade_at: Arc::new(Mutex::new(None)),
             prefix,
             ack_wait: Duration::from_secs(settings.ack_wait_secs),
             max_ack_pending: (settings.consumer_lanes.unwrap_or(crate::config::PARALLEL_LANES)
@@ -131,6 +144,39 @@ impl NatsBus {
         let err = |reason: String| BusError::Consumer { durable: durable.to_string(), reason };
         let stream = self.js.get_stream(&self.stream).await.map_err(|e| err(e.to_string()))?;
         stream.delete_consumer(durable).await.map(|_| ()).map_err(|e| err(e.to_string()))
+    }
+
+    /// The stream, made again if it is gone: consumers that subscribe again
+    /// (their pull ends with the stream) bring it back within a second.
+    async fn the_stream(&self) -> Result<stream::Stream, String> {
+        self.js.get_or_create_stream(self.stream_config.clone()).await.map_err(|e| e.to_string())
+    }
+
+    /// After a publish found no stream: makes it again (at most once a second),
+    /// so the relays go on without waiting for a restart. The events published
+    /// before the loss and not yet consumed went with it; the warning says how
+    /// to send them again.
+    async fn remake_missing_stream(&self) {
+        {
+            let mut remade_at = self.stream_remade_at.lock().expect("the stream's remake time is never poisoned");
+            if remade_at.is_some_and(|at| at.elapsed() < REMAKE_STREAM_AT_MOST_EVERY) {
+                return;
+            }
+            *remade_at = Some(Instant::now());
+        }
+        match self.the_stream().await {
+            Ok(_) => tracing::warn!(
+                stream = %self.stream,
+                "the NATS stream was missing (its storage lost, or deleted); made it again. Events published \
+                 before the loss and not yet consumed must be sent again from the outboxes: docs/operations.md, \
+                 NATS stream recovery"
+            ),
+            Err(e) => tracing::warn!(
+                stream = %self.stream,
+                error = %e,
+                "the NATS stream is missing and cannot be made again yet; retrying"
+            ),
+        }
     }
 
     fn headers(envelope: &Envelope) -> HeaderMap {
@@ -265,7 +311,14 @@ impl EventBus for NatsBus {
             .publish_with_headers(subject, Self::headers(envelope), envelope.payload.clone())
             .await
             .map_err(|e| err(e.to_string()))?;
-        Ok(Box::pin(async move { pending.into_future().await.map(|_| ()).map_err(|e| err(e.to_string())) }))
+        let bus = self.clone();
+        Ok(Box::pin(async move {
+            let acked = pending.into_future().await;
+            if acked.as_ref().is_err_and(|e| e.kind() == jetstream::context::PublishErrorKind::StreamNotFound) {
+                bus.remake_missing_stream().await;
+            }
+            acked.map(|_| ()).map_err(|e| err(e.to_string()))
+        }))
     }
 
     async fn subscribe(&self, spec: &ConsumerSpec) -> Result<Subscription, BusError> {
@@ -286,7 +339,7 @@ impl EventBus for NatsBus {
             // acknowledge what this consumer does not want.
             _ => config.filter_subject = every_event(&self.prefix),
         }
-        let stream = self.js.get_stream(&self.stream).await.map_err(|e| err(e.to_string()))?;
+        let stream = self.the_stream().await.map_err(err)?;
         let wanted_config = config.clone();
         let consumer = stream.get_or_create_consumer(&spec.durable, config).await.map_err(|e| err(e.to_string()))?;
         let consumer =
@@ -471,6 +524,36 @@ mod tests {
         bus.publish(&event).await.unwrap().await.unwrap();
         let delivery = tokio::time::timeout(Duration::from_secs(10), deliveries.next()).await.unwrap().unwrap();
         assert_eq!(delivery.unwrap().envelope.id, event.id);
+        bus.delete_stream().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_publish_that_finds_the_stream_gone_makes_it_again_for_the_next() {
+        use crate::bus::{Envelope, EventBus};
+        use fengqiao_proto::fengqiao::events::v1::MediationConcluded;
+        use fengqiao_proto::EventKind;
+
+        let mut settings = crate::testing::settings().bus;
+        settings.nats_url = crate::testing::nats_url();
+        let bus = super::NatsBus::connect(&settings).await.unwrap();
+        let event = |case: &str| {
+            Envelope::new(
+                "test",
+                EventKind::MediationConcluded,
+                &MediationConcluded { case_id: case.into(), ..Default::default() },
+            )
+        };
+        bus.publish(&event("case-1")).await.unwrap().await.unwrap();
+        // Its storage lost, or `nats stream rm`, while the process runs.
+        bus.delete_stream().await.unwrap();
+        let lost = bus.publish(&event("case-2")).await.unwrap().await;
+        assert!(lost.is_err(), "nothing took the event in");
+        // The relay's next pass finds the stream made again, with its settings.
+        bus.publish(&event("case-2")).await.unwrap().await.expect("the stream was made again");
+        let info = bus.js.get_stream(&bus.stream).await.unwrap().info().await.unwrap().clone();
+        assert_eq!(info.config.subjects, bus.stream_config.subjects);
+        assert_eq!(info.config.max_age, bus.stream_config.max_age);
+        assert_eq!(info.state.messages, 1, "only what came after the loss");
         bus.delete_stream().await.unwrap();
     }
 
