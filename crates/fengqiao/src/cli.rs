@@ -118,6 +118,12 @@ pub enum Command {
         #[command(subcommand)]
         command: commands::DlqCommand,
     },
+    /// Publishes again the events each component committed since a moment, after the NATS
+    /// stream was lost (reads each component's database directly, like `migrate`).
+    Outbox {
+        #[command(subcommand)]
+        command: commands::OutboxCommand,
+    },
     /// Drives a running fengqiao through its gateway as many police systems would (open
     /// loop at a rate, or closed loop at a concurrency) with the machine's raw ceilings
     /// measured in the same run; prints a table, writes a JSON report and an SVG chart.
@@ -174,6 +180,7 @@ pub async fn run() -> ExitCode {
         Command::Reroute { case_id, to, reason, by } => commands::reroute(settings, &case_id, &to, &reason, &by).await,
         Command::Supervision { command } => commands::supervision(settings, command).await,
         Command::Dlq { command } => commands::dlq(settings, command).await,
+        Command::Outbox { command } => commands::outbox(settings, command).await,
         Command::Bench(args) => fengqiao_bench::run(&settings, &args).await.map(|_| ()),
         Command::Seed(args) => fengqiao_bench::seed::run(&settings, &args).await.map(|_| ()),
         Command::Health { component, addr, service } => commands::health(settings, &component, addr, &service).await,

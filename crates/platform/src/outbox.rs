@@ -47,6 +47,35 @@ pub async fn append_all(conn: &mut AnyConnection, envelopes: &[Envelope]) -> Res
     Ok(())
 }
 
+/// Rows [`resend_since`] marks per statement.
+const RESEND_CHUNK: i64 = 5_000;
+
+/// Marks the events committed at or after `since_micros` (microseconds since the
+/// epoch) unsent again, oldest first, so the relay publishes them once more —
+/// after the stream was lost with events in it not yet consumed
+/// (docs/operations.md, NATS stream recovery). Consumers' inboxes drop what they
+/// applied already. `progress` hears the running count after each
+/// [`RESEND_CHUNK`] rows; returns how many in all.
+pub async fn resend_since(db: &Database, since_micros: i64, mut progress: impl FnMut(u64)) -> Result<u64, sqlx::Error> {
+    let mut marked = 0;
+    loop {
+        let done = sqlx::query::<Any>(
+            "UPDATE fq_outbox SET sent_at = NULL WHERE id IN
+               (SELECT id FROM fq_outbox WHERE sent_at IS NOT NULL AND created_at >= $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(since_micros)
+        .bind(RESEND_CHUNK)
+        .execute(db.writer())
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Ok(marked);
+        }
+        marked += done;
+        progress(marked);
+    }
+}
+
 /// Wakes the relay after a commit, so events leave at once instead of at the next poll.
 #[derive(Clone, Debug, Default)]
 pub struct OutboxNotifier(Arc<Notify>);

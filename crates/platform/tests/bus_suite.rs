@@ -209,6 +209,35 @@ async fn redelivered_event_changes_nothing(backend: Backend, bus: BusKind) {
     h.finish().await;
 }
 
+async fn events_resent_since_a_moment_are_published_again_and_applied_once(backend: Backend, bus: BusKind) {
+    // A one-second duplicate window, so the copies pass the broker and reach the inbox.
+    let h = Harness::start(backend, bus, |s| s.bus.duplicate_window_secs = 1).await;
+    h.produce("case-0", "0", true).await;
+    h.relay.relay_once().await.unwrap();
+    h.wait_effects(1).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let since = fengqiao_platform::db::now_micros();
+    h.produce("case-1", "1", true).await;
+    h.produce("case-2", "2", true).await;
+    h.relay.relay_once().await.unwrap();
+    h.wait_effects(3).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    let mut heard = Vec::new();
+    let resent = outbox::resend_since(h.db(), since, |n| heard.push(n)).await.unwrap();
+    assert_eq!(resent, 2, "the two events since the moment, not the one before");
+    assert_eq!(heard, [2], "progress after each chunk");
+    assert_eq!(h.count("SELECT COUNT(*) FROM fq_outbox WHERE sent_at IS NULL").await, 2);
+    assert_eq!(h.relay.relay_once().await.unwrap(), 2, "the relay publishes them again");
+    assert!(
+        testing::eventually(WAIT, || async { h.stats.duplicates.load(Ordering::Relaxed) == 2 }).await,
+        "both copies delivered and recognised"
+    );
+    assert_eq!(h.effects().await, 3, "nothing applied twice");
+    assert_eq!(outbox::resend_since(h.db(), fengqiao_platform::db::now_micros(), |_| {}).await.unwrap(), 0);
+    h.finish().await;
+}
+
 async fn poison_event_is_dead_lettered_after_max_deliveries_and_the_rest_go_on(backend: Backend, bus: BusKind) {
     let h = Harness::start(backend, bus, |s| s.bus.max_deliveries = 3).await;
     h.run_relay();
@@ -331,6 +360,11 @@ macro_rules! suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn redelivered_event_changes_nothing() {
                 super::redelivered_event_changes_nothing($backend, $bus).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn events_resent_since_a_moment_are_published_again_and_applied_once() {
+                super::events_resent_since_a_moment_are_published_again_and_applied_once($backend, $bus).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
