@@ -2,8 +2,8 @@
 //! consumers with explicit acknowledgement, `Nats-Msg-Id` de-duplication and
 //! CloudEvents attributes as headers.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::header::HeaderMap;
 use async_nats::jetstream::{self, consumer::pull, stream, AckKind};
@@ -12,6 +12,7 @@ use std::future::IntoFuture;
 
 use futures::StreamExt;
 
+use super::nats_stream::StreamKeeper;
 use super::{Acker, BusError, ConsumerSpec, Delivery, Envelope, EventBus, PendingAck, Subscription};
 use crate::config::BusSettings;
 
@@ -42,21 +43,14 @@ const PULL_EXPIRES: Duration = Duration::from_secs(5);
 /// a request lost with the connection is noticed within two.
 const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
 
-/// How often at most a process makes the stream again after publishes found
-/// it missing (each failed acknowledgement of a relay's batch would ask).
-const REMAKE_STREAM_AT_MOST_EVERY: Duration = Duration::from_secs(1);
-
 /// The NATS JetStream bus.
 #[derive(Clone)]
 pub struct NatsBus {
     client: async_nats::Client,
     js: jetstream::Context,
     stream: String,
-    /// The stream's settings: made at connect, and again by a running process
-    /// that finds it gone (its storage lost, or `nats stream rm`).
-    stream_config: stream::Config,
-    /// When a publish that found no stream last made it again.
-    stream_remade_at: Arc<Mutex<Option<Instant>>>,
+    /// Makes the stream again where a running process finds it gone.
+    keeper: Arc<StreamKeeper>,
     prefix: String,
     ack_wait: Duration,
     max_ack_pending: i64,
@@ -116,10 +110,9 @@ impl NatsBus {
         let filter_subjects_supported = supports_filter_subjects(&client.server_info().version);
         Ok(Self {
             client,
+            keeper: Arc::new(StreamKeeper::new(js.clone(), stream_config)),
             js,
             stream: settings.stream.clone(),
-            stream_config,
-            stream_remade_at: Arc::new(Mutex::new(None)),
             prefix,
             ack_wait: Duration::from_secs(settings.ack_wait_secs),
             max_ack_pending: (settings.consumer_lanes.unwrap_or(crate::config::PARALLEL_LANES)
@@ -144,39 +137,6 @@ impl NatsBus {
         let err = |reason: String| BusError::Consumer { durable: durable.to_string(), reason };
         let stream = self.js.get_stream(&self.stream).await.map_err(|e| err(e.to_string()))?;
         stream.delete_consumer(durable).await.map(|_| ()).map_err(|e| err(e.to_string()))
-    }
-
-    /// The stream, made again if it is gone: consumers that subscribe again
-    /// (their pull ends with the stream) bring it back within a second.
-    async fn the_stream(&self) -> Result<stream::Stream, String> {
-        self.js.get_or_create_stream(self.stream_config.clone()).await.map_err(|e| e.to_string())
-    }
-
-    /// After a publish found no stream: makes it again (at most once a second),
-    /// so the relays go on without waiting for a restart. The events published
-    /// before the loss and not yet consumed went with it; the warning says how
-    /// to send them again.
-    async fn remake_missing_stream(&self) {
-        {
-            let mut remade_at = self.stream_remade_at.lock().expect("the stream's remake time is never poisoned");
-            if remade_at.is_some_and(|at| at.elapsed() < REMAKE_STREAM_AT_MOST_EVERY) {
-                return;
-            }
-            *remade_at = Some(Instant::now());
-        }
-        match self.the_stream().await {
-            Ok(_) => tracing::warn!(
-                stream = %self.stream,
-                "the NATS stream was missing (its storage lost, or deleted); made it again. Events published \
-                 before the loss and not yet consumed must be sent again from the outboxes: docs/operations.md, \
-                 NATS stream recovery"
-            ),
-            Err(e) => tracing::warn!(
-                stream = %self.stream,
-                error = %e,
-                "the NATS stream is missing and cannot be made again yet; retrying"
-            ),
-        }
     }
 
     fn headers(envelope: &Envelope) -> HeaderMap {
@@ -311,11 +271,11 @@ impl EventBus for NatsBus {
             .publish_with_headers(subject, Self::headers(envelope), envelope.payload.clone())
             .await
             .map_err(|e| err(e.to_string()))?;
-        let bus = self.clone();
+        let keeper = self.keeper.clone();
         Ok(Box::pin(async move {
             let acked = pending.into_future().await;
             if acked.as_ref().is_err_and(|e| e.kind() == jetstream::context::PublishErrorKind::StreamNotFound) {
-                bus.remake_missing_stream().await;
+                keeper.remake_missing().await;
             }
             acked.map(|_| ()).map_err(|e| err(e.to_string()))
         }))
@@ -339,7 +299,7 @@ impl EventBus for NatsBus {
             // acknowledge what this consumer does not want.
             _ => config.filter_subject = every_event(&self.prefix),
         }
-        let stream = self.the_stream().await.map_err(err)?;
+        let stream = self.keeper.stream().await.map_err(err)?;
         let wanted_config = config.clone();
         let consumer = stream.get_or_create_consumer(&spec.durable, config).await.map_err(|e| err(e.to_string()))?;
         let consumer =
@@ -551,8 +511,8 @@ mod tests {
         // The relay's next pass finds the stream made again, with its settings.
         bus.publish(&event("case-2")).await.unwrap().await.expect("the stream was made again");
         let info = bus.js.get_stream(&bus.stream).await.unwrap().info().await.unwrap().clone();
-        assert_eq!(info.config.subjects, bus.stream_config.subjects);
-        assert_eq!(info.config.max_age, bus.stream_config.max_age);
+        assert_eq!(info.config.subjects, bus.keeper.config.subjects);
+        assert_eq!(info.config.max_age, bus.keeper.config.max_age);
         assert_eq!(info.state.messages, 1, "only what came after the loss");
         bus.delete_stream().await.unwrap();
     }
