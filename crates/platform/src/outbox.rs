@@ -54,24 +54,36 @@ const RESEND_CHUNK: i64 = 5_000;
 /// epoch) unsent again, oldest first, so the relay publishes them once more —
 /// after the stream was lost with events in it not yet consumed
 /// (docs/operations.md, NATS stream recovery). Consumers' inboxes drop what they
-/// applied already. `progress` hears the running count after each
-/// [`RESEND_CHUNK`] rows; returns how many in all.
-pub async fn resend_since(db: &Database, since_micros: i64, mut progress: impl FnMut(u64)) -> Result<u64, sqlx::Error> {
-    let mut marked = 0;
+/// applied already. Each statement takes up where the last one ended (by id,
+/// the primary key), so a long outbox is read once, not once a chunk.
+/// `progress` hears the running count after each [`RESEND_CHUNK`] rows;
+/// returns how many in all.
+pub async fn resend_since(db: &Database, since_micros: i64, progress: impl FnMut(u64)) -> Result<u64, sqlx::Error> {
+    resend_in_chunks(db, since_micros, RESEND_CHUNK, progress).await
+}
+
+async fn resend_in_chunks(
+    db: &Database,
+    since_micros: i64,
+    chunk: i64,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, sqlx::Error> {
+    let (mut marked, mut after) = (0, 0_i64);
     loop {
-        let done = sqlx::query::<Any>(
+        let ids: Vec<i64> = sqlx::query_scalar::<Any, i64>(
             "UPDATE fq_outbox SET sent_at = NULL WHERE id IN
-               (SELECT id FROM fq_outbox WHERE sent_at IS NOT NULL AND created_at >= $1 ORDER BY id LIMIT $2)",
+               (SELECT id FROM fq_outbox WHERE id > $1 AND created_at >= $2 AND sent_at IS NOT NULL
+                ORDER BY id LIMIT $3)
+             RETURNING id",
         )
+        .bind(after)
         .bind(since_micros)
-        .bind(RESEND_CHUNK)
-        .execute(db.writer())
-        .await?
-        .rows_affected();
-        if done == 0 {
-            return Ok(marked);
-        }
-        marked += done;
+        .bind(chunk)
+        .fetch_all(db.writer())
+        .await?;
+        let Some(last) = ids.iter().max() else { return Ok(marked) };
+        after = *last;
+        marked += ids.len() as u64;
         progress(marked);
     }
 }
@@ -385,6 +397,44 @@ impl OutboxRelay {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_resend_goes_through_the_outbox_chunk_by_chunk_from_the_moment_on() {
+        use crate::bus::Envelope;
+        use crate::db::Backend;
+        use crate::testing::TestDatabase;
+        use fengqiao_proto::fengqiao::events::v1::MediationConcluded;
+        use fengqiao_proto::EventKind;
+
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let t = TestDatabase::new(backend, "outbox").await.expect("a test database");
+            crate::migrate::run(&t.db, crate::component::PLATFORM_MIGRATIONS).await.expect("migrations");
+            let mut events: Vec<Envelope> = (0..5)
+                .map(|n| {
+                    let event = MediationConcluded { case_id: format!("case-{n}"), ..Default::default() };
+                    Envelope::new("test", EventKind::MediationConcluded, &event)
+                })
+                .collect();
+            for (n, e) in events.iter_mut().enumerate() {
+                e.time_micros = 1_000 + n as i64;
+            }
+            let mut tx = t.db.begin().await.unwrap();
+            super::append_all(&mut tx, &events).await.unwrap();
+            tx.commit().await.unwrap();
+            sqlx::query("UPDATE fq_outbox SET sent_at = 1").execute(t.db.writer()).await.unwrap();
+
+            let mut heard = Vec::new();
+            let resent = super::resend_in_chunks(&t.db, 1_001, 2, |n| heard.push(n)).await.unwrap();
+            assert_eq!((resent, heard), (4, vec![2, 4]), "{backend:?}: two chunks of two, from the second event on");
+            let unsent: Vec<String> =
+                sqlx::query_scalar("SELECT case_id FROM fq_outbox WHERE sent_at IS NULL ORDER BY id")
+                    .fetch_all(t.db.pool())
+                    .await
+                    .unwrap();
+            assert_eq!(unsent, ["case-1", "case-2", "case-3", "case-4"], "{backend:?}");
+            t.finish().await;
+        }
+    }
 
     #[test]
     fn only_a_relay_that_just_published_waits_and_only_for_what_is_left_of_its_linger() {
