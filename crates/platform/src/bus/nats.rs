@@ -48,7 +48,6 @@ const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
 pub struct NatsBus {
     client: async_nats::Client,
     js: jetstream::Context,
-    stream: String,
     /// Makes the stream again where a running process finds it gone.
     keeper: Arc<StreamKeeper>,
     prefix: String,
@@ -59,7 +58,10 @@ pub struct NatsBus {
 
 impl std::fmt::Debug for NatsBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NatsBus").field("stream", &self.stream).field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("NatsBus")
+            .field("stream", &self.stream_name())
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,7 +114,6 @@ impl NatsBus {
             client,
             keeper: Arc::new(StreamKeeper::new(js.clone(), stream_config)),
             js,
-            stream: settings.stream.clone(),
             prefix,
             ack_wait: Duration::from_secs(settings.ack_wait_secs),
             max_ack_pending: (settings.consumer_lanes.unwrap_or(crate::config::PARALLEL_LANES)
@@ -122,20 +123,25 @@ impl NatsBus {
         })
     }
 
+    /// The stream's name (`bus.stream`).
+    fn stream_name(&self) -> &str {
+        &self.keeper.config.name
+    }
+
     /// Deletes the stream (tests clean up after themselves with it).
     pub async fn delete_stream(&self) -> Result<(), BusError> {
         self.js
-            .delete_stream(&self.stream)
+            .delete_stream(self.stream_name())
             .await
             .map(|_| ())
-            .map_err(|e| BusError::Consumer { durable: self.stream.clone(), reason: e.to_string() })
+            .map_err(|e| BusError::Consumer { durable: self.stream_name().to_string(), reason: e.to_string() })
     }
 
     /// Deletes a durable consumer (as an operator's `nats consumer rm` would;
     /// tests use it to check a running consumer makes it again).
     pub async fn delete_consumer(&self, durable: &str) -> Result<(), BusError> {
         let err = |reason: String| BusError::Consumer { durable: durable.to_string(), reason };
-        let stream = self.js.get_stream(&self.stream).await.map_err(|e| err(e.to_string()))?;
+        let stream = self.js.get_stream(self.stream_name()).await.map_err(|e| err(e.to_string()))?;
         stream.delete_consumer(durable).await.map(|_| ()).map_err(|e| err(e.to_string()))
     }
 
@@ -350,7 +356,7 @@ impl EventBus for NatsBus {
 
     async fn pending(&self, durable: &str) -> Result<Option<u64>, BusError> {
         let err = |reason: String| BusError::Consumer { durable: durable.to_string(), reason };
-        let stream = self.js.get_stream(&self.stream).await.map_err(|e| err(e.to_string()))?;
+        let stream = self.js.get_stream(self.stream_name()).await.map_err(|e| err(e.to_string()))?;
         let info = stream.consumer_info(durable).await.map_err(|e| err(e.to_string()))?;
         Ok(Some(info.num_pending + info.num_ack_pending as u64))
     }
@@ -468,7 +474,7 @@ mod tests {
             &MediationConcluded { case_id: "case-1".into(), ..Default::default() },
         );
         // As the release before four batches a lane made it: one batch a lane, another ack wait.
-        let stream = bus.js.get_stream(&bus.stream).await.unwrap();
+        let stream = bus.js.get_stream(bus.stream_name()).await.unwrap();
         let mut earlier = consumer(&[&format!("{}{}", bus.prefix, event.event_type)], 300, 256);
         earlier.durable_name = Some("earlier".into());
         earlier.ack_policy = super::jetstream::consumer::AckPolicy::Explicit;
@@ -510,7 +516,7 @@ mod tests {
         assert!(lost.is_err(), "nothing took the event in");
         // The relay's next pass finds the stream made again, with its settings.
         bus.publish(&event("case-2")).await.unwrap().await.expect("the stream was made again");
-        let info = bus.js.get_stream(&bus.stream).await.unwrap().info().await.unwrap().clone();
+        let info = bus.js.get_stream(bus.stream_name()).await.unwrap().info().await.unwrap().clone();
         assert_eq!(info.config.subjects, bus.keeper.config.subjects);
         assert_eq!(info.config.max_age, bus.keeper.config.max_age);
         assert_eq!(info.state.messages, 1, "only what came after the loss");
@@ -527,7 +533,7 @@ mod tests {
         let bus = super::NatsBus::connect(&settings).await.unwrap();
         // The requests as the server receives them, heard on the subject it serves them on.
         let mut requests =
-            bus.client.subscribe(format!("$JS.API.CONSUMER.MSG.NEXT.{}.pulling", bus.stream)).await.unwrap();
+            bus.client.subscribe(format!("$JS.API.CONSUMER.MSG.NEXT.{}.pulling", bus.stream_name())).await.unwrap();
         bus.client.flush().await.unwrap();
         let spec = ConsumerSpec { durable: "pulling".into(), event_types: vec!["fq.v1.case.registered".into()] };
         let mut deliveries = bus.subscribe(&spec).await.unwrap();
