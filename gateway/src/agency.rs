@@ -40,7 +40,9 @@ pub struct AgencyApi {
     pub(crate) audit: crate::audit::AuditLog,
     /// Credentials kept while the gateway hears of every change to them.
     pub(crate) known: Arc<crate::credentials::known::Known>,
-    /// Submissions' ownership rows, written together (group commit).
+    /// The key of verification codes.
+    pub(crate) codes: crate::codes::CodeKey,
+    /// Resubmissions' ownership rows, written together (group commit).
     pub(crate) owners: fengqiao_platform::group_commit::GroupCommit<store::Own>,
     /// Idempotency-Keys' first claims, written together (group commit).
     pub(crate) claims: fengqiao_platform::group_commit::GroupCommit<crate::idempotency::NewKey>,
@@ -220,11 +222,13 @@ fn check_jurisdiction(agency: &Agency, dispute: &fengqiao_proto::fengqiao::commo
 type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchStatusResponse, Status>> + Send>>;
 
 impl AgencyApi {
+    /// Hands the dispute over; a new case's owner row is left for the call's
+    /// audit commit (returned with the answer), any other's written here.
     async fn handle_submit_dispute(
         &self,
         agency: Agency,
         r: SubmitDisputeRequest,
-    ) -> Result<SubmitDisputeResponse, Status> {
+    ) -> Result<(SubmitDisputeResponse, Option<store::Own>), Status> {
         let external_ref = r
             .dispute
             .as_ref()
@@ -237,7 +241,20 @@ impl AgencyApi {
         gateway_stage("SubmitDispute", "hand_over", started);
         let (case_id, case_no, created) = handed?;
         let first = CaseStatus { case_id: case_id.clone(), case_no, external_ref, ..Default::default() };
-        let own = store::Own { agency_id: agency.agency_id.clone(), status: first, at: now_micros() };
+        let verification_code = self.codes.code_for(&case_id);
+        let own =
+            store::Own { agency_id: agency.agency_id.clone(), status: first, verification_code, at: now_micros() };
+        if created {
+            // Registered by this call: no one else can own the case, and a resubmission racing
+            // this call writes the same row and code. The answer is that row.
+            let stored = own.as_stored();
+            let answer = SubmitDisputeResponse {
+                status: Some(stored.status),
+                created,
+                verification_code: stored.verification_code,
+            };
+            return Ok((answer, Some(own)));
+        }
         let started = Instant::now();
         let stored = self.owners.write(own).await;
         gateway_stage("SubmitDispute", "ownership", started);
@@ -246,14 +263,13 @@ impl AgencyApi {
             // The case's registration names another agency as its sender: not this one's to see.
             return Err(Status::not_found("no case with this id among your agency's cases"));
         }
-        let status = if created {
-            owner.status
-        } else {
-            // Sent before (or numbered by a linkage): where it stands now.
-            let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
-            store::status(&mut conn, &case_id).await.map_err(status::database)?.map_or(owner.status, |s| s.status)
-        };
-        Ok(SubmitDisputeResponse { status: Some(status), created, verification_code: owner.verification_code })
+        // Sent before (or numbered by a linkage): where it stands now.
+        let mut conn = self.db.pool().acquire().await.map_err(status::database)?;
+        let stored = store::status(&mut conn, &case_id).await.map_err(status::database)?;
+        let status = stored.map_or(owner.status, |s| s.status);
+        let answer =
+            SubmitDisputeResponse { status: Some(status), created, verification_code: owner.verification_code };
+        Ok((answer, None))
     }
 
     async fn handle_get_status(&self, agency: Agency, request: GetStatusRequest) -> Result<GetStatusResponse, Status> {
@@ -313,7 +329,8 @@ impl AgencyService for AgencyApi {
         &self,
         request: Request<SubmitDisputeRequest>,
     ) -> Result<Response<SubmitDisputeResponse>, Status> {
-        self.serve(request, "SubmitDispute", Kind::Mutating, |agency, r| self.handle_submit_dispute(agency, r)).await
+        let work = |agency, r| self.handle_submit_dispute(agency, r);
+        self.serve_owning(request, "SubmitDispute", Kind::Mutating, work).await
     }
 
     async fn get_status(&self, request: Request<GetStatusRequest>) -> Result<Response<GetStatusResponse>, Status> {

@@ -12,9 +12,9 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 
 use crate::agency::AgencyApi;
-use crate::audit::Entry;
+use crate::audit::{Entry, Kept};
 use crate::idempotency::{self, Claim};
-use crate::store::Agency;
+use crate::store::{Agency, Own};
 
 /// The case a request or answer concerns, for the audit log.
 pub trait Audited {
@@ -123,12 +123,32 @@ impl AgencyApi {
             code: authorized.as_ref().err().map_or(0, |s| s.code() as i32),
             request_id: request_id(request.metadata()),
         };
-        self.audit.record(entry, None).await;
+        self.audit.record(entry, Kept::default()).await;
         authorized
     }
 
-    /// Serves one unary call of `method` with `work`.
-    pub(crate) async fn serve<Req, Resp, F, Fut>(
+    /// Serves one unary call of `method` with `work` (see [`Self::serve_owning`]).
+    pub(crate) async fn serve<Req: Message + Audited, Resp: Message + Default + Audited, Fut>(
+        &self,
+        request: Request<Req>,
+        method: &'static str,
+        kind: Kind,
+        work: impl FnOnce(Agency, Req) -> Fut,
+    ) -> Result<Response<Resp>, Status>
+    where
+        Fut: Future<Output = Result<Resp, Status>>,
+    {
+        let work = |agency, r| {
+            let done = work(agency, r);
+            async move { done.await.map(|answer| (answer, None)) }
+        };
+        self.serve_owning(request, method, kind, work).await
+    }
+
+    /// Serves one unary call of `method` with `work`, which may answer with
+    /// the owner row of a case it registered: written in the call's audit
+    /// commit, before the answer goes out.
+    pub(crate) async fn serve_owning<Req, Resp, F, Fut>(
         &self,
         request: Request<Req>,
         method: &'static str,
@@ -139,14 +159,15 @@ impl AgencyApi {
         Req: Message + Audited,
         Resp: Message + Default + Audited,
         F: FnOnce(Agency, Req) -> Fut,
-        Fut: Future<Output = Result<Resp, Status>>,
+        Fut: Future<Output = Result<(Resp, Option<Own>), Status>>,
     {
         let at = now_micros();
         let request_id = request_id(request.metadata());
         let mut case_id = request.get_ref().case_id();
         let mut agency_id = String::new();
-        // A new mutating call's answer, kept under its key in the audit entry's commit.
-        let mut completion = None;
+        // A new mutating call's answer, kept under its key, and the owner row of the case it
+        // registered: both written in the audit entry's commit.
+        let mut kept = Kept::default();
         let deadline = crate::limits::deadline(request.metadata(), Duration::from_secs(self.settings.deadline_secs));
         let deadline_at = tokio::time::Instant::now() + deadline;
         // The deadline counts from the call's arrival and bounds all of it — the
@@ -183,7 +204,11 @@ impl AgencyApi {
                 stage("work", started);
                 done
             };
-            let Some(key) = key else { return bounded(work(agency, r)).await };
+            let Some(key) = key else {
+                let (answer, owner) = bounded(work(agency, r)).await?;
+                kept.owner = owner;
+                return Ok(answer);
+            };
             let hash = idempotency::fingerprint(method, &encoded);
             // Twice the longest a call may run: a claim older than that lost its call.
             let longest = i64::try_from(self.settings.deadline_secs).unwrap_or(i64::MAX).saturating_mul(2_000_000);
@@ -204,9 +229,10 @@ impl AgencyApi {
                 Claim::New => {
                     let id = agency.agency_id.clone();
                     match bounded(work(agency, r)).await {
-                        Ok(answer) => {
+                        Ok((answer, owner)) => {
                             let encoded = answer.encode_to_vec();
-                            completion = Some(idempotency::Completion { agency_id: id, key, answer: encoded });
+                            kept.answer = Some(idempotency::Completion { agency_id: id, key, answer: encoded });
+                            kept.owner = owner;
                             Ok(answer)
                         }
                         Err(e) => {
@@ -229,7 +255,7 @@ impl AgencyApi {
         // An answer goes out only with its audit entry committed; an entry the
         // database cannot take by the deadline is still written when it can,
         // but the caller hears that the outcome is unknown.
-        let audited = self.audit.record(entry, completion);
+        let audited = self.audit.record(entry, kept);
         let audited = tokio::time::timeout_at(deadline_at.max(tokio::time::Instant::now()), audited);
         let started = Instant::now();
         let audited = audited.await;

@@ -7,6 +7,7 @@ mod agency;
 pub mod audit;
 pub mod callbacks;
 mod calls;
+pub mod codes;
 pub mod credentials;
 pub mod http;
 pub mod idempotency;
@@ -62,6 +63,7 @@ impl Component for Gateway {
         migration!("gateway", 9, "0009_status_pending.sql", "status changes wait apart until numbered"),
         migration!("gateway", 10, "0010_credential_changes.sql", "changes to credentials and agencies notified"),
         migration!("gateway", 11, shared "0011_case_owners.sql", "case owners and codes apart from the status view"),
+        migration!("gateway", 12, shared "0012_code_key.sql", "the key verification codes are made from"),
     ];
 
     async fn assemble(runtime: &ComponentRuntime) -> anyhow::Result<Api> {
@@ -117,6 +119,7 @@ impl Component for Gateway {
             db: runtime.db.clone(),
             audit: audit::AuditLog::start(runtime.db.clone()),
             known,
+            codes: codes::CodeKey::load(&runtime.db).await?,
             owners: GroupCommit::start(runtime.db.clone(), GROUP_COMMIT_BATCH),
             claims: GroupCommit::start(runtime.db.clone(), GROUP_COMMIT_BATCH),
             intake: IntakeServiceClient::new(settings.channel_to("intake")?),

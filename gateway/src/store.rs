@@ -5,7 +5,7 @@ use prost::Message;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-mod owners;
+pub(crate) mod owners;
 pub use owners::{record_owned, Own};
 
 /// An agency system allowed through the gateway.

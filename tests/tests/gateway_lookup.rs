@@ -112,3 +112,55 @@ async fn a_dispute_outside_the_agencys_county_or_holding_nul_is_refused_and_chan
     assert!(changes.get("changes").is_none(), "nothing was registered: {changes}");
     system.finish().await;
 }
+
+/// A new case's owner row is written in its submit call's audit commit, so a
+/// resubmission racing that call (another key, or none) may write the row
+/// first. Every answer still carries the one code stored for the case, and a
+/// party can look the case up with it.
+#[tokio::test]
+async fn a_submission_racing_its_resubmissions_answers_each_the_code_a_party_can_look_up() {
+    let system =
+        System::start_with(Mode::Standalone, &[("FENGQIAO_AGENCY_API__LOOKUP_MAX_FAILURES", "1000")]).await.unwrap();
+    let out =
+        system.cli(&["agencies", "add", "--id", PORTAL, "--kind", "lookup", "--name", "门户", "--division", "620802"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let police = std::sync::Arc::new(AgencySession::connect(&system, POLICE).await);
+    let portal = Http::new(&system, PORTAL);
+    for case in 0..12 {
+        let external_ref = format!("JQ-RACE-{case}");
+        let racers: Vec<_> = (0..6)
+            .map(|i| {
+                let (police, external_ref) = (police.clone(), external_ref.clone());
+                tokio::spawn(async move {
+                    let dispute = dispute(Source::Police, &external_ref);
+                    let key = format!("race-{external_ref}-{i}");
+                    let metadata: &[(&'static str, &str)] = if i % 2 == 0 { &[("idempotency-key", &key)] } else { &[] };
+                    police.submit_carrying(dispute, metadata).await.unwrap()
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for racer in racers {
+            answers.push(racer.await.unwrap());
+        }
+        assert_eq!(answers.iter().filter(|a| a.created).count(), 1, "{external_ref}: registered once");
+        let code = answers[0].verification_code.clone();
+        assert!(answers.iter().all(|a| a.verification_code == code), "{external_ref}: one code in every answer");
+        let again = police.submit(dispute(Source::Police, &external_ref)).await.unwrap();
+        assert_eq!(again.verification_code, code, "{external_ref}: the stored code is the one answered");
+
+        let case_no = again.status.unwrap().case_no;
+        let ask = json!({"caseNo": case_no, "verificationCode": code});
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let (http_code, progress) = portal.call(Method::POST, "/v1/progress:lookup", Some(ask.clone())).await;
+            if http_code == 200 {
+                break;
+            }
+            // Not found until the status projection records the case.
+            assert_eq!(http_code, 404, "{progress}");
+            assert!(std::time::Instant::now() < deadline, "{external_ref}: never found by its number and code");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}

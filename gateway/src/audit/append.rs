@@ -1,6 +1,6 @@
 //! How a batch of entries joins the chain: numbered and hashed after the
-//! chain's head, written with the answers kept under their keys, the head
-//! moved — all in one commit. On PostgreSQL, once this process knows where the
+//! chain's head, written with the answers kept under their keys and the new
+//! cases' owner rows, the head moved — all in one commit. On PostgreSQL, once this process knows where the
 //! head is, that is one statement that moves the head only if it is still
 //! there; otherwise (SQLite, the first batch, another gateway appended since)
 //! a transaction that takes the head row first.
@@ -11,9 +11,11 @@ use sqlx::Row;
 
 use super::{chain, Pending};
 use crate::idempotency::{bind_completion, complete_sql, Completion};
+use crate::store::{owners, Own};
 
 /// The most entries appended in one statement (PostgreSQL's parameters: 8 an
-/// entry and 3 an answer, under its limit of 65,535 with room to spare).
+/// entry, 3 an answer and 6 an owner row, under its limit of 65,535 with room
+/// to spare).
 const MOST_IN_ONE_STATEMENT: usize = 2_048;
 
 /// The chain's last entry: its number and hash.
@@ -47,7 +49,16 @@ pub enum Appended {
 }
 
 fn answers(batch: &[Pending]) -> Vec<&Completion> {
-    batch.iter().filter_map(|(_, answer, _)| answer.as_ref()).collect()
+    batch.iter().filter_map(|(_, kept, _)| kept.answer.as_ref()).collect()
+}
+
+/// The batch's owner rows in case id order, the order a batch of resubmissions'
+/// rows takes too: two such writers racing on the same cases wait on each
+/// other in one order, never in a circle.
+fn owners(batch: &[Pending]) -> Vec<&Own> {
+    let mut owners: Vec<&Own> = batch.iter().filter_map(|(_, kept, _)| kept.owner.as_ref()).collect();
+    owners.sort_by(|a, b| a.status.case_id.cmp(&b.status.case_id));
+    owners
 }
 
 /// Appends `batch`; `known` is the head this process left (updated to the new
@@ -86,7 +97,7 @@ async fn after(
     new: &Head,
     hashes: &[String],
 ) -> Result<bool, sqlx::Error> {
-    let answers = answers(batch);
+    let (answers, owners) = (answers(batch), owners(batch));
     let mut sql = format!(
         "WITH head AS (UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4 RETURNING 1),
          entries AS (INSERT INTO audit_log (seq, at, agency_id, method, case_id, code, request_id, hash)
@@ -97,6 +108,10 @@ async fn after(
         let rows = numbered_values(5 + 8 * batch.len(), answers.len(), 3);
         sql += &format!(", answers AS ({})", complete_sql(&rows, "EXISTS (SELECT 1 FROM head)"));
     }
+    if !owners.is_empty() {
+        let rows = numbered_values(5 + 8 * batch.len() + 3 * answers.len(), owners.len(), 6);
+        sql += &format!(", owners AS ({})", owners::insert_sql(&rows, "EXISTS (SELECT 1 FROM head)"));
+    }
     sql += " SELECT COUNT(*) FROM head";
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(new.seq).bind(&new.hash).bind(head.seq).bind(&head.hash);
     for ((entry, _, _), hash) in batch.iter().zip(hashes) {
@@ -104,6 +119,9 @@ async fn after(
     }
     for c in answers {
         query = bind_completion(query, c);
+    }
+    for o in owners {
+        query = owners::bind_owner(query, o);
     }
     let moved: i64 = query.fetch_one(db.writer()).await?.try_get(0)?;
     Ok(moved == 1)
@@ -142,8 +160,8 @@ async fn locked(
     }
     let (hashes, new) = chain_after(&head, batch);
     *tried = Some(new.clone());
-    let answers = answers(batch);
-    crate::idempotency::complete_all(&mut tx, &answers).await?;
+    crate::idempotency::complete_all(&mut tx, &answers(batch)).await?;
+    owners::insert_all(&mut tx, &owners(batch)).await?;
     let rows: Vec<(&chain::Entry, &String)> = batch.iter().map(|(entry, _, _)| entry).zip(&hashes).collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
@@ -215,6 +233,78 @@ mod tests {
         assert_eq!(next, Appended::UnderLock);
         assert_eq!(verify(&test.db, |_| {}).await.unwrap(), Verdict::Intact(6));
         test.finish().await;
+    }
+
+    fn owner(case: &str, code: &str) -> Own {
+        let status = fengqiao_proto::fengqiao::gateway::v1::CaseStatus { case_id: case.into(), ..Default::default() };
+        Own { agency_id: "police-1".into(), status, verification_code: code.into(), at: 1 }
+    }
+
+    /// A new case's owner row goes in with its call's entry, whichever way the
+    /// batch goes in; a row a racing resubmission wrote first stays.
+    async fn owner_rows_go_in_with_their_entries(backend: Backend) {
+        let test = crate::test_database(backend).await;
+        let mut conn = test.db.writer().acquire().await.unwrap();
+        owners::insert_all(&mut conn, &[&owner("case-1", "FIRST")]).await.unwrap();
+        drop(conn);
+        let mut known = None;
+        let mut first = batch(0, 2);
+        first[0].1.owner = Some(owner("case-1", "LATER"));
+        first[1].1.owner = Some(owner("case-2", "CODE2"));
+        assert_eq!(append(&test.db, &mut first, &mut known, &mut None).await.unwrap(), Appended::UnderLock);
+        let mut second = batch(2, 3);
+        second[1].1.owner = Some(owner("case-3", "CODE3"));
+        let how = append(&test.db, &mut second, &mut known, &mut None).await.unwrap();
+        let expected = match backend {
+            Backend::Postgres => Appended::InOneStatement,
+            Backend::Sqlite => Appended::UnderLock,
+        };
+        assert_eq!(how, expected);
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT case_id, verification_code FROM case_owners ORDER BY case_id")
+                .fetch_all(test.db.pool())
+                .await
+                .unwrap();
+        let rows: Vec<(&str, &str)> = rows.iter().map(|(c, v)| (c.as_str(), v.as_str())).collect();
+        assert_eq!(rows, [("case-1", "FIRST"), ("case-2", "CODE2"), ("case-3", "CODE3")]);
+        assert_eq!(verify(&test.db, |_| {}).await.unwrap(), Verdict::Intact(5));
+        test.finish().await;
+    }
+
+    /// A batch of resubmissions holds one case's owner row while the audit
+    /// writer writes two new ones: both take the rows in case id order, so
+    /// one waits for the other instead of each waiting for the other.
+    #[tokio::test]
+    async fn on_postgres_owner_rows_racing_a_batch_of_resubmissions_wait_without_a_deadlock() {
+        let test = crate::test_database(Backend::Postgres).await;
+        let mut resubmissions = test.db.pool().begin().await.unwrap();
+        owners::insert_all(&mut resubmissions, &[&owner("case-a", "A")]).await.unwrap();
+        let mut entries = batch(0, 2);
+        entries[0].1.owner = Some(owner("case-b", "B"));
+        entries[1].1.owner = Some(owner("case-a", "A"));
+        let db = test.db.clone();
+        let audit = tokio::spawn(async move { append(&db, &mut entries, &mut None, &mut None).await });
+        // The audit writer's statement now waits on case-a's row.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        owners::insert_all(&mut resubmissions, &[&owner("case-b", "B")]).await.expect("no deadlock");
+        resubmissions.commit().await.unwrap();
+        audit.await.unwrap().expect("the entries go in");
+        let rows: Vec<String> = sqlx::query_scalar("SELECT case_id FROM case_owners ORDER BY case_id")
+            .fetch_all(test.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, ["case-a", "case-b"]);
+        test.finish().await;
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_owner_rows_go_in_with_their_entries() {
+        owner_rows_go_in_with_their_entries(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres_owner_rows_go_in_with_their_entries() {
+        owner_rows_go_in_with_their_entries(Backend::Postgres).await;
     }
 
     #[tokio::test]

@@ -12,14 +12,25 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::idempotency::Completion;
+use crate::store::Own;
 
 pub use chain::{Entry, Verdict};
 
 /// The most entries one commit takes.
 const BATCH: usize = 256;
 
-/// An entry, the answer to keep with it (if any), and who waits for the commit.
-type Pending = (Entry, Option<Completion>, oneshot::Sender<()>);
+/// What a call's entry commits with.
+#[derive(Default)]
+pub struct Kept {
+    /// The answer to keep under its Idempotency-Key.
+    pub answer: Option<Completion>,
+    /// The owner row of the case the call registered (its call's last write:
+    /// one commit fewer on a submission's path).
+    pub owner: Option<Own>,
+}
+
+/// An entry, what to keep with it, and who waits for the commit.
+type Pending = (Entry, Kept, oneshot::Sender<()>);
 
 /// The handle calls use to append their entries.
 #[derive(Clone)]
@@ -36,10 +47,10 @@ impl AuditLog {
     }
 
     /// Appends an entry (its seq is assigned when written) and waits until it is
-    /// committed — with `answer` kept under its Idempotency-Key in the same commit.
-    pub async fn record(&self, entry: Entry, answer: Option<Completion>) {
+    /// committed — with what `kept` holds written in the same commit.
+    pub async fn record(&self, entry: Entry, kept: Kept) {
         let (done, committed) = oneshot::channel();
-        if self.tx.send((entry, answer, done)).await.is_ok() {
+        if self.tx.send((entry, kept, done)).await.is_ok() {
             let _ = committed.await;
         }
     }
@@ -160,7 +171,7 @@ fn test_batch(from: usize, n: usize) -> Vec<Pending> {
         code: 0,
         request_id: format!("r-{i}"),
     };
-    (from..from + n).map(|i| (entry(i), None, oneshot::channel().0)).collect()
+    (from..from + n).map(|i| (entry(i), Kept::default(), oneshot::channel().0)).collect()
 }
 
 #[cfg(test)]
@@ -190,8 +201,8 @@ mod tests {
         drop(conn);
         // One append of all 600: the batch the writer would take (two statements' worth of rows).
         let mut batch: Vec<Pending> = test_batch(0, 600);
-        for (i, (_, answer, _)) in batch.iter_mut().enumerate() {
-            *answer = (i % 3 == 0).then(|| Completion {
+        for (i, (_, kept, _)) in batch.iter_mut().enumerate() {
+            kept.answer = (i % 3 == 0).then(|| Completion {
                 agency_id: "police-1".into(),
                 key: format!("k-{i}"),
                 answer: format!("answer-{i}").into_bytes(),

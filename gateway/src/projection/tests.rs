@@ -92,6 +92,7 @@ async fn prepared(backend: Backend) -> TestDatabase {
     let owners = [("case-a", "A-1"), ("case-b", "A-2")].map(|(case, no)| store::Own {
         agency_id: "police-1".into(),
         status: CaseStatus { case_id: case.into(), case_no: no.into(), ..Default::default() },
+        verification_code: format!("CODE-{no}"),
         at: 0,
     });
     let writes: Vec<&store::Own> = owners.iter().collect();

@@ -27,14 +27,69 @@ pub async fn record_owned(conn: &mut AnyConnection, case_ids: &[&str], at: i64) 
 /// who sent the case, the case as the call knew it, the code its parties
 /// quote. Shares commits on PostgreSQL too: no other transaction writes these
 /// rows (the status projection writes `case_status`), so a batch waits on no
-/// one but a racing resubmission of one of its cases.
+/// one but a racing resubmission of one of its cases. A new case's row rides
+/// on its call's audit commit instead (see [`insert_sql`]).
 pub struct Own {
     /// The agency that submitted the case.
     pub agency_id: String,
     /// Its first status.
     pub status: CaseStatus,
+    /// Its code ([`CodeKey::code_for`](crate::codes::CodeKey::code_for) the
+    /// case: a racing resubmission writes the same).
+    pub verification_code: String,
     /// When (µs).
     pub at: i64,
+}
+
+impl Own {
+    /// What is stored once this row is written and no other was first: what a
+    /// new case's submit call answers before its audit commit writes the row.
+    pub fn as_stored(&self) -> Stored {
+        let mut status = self.status.clone();
+        status.updated_at = Some(fengqiao_platform::db::timestamp(self.at));
+        Stored {
+            owner: self.agency_id.clone(),
+            status,
+            verification_code: self.verification_code.clone(),
+            referral_id: String::new(),
+        }
+    }
+}
+
+/// The statement writing the owner rows given as `VALUES` rows (bind each with
+/// [`bind_owner`]) where `condition` holds, leaving a case's earlier row as it is.
+pub(crate) fn insert_sql(values: &str, condition: &str) -> String {
+    format!(
+        "INSERT INTO case_owners (case_id, agency_id, case_no, external_ref, verification_code, created_at)
+         SELECT v.* FROM (VALUES {values}) AS v WHERE {condition} ON CONFLICT (case_id) DO NOTHING"
+    )
+}
+
+/// Binds an owner's row of [`insert_sql`].
+pub(crate) fn bind_owner<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    w: &'q Own,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(&w.status.case_id)
+        .bind(&w.agency_id)
+        .bind(&w.status.case_no)
+        .bind(&w.status.external_ref)
+        .bind(&w.verification_code)
+        .bind(w.at)
+}
+
+/// Writes `all` in the caller's transaction, a case's earlier row left as it is.
+pub async fn insert_all(conn: &mut AnyConnection, all: &[&Own]) -> Result<(), sqlx::Error> {
+    for chunk in all.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = insert_sql(&fengqiao_platform::db::values(conn, chunk.len(), 6), "TRUE");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for w in chunk {
+            query = bind_owner(query, w);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 impl fengqiao_platform::group_commit::Write for Own {
@@ -62,20 +117,11 @@ impl fengqiao_platform::group_commit::Write for Own {
             let new: Vec<&Own> = first.into_values().collect();
             let mut rows = Vec::with_capacity(new.len());
             for chunk in new.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
-                let sql = format!(
-                    "INSERT INTO case_owners (case_id, agency_id, case_no, external_ref, verification_code, created_at)
-                     VALUES {} ON CONFLICT (case_id) DO NOTHING RETURNING {OWNER_COLUMNS}",
-                    fengqiao_platform::db::values(conn, chunk.len(), 6)
-                );
+                let values = fengqiao_platform::db::values(conn, chunk.len(), 6);
+                let sql = format!("{} RETURNING {OWNER_COLUMNS}", insert_sql(&values, "TRUE"));
                 let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for w in chunk {
-                    insert = insert
-                        .bind(&w.status.case_id)
-                        .bind(&w.agency_id)
-                        .bind(&w.status.case_no)
-                        .bind(&w.status.external_ref)
-                        .bind(crate::lookup::new_code())
-                        .bind(w.at);
+                    insert = bind_owner(insert, w);
                 }
                 rows.extend(insert.fetch_all(&mut *conn).await?);
             }
@@ -116,7 +162,7 @@ mod tests {
 
     fn own(agency: &str, case: &str, case_no: &str) -> Own {
         let status = CaseStatus { case_id: case.into(), case_no: case_no.into(), ..Default::default() };
-        Own { agency_id: agency.into(), status, at: 1 }
+        Own { agency_id: agency.into(), status, verification_code: format!("code-{agency}-{case}"), at: 1 }
     }
 
     /// A batch of owner rows stores and answers what the same writes one by one
@@ -154,6 +200,12 @@ mod tests {
         assert_eq!(stored[0].verification_code, stored[4].verification_code, "one row for case-d");
         assert_eq!(stored[2].verification_code, before[0].verification_code, "case-b keeps its first code");
         assert!(stored.iter().all(|s| s.verification_code.len() >= 8), "every owner has a code");
+        // A new case's call answers before its row is written: what it answers is what is stored.
+        let answered = batch[1].as_stored();
+        assert_eq!(
+            (&answered.owner, &answered.status, &answered.verification_code, &answered.referral_id),
+            (&stored[1].owner, &stored[1].status, &stored[1].verification_code, &stored[1].referral_id)
+        );
         let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM case_owners").fetch_one(&mut *conn).await.unwrap();
         assert_eq!(rows, 4);
 
