@@ -120,7 +120,8 @@ cpu = r["cpu"]
 groups = dict(cpu["by_group"])
 assert cpu["ms_per_referral"] > 0 and groups.get("fengqiao (standalone)", 0) > 0, f"no CPU counted for fengqiao: {cpu}"
 stages = {s["stage"]: s for s in r["gateway_stages"] or []}
-missing = {"authorize", "claim", "work", "hand_over", "ownership", "audit"} - set(stages)
+# A new case's owner row is written in the audit commit: no ownership stage for the bench's new cases.
+missing = {"authorize", "claim", "work", "hand_over", "audit"} - set(stages)
 assert not missing, f"the gateway's stages lack {missing}: {r['gateway_stages']}"
 assert stages["work"]["calls"] == r["outcomes"]["OK"], f"every submission passed the work stage: {stages['work']}"
 print(f"smoke: {r['outcomes']['OK']} submitted, all in an inbox; p99 submit {r['submit_latency']['p99']:.1f} ms, "
