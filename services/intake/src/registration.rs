@@ -100,46 +100,59 @@ fn unrelated_run(registrations: &[&Registration]) -> usize {
     registrations.len()
 }
 
-/// Writes a run of registrations none of which links to another.
+/// Writes a run of registrations none of which links to another. Only the
+/// references not registered yet are numbered, then written with their
+/// numbers: each case row is written once (a number set by a later update
+/// rewrote the row and its four index entries; docs/performance.md,
+/// thirty-second round). A reference another intake registers at the same
+/// moment still loses at the insert, its number unused.
 async fn write_run(run: &[&Registration], conn: &mut AnyConnection) -> Result<Vec<Written>, sqlx::Error> {
-    let mut cases = Vec::with_capacity(run.len());
-    for r in run {
-        cases.push(r.assessed(conn).await?);
+    let refs: Vec<(&str, &str)> = run.iter().map(|r| (r.case.source_agency.as_str(), r.external_ref())).collect();
+    let registered = store::registered_refs(conn, &refs).await?;
+    let mut seen = HashSet::with_capacity(run.len());
+    // Each new reference once, the first registration with it in the run.
+    let new: Vec<usize> = (0..run.len())
+        .filter(|&i| {
+            let (agency, reference) = refs[i];
+            !registered.contains(&(agency.to_string(), reference.to_string())) && seen.insert(refs[i])
+        })
+        .collect();
+    let mut written: Vec<Written> = run.iter().map(|_| Written::Taken).collect();
+    if new.is_empty() {
+        return Ok(written);
     }
-    let rows: Vec<(&Case, i64)> = cases.iter().zip(run).map(|(c, r)| (c, r.registered_at)).collect();
-    let inserted = store::insert_all(conn, &rows).await?;
-    let fresh: Vec<usize> = (0..run.len()).filter(|&i| inserted.contains(&cases[i].case_id)).collect();
-    // Numbered last, in the run's order: on SQLite the counter row is held from here to the commit.
+    let mut cases = Vec::with_capacity(new.len());
+    for &i in &new {
+        cases.push(run[i].assessed(conn).await?);
+    }
+    // Numbered in the run's order: on SQLite the counter row is held from here to the commit.
     let mut by_year: BTreeMap<(&str, i32), Vec<usize>> = BTreeMap::new();
-    for &i in &fresh {
-        by_year.entry((run[i].county.as_str(), run[i].year)).or_default().push(i);
+    for (k, &i) in new.iter().enumerate() {
+        by_year.entry((run[i].county.as_str(), run[i].year)).or_default().push(k);
     }
     for ((county, year), members) in by_year {
         let seqs = store::next_seqs(conn, county, year, members.len()).await?;
-        for (i, seq) in members.into_iter().zip(seqs) {
-            cases[i].case_no = fengqiao_domain::case_no::format(county, year, seq);
+        for (k, seq) in members.into_iter().zip(seqs) {
+            cases[k].case_no = fengqiao_domain::case_no::format(county, year, seq);
         }
     }
-    let numbers: Vec<(&str, &str)> =
-        fresh.iter().map(|&i| (cases[i].case_id.as_str(), cases[i].case_no.as_str())).collect();
-    if numbers.is_empty() {
-        return Ok(run.iter().map(|_| Written::Taken).collect());
-    }
-    store::set_case_nos(conn, &numbers).await?;
+    let rows: Vec<(&Case, i64)> = cases.iter().zip(&new).map(|(c, &i)| (c, run[i].registered_at)).collect();
+    let inserted = store::insert_all(conn, &rows).await?;
+    let fresh: Vec<usize> = (0..new.len()).filter(|&k| inserted.contains(&cases[k].case_id)).collect();
     let parties: Vec<(&str, &[StoredParty])> =
-        fresh.iter().map(|&i| (cases[i].case_id.as_str(), run[i].protected.as_slice())).collect();
+        fresh.iter().map(|&k| (cases[k].case_id.as_str(), run[new[k]].protected.as_slice())).collect();
     store::insert_parties(conn, &parties).await?;
-    for &i in &fresh {
-        for link in &cases[i].links {
-            links::insert(conn, link, run[i].registered_at).await?;
+    for &k in &fresh {
+        for link in &cases[k].links {
+            links::insert(conn, link, run[new[k]].registered_at).await?;
         }
     }
-    let events: Vec<Envelope> = fresh.iter().map(|&i| announcement(&cases[i], &run[i].traceparent)).collect();
+    let events: Vec<Envelope> = fresh.iter().map(|&k| announcement(&cases[k], &run[new[k]].traceparent)).collect();
     outbox::append_all(conn, &events).await?;
-    let mut written: Vec<Written> = run.iter().map(|_| Written::Taken).collect();
-    for (i, case) in cases.into_iter().enumerate() {
-        if fresh.binary_search(&i).is_ok() {
-            written[i] = Written::Created(Box::new(case));
+    let fresh: HashSet<usize> = fresh.into_iter().collect();
+    for (k, case) in cases.into_iter().enumerate() {
+        if fresh.contains(&k) {
+            written[new[k]] = Written::Created(Box::new(case));
         }
     }
     Ok(written)
@@ -171,6 +184,11 @@ fn announcement(case: &Case, traceparent: &Option<String>) -> Envelope {
 }
 
 impl Registration {
+    /// The agency's reference for the case.
+    fn external_ref(&self) -> &str {
+        self.case.dispute.as_ref().map_or("", |d| d.external_ref.as_str())
+    }
+
     /// The case with its links to earlier cases and its risk assessed.
     async fn assessed(&self, conn: &mut AnyConnection) -> Result<Case, sqlx::Error> {
         let mut case = self.case.clone();

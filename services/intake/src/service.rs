@@ -118,7 +118,7 @@ impl IntakeService {
         let external_ref = dispute.external_ref.clone();
         let registration = Registration {
             case: Case {
-                // Unique until the number is taken, last, in the transaction.
+                // Until the number is taken, in the registration's transaction.
                 case_no: format!("pending-{case_id}"),
                 case_id,
                 source_agency: source_agency.to_string(),
@@ -137,7 +137,8 @@ impl IntakeService {
         let case = match self.registrations.write(registration).await? {
             Written::Created(case) => *case,
             Written::Taken => {
-                // Registered before (a resubmission) or concurrently by the same agency: no number was taken.
+                // Registered before (a resubmission): no number was taken. Or at the same moment
+                // through another intake: the number this one took goes unused.
                 let mut conn = self.db.pool().acquire().await?;
                 let case = store::find_by_ref(&mut conn, source_agency, &external_ref)
                     .await?

@@ -122,23 +122,24 @@ pub async fn ensure_sequence(pool: &AnyPool, county: &str, year: i32) -> Result<
     }
 }
 
-/// Gives registered cases their numbers, `(case id, case number)` each (taken
-/// last in the registering transaction, so the county's counter row is held
-/// only until the commit).
-pub async fn set_case_nos(conn: &mut AnyConnection, numbers: &[(&str, &str)]) -> Result<(), sqlx::Error> {
-    for chunk in numbers.chunks(ROWS_PER_STATEMENT) {
+/// Which of `refs` — `(agency, its reference)` each — are registered already.
+pub async fn registered_refs(
+    conn: &mut AnyConnection,
+    refs: &[(&str, &str)],
+) -> Result<HashSet<(String, String)>, sqlx::Error> {
+    let mut found = HashSet::new();
+    for chunk in refs.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "UPDATE cases SET case_no = numbered.column2
-             FROM (VALUES {}) AS numbered WHERE cases.case_id = numbered.column1",
+            "SELECT source_agency, external_ref FROM cases WHERE (source_agency, external_ref) IN (VALUES {})",
             values(conn, chunk.len(), 2)
         );
-        let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (case_id, case_no) in chunk {
-            update = update.bind(*case_id).bind(*case_no);
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for (agency, reference) in chunk {
+            query = query.bind(*agency).bind(*reference);
         }
-        update.execute(&mut *conn).await?;
+        found.extend(query.fetch_all(&mut *conn).await?);
     }
-    Ok(())
+    Ok(found)
 }
 
 /// Inserts `cases` (each with when it was registered); returns the ids of

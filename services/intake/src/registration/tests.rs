@@ -103,6 +103,33 @@ async fn a_batch_is_written_as_if_one_registration_after_another(backend: Backen
     ] {
         assert_eq!(count(&t, sql).await, case, "{sql}");
     }
+
+    // A later batch: R-1 again is taken and takes no number; R-5 gets the next one.
+    let later = [registration("R-1", None), registration("R-5", None)];
+    let writes: Vec<&Registration> = later.iter().collect();
+    let mut tx = t.db.begin().await.unwrap();
+    let written = write_all(&writes, &mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(matches!(written[0], Written::Taken), "R-1 was registered before");
+    let Written::Created(case) = &written[1] else { panic!("R-5 is new") };
+    assert_eq!(case.case_no, "620802-2026-000005", "no number went to the resubmission");
+    assert_eq!(count(&t, "SELECT COUNT(*) FROM cases").await, 5, "no row but the new cases'");
+    if backend == Backend::Postgres {
+        // Each case row written once, with its number: never rewritten (a new version of a
+        // row and of its four index entries each time).
+        let stats = "SELECT n_tup_ins, n_tup_upd FROM pg_stat_user_tables WHERE relname = 'cases'";
+        let counted = async {
+            loop {
+                let (inserted, updated): (i64, i64) = sqlx::query_as(stats).fetch_one(t.db.pool()).await.unwrap();
+                if inserted >= 5 {
+                    return updated;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        };
+        let updated = tokio::time::timeout(std::time::Duration::from_secs(30), counted).await.expect("counted");
+        assert_eq!(updated, 0, "case rows updated after their insert");
+    }
     t.finish().await;
 }
 
