@@ -2,7 +2,8 @@
 # Compares two builds or settings with scripts/bench.sh, runs alternating (A B A B …) so a slow
 # spell of the machine falls on both, and prints each run and each side's median: on two shared
 # cores one run against one run differs by up to a fifth, which hides most changes.
-#   scripts/bench-compare.sh [--runs N] [--standalone] A B [-- bench options]
+#   scripts/bench-compare.sh [--runs N] [--standalone | --seed CASES] A B [-- bench options]
+# (--seed: each run on a database holding that many historical cases first, as scripts/bench.sh --seed)
 # A and B: a fengqiao binary, optionally with settings for its run after a colon, e.g.
 #   scripts/bench-compare.sh /tmp/fq-before /tmp/fq-after -- --concurrency 32 --duration 30
 #   scripts/bench-compare.sh target/release/fengqiao target/release/fengqiao:FENGQIAO_BUS__CONSUMER_LANES=2
@@ -15,7 +16,8 @@ sides=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift ;;
-    --standalone) mode=(--standalone) ;;
+    --standalone) mode+=(--standalone) ;;
+    --seed) mode+=(--seed "$2"); shift ;;
     --) shift; break ;;
     -*) echo "unknown option $1 (see the top of $0)" >&2; exit 2 ;;
     *) sides+=("$1") ;;

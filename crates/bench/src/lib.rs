@@ -154,9 +154,9 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         _ => None,
     };
     stop_analysing.cancel();
-    let analysed = match analyser {
-        Some(task) => task.await.unwrap_or(0),
-        None => 0,
+    let (passes, tables) = match analyser {
+        Some(task) => task.await.unwrap_or((0, 0)),
+        None => (0, 0),
     };
     let db_after = database::Sample::take_from(engine.as_ref()).await;
     if let Some(engine) = engine {
@@ -193,9 +193,11 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         ceilings,
         timeline: recorder.timeline(),
         cpu: cpu_before.zip(cpu_after).map(|(before, after)| before.until(&after, recorder.ok())),
-        database: db_before
-            .zip(db_after)
-            .map(|(before, after)| DatabaseUse { analysed_by_bench: analysed, ..before.until(&after, recorder.ok()) }),
+        database: db_before.zip(db_after).map(|(before, after)| DatabaseUse {
+            analysed_by_bench: passes,
+            tables_analysed_by_bench: tables,
+            ..before.until(&after, recorder.ok())
+        }),
         gateway_stages,
     };
     drop(recorder);
