@@ -42,7 +42,8 @@ pub struct AgencyApi {
     pub(crate) known: Arc<crate::credentials::known::Known>,
     /// The key of verification codes.
     pub(crate) codes: crate::codes::CodeKey,
-    /// Resubmissions' ownership rows, written together (group commit).
+    /// Owner rows of cases a call did not register itself (resubmissions, and court and
+    /// petition cases, which their linkage registers), written together (group commit).
     pub(crate) owners: fengqiao_platform::group_commit::GroupCommit<store::Own>,
     /// Idempotency-Keys' first claims, written together (group commit).
     pub(crate) claims: fengqiao_platform::group_commit::GroupCommit<crate::idempotency::NewKey>,

@@ -63,7 +63,7 @@ pub const CREDENTIALS_LISTENING: &str = "fengqiao_gateway_credentials_listening"
 pub const CATALOGUE: &[(&str, &str)] = &[
     (RPC_REQUESTS, "Calls answered, by method (gRPC path, or HTTP for the JSON face) and gRPC status code."),
     (RPC_DURATION, "Seconds from a call's arrival to its response headers, by method."),
-    (GATEWAY_STAGE, "Seconds an agency call spent in each stage of the gateway's path (authorize, claim, work, audit; a submission's work also as hand_over and, for a resubmission, ownership), by method."),
+    (GATEWAY_STAGE, "Seconds an agency call spent in each stage of the gateway's path (authorize, claim, work, audit; a submission's work also as hand_over and, unless the call registered the case itself, ownership), by method."),
     (CONSUMER_DELIVERIES, "Deliveries a consumer received, redeliveries included."),
     (CONSUMER_REDELIVERIES, "Deliveries received again after a failure or an expired acknowledgement wait."),
     (CONSUMER_APPLIED, "Events a consumer applied."),

@@ -52,7 +52,8 @@ pub async fn find(conn: &mut AnyConnection, case_id: &str) -> Result<Option<Case
 /// caller's transaction. On PostgreSQL they come from the county-year's own
 /// sequence (see [`ensure_sequence`]): nothing is held until the commit, so
 /// registrations do not queue behind each other's commit; a number is lost
-/// only when its registration fails after taking it. On SQLite (one writer at
+/// only when its registration fails after taking it, or loses its reference
+/// to another intake registering it at the same moment. On SQLite (one writer at
 /// a time anyway) they come from the counter row, held until the commit.
 pub async fn next_seqs(
     conn: &mut AnyConnection,
