@@ -43,6 +43,56 @@ const PULL_EXPIRES: Duration = Duration::from_secs(5);
 /// a request lost with the connection is noticed within two.
 const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
 
+/// A subscription's pull of its NATS consumer, and what it needs to hand on
+/// deliveries.
+struct Pulling {
+    pull: pull::Stream,
+    bus: NatsBus,
+    stream: stream::Stream,
+    spec: ConsumerSpec,
+}
+
+impl Pulling {
+    /// The next delivery the consumer wants, or an error. An error after which
+    /// the server no longer knows the consumer (it, or its stream, was deleted)
+    /// ends the subscription, so the component subscribes again
+    /// (crate::consumer::feed). async-nats ends it itself only when a waiting
+    /// pull request is told "consumer deleted"; a consumer lost with no request
+    /// waiting gives missed heartbeats or "no responders", for ever.
+    async fn next_delivery(state: Option<Pulling>) -> Option<(Result<Delivery, BusError>, Option<Pulling>)> {
+        let mut this = state?;
+        loop {
+            let msg = match this.pull.next().await? {
+                Ok(msg) => msg,
+                Err(e) => {
+                    let error = BusError::Consumer { durable: this.spec.durable.clone(), reason: e.to_string() };
+                    let gone = this.consumer_gone().await;
+                    return Some((Err(error), (!gone).then_some(this)));
+                }
+            };
+            let envelope = this.bus.envelope(&msg);
+            if !this.spec.event_types.contains(&envelope.event_type) {
+                // Only reached on pre-2.10 servers with the wide filter.
+                let _ = msg.ack().await;
+                continue;
+            }
+            let delivered = msg.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
+            return Some((Ok(Delivery::new(envelope, delivered, Box::new(NatsAcker(msg)))), Some(this)));
+        }
+    }
+
+    /// Whether the server says the consumer or its stream does not exist (not
+    /// whether it could not be asked: a lost connection keeps the pull, which
+    /// async-nats renews when the connection is back).
+    async fn consumer_gone(&self) -> bool {
+        use jetstream::context::ConsumerInfoErrorKind as Kind;
+        match self.stream.consumer_info(&self.spec.durable).await {
+            Err(e) => matches!(e.kind(), Kind::NotFound | Kind::StreamNotFound),
+            Ok(_) => false,
+        }
+    }
+}
+
 /// The NATS JetStream bus.
 #[derive(Clone)]
 pub struct NatsBus {
@@ -310,38 +360,15 @@ impl EventBus for NatsBus {
         let consumer = stream.get_or_create_consumer(&spec.durable, config).await.map_err(|e| err(e.to_string()))?;
         let consumer =
             self.bring_up_to_date(&stream, consumer, &wanted_config).await.map_err(|e| err(e.to_string()))?;
-        let consumer: pull::Stream = consumer
+        let pull: pull::Stream = consumer
             .stream()
             .expires(PULL_EXPIRES)
             .heartbeat(PULL_HEARTBEAT)
             .messages()
             .await
             .map_err(|e| err(e.to_string()))?;
-        let bus = self.clone();
-        let wanted = spec.event_types.clone();
-        let durable = spec.durable.clone();
-        // A consumer deleted on the server ends the stream (async-nats), and
-        // the consumer subscribes again (crate::consumer::feed).
-        let deliveries = consumer.filter_map(move |item| {
-            let bus = bus.clone();
-            let wanted = wanted.clone();
-            let durable = durable.clone();
-            async move {
-                let msg = match item {
-                    Ok(msg) => msg,
-                    Err(e) => return Some(Err(BusError::Consumer { durable, reason: e.to_string() })),
-                };
-                let envelope = bus.envelope(&msg);
-                if !wanted.contains(&envelope.event_type) {
-                    // Only reached on pre-2.10 servers with the wide filter.
-                    let _ = msg.ack().await;
-                    return None;
-                }
-                let delivered = msg.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
-                Some(Ok(Delivery::new(envelope, delivered, Box::new(NatsAcker(msg)))))
-            }
-        });
-        Ok(deliveries.boxed())
+        let pulling = Pulling { pull, bus: self.clone(), stream, spec: spec.clone() };
+        Ok(futures::stream::unfold(Some(pulling), Pulling::next_delivery).boxed())
     }
 
     async fn ping(&self) -> Result<(), BusError> {
@@ -548,6 +575,48 @@ mod tests {
         assert!(nanos("expires") <= Duration::from_secs(5), "{request}");
         assert!(nanos("idle_heartbeat") <= Duration::from_secs(2), "{request}");
         bus.delete_stream().await.unwrap();
+    }
+
+    /// Subscribes, loses the consumer (`lose`) while no pull request waits
+    /// for it, and reads the subscription until it ends.
+    async fn a_subscription_after_losing_its_consumer(
+        lose: impl AsyncFnOnce(&super::NatsBus),
+    ) -> Result<Vec<String>, Vec<String>> {
+        use crate::bus::{ConsumerSpec, EventBus};
+        use futures::StreamExt;
+
+        let mut settings = crate::testing::settings().bus;
+        settings.nats_url = crate::testing::nats_url();
+        let bus = super::NatsBus::connect(&settings).await.unwrap();
+        let spec = ConsumerSpec { durable: "losing".into(), event_types: vec!["fq.v1.case.registered".into()] };
+        // Not yet read: its first pull request goes out with the first read.
+        let mut deliveries = bus.subscribe(&spec).await.unwrap();
+        lose(&bus).await;
+        let mut errors = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(15), async {
+            while let Some(item) = deliveries.next().await {
+                errors.push(item.err().map(|e| e.to_string()).unwrap_or_else(|| "a delivery".into()));
+            }
+        })
+        .await;
+        let _ = bus.delete_stream().await;
+        read.map(|()| errors.clone()).map_err(|_| errors)
+    }
+
+    #[tokio::test]
+    async fn a_subscription_whose_stream_is_lost_with_no_pull_waiting_ends_so_its_consumer_subscribes_again() {
+        let errors = a_subscription_after_losing_its_consumer(async |bus| bus.delete_stream().await.unwrap())
+            .await
+            .unwrap_or_else(|errors| panic!("still open after 15 s, with errors {errors:?}"));
+        assert!(!errors.is_empty() && !errors.contains(&"a delivery".to_string()), "{errors:?}");
+    }
+
+    #[tokio::test]
+    async fn a_subscription_whose_consumer_is_deleted_with_no_pull_waiting_ends_so_it_is_made_again() {
+        let errors = a_subscription_after_losing_its_consumer(async |bus| bus.delete_consumer("losing").await.unwrap())
+            .await
+            .unwrap_or_else(|errors| panic!("still open after 15 s, with errors {errors:?}"));
+        assert!(!errors.is_empty() && !errors.contains(&"a delivery".to_string()), "{errors:?}");
     }
 
     #[tokio::test]
