@@ -356,8 +356,14 @@ async fn warn_if_autovacuum_is_off(conn: &mut sqlx::AnyConnection, component: &s
 /// of numbered parameters costs the square of their count (a tenth of
 /// standalone's CPU at 800 submissions/s). On PostgreSQL they are `$1…$n`.
 pub fn values(conn: &sqlx::AnyConnection, rows: usize, per_row: usize) -> String {
+    values_from(conn, 1, rows, per_row)
+}
+
+/// [`values`] for a statement with `first - 1` parameters before them (on
+/// PostgreSQL numbered from `$first`; on SQLite anonymous, bound in order).
+pub fn values_from(conn: &sqlx::AnyConnection, first: usize, rows: usize, per_row: usize) -> String {
     if is_postgres(conn) {
-        return numbered_values(1, rows, per_row);
+        return numbered_values(first, rows, per_row);
     }
     let row = format!("({})", vec!["?"; per_row].join(", "));
     vec![row; rows].join(", ")

@@ -121,10 +121,10 @@ async fn write_run(run: &[&Registration], conn: &mut AnyConnection) -> Result<Ve
     if new.is_empty() {
         return Ok(written);
     }
-    let mut cases = Vec::with_capacity(new.len());
-    for &i in &new {
-        cases.push(run[i].assessed(conn).await?);
-    }
+    // The run's parties' earlier cases, in one statement: none of the run links to another.
+    let wanted: Vec<links::Wanted> = new.iter().map(|&i| run[i].wanted()).collect();
+    let earlier = links::find_related_all(conn, &wanted).await?;
+    let mut cases: Vec<Case> = new.iter().zip(earlier).map(|(&i, e)| run[i].assessed(e)).collect();
     // Numbered in the run's order: on SQLite the counter row is held from here to the commit.
     let mut by_year: BTreeMap<(&str, i32), Vec<usize>> = BTreeMap::new();
     for (k, &i) in new.iter().enumerate() {
@@ -189,50 +189,54 @@ impl Registration {
         self.case.dispute.as_ref().map_or("", |d| d.external_ref.as_str())
     }
 
-    /// The case with its links to earlier cases and its risk assessed.
-    async fn assessed(&self, conn: &mut AnyConnection) -> Result<Case, sqlx::Error> {
+    /// What it looks for among the earlier cases: its parties' cases within the
+    /// window, in the same place or of the same kind of dispute.
+    fn wanted(&self) -> links::Wanted<'_> {
+        let dispute = self.case.dispute.as_ref();
+        links::Wanted {
+            hashes: &self.hashes,
+            since: self.registered_at - i64::from(self.rules.related_window_days) * 86_400_000_000,
+            division_code: dispute.and_then(|d| d.location.as_ref()).map_or("", |l| l.division_code.as_str()),
+            category: dispute.map_or(0, |d| d.category),
+        }
+    }
+
+    /// The case with its links to the `earlier` cases it found and its risk assessed.
+    fn assessed(&self, earlier: Vec<links::Earlier>) -> Case {
         let mut case = self.case.clone();
         let dispute = case.dispute.clone().unwrap_or_default();
-        case.links = self.link_earlier(conn, &case.case_id, &dispute).await?;
+        case.links = link_earlier(&case.case_id, &dispute, earlier);
         let kinds: Vec<LinkKind> =
             case.links.iter().map(|l| LinkKind::try_from(l.kind).unwrap_or(LinkKind::Unspecified)).collect();
         let risk = risk::assess(&dispute, &kinds, &self.rules);
         case.risk_level = risk.level as i32;
         case.risk_explanation = risk.explanation;
-        Ok(case)
+        case
     }
+}
 
-    /// Links the new case to the earlier cases of the same party (by resident id
-    /// or name and phone) in the same place or of the same kind, within the
-    /// window: a police case again from the police is a re-flow, a petition
-    /// again a repeat petition, anything else related.
-    async fn link_earlier(
-        &self,
-        conn: &mut AnyConnection,
-        case_id: &str,
-        dispute: &Dispute,
-    ) -> Result<Vec<CaseLink>, sqlx::Error> {
-        let since = self.registered_at - i64::from(self.rules.related_window_days) * 86_400_000_000;
-        let division = dispute.location.as_ref().map(|l| l.division_code.as_str()).unwrap_or("");
-        let earlier = links::find_related(conn, &self.hashes, since, division, dispute.category).await?;
-        Ok(earlier
-            .into_iter()
-            .map(|e| {
-                let (kind, what) = match (Source::try_from(dispute.source), Source::try_from(e.source)) {
-                    (Ok(Source::Police), Ok(Source::Police)) => (LinkKind::Reflow, "back at the police after"),
-                    (Ok(Source::Petition), Ok(Source::Petition)) => (LinkKind::RepeatPetition, "a repeat petition of"),
-                    _ => (LinkKind::Related, "related to"),
-                };
-                let shared = if e.same_place { "the same place" } else { "the same kind of dispute" };
-                CaseLink {
-                    case_id: case_id.to_string(),
-                    related_case_id: e.case_id,
-                    kind: kind as i32,
-                    reason: format!("{what} case {}: the same party and {shared}", e.case_no),
-                }
-            })
-            .collect())
-    }
+/// Links a new case to the earlier cases of the same party (by resident id or
+/// name and phone) in the same place or of the same kind, within the window: a
+/// police case again from the police is a re-flow, a petition again a repeat
+/// petition, anything else related.
+fn link_earlier(case_id: &str, dispute: &Dispute, earlier: Vec<links::Earlier>) -> Vec<CaseLink> {
+    earlier
+        .into_iter()
+        .map(|e| {
+            let (kind, what) = match (Source::try_from(dispute.source), Source::try_from(e.source)) {
+                (Ok(Source::Police), Ok(Source::Police)) => (LinkKind::Reflow, "back at the police after"),
+                (Ok(Source::Petition), Ok(Source::Petition)) => (LinkKind::RepeatPetition, "a repeat petition of"),
+                _ => (LinkKind::Related, "related to"),
+            };
+            let shared = if e.same_place { "the same place" } else { "the same kind of dispute" };
+            CaseLink {
+                case_id: case_id.to_string(),
+                related_case_id: e.case_id,
+                kind: kind as i32,
+                reason: format!("{what} case {}: the same party and {shared}", e.case_no),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use fengqiao_platform::config::IntakeRules;
 use fengqiao_platform::testing::TestDatabase;
 use fengqiao_platform::Backend;
 use fengqiao_proto::fengqiao::common::v1::{Category, Dispute, Location, Source};
-use fengqiao_proto::fengqiao::intake::v1::Case;
+use fengqiao_proto::fengqiao::intake::v1::{Case, LinkKind};
 use sqlx::Row;
 
 use super::{write_all, Registration, Written};
@@ -141,6 +141,97 @@ async fn on_sqlite_a_batch_is_written_as_if_one_registration_after_another() {
 #[tokio::test]
 async fn on_postgres_a_batch_is_written_as_if_one_registration_after_another() {
     a_batch_is_written_as_if_one_registration_after_another(Backend::Postgres).await;
+}
+
+/// Writes `registrations` in one transaction; returns the cases created.
+async fn write(t: &TestDatabase, registrations: &[Registration]) -> Vec<Case> {
+    let writes: Vec<&Registration> = registrations.iter().collect();
+    let mut tx = t.db.begin().await.unwrap();
+    let written = write_all(&writes, &mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    written
+        .into_iter()
+        .map(|w| match w {
+            Written::Created(case) => *case,
+            Written::Taken => panic!("every reference is new"),
+        })
+        .collect()
+}
+
+/// Each new case of a run finds its own party's earlier cases, as it would
+/// alone: within the window, in the same place or of the same kind of
+/// dispute, the 20 oldest — though the run looks them up together.
+async fn each_case_of_a_run_finds_its_own_partys_earlier_cases(backend: Backend) {
+    let t = TestDatabase::new(backend, "intake_related").await.unwrap();
+    let mut all = PLATFORM_MIGRATIONS.to_vec();
+    all.extend_from_slice(crate::Intake::MIGRATIONS);
+    fengqiao_platform::migrate::run(&t.db, &all).await.unwrap();
+    if backend == Backend::Postgres {
+        store::ensure_sequence(t.db.writer(), "620802", YEAR).await.unwrap();
+    }
+    const DAY: i64 = 86_400_000_000;
+    let now = fengqiao_platform::db::now_micros();
+    // An earlier case of `hash`, `days` ago, at `village` and of `category`.
+    let earlier = |n: usize, hash: &str, days: i64, village: &str, category: Category| {
+        let mut r = registration(&format!("E-{hash}-{n}"), Some(hash));
+        r.registered_at = now - days * DAY + n as i64;
+        let d = r.case.dispute.as_mut().unwrap();
+        d.location.as_mut().unwrap().division_code = village.into();
+        d.category = category as i32;
+        r
+    };
+    const HERE: &str = "620802001001";
+    const ELSEWHERE: &str = "620802002001";
+    let mut history = vec![
+        earlier(0, "p", 40, HERE, Category::Neighbourhood), // outside the 30 days
+        earlier(1, "p", 10, HERE, Category::Labour),        // the same place
+        earlier(2, "q", 10, ELSEWHERE, Category::Labour),   // neither place nor kind
+        earlier(3, "q", 9, ELSEWHERE, Category::Neighbourhood), // the same kind
+        earlier(4, "p", 8, ELSEWHERE, Category::Neighbourhood), // the same kind
+    ];
+    history.extend((0..25).map(|n| earlier(100 + n, "r", 20 - n as i64 / 2, HERE, Category::Neighbourhood)));
+    // One transaction a case, oldest first, as they came.
+    let mut ids = Vec::new();
+    for r in history {
+        ids.push(write(&t, &[r]).await.remove(0).case_id);
+    }
+
+    let links_before = count(&t, "SELECT COUNT(*) FROM case_links").await;
+    let batch = [
+        registration("N-p", Some("p")),
+        registration("N-none", None),
+        registration("N-q", Some("q")),
+        registration("N-r", Some("r")),
+        registration("N-s", Some("s")),
+    ];
+    let created = write(&t, &batch).await;
+    let linked = |c: &Case| -> Vec<(String, bool)> {
+        c.links.iter().map(|l| (l.related_case_id.clone(), l.reason.ends_with("the same place"))).collect()
+    };
+    let expected: [Vec<(String, bool)>; 5] = [
+        vec![(ids[1].clone(), true), (ids[4].clone(), false)],
+        vec![],
+        vec![(ids[3].clone(), false)],
+        ids[5..25].iter().map(|id| (id.clone(), true)).collect(),
+        vec![],
+    ];
+    for (case, expected) in created.iter().zip(expected) {
+        assert_eq!(linked(case), expected, "{}", case.dispute.as_ref().unwrap().external_ref);
+    }
+    assert_eq!(created[0].links[0].kind, LinkKind::Reflow as i32, "police after police");
+    let stored = count(&t, "SELECT COUNT(*) FROM case_links").await - links_before;
+    assert_eq!(stored, 23, "the links stored are those answered");
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn on_sqlite_each_case_of_a_run_finds_its_own_partys_earlier_cases() {
+    each_case_of_a_run_finds_its_own_partys_earlier_cases(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn on_postgres_each_case_of_a_run_finds_its_own_partys_earlier_cases() {
+    each_case_of_a_run_finds_its_own_partys_earlier_cases(Backend::Postgres).await;
 }
 
 #[test]
