@@ -47,14 +47,43 @@ pub fn villages() -> Vec<String> {
     codes.map(str::to_string).collect()
 }
 
-pub fn dispute(external_ref: &str, village: &str) -> Dispute {
+/// One submission in this many comes from a returning party.
+const RETURNING_EVERY: u64 = 50;
+
+/// Returning parties: each comes back about once every `RETURNING_PARTIES`
+/// returning submissions (at 1,000/s for 60 s, four times).
+const RETURNING_PARTIES: u64 = 300;
+
+/// The `n`th submission's dispute, as a police system would send it: two
+/// parties with their phones, so intake seals them and looks for the parties'
+/// earlier cases. Most parties are new; one submission in
+/// [`RETURNING_EVERY`] has an applicant seen before, whose earlier cases it
+/// links to.
+pub fn dispute(external_ref: &str, village: &str, n: u64) -> Dispute {
+    // New parties' phones: apart within a run (its refs' common prefix picks where they start).
+    let run_start = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        external_ref.trim_end_matches(|c: char| c.is_ascii_digit()).hash(&mut h);
+        h.finish()
+    };
+    let phone = |role: u64| format!("139{:08}", run_start.wrapping_add(2 * n + role) % 100_000_000);
+    let applicant_phone = match n % RETURNING_EVERY {
+        0 => format!("138{:08}", (n / RETURNING_EVERY) % RETURNING_PARTIES),
+        _ => phone(0),
+    };
     Dispute {
         source: Source::Police as i32,
         external_ref: external_ref.to_string(),
         category: Category::Neighbourhood as i32,
         parties: vec![
-            Party { role: PartyRole::Applicant as i32, name: "张三".into(), ..Default::default() },
-            Party { role: PartyRole::Respondent as i32, name: "李四".into(), ..Default::default() },
+            Party {
+                role: PartyRole::Applicant as i32,
+                name: "张三".into(),
+                phone: applicant_phone,
+                ..Default::default()
+            },
+            Party { role: PartyRole::Respondent as i32, name: "李四".into(), phone: phone(1), ..Default::default() },
         ],
         location: Some(Location { division_code: village.to_string(), ..Default::default() }),
         headcount: 2,
@@ -95,7 +124,7 @@ impl Run {
         let external_ref = format!("BENCH-{}-{n:08}", self.label);
         let village = &self.villages[n as usize % self.villages.len()];
         let mut request = tonic::Request::new(SubmitDisputeRequest {
-            dispute: Some(dispute(&external_ref, village)),
+            dispute: Some(dispute(&external_ref, village, n)),
             ..Default::default()
         });
         let md = request.metadata_mut();
@@ -220,6 +249,24 @@ mod tests {
     fn codes_are_named_as_in_the_protos() {
         assert_eq!(super::code_name(tonic::Code::ResourceExhausted), "RESOURCE_EXHAUSTED");
         assert_eq!(super::code_name(tonic::Code::Unavailable), "UNAVAILABLE");
+    }
+
+    #[test]
+    fn parties_carry_phones_and_one_dispute_in_fifty_has_a_returning_applicant() {
+        let phones = |n: u64| -> Vec<String> {
+            let d = super::dispute(&format!("BENCH-x-{n:08}"), "620802001001", n);
+            d.parties.into_iter().map(|p| p.phone).collect()
+        };
+        let all: Vec<Vec<String>> = (0..30_000).map(phones).collect();
+        assert!(all.iter().flatten().all(|p| p.len() == 11 && p.starts_with("13")), "mainland mobiles");
+        let applicants: std::collections::HashMap<&str, usize> = all.iter().fold(Default::default(), |mut seen, p| {
+            *seen.entry(p[0].as_str()).or_default() += 1;
+            seen
+        });
+        let returning = applicants.values().filter(|&&n| n > 1).count();
+        assert_eq!(returning, 300, "each returning applicant comes back");
+        assert_eq!(applicants.values().filter(|&&n| n > 1).sum::<usize>(), 600, "one in fifty of 30,000");
+        assert_ne!(phones(1)[1], phones(2)[1], "respondents differ");
     }
 
     #[test]

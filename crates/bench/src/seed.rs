@@ -305,7 +305,7 @@ async fn template_case(settings: &Settings) -> anyhow::Result<String> {
     let village = crate::load::villages().into_iter().next().ok_or_else(|| anyhow::anyhow!("no village"))?;
     let external_ref = format!("SEED-{}", uuid::Uuid::now_v7().simple());
     let mut request = tonic::Request::new(SubmitDisputeRequest {
-        dispute: Some(crate::load::dispute(&external_ref, &village)),
+        dispute: Some(crate::load::dispute(&external_ref, &village, 1)),
         ..Default::default()
     });
     request.metadata_mut().insert("authorization", format!("Bearer {}", agency.token).parse()?);
