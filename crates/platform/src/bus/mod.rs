@@ -6,6 +6,7 @@
 mod envelope;
 mod memory;
 mod nats;
+mod nats_pull;
 mod nats_stream;
 
 use std::fmt::Debug;

@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::header::HeaderMap;
-use async_nats::jetstream::{self, consumer::pull, stream, AckKind};
+use async_nats::jetstream::{self, consumer::pull, stream};
 use async_trait::async_trait;
 use std::future::IntoFuture;
 
 use futures::StreamExt;
 
+use super::nats_pull::Pulling;
 use super::nats_stream::StreamKeeper;
-use super::{Acker, BusError, ConsumerSpec, Delivery, Envelope, EventBus, PendingAck, Subscription};
+use super::{BusError, ConsumerSpec, Envelope, EventBus, PendingAck, Subscription};
 use crate::config::BusSettings;
 
 const CE_ID: &str = "ce-id";
@@ -42,56 +43,6 @@ const PULL_EXPIRES: Duration = Duration::from_secs(5);
 /// The server's heartbeat while a pull request waits (under half its life):
 /// a request lost with the connection is noticed within two.
 const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
-
-/// A subscription's pull of its NATS consumer, and what it needs to hand on
-/// deliveries.
-struct Pulling {
-    pull: pull::Stream,
-    bus: NatsBus,
-    stream: stream::Stream,
-    spec: ConsumerSpec,
-}
-
-impl Pulling {
-    /// The next delivery the consumer wants, or an error. An error after which
-    /// the server no longer knows the consumer (it, or its stream, was deleted)
-    /// ends the subscription, so the component subscribes again
-    /// (crate::consumer::feed). async-nats ends it itself only when a waiting
-    /// pull request is told "consumer deleted"; a consumer lost with no request
-    /// waiting gives missed heartbeats or "no responders", for ever.
-    async fn next_delivery(state: Option<Pulling>) -> Option<(Result<Delivery, BusError>, Option<Pulling>)> {
-        let mut this = state?;
-        loop {
-            let msg = match this.pull.next().await? {
-                Ok(msg) => msg,
-                Err(e) => {
-                    let error = BusError::Consumer { durable: this.spec.durable.clone(), reason: e.to_string() };
-                    let gone = this.consumer_gone().await;
-                    return Some((Err(error), (!gone).then_some(this)));
-                }
-            };
-            let envelope = this.bus.envelope(&msg);
-            if !this.spec.event_types.contains(&envelope.event_type) {
-                // Only reached on pre-2.10 servers with the wide filter.
-                let _ = msg.ack().await;
-                continue;
-            }
-            let delivered = msg.info().map(|i| i.delivered.max(1) as u32).unwrap_or(1);
-            return Some((Ok(Delivery::new(envelope, delivered, Box::new(NatsAcker(msg)))), Some(this)));
-        }
-    }
-
-    /// Whether the server says the consumer or its stream does not exist (not
-    /// whether it could not be asked: a lost connection keeps the pull, which
-    /// async-nats renews when the connection is back).
-    async fn consumer_gone(&self) -> bool {
-        use jetstream::context::ConsumerInfoErrorKind as Kind;
-        match self.stream.consumer_info(&self.spec.durable).await {
-            Err(e) => matches!(e.kind(), Kind::NotFound | Kind::StreamNotFound),
-            Ok(_) => false,
-        }
-    }
-}
 
 /// The NATS JetStream bus.
 #[derive(Clone)]
@@ -214,7 +165,7 @@ impl NatsBus {
     /// Reads an envelope back. Missing attributes are filled from what NATS
     /// knows, so a malformed message still reaches the handler (and, failing
     /// there, the dead-letter record) instead of stalling the consumer.
-    fn envelope(&self, msg: &jetstream::Message) -> Envelope {
+    pub(super) fn envelope(&self, msg: &jetstream::Message) -> Envelope {
         let header = |name: &str| msg.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_string());
         let info = msg.info().ok();
         let id = header(CE_ID)
@@ -230,19 +181,6 @@ impl NatsBus {
             traceparent: header(TRACEPARENT),
             payload: msg.payload.clone(),
         }
-    }
-}
-
-struct NatsAcker(jetstream::Message);
-
-#[async_trait]
-impl Acker for NatsAcker {
-    async fn ack(self: Box<Self>) -> Result<(), BusError> {
-        self.0.ack().await.map_err(|e| BusError::Ack(e.to_string()))
-    }
-
-    async fn progress(&self) -> Result<(), BusError> {
-        self.0.ack_with(AckKind::Progress).await.map_err(|e| BusError::Ack(e.to_string()))
     }
 }
 
