@@ -107,13 +107,12 @@ impl NatsBus {
             max_age: Duration::from_secs(settings.stream_max_age_days * 24 * 3600),
             ..Default::default()
         };
-        js.get_or_create_stream(stream_config.clone())
-            .await
-            .map_err(|e| connect_err(format!("stream {}: {e}", settings.stream)))?;
+        let keeper = Arc::new(StreamKeeper::new(js.clone(), stream_config));
+        keeper.stream().await.map_err(|e| connect_err(format!("stream {}: {e}", settings.stream)))?;
         let filter_subjects_supported = supports_filter_subjects(&client.server_info().version);
         Ok(Self {
             client,
-            keeper: Arc::new(StreamKeeper::new(js.clone(), stream_config)),
+            keeper,
             js,
             prefix,
             ack_wait: Duration::from_secs(settings.ack_wait_secs),

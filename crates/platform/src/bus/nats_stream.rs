@@ -28,7 +28,8 @@ impl StreamKeeper {
     /// The stream, made if it is not there: consumers that subscribe again
     /// (their pull ends with the stream) bring it back within a second.
     pub(super) async fn stream(&self) -> Result<stream::Stream, String> {
-        self.js.get_or_create_stream(self.config.clone()).await.map_err(|e| e.to_string())
+        let name = &self.config.name;
+        found_if_not_made(self.js.get_or_create_stream(self.config.clone()), || self.js.get_stream(name)).await
     }
 
     /// After a publish found no stream: makes it again (at most once a second).
@@ -55,5 +56,58 @@ impl StreamKeeper {
                 "the NATS stream is missing and cannot be made again yet; retrying"
             ),
         }
+    }
+}
+
+/// What `make` made, or else what `find` finds then: the processes of a distributed start each
+/// find the stream missing and make it, and NATS may refuse the one that loses the race ("subjects
+/// overlap with an existing stream": its own, made a moment before). A stream still not found is a
+/// real refusal (another stream holds the subjects, or NATS cannot be reached): `make`'s error.
+async fn found_if_not_made<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, impl Sized>>>(
+    make: impl std::future::Future<Output = Result<T, E>>,
+    find: impl FnOnce() -> F,
+) -> Result<T, String> {
+    match make.await {
+        Ok(made) => Ok(made),
+        Err(refused) => find().await.map_err(|_| refused.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::found_if_not_made;
+    use crate::bus::nats::NatsBus;
+
+    #[tokio::test]
+    async fn a_stream_another_process_made_while_this_one_was_refused_is_taken() {
+        let made = found_if_not_made(async { Err::<u8, _>("subjects overlap") }, || async { Ok::<_, ()>(7) }).await;
+        assert_eq!(made, Ok(7));
+        let refused = found_if_not_made(async { Err::<u8, _>("subjects overlap") }, || async { Err(()) }).await;
+        assert_eq!(refused, Err("subjects overlap".to_string()));
+    }
+
+    #[tokio::test]
+    async fn processes_starting_at_once_all_connect_though_they_race_to_make_the_stream() {
+        for _ in 0..10 {
+            let mut settings = crate::testing::settings().bus;
+            settings.nats_url = crate::testing::nats_url();
+            let buses = futures::future::join_all((0..8).map(|_| NatsBus::connect(&settings))).await;
+            let failed: Vec<String> = buses.iter().filter_map(|b| b.as_ref().err().map(|e| e.to_string())).collect();
+            let bus = buses.into_iter().find_map(Result::ok).expect("one process made the stream");
+            bus.delete_stream().await.unwrap();
+            assert!(failed.is_empty(), "{} of 8 could not start: {failed:?}", failed.len());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_whose_subjects_another_stream_holds_is_refused_with_natss_reason() {
+        let mut settings = crate::testing::settings().bus;
+        settings.nats_url = crate::testing::nats_url();
+        let first = NatsBus::connect(&settings).await.unwrap();
+        let mut other = settings.clone();
+        other.stream = format!("{}_OTHER", settings.stream);
+        let refused = NatsBus::connect(&other).await.expect_err("two streams cannot hold one subject");
+        first.delete_stream().await.unwrap();
+        assert!(refused.to_string().contains("overlap"), "{refused}");
     }
 }
