@@ -118,19 +118,24 @@ async fn find_related_of(
         .collect()
 }
 
-/// Records a link.
-pub async fn insert(conn: &mut AnyConnection, link: &CaseLink, at: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO case_links (case_id, related_case_id, kind, reason, created_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (case_id, related_case_id) DO NOTHING",
-    )
-    .bind(&link.case_id)
-    .bind(&link.related_case_id)
-    .bind(link.kind)
-    .bind(&link.reason)
-    .bind(at)
-    .execute(conn)
-    .await?;
+/// Records a run's links, each with the time its case was registered, in one
+/// statement for every [`ROWS_PER_STATEMENT`](fengqiao_platform::db::ROWS_PER_STATEMENT)
+/// (a registration's batch waits on its transaction: one round trip a link held it
+/// for as many as its returning parties had earlier cases).
+pub async fn insert_all(conn: &mut AnyConnection, links: &[(&CaseLink, i64)]) -> Result<(), sqlx::Error> {
+    for chunk in links.chunks(fengqiao_platform::db::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO case_links (case_id, related_case_id, kind, reason, created_at) VALUES {}
+             ON CONFLICT (case_id, related_case_id) DO NOTHING",
+            fengqiao_platform::db::values(conn, chunk.len(), 5)
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (link, at) in chunk {
+            insert =
+                insert.bind(&link.case_id).bind(&link.related_case_id).bind(link.kind).bind(&link.reason).bind(*at);
+        }
+        insert.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -142,11 +142,14 @@ async fn write_run(run: &[&Registration], conn: &mut AnyConnection) -> Result<Ve
     let parties: Vec<(&str, &[StoredParty])> =
         fresh.iter().map(|&k| (cases[k].case_id.as_str(), run[new[k]].protected.as_slice())).collect();
     store::insert_parties(conn, &parties).await?;
-    for &k in &fresh {
-        for link in &cases[k].links {
-            links::insert(conn, link, run[new[k]].registered_at).await?;
-        }
-    }
+    let new_links: Vec<(&CaseLink, i64)> = fresh
+        .iter()
+        .flat_map(|&k| {
+            let at = run[new[k]].registered_at;
+            cases[k].links.iter().map(move |link| (link, at))
+        })
+        .collect();
+    links::insert_all(conn, &new_links).await?;
     let events: Vec<Envelope> = fresh.iter().map(|&k| announcement(&cases[k], &run[new[k]].traceparent)).collect();
     outbox::append_all(conn, &events).await?;
     let fresh: HashSet<usize> = fresh.into_iter().collect();

@@ -5,7 +5,7 @@ use fengqiao_platform::config::IntakeRules;
 use fengqiao_platform::testing::TestDatabase;
 use fengqiao_platform::Backend;
 use fengqiao_proto::fengqiao::common::v1::{Category, Dispute, Location, Source};
-use fengqiao_proto::fengqiao::intake::v1::{Case, LinkKind};
+use fengqiao_proto::fengqiao::intake::v1::{Case, CaseLink, LinkKind};
 use sqlx::Row;
 
 use super::{write_all, Registration, Written};
@@ -221,6 +221,23 @@ async fn each_case_of_a_run_finds_its_own_partys_earlier_cases(backend: Backend)
     assert_eq!(created[0].links[0].kind, LinkKind::Reflow as i32, "police after police");
     let stored = count(&t, "SELECT COUNT(*) FROM case_links").await - links_before;
     assert_eq!(stored, 23, "the links stored are those answered");
+    // Stored as answered (the run's links go in together), each at its case's registration.
+    let mut conn = t.db.pool().acquire().await.unwrap();
+    let new_ids: Vec<String> = created.iter().map(|c| c.case_id.clone()).collect();
+    let key = |l: &CaseLink| (l.case_id.clone(), l.related_case_id.clone(), l.kind, l.reason.clone());
+    let mut kept: Vec<_> = crate::links::among(&mut conn, &new_ids).await.unwrap().iter().map(key).collect();
+    let mut answered: Vec<_> = created.iter().flat_map(|c| c.links.iter().map(key)).collect();
+    kept.sort();
+    answered.sort();
+    assert_eq!(kept, answered);
+    for (case, r) in created.iter().zip(&batch) {
+        let sql = format!(
+            "SELECT COUNT(*) FROM case_links WHERE case_id = '{}' AND created_at = {}",
+            case.case_id, r.registered_at
+        );
+        assert_eq!(count(&t, &sql).await, case.links.len() as i64, "{}", r.case.case_id);
+    }
+    drop(conn);
     t.finish().await;
 }
 
