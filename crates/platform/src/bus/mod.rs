@@ -32,6 +32,14 @@ pub enum BusError {
         /// Why.
         reason: String,
     },
+    /// NATS was reached but will not make the stream (its reason says what to do).
+    #[error("NATS will not make stream {name}: {reason}")]
+    Stream {
+        /// The stream (`bus.stream`).
+        name: String,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// The broker refused or lost a publish.
     #[error("publish of {event_type} failed: {reason}; the outbox keeps it and retries")]
     Publish {

@@ -108,7 +108,10 @@ impl NatsBus {
             ..Default::default()
         };
         let keeper = Arc::new(StreamKeeper::new(js.clone(), stream_config));
-        keeper.stream().await.map_err(|e| connect_err(format!("stream {}: {e}", settings.stream)))?;
+        keeper.stream().await.map_err(|e| match e.subjects_taken {
+            true => BusError::Stream { name: settings.stream.clone(), reason: e.to_string() },
+            false => connect_err(format!("stream {}: {e}", settings.stream)),
+        })?;
         let filter_subjects_supported = supports_filter_subjects(&client.server_info().version);
         Ok(Self {
             client,
@@ -292,7 +295,7 @@ impl EventBus for NatsBus {
             // acknowledge what this consumer does not want.
             _ => config.filter_subject = every_event(&self.prefix),
         }
-        let stream = self.keeper.stream().await.map_err(err)?;
+        let stream = self.keeper.stream().await.map_err(|e| err(e.to_string()))?;
         let wanted_config = config.clone();
         let consumer = stream.get_or_create_consumer(&spec.durable, config).await.map_err(|e| err(e.to_string()))?;
         let consumer =

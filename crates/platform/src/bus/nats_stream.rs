@@ -5,7 +5,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::context::CreateStreamErrorKind;
+use async_nats::jetstream::{self, stream, ErrorCode};
 
 /// How often at most a process makes the stream again after publishes found
 /// it missing (each failed acknowledgement of a relay's batch would ask).
@@ -27,9 +28,15 @@ impl StreamKeeper {
 
     /// The stream, made if it is not there: consumers that subscribe again
     /// (their pull ends with the stream) bring it back within a second.
-    pub(super) async fn stream(&self) -> Result<stream::Stream, String> {
+    pub(super) async fn stream(&self) -> Result<stream::Stream, Unmade> {
         let name = &self.config.name;
-        found_if_not_made(self.js.get_or_create_stream(self.config.clone()), || self.js.get_stream(name)).await
+        let made = found_if_not_made(self.js.get_or_create_stream(self.config.clone()), || self.js.get_stream(name));
+        made.await.map_err(|refused| Unmade {
+            subjects_taken: matches!(refused.kind(),
+                CreateStreamErrorKind::JetStream(e) if e.error_code() == ErrorCode::STREAM_SUBJECT_OVERLAP),
+            reason: refused.to_string(),
+            subjects: self.config.subjects.join(", "),
+        })
     }
 
     /// After a publish found no stream: makes it again (at most once a second).
@@ -63,13 +70,38 @@ impl StreamKeeper {
 /// find the stream missing and make it, and NATS may refuse the one that loses the race ("subjects
 /// overlap with an existing stream": its own, made a moment before). A stream still not found is a
 /// real refusal (another stream holds the subjects, or NATS cannot be reached): `make`'s error.
-async fn found_if_not_made<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, impl Sized>>>(
+async fn found_if_not_made<T, E, F: std::future::Future<Output = Result<T, impl Sized>>>(
     make: impl std::future::Future<Output = Result<T, E>>,
     find: impl FnOnce() -> F,
-) -> Result<T, String> {
+) -> Result<T, E> {
     match make.await {
         Ok(made) => Ok(made),
-        Err(refused) => find().await.map_err(|_| refused.to_string()),
+        Err(refused) => find().await.map_err(|_| refused),
+    }
+}
+
+/// Why the stream could not be had: NATS's reason, and what to do where another stream holds
+/// its subjects (two deployments sharing one NATS with the same `bus.subject_prefix`).
+#[derive(Debug)]
+pub(super) struct Unmade {
+    /// NATS refused it because another stream holds its subjects.
+    pub(super) subjects_taken: bool,
+    reason: String,
+    subjects: String,
+}
+
+impl std::fmt::Display for Unmade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.reason)?;
+        if self.subjects_taken {
+            write!(
+                f,
+                "; another stream holds its subjects ({}): give this deployment its own bus.subject_prefix, or set \
+                 bus.stream to the name of the stream that holds them",
+                self.subjects
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -83,7 +115,7 @@ mod tests {
         let made = found_if_not_made(async { Err::<u8, _>("subjects overlap") }, || async { Ok::<_, ()>(7) }).await;
         assert_eq!(made, Ok(7));
         let refused = found_if_not_made(async { Err::<u8, _>("subjects overlap") }, || async { Err(()) }).await;
-        assert_eq!(refused, Err("subjects overlap".to_string()));
+        assert_eq!(refused, Err("subjects overlap"));
     }
 
     #[tokio::test]
@@ -108,6 +140,8 @@ mod tests {
         other.stream = format!("{}_OTHER", settings.stream);
         let refused = NatsBus::connect(&other).await.expect_err("two streams cannot hold one subject");
         first.delete_stream().await.unwrap();
-        assert!(refused.to_string().contains("overlap"), "{refused}");
+        let message = refused.to_string();
+        assert!(message.contains("overlap") && message.contains("bus.subject_prefix"), "{message}");
+        assert!(!message.contains("cannot reach NATS"), "NATS was reached: {message}");
     }
 }
