@@ -63,8 +63,8 @@ fn owners(batch: &[Pending]) -> Vec<&Own> {
 
 /// Appends `batch`; `known` is the head this process left (updated to the new
 /// one), `tried` the head an earlier attempt at this same batch would have left:
-/// found there, the batch went in though its commit's answer was lost, and is
-/// not appended twice.
+/// found there, or in the log once another gateway appended after it, the batch
+/// went in though its commit's answer was lost, and is not appended twice.
 pub async fn append(
     db: &Database,
     batch: &mut [Pending],
@@ -153,7 +153,7 @@ async fn locked(
     let head =
         sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash").fetch_one(&mut *tx).await?;
     let head = Head { seq: head.try_get("seq")?, hash: head.try_get("hash")? };
-    if tried.as_ref() == Some(&head) {
+    if went_in(&mut tx, tried.as_ref(), &head).await? {
         // An earlier attempt went in; only its answer was lost.
         tx.rollback().await?;
         return Ok((head, Appended::Already));
@@ -181,6 +181,31 @@ async fn locked(
         .await?;
     tx.commit().await?;
     Ok((new, Appended::UnderLock))
+}
+
+/// Whether an earlier attempt, which would have left the head at `tried`,
+/// went in: the head is there, or (another gateway appended since) the log
+/// holds that entry. Asked under the head's lock, so an attempt still
+/// committing has finished; the hash chains the batch's every entry after the
+/// head it found, so no other batch leaves the same one.
+async fn went_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tried: Option<&Head>,
+    head: &Head,
+) -> Result<bool, sqlx::Error> {
+    let Some(tried) = tried else { return Ok(false) };
+    if tried == head {
+        return Ok(true);
+    }
+    if tried.seq > head.seq {
+        return Ok(false);
+    }
+    let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE seq = $1 AND hash = $2")
+        .bind(tried.seq)
+        .bind(&tried.hash)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(found > 0)
 }
 
 #[cfg(test)]
@@ -232,6 +257,28 @@ mod tests {
         let next = append(&test.db, &mut batch(5, 1), &mut None, &mut None).await.unwrap();
         assert_eq!(next, Appended::UnderLock);
         assert_eq!(verify(&test.db, |_| {}).await.unwrap(), Verdict::Intact(6));
+        test.finish().await;
+    }
+
+    /// The same, when another gateway appended between the lost answer and
+    /// the retry: the head moved past the batch, which is found in the log.
+    async fn a_batch_already_in_is_not_appended_again_after_another_gateway_appended(backend: Backend) {
+        let test = crate::test_database(backend).await;
+        let (mut ours, mut theirs) = (None, None);
+        append(&test.db, &mut batch(0, 2), &mut ours, &mut None).await.unwrap();
+        let mut lost = batch(2, 3);
+        let mut tried = None;
+        append(&test.db, &mut lost, &mut ours, &mut tried).await.unwrap();
+        append(&test.db, &mut batch(5, 4), &mut theirs, &mut None).await.unwrap();
+        let retried = append(&test.db, &mut lost, &mut None, &mut tried).await.unwrap();
+        assert_eq!(retried, Appended::Already);
+        assert_eq!(seqs(&test.db).await, (1..=9).collect::<Vec<i64>>(), "the lost batch once, theirs after it");
+        // A batch that did not go in is appended after the moved head.
+        let mut failed = batch(9, 2);
+        let mut never = Some(Head { seq: 7, hash: "not-in-the-log".into() });
+        let how = append(&test.db, &mut failed, &mut None, &mut never).await.unwrap();
+        assert_eq!(how, Appended::UnderLock);
+        assert_eq!(verify(&test.db, |_| {}).await.unwrap(), Verdict::Intact(11));
         test.finish().await;
     }
 
@@ -315,5 +362,15 @@ mod tests {
     #[tokio::test]
     async fn on_postgres_a_batch_already_in_is_not_appended_again() {
         a_batch_already_in_is_not_appended_again(Backend::Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_a_batch_already_in_is_not_appended_again_after_another_gateway_appended() {
+        a_batch_already_in_is_not_appended_again_after_another_gateway_appended(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres_a_batch_already_in_is_not_appended_again_after_another_gateway_appended() {
+        a_batch_already_in_is_not_appended_again_after_another_gateway_appended(Backend::Postgres).await;
     }
 }
