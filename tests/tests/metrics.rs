@@ -111,6 +111,12 @@ async fn distributed_processes_export_calls_consumer_work_outbox_clocks_and_alar
     let skipped = eventually(&system, "court-linkage", "fengqiao_consumer_skipped_total", &[], |v| v >= 2.0).await;
     let court = system.scrape("court-linkage").await.unwrap();
     assert_eq!(value(&court, "fengqiao_consumer_applied_total", &[]), None, "{skipped} skipped, none applied: {court}");
+    // Mediation keeps only its own clocks' deadlines: the police case's two (risk response,
+    // police feedback) are acknowledged without a transaction; its request is applied.
+    let skipped = eventually(&system, "mediation", "fengqiao_consumer_skipped_total", &[], |v| v >= 2.0).await;
+    let mediation = system.scrape("mediation").await.unwrap();
+    assert_eq!(skipped, 2.0, "{mediation}");
+    assert_eq!(value(&mediation, "fengqiao_consumer_applied_total", &[]), Some(1.0), "{mediation}");
     system.finish().await;
 }
 

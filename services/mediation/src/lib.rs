@@ -28,7 +28,7 @@ use fengqiao_platform::bus::Envelope;
 use fengqiao_platform::component::{Api, Component};
 use fengqiao_platform::consumer::{handle_each, run_span, runs_of_kind, Arrival, Consumer, EventHandler, HandlerError};
 use fengqiao_platform::migrate::Migration;
-use fengqiao_platform::{migration, ComponentRuntime};
+use fengqiao_platform::{migration, ComponentRuntime, Database};
 use fengqiao_proto::fengqiao::events::v1::{ClockScheduled, ReferralRequested};
 use fengqiao_proto::fengqiao::intake::v1::intake_service_client::IntakeServiceClient;
 use fengqiao_proto::fengqiao::mediation::v1::mediation_service_server::MediationServiceServer;
@@ -111,7 +111,7 @@ impl EventHandler for ReceiveReferrals {
         }
         if event.kind() == Some(EventKind::ClockScheduled) {
             let scheduled: ClockScheduled = event.decode()?;
-            if let (true, Some(due)) = (MEDIATION_CLOCKS.contains(&scheduled.kind.as_str()), &scheduled.due_at) {
+            if let (true, Some(due)) = (is_mediation_clock(&scheduled), &scheduled.due_at) {
                 store::set_clock_due(tx, &scheduled.case_id, fengqiao_platform::db::micros_of(due)).await?;
             }
             return Ok(());
@@ -135,5 +135,47 @@ impl EventHandler for ReceiveReferrals {
             self.0.receive_all(tx, &requested?).instrument(run_span(run)).await?;
         }
         Ok(())
+    }
+
+    /// Every event but the clocks that are not mediation's (each referral
+    /// starts two, the risk response and the agency's, which change nothing
+    /// here): those are acknowledged without a transaction or an inbox row.
+    async fn concerned(&self, _db: &Database, events: &[&Envelope]) -> Result<Vec<bool>, HandlerError> {
+        events.iter().map(|event| concerns_mediation(event)).collect()
+    }
+}
+
+/// Whether `event` can change anything in mediation: false only for a clock
+/// that is not a mediation clock.
+fn concerns_mediation(event: &Envelope) -> Result<bool, HandlerError> {
+    if event.kind() != Some(EventKind::ClockScheduled) {
+        return Ok(true);
+    }
+    Ok(is_mediation_clock(&event.decode()?))
+}
+
+fn is_mediation_clock(scheduled: &ClockScheduled) -> bool {
+    MEDIATION_CLOCKS.contains(&scheduled.kind.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock(kind: &str) -> Envelope {
+        let scheduled = ClockScheduled { case_id: "case-1".into(), kind: kind.into(), ..Default::default() };
+        Envelope::new("routing", EventKind::ClockScheduled, &scheduled)
+    }
+
+    #[test]
+    fn only_clocks_that_are_not_mediation_clocks_concern_mediation_not() {
+        for kind in MEDIATION_CLOCKS {
+            assert!(concerns_mediation(&clock(kind)).unwrap(), "{kind} sets the inbox's deadline");
+        }
+        for kind in ["RISK_RESPONSE", "POLICE_REFERRAL", ""] {
+            assert!(!concerns_mediation(&clock(kind)).unwrap(), "{kind} changes nothing in mediation");
+        }
+        let requested = ReferralRequested { case_id: "case-1".into(), ..Default::default() };
+        assert!(concerns_mediation(&Envelope::new("routing", EventKind::ReferralRequested, &requested)).unwrap());
     }
 }
