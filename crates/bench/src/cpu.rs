@@ -28,6 +28,11 @@ pub struct Machine {
     pub steal: f64,
 }
 
+/// The share of the CPUs busy from which a machine counts as full: its lanes, relays and
+/// group commits then commit smaller batches with whatever CPU a change frees, so the CPU a
+/// referral stays at the busy CPUs over the rate (thirty-fifth round of docs/performance.md).
+const FULL: f64 = 0.95;
+
 /// Where the CPU went between two samples.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CpuUse {
@@ -155,6 +160,11 @@ impl CpuUse {
              {:.2} CPUs taken by the hypervisor (steal)\n",
             self.busy_cores, self.ms_per_referral, self.steal_cores
         );
+        if self.busy_cores >= FULL * cpus as f64 {
+            t += "  the machine was full: here the CPU a referral is only the busy CPUs over the rate (what one \
+                  part saves, the others spend committing smaller batches); compare builds by the closed loop's \
+                  throughput (--concurrency)\n";
+        }
         let total: f64 = self.by_group.iter().map(|(_, s)| s).sum();
         for (group, secs) in &self.by_group {
             let share = if total > 0.0 { secs * 100.0 / total } else { 0.0 };
@@ -167,6 +177,20 @@ impl CpuUse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_machine_is_said_to_be_full_where_the_cpu_a_referral_cannot_compare_builds() {
+        let run = |busy_cores| CpuUse {
+            secs: 60.0,
+            busy_cores,
+            steal_cores: 0.0,
+            ms_per_referral: busy_cores * 2.0,
+            by_group: vec![("postgres".into(), 50.0)],
+        };
+        assert!(run(1.97).table(2).contains("the machine was full"), "{}", run(1.97).table(2));
+        assert!(!run(1.52).table(2).contains("the machine was full"), "{}", run(1.52).table(2));
+        assert!(!run(1.97).table(4).contains("the machine was full"));
+    }
 
     #[test]
     fn processes_are_grouped_by_what_they_run() {
