@@ -168,11 +168,11 @@ mod tests {
     }
 
     #[test]
-    fn only_clocks_that_are_not_mediation_clocks_concern_mediation_not() {
+    fn clocks_that_are_not_mediation_clocks_do_not_concern_mediation() {
         for kind in MEDIATION_CLOCKS {
             assert!(concerns_mediation(&clock(kind)).unwrap(), "{kind} sets the inbox's deadline");
         }
-        for kind in ["RISK_RESPONSE", "POLICE_REFERRAL", ""] {
+        for kind in ["RISK_RESPONSE", "POLICE_FEEDBACK", ""] {
             assert!(!concerns_mediation(&clock(kind)).unwrap(), "{kind} changes nothing in mediation");
         }
         let requested = ReferralRequested { case_id: "case-1".into(), ..Default::default() };
