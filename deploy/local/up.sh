@@ -11,6 +11,7 @@
 #   FENGQIAO_BIN             a built fengqiao binary; default: cargo build -p fengqiao
 #   FENGQIAO_<COMPONENT>__LISTEN     default 127.0.0.1:50050..50055
 #   FENGQIAO_METRICS_PORT_BASE       Prometheus metrics on 127.0.0.1:<base>..<base+6>, default 9460 (0: free ports)
+#   TOKIO_WORKER_THREADS     threads each process works on; default 1 on a machine of 4 CPUs or fewer
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -43,6 +44,12 @@ if command -v psql >/dev/null && ! psql "$FENGQIAO_DATABASE__URL" -qAtc 'select 
 fi
 
 "$FENGQIAO_BIN" migrate > "$run/migrate.log"
+
+# Seven processes share this machine's CPUs: on a small machine (4 CPUs or fewer) each runs one
+# tokio worker thread, which carried 16 % more referrals a second on two cores than a worker per
+# CPU in each process (docs/performance.md, thirty-fifth round). A TOKIO_WORKER_THREADS set
+# beforehand wins.
+if [ -z "${TOKIO_WORKER_THREADS:-}" ] && [ "$(nproc)" -le 4 ]; then export TOKIO_WORKER_THREADS=1; fi
 
 metrics_base="${FENGQIAO_METRICS_PORT_BASE:-9460}"
 declare -A metrics_offset
