@@ -57,9 +57,11 @@ python3 - "${sides[@]}" "${reports[@]}" <<'PY'
 import json, statistics, sys
 a, b, *runs = sys.argv[1:]
 rows = {"A": [], "B": []}
+full = 0  # runs with 95 % or more of the CPUs busy (FULL in crates/bench/src/cpu.rs)
 for item in runs:
     side, path = item.split("=", 1)
     r = json.load(open(path))
+    full += r["cpu"]["busy_cores"] >= 0.95 * r["machine"]["cpus"]
     rows[side].append({
         "inbox/s": r["inbox_throughput"],
         "submit p50 ms": r["submit_latency"]["p50"],
@@ -84,4 +86,7 @@ for side in "AB":
     print(f"{side} median{'':11}" + "".join(f"{medians[side][f]:>16.{digits.get(f, 1)}f}" for f in figures))
 print(f"{'B / A (medians)':18}" + "".join(
     f"{medians['B'][f] / medians['A'][f]:>16.3f}" if medians["A"][f] else f"{'—':>16}" for f in figures))
+if full:
+    print(f"the machine was full in {full} of {len(runs)} runs: there CPU ms/ref is only the busy CPUs over the rate "
+          "and cannot tell A from B; compare inbox/s in the closed loop (--concurrency)")
 PY
