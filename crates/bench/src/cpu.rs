@@ -31,6 +31,7 @@ pub struct Machine {
 /// The share of the CPUs busy from which a machine counts as full: its lanes, relays and
 /// group commits then commit smaller batches with whatever CPU a change frees, so the CPU a
 /// referral stays at the busy CPUs over the rate (thirty-fifth round of docs/performance.md).
+/// The report's `full` says it; scripts/bench-compare.sh reads that.
 const FULL: f64 = 0.95;
 
 /// Where the CPU went between two samples.
@@ -47,6 +48,9 @@ pub struct CpuUse {
     pub ms_per_referral: f64,
     /// Seconds of CPU by group (`postgres`, `nats-server`, `fengqiao gateway`, …), largest first.
     pub by_group: Vec<(String, f64)>,
+    /// Whether the machine was full (`FULL` of its CPUs busy or more): then the CPU a referral
+    /// is only the busy CPUs over the rate and cannot compare builds; the closed loop can.
+    pub full: bool,
 }
 
 /// The group a process belongs to, from its command line (`other` for anything not fengqiao's or its engines').
@@ -128,8 +132,8 @@ impl Sample {
         Some(Self { by_pid, machine, at: std::time::Instant::now() })
     }
 
-    /// Where the CPU went from `self` to `later`, for `referrals` answered OK.
-    pub fn until(&self, later: &Sample, referrals: u64) -> CpuUse {
+    /// Where the CPU went from `self` to `later`, for `referrals` answered OK, on a machine of `cpus`.
+    pub fn until(&self, later: &Sample, referrals: u64, cpus: usize) -> CpuUse {
         let secs = later.at.duration_since(self.at).as_secs_f64();
         let mut groups: BTreeMap<String, f64> = BTreeMap::new();
         for (pid, (group, secs)) in &later.by_pid {
@@ -144,6 +148,7 @@ impl Sample {
         let per_sec = |s: f64| if secs > 0.0 { s / secs } else { 0.0 };
         CpuUse {
             secs,
+            full: per_sec(busy) >= FULL * cpus as f64,
             busy_cores: per_sec(busy),
             steal_cores: per_sec(steal),
             ms_per_referral: if referrals > 0 { busy * 1000.0 / referrals as f64 } else { 0.0 },
@@ -160,7 +165,7 @@ impl CpuUse {
              {:.2} CPUs taken by the hypervisor (steal)\n",
             self.busy_cores, self.ms_per_referral, self.steal_cores
         );
-        if self.busy_cores >= FULL * cpus as f64 {
+        if self.full {
             t += "  the machine was full: here the CPU a referral is only the busy CPUs over the rate (what one \
                   part saves, the others spend committing smaller batches); compare builds by the closed loop's \
                   throughput (--concurrency)\n";
@@ -178,18 +183,30 @@ impl CpuUse {
 mod tests {
     use super::*;
 
+    /// A sample `secs` after a common start: the machine's busy and steal seconds, and processes.
+    fn sample(at: std::time::Instant, busy: f64, steal: f64, pids: &[(u32, &str, f64)], secs: u64) -> Sample {
+        Sample {
+            by_pid: pids.iter().map(|(p, g, s)| (*p, (g.to_string(), *s))).collect(),
+            machine: Machine { busy, steal },
+            at: at + std::time::Duration::from_secs(secs),
+        }
+    }
+
     #[test]
     fn a_full_machine_is_said_to_be_full_where_the_cpu_a_referral_cannot_compare_builds() {
-        let run = |busy_cores| CpuUse {
-            secs: 60.0,
-            busy_cores,
-            steal_cores: 0.0,
-            ms_per_referral: busy_cores * 2.0,
-            by_group: vec![("postgres".into(), 50.0)],
-        };
-        assert!(run(1.97).table(2).contains("the machine was full"), "{}", run(1.97).table(2));
-        assert!(!run(1.52).table(2).contains("the machine was full"), "{}", run(1.52).table(2));
-        assert!(!run(1.97).table(4).contains("the machine was full"));
+        let at = std::time::Instant::now();
+        let before = sample(at, 100.0, 0.0, &[(1, "postgres", 10.0)], 0);
+        // 60 s with 1.97 and with 1.52 CPUs busy.
+        let (busy, quiet) = (sample(at, 218.2, 0.0, &[], 60), sample(at, 191.2, 0.0, &[], 60));
+        let full = before.until(&busy, 30_000, 2);
+        assert!(full.full);
+        assert!(full.table(2).contains("the machine was full"), "{}", full.table(2));
+        // In the report's JSON, which scripts/bench-compare.sh reads.
+        assert_eq!(serde_json::to_value(&full).unwrap()["full"], true);
+        let not_full = before.until(&quiet, 30_000, 2);
+        assert!(!not_full.full);
+        assert!(!not_full.table(2).contains("the machine was full"), "{}", not_full.table(2));
+        assert!(!before.until(&busy, 30_000, 4).full);
     }
 
     #[test]
@@ -231,15 +248,11 @@ mod tests {
     #[test]
     fn cpu_is_counted_from_the_first_sample_and_per_referral() {
         let at = std::time::Instant::now();
-        let sample = |busy: f64, steal: f64, pids: &[(u32, &str, f64)], secs: u64| Sample {
-            by_pid: pids.iter().map(|(p, g, s)| (*p, (g.to_string(), *s))).collect(),
-            machine: Machine { busy, steal },
-            at: at + std::time::Duration::from_secs(secs),
-        };
-        let before = sample(100.0, 3.0, &[(1, "postgres", 10.0), (2, "fengqiao gateway", 5.0)], 0);
+        let before = sample(at, 100.0, 3.0, &[(1, "postgres", 10.0), (2, "fengqiao gateway", 5.0)], 0);
         // pid 3 started during the load; pid 2 ended (its time since the first sample is lost).
-        let after = sample(120.0, 4.0, &[(1, "postgres", 18.0), (3, "fengqiao gateway", 2.0), (4, "other", 0.0)], 10);
-        let used = before.until(&after, 1_000);
+        let after =
+            sample(at, 120.0, 4.0, &[(1, "postgres", 18.0), (3, "fengqiao gateway", 2.0), (4, "other", 0.0)], 10);
+        let used = before.until(&after, 1_000, 2);
         assert_eq!(used.secs, 10.0);
         assert_eq!(used.busy_cores, 2.0);
         assert_eq!(used.steal_cores, 0.1);

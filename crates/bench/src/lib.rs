@@ -176,9 +176,11 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
     }
     let recorder = run.recorder.lock().expect("lock");
     let submit_throughput = recorder.ok() as f64 / load_secs;
+    let machine = Machine::this();
+    let cpus = machine.cpus;
     let report = Report {
         started_at: started.format(&time::format_description::well_known::Rfc3339)?,
-        machine: Machine::this(),
+        machine,
         mode: mode.into(),
         shape,
         agencies: clients.len(),
@@ -192,7 +194,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         ratios: ceilings.as_ref().map(|c| Report::ratios(submit_throughput, c)),
         ceilings,
         timeline: recorder.timeline(),
-        cpu: cpu_before.zip(cpu_after).map(|(before, after)| before.until(&after, recorder.ok())),
+        cpu: cpu_before.zip(cpu_after).map(|(before, after)| before.until(&after, recorder.ok(), cpus)),
         database: db_before.zip(db_after).map(|(before, after)| DatabaseUse {
             analysed_by_bench: passes,
             tables_analysed_by_bench: tables,
