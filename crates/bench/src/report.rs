@@ -128,7 +128,7 @@ impl Report {
             );
         }
         if let Some(cpu) = &self.cpu {
-            t += &cpu.table(self.machine.cpus);
+            t += &cpu.table(self.machine.cpus, matches!(self.shape, Shape::Open { .. }));
         }
         if let Some(database) = &self.database {
             t += &database.line();
