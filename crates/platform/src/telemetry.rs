@@ -49,9 +49,10 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
 
 /// The logs' layer and, where an OTLP endpoint is set, the traces' layer with
 /// the provider that exports them. Spans for traces are built only where they
-/// go somewhere: building them for no exporter cost 6 % of the distributed
-/// system's capacity (docs/performance.md, thirty-sixth round). Without one,
-/// no `traceparent` is sent on either.
+/// go somewhere: without an exporter they were thrown away, and their
+/// `traceparent` written into every event for nothing (2 % of the WAL a
+/// referral; docs/performance.md, thirty-sixth round). Without one, no
+/// `traceparent` is sent on either.
 fn subscriber(
     service: &str,
     settings: &TelemetrySettings,
