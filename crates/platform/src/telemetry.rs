@@ -5,6 +5,7 @@
 //! what a command prints for its user.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use opentelemetry::propagation::TextMapPropagator;
@@ -75,13 +76,28 @@ fn subscriber(
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("fengqiao")).with_filter(EnvFilter::new("info")));
     let filter = EnvFilter::try_new(&settings.log_filter)?;
-    let fmt = match settings.log_format {
-        LogFormat::Json => {
-            tracing_subscriber::fmt::layer().with_writer(std::io::stderr).json().with_current_span(true).boxed()
-        }
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).compact().boxed(),
-    };
+    let ansi = colours(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR"));
+    let fmt = logs(settings.log_format, std::io::stderr, ansi);
     Ok((tracing_subscriber::registry().with(fmt.with_filter(filter)).with(traces), provider))
+}
+
+/// Whether log lines carry colours: only for a person at a terminal, never in a
+/// file, a pipe or a collector's stream (where the escape codes would garble
+/// every line an operator greps), and not where `NO_COLOR` is set (no-color.org).
+fn colours(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// The logs' layer in `format`, written to `writer`, with colours or without.
+fn logs<S, W>(format: LogFormat, writer: W, ansi: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer().with_writer(writer).json().with_current_span(true).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi).compact().boxed(),
+    }
 }
 
 /// For tests: silent unless `TEST_LOG=1`; safe to call from every test.
@@ -128,6 +144,43 @@ mod tests {
         // Not shut down: that would try for 10 s to export the span to an endpoint nobody serves.
         std::mem::forget(provider);
         sent
+    }
+
+    /// What one log line with a field looks like through `logs`.
+    fn line(ansi: bool) -> String {
+        let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = {
+            let written = written.clone();
+            move || Buffer(written.clone())
+        };
+        let subscriber = tracing_subscriber::registry().with(logs(LogFormat::Pretty, writer, ansi));
+        tracing::subscriber::with_default(subscriber, || tracing::info!(case_id = "c-1", "case registered"));
+        let bytes = written.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
+        assert!(!colours(false, None), "stderr is a file or a pipe: no colours");
+        assert!(colours(true, None), "a person at a terminal gets colours");
+        assert!(!colours(true, Some("1".into())), "NO_COLOR set: none");
+        assert!(colours(true, Some("".into())), "NO_COLOR empty counts as unset (no-color.org)");
+        let plain = line(colours(false, None));
+        assert!(plain.contains("case registered") && plain.contains("case_id=\"c-1\""), "{plain}");
+        assert!(!plain.contains('\u{1b}'), "escape codes in a log file: {plain:?}");
+        assert!(line(colours(true, None)).contains('\u{1b}'), "a terminal's line is coloured");
     }
 
     #[tokio::test]
