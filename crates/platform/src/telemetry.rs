@@ -148,27 +148,14 @@ mod tests {
 
     /// What one log line with a field looks like through `logs`.
     fn line(ansi: bool) -> String {
-        let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let written = crate::testing::CapturedLogs::default();
         let writer = {
             let written = written.clone();
-            move || Buffer(written.clone())
+            move || written.clone()
         };
         let subscriber = tracing_subscriber::registry().with(logs(LogFormat::Pretty, writer, ansi));
         tracing::subscriber::with_default(subscriber, || tracing::info!(case_id = "c-1", "case registered"));
-        let bytes = written.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
-    }
-
-    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+        written.text()
     }
 
     #[test]

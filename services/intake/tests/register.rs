@@ -7,7 +7,7 @@ use fengqiao_intake::{Intake, IntakeError, IntakeService};
 use fengqiao_platform::component::{Component, PLATFORM_MIGRATIONS};
 use fengqiao_platform::config::IntakeRules;
 use fengqiao_platform::outbox::OutboxNotifier;
-use fengqiao_platform::testing::TestDatabase;
+use fengqiao_platform::testing::{CapturedLogs, TestDatabase};
 use fengqiao_platform::{migrate, Backend};
 use fengqiao_proto::fengqiao::common::v1::{Category, Dispute, Location, Party, PartyRole, RiskLevel, Source};
 use sqlx::Row;
@@ -331,23 +331,9 @@ on_both_databases!(
     risk_is_set_by_rule_with_its_reason_and_changed_by_staff_with_an_event
 );
 
-/// Captures every log line written while it is the thread's subscriber.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_full_intake_run_logs_no_identity_number_or_phone() {
-    let captured = Captured::default();
+    let captured = CapturedLogs::default();
     let writer = captured.clone();
     let subscriber =
         tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
@@ -362,7 +348,7 @@ async fn a_full_intake_run_logs_no_identity_number_or_phone() {
     d.parties[0].resident_id = "110105194912310021".into(); // wrong check digit
     let _ = intake.register("police-1", Some(d)).await;
     tracing::info!("marker line");
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("marker line") && logs.contains("case registered"), "logs were captured");
     for secret in [ID, PHONE, "110105194912310021"] {
         assert!(!logs.contains(secret), "{secret} appears in the logs");
