@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Compares two builds or settings with scripts/bench.sh, runs alternating (A B A B …) so a slow
-# spell of the machine falls on both, and prints each run and each side's median: on two shared
-# cores one run against one run differs by up to a fifth, which hides most changes.
+# Compares two builds or settings with scripts/bench.sh, in pairs whose order turns (A B, B A,
+# A B …) so a slow spell of the machine falls on both and a machine drifting faster or slower
+# through the comparison favours neither side; prints each run, each side's median and in how many
+# pairs B was ahead: on two shared cores one run against one run differs by up to a fifth, which
+# hides most changes.
 #   scripts/bench-compare.sh [--runs N] [--standalone | --seed CASES] A B [-- bench options]
 # (--seed: each run on a database holding that many historical cases first, as scripts/bench.sh --seed)
 # A and B: a fengqiao binary, optionally with settings for its run after a colon, e.g.
@@ -38,7 +40,9 @@ reports=()
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 for run in $(seq 1 "$runs"); do
-  for i in 0 1; do
+  # A first in odd pairs, B first in even ones: with A B A B, B always ran later than its A.
+  order="0 1"; [ $((run % 2)) -eq 0 ] && order="1 0"
+  for i in $order; do
     side="${sides[$i]}" label="AB"
     bin="${side%%:*}" settings=()
     [ "$side" != "$bin" ] && IFS=',' read -r -a settings <<< "${side#*:}"
@@ -88,6 +92,9 @@ for side in "AB":
     print(f"{side} median{'':11}" + "".join(f"{medians[side][f]:>16.{digits.get(f, 1)}f}" for f in figures))
 print(f"{'B / A (medians)':18}" + "".join(
     f"{medians['B'][f] / medians['A'][f]:>16.3f}" if medians["A"][f] else f"{'—':>16}" for f in figures))
+pairs = list(zip(rows["A"], rows["B"]))
+ahead = sum(b["inbox/s"] > a["inbox/s"] for a, b in pairs)
+print(f"B ahead of A in inbox/s in {ahead} of {len(pairs)} pairs (each pair run back to back)")
 if full:
     print(f"the machine was full in {full} of {len(runs)} runs: there CPU ms/ref is only the busy CPUs over the rate "
           "and cannot tell A from B; compare inbox/s in the closed loop (--concurrency)")
