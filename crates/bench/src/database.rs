@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use fengqiao_platform::Database;
 use serde::Serialize;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// PostgreSQL's counters, read once.
@@ -154,22 +155,39 @@ async fn paced(db: &Database) -> Result<sqlx::AnyConnection, sqlx::Error> {
     Ok(conn)
 }
 
+/// One time the bench looked for tables to analyse, in seconds since the
+/// load's start: the chart shades it, as the submit p99 rises while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AnalysisPass {
+    pub from_secs: f64,
+    pub to_secs: f64,
+    /// Tables it analysed (0: none was due).
+    pub tables: u32,
+}
+
 /// Analyses, as autovacuum would, the tables of `db` it would analyse, `first`
-/// after the start and then `every` until `stop`; returns how many times it
-/// looked and how many tables it analysed. A failure is logged and counted out.
-pub async fn analyse_while(db: Database, first: Duration, every: Duration, stop: CancellationToken) -> (u32, u32) {
-    let (mut passes, mut tables) = (0, 0);
-    let mut wait = first;
+/// after `origin` and then `every` until `stop`; returns each time it looked.
+/// A failure is logged and counted out.
+pub async fn analyse_while(
+    db: Database,
+    origin: Instant,
+    first: Duration,
+    every: Duration,
+    stop: CancellationToken,
+) -> Vec<AnalysisPass> {
+    let mut passes = Vec::new();
+    let mut next = origin + first;
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return (passes, tables),
-            _ = tokio::time::sleep(wait) => {}
+            _ = stop.cancelled() => return passes,
+            _ = tokio::time::sleep_until(next) => {}
         }
+        let from_secs = origin.elapsed().as_secs_f64();
         match analyse_due(&db).await {
-            Ok(n) => (passes, tables) = (passes + 1, tables + n),
+            Ok(tables) => passes.push(AnalysisPass { from_secs, to_secs: origin.elapsed().as_secs_f64(), tables }),
             Err(e) => tracing::warn!(error = %e, "cannot analyse the bench's database; its plans may go stale"),
         }
-        wait = every;
+        next = Instant::now() + every;
     }
 }
 
@@ -291,12 +309,21 @@ mod tests {
         assert!(stats("grows").await.0 < 0.0, "a new table is not analysed yet");
 
         let stop = CancellationToken::new();
-        let task = tokio::spawn(analyse_while(pg.db.clone(), Duration::ZERO, Duration::from_millis(50), stop.clone()));
+        let origin = Instant::now();
+        let every = Duration::from_millis(50);
+        let task = tokio::spawn(analyse_while(pg.db.clone(), origin, Duration::ZERO, every, stop.clone()));
         tokio::time::sleep(Duration::from_millis(300)).await;
         stop.cancel();
         let done = tokio::time::timeout(Duration::from_secs(30), task).await.expect("stops when told").expect("joins");
-        assert!(done.0 >= 2, "looked at once and again every 50 ms: {done:?}");
-        assert_eq!(done.1, 1, "only the table that grew, once: {done:?}");
+        assert!(done.len() >= 2, "looked at once and again every 50 ms: {done:?}");
+        let tables: Vec<u32> = done.iter().map(|p| p.tables).collect();
+        assert_eq!(tables[0], 1, "only the table that grew, at the first look: {done:?}");
+        assert_eq!(tables.iter().sum::<u32>(), 1, "and once: {done:?}");
+        assert!(done[0].from_secs < 0.2, "the first look at once: {done:?}");
+        for (pass, next) in done.iter().zip(&done[1..]) {
+            assert!(pass.from_secs <= pass.to_secs, "each pass ends after it starts: {done:?}");
+            assert!(next.from_secs - pass.to_secs >= 0.045, "passes {every:?} apart: {done:?}");
+        }
         assert_eq!(stats("grows").await.0, 5000.0, "the planner now knows the table's rows");
 
         let mut conn = paced(&pg.db).await.expect("a paced connection");

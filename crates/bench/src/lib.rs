@@ -130,6 +130,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
     let analyser = match &engine {
         Some(db) if !database::autovacuum_runs(db).await => Some(tokio::spawn(database::analyse_while(
             db.clone(),
+            run.start,
             database::ANALYSE_FIRST,
             database::ANALYSE_EVERY,
             stop_analysing.clone(),
@@ -154,9 +155,9 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         _ => None,
     };
     stop_analysing.cancel();
-    let (passes, tables) = match analyser {
-        Some(task) => task.await.unwrap_or((0, 0)),
-        None => (0, 0),
+    let analyses = match analyser {
+        Some(task) => task.await.unwrap_or_default(),
+        None => Vec::new(),
     };
     let db_after = database::Sample::take_from(engine.as_ref()).await;
     if let Some(engine) = engine {
@@ -196,11 +197,12 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         timeline: recorder.timeline(),
         cpu: cpu_before.zip(cpu_after).map(|(before, after)| before.until(&after, recorder.ok(), cpus)),
         database: db_before.zip(db_after).map(|(before, after)| DatabaseUse {
-            analysed_by_bench: passes,
-            tables_analysed_by_bench: tables,
+            analysed_by_bench: u32::try_from(analyses.len()).unwrap_or(u32::MAX),
+            tables_analysed_by_bench: analyses.iter().map(|p| p.tables).sum(),
             ..before.until(&after, recorder.ok())
         }),
         gateway_stages,
+        analyses,
     };
     drop(recorder);
     println!("{}", report.table());

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::ceilings::Ceilings;
 use crate::cpu::CpuUse;
-use crate::database::DatabaseUse;
+use crate::database::{AnalysisPass, DatabaseUse};
 use crate::load::Shape;
 use crate::record::{Percentiles, Second};
 use crate::stages::StageTime;
@@ -72,6 +72,9 @@ pub struct Report {
     pub database: Option<DatabaseUse>,
     /// Where submissions spent their time in the gateway (with `--gateway-metrics`).
     pub gateway_stages: Option<Vec<StageTime>>,
+    /// The bench's analyses during the load, standing in for the server's autovacuum where it is off.
+    #[serde(default)]
+    pub analyses: Vec<AnalysisPass>,
 }
 
 impl Report {
@@ -146,7 +149,7 @@ impl Report {
         let svg = dir.join(format!("{name}.svg"));
         std::fs::write(&json, serde_json::to_vec_pretty(self)?)?;
         let title = format!("fengqiao bench, {} mode, {}", self.mode, self.started_at);
-        std::fs::write(&svg, crate::chart::svg(&title, &self.timeline))?;
+        std::fs::write(&svg, crate::chart::svg(&title, &self.timeline, &self.analyses))?;
         Ok((json, svg))
     }
 }
@@ -176,6 +179,7 @@ mod tests {
             cpu: None,
             database: None,
             gateway_stages: None,
+            analyses: Vec::new(),
         }
     }
 
@@ -194,11 +198,14 @@ mod tests {
     #[test]
     fn a_report_is_written_as_json_beside_its_chart() {
         let dir = std::env::temp_dir().join(format!("bench-report-{}", uuid::Uuid::new_v4()));
-        let (json, svg) = report(None).write(&dir, "run").unwrap();
+        let analysed = AnalysisPass { from_secs: 5.0, to_secs: 7.5, tables: 12 };
+        let (json, svg) = Report { analyses: vec![analysed], ..report(None) }.write(&dir, "run").unwrap();
         let back: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
         assert_eq!(back["outcomes"]["OK"], 30_000);
         assert_eq!(back["shape"]["open"]["rate"], 500);
-        assert!(std::fs::read_to_string(svg).unwrap().starts_with("<svg"));
+        assert_eq!(back["analyses"][0]["tables"], 12);
+        let svg = std::fs::read_to_string(svg).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains(crate::chart::ANALYSES_LEGEND), "{svg}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
