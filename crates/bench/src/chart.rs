@@ -1,7 +1,7 @@
 //! The run's chart, as SVG: throughput per second (answered submissions,
-//! arrivals in inboxes, and refused submissions if any) above, p99 submit latency per second below; the
-//! seconds in which the bench analysed tables (autovacuum's stand-in) shaded
-//! in both.
+//! arrivals in inboxes, and refused submissions if any) above, p99 submit
+//! latency per second below; the seconds in which the bench analysed tables
+//! (autovacuum's stand-in) shaded in both.
 
 use crate::database::AnalysisPass;
 use crate::record::Second;
@@ -36,11 +36,11 @@ fn x_of(t: f64, seconds: usize) -> f64 {
     LEFT + (WIDTH - LEFT - RIGHT) * t / (seconds.max(2) - 1) as f64
 }
 
-/// The shaded bands of the passes that analysed a table, within a panel at `top`; at least 2 px wide.
-fn bands(top: f64, seconds: usize, analyses: &[AnalysisPass]) -> String {
+/// The shaded bands of `shaded` within a panel at `top`; at least 2 px wide.
+fn bands(top: f64, seconds: usize, shaded: &[AnalysisPass]) -> String {
     let last = (seconds.max(2) - 1) as f64;
     let mut out = String::new();
-    for pass in analyses.iter().filter(|p| p.tables > 0 && p.from_secs <= last) {
+    for pass in shaded.iter().filter(|p| p.from_secs <= last) {
         let (from, to) = (x_of(pass.from_secs, seconds), x_of(pass.to_secs.min(last), seconds));
         out += &format!(
             r#"<rect x="{from:.1}" y="{top}" width="{:.1}" height="{PANEL}" fill="{ANALYSES_FILL}" fill-opacity="0.18"/>"#,
@@ -50,20 +50,20 @@ fn bands(top: f64, seconds: usize, analyses: &[AnalysisPass]) -> String {
     out
 }
 
-/// One panel: axes, grid with labels, the analyses' bands, and its series (values, colour, legend).
+/// One panel: axes, grid with labels, the `shaded` analyses, and its series (values, colour, legend).
 fn panel(
     top: f64,
     title: &str,
     unit: &str,
     seconds: usize,
     series: &[(Vec<f64>, &str, &str)],
-    analyses: &[AnalysisPass],
+    shaded: &[AnalysisPass],
 ) -> String {
     let max = nice(series.iter().flat_map(|(v, _, _)| v.iter().copied()).fold(0.0, f64::max));
     let x = |i: usize| x_of(i as f64, seconds);
     let y = |v: f64| top + PANEL - PANEL * v / max;
     let mut out = format!(r#"<text x="{LEFT}" y="{}" font-size="14" font-weight="bold">{title}</text>"#, top - 10.0);
-    out += &bands(top, seconds, analyses);
+    out += &bands(top, seconds, shaded);
     for k in 0..=4 {
         let v = max * k as f64 / 4.0;
         out += &format!(
@@ -94,9 +94,10 @@ fn panel(
     out
 }
 
-/// The SVG document of a run's timeline, with the bench's `analyses` shaded.
+/// The SVG document of a run's timeline, with the bench's `analyses` that analysed a table shaded.
 pub fn svg(title: &str, timeline: &[Second], analyses: &[AnalysisPass]) -> String {
     let n = timeline.len();
+    let shaded: Vec<AnalysisPass> = analyses.iter().filter(|p| p.tables > 0).copied().collect();
     let ok: Vec<f64> = timeline.iter().map(|s| s.ok as f64).collect();
     let inbox: Vec<f64> = timeline.iter().map(|s| s.inbox as f64).collect();
     let mut throughput = vec![(ok, "#1f77b4", "submissions answered OK"), (inbox, "#2ca02c", "referrals in an inbox")];
@@ -109,16 +110,10 @@ pub fn svg(title: &str, timeline: &[Second], analyses: &[AnalysisPass]) -> Strin
     let mut out = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="18" font-size="15">{title}</text>"#
     );
-    out += &panel(TOP + 20.0, "throughput per second", "/s", n, &throughput, analyses);
-    out += &panel(
-        TOP + 20.0 + PANEL + GAP,
-        "p99 submit latency per second",
-        "ms",
-        n,
-        &[(p99, "#d62728", "p99")],
-        analyses,
-    );
-    if analyses.iter().any(|p| p.tables > 0) {
+    out += &panel(TOP + 20.0, "throughput per second", "/s", n, &throughput, &shaded);
+    out +=
+        &panel(TOP + 20.0 + PANEL + GAP, "p99 submit latency per second", "ms", n, &[(p99, "#d62728", "p99")], &shaded);
+    if !shaded.is_empty() {
         out += &format!(
             r#"<text x="{}" y="{}" font-size="12" fill="{ANALYSES_FILL}" text-anchor="end">{ANALYSES_LEGEND}</text>"#,
             WIDTH - RIGHT - 60.0,

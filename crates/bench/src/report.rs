@@ -73,7 +73,6 @@ pub struct Report {
     /// Where submissions spent their time in the gateway (with `--gateway-metrics`).
     pub gateway_stages: Option<Vec<StageTime>>,
     /// The bench's analyses during the load, standing in for the server's autovacuum where it is off.
-    #[serde(default)]
     pub analyses: Vec<AnalysisPass>,
 }
 
