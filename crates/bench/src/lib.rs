@@ -6,6 +6,7 @@ pub mod ceilings;
 pub mod chart;
 pub mod cpu;
 pub mod database;
+pub mod engines;
 pub mod load;
 pub mod record;
 pub mod report;
@@ -111,6 +112,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
     } else {
         None
     };
+    let engines = engines::of(settings).await?;
     let clients = agencies(settings, &label, args.agencies).await?;
     let run = Run::new(&label);
     let stop = CancellationToken::new();
@@ -182,6 +184,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
     let report = Report {
         started_at: started.format(&time::format_description::well_known::Rfc3339)?,
         machine,
+        engines,
         mode: mode.into(),
         shape,
         agencies: clients.len(),

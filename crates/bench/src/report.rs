@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::ceilings::Ceilings;
 use crate::cpu::CpuUse;
 use crate::database::{AnalysisPass, DatabaseUse};
+use crate::engines::Engines;
 use crate::load::Shape;
 use crate::record::{Percentiles, Second};
 use crate::stages::StageTime;
@@ -47,6 +48,8 @@ pub struct Report {
     /// When it started (RFC 3339).
     pub started_at: String,
     pub machine: Machine,
+    /// The database and the broker the run measured, by their versions.
+    pub engines: Engines,
     /// `standalone` or `distributed`.
     pub mode: String,
     pub shape: Shape,
@@ -94,8 +97,12 @@ impl Report {
             Shape::Closed { concurrency } => format!("closed loop, {concurrency} at once"),
         };
         let mut t = format!(
-            "fengqiao bench — {} mode, {shape}, {} agencies, {:.0} s, {} CPUs\n\n",
-            self.mode, self.agencies, self.duration_secs, self.machine.cpus
+            "fengqiao bench — {} mode, {shape}, {} agencies, {:.0} s, {} CPUs; {}\n\n",
+            self.mode,
+            self.agencies,
+            self.duration_secs,
+            self.machine.cpus,
+            self.engines.line()
         );
         t += &format!(
             "{:<28}{:>12}{:>10}{:>10}{:>10}{:>10}{:>10}\n",
@@ -147,7 +154,7 @@ impl Report {
         let json = dir.join(format!("{name}.json"));
         let svg = dir.join(format!("{name}.svg"));
         std::fs::write(&json, serde_json::to_vec_pretty(self)?)?;
-        let title = format!("fengqiao bench, {} mode, {}", self.mode, self.started_at);
+        let title = format!("fengqiao bench, {} mode, {}, {}", self.mode, self.engines.line(), self.started_at);
         std::fs::write(&svg, crate::chart::svg(&title, &self.timeline, &self.analyses))?;
         Ok((json, svg))
     }
@@ -162,6 +169,7 @@ mod tests {
         Report {
             started_at: "2026-12-01T00:00:00Z".into(),
             machine: Machine { cpus: 2, os: "linux x86_64".into(), host: "h".into() },
+            engines: Engines { database: "PostgreSQL 15.20".into(), nats: Some("2.9.25".into()) },
             mode: "distributed".into(),
             shape: Shape::Open { rate: 500 },
             agencies: 8,
@@ -189,6 +197,8 @@ mod tests {
         assert_eq!((r.to_database_commits, r.to_nats_acked_publishes, r.to_grpc_calls), (0.25, Some(0.01), 0.05));
         let table = report(Some(c)).table();
         assert!(table.contains("open loop at 500/s"), "{table}");
+        let header = table.lines().next().unwrap_or_default();
+        assert!(header.ends_with("2 CPUs; PostgreSQL 15.20, nats-server 2.9.25"), "{table}");
         assert!(table.lines().any(|l| l.starts_with("database commits") && l.trim_end().ends_with("0.250")), "{table}");
         assert!(table.contains("NATS JetStream acknowledged publishes"), "{table}");
         assert!(!report(None).table().contains("ceiling"), "no ceilings, no ceiling lines");
@@ -203,6 +213,7 @@ mod tests {
         assert_eq!(back["outcomes"]["OK"], 30_000);
         assert_eq!(back["shape"]["open"]["rate"], 500);
         assert_eq!(back["analyses"][0]["tables"], 12);
+        assert_eq!(back["engines"]["nats"], "2.9.25");
         let svg = std::fs::read_to_string(svg).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains(crate::chart::ANALYSES_LEGEND), "{svg}");
         std::fs::remove_dir_all(dir).unwrap();
