@@ -105,11 +105,14 @@ if [ "$nats" = current ]; then
   nats_port="$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")"
   "$nats_server" -a 127.0.0.1 -p "$nats_port" -js -sd "$work/nats" > "$work/nats-server.log" 2>&1 &
   NATS_PID=$!
+  listening=
   for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break
+    (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && { listening=yes; break; }
     kill -0 "$NATS_PID" 2>/dev/null || { cat "$work/nats-server.log" >&2; echo "nats-server stopped at start" >&2; exit 1; }
     sleep 0.1
   done
+  [ -n "$listening" ] || {
+    cat "$work/nats-server.log" >&2; echo "nats-server did not listen on port $nats_port within 10 s" >&2; exit 1; }
   export FENGQIAO_BUS__NATS_URL="nats://127.0.0.1:$nats_port"
   echo "a current NATS for this run: $("$nats_server" --version) on $FENGQIAO_BUS__NATS_URL"
 fi
