@@ -176,7 +176,8 @@ stages = {s["stage"]: s for s in r["gateway_stages"] or []}
 missing = {"authorize", "claim", "work", "hand_over", "audit"} - set(stages)
 assert not missing, f"the gateway's stages lack {missing}: {r['gateway_stages']}"
 assert stages["work"]["calls"] == r["outcomes"]["OK"], f"every submission passed the work stage: {stages['work']}"
-print(f"smoke ({mode}; {', '.join(filter(None, [engines['database'], engines['nats'] and 'NATS ' + engines['nats']]))}): "
+broker = f", nats-server {engines['nats']}" if engines["nats"] else ""
+print(f"smoke ({mode}; {engines['database']}{broker}): "
       f"{r['outcomes']['OK']} submitted, all in an inbox; p99 submit {r['submit_latency']['p99']:.1f} ms, "
       f"{cpu['ms_per_referral']:.1f} ms CPU per referral (debug build)")
 PY

@@ -7,7 +7,7 @@ use fengqiao_platform::{Database, Settings};
 use serde::Serialize;
 
 /// The engines' versions, as they report them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Engines {
     /// `PostgreSQL 15.20` or `SQLite 3.46.0`.
     pub database: String,
