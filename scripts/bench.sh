@@ -176,6 +176,13 @@ stages = {s["stage"]: s for s in r["gateway_stages"] or []}
 missing = {"authorize", "claim", "work", "hand_over", "audit"} - set(stages)
 assert not missing, f"the gateway's stages lack {missing}: {r['gateway_stages']}"
 assert stages["work"]["calls"] == r["outcomes"]["OK"], f"every submission passed the work stage: {stages['work']}"
+# The seconds the bench's analyses touched are told apart; where it analysed nothing, there is nothing to tell.
+quiet, analysed = r["quiet_seconds"], [a for a in r["analyses"] if a["tables"] > 0]
+if analysed:
+    assert quiet and quiet["seconds"] > 0 and 0 < quiet["submit_latency"]["count"] < r["outcomes"]["OK"], \
+        f"quiet seconds {quiet} after analyses {analysed}"
+else:
+    assert quiet is None, f"quiet seconds {quiet} without an analysis"
 broker = f", nats-server {engines['nats']}" if engines["nats"] else ""
 print(f"smoke ({mode}; {engines['database']}{broker}): "
       f"{r['outcomes']['OK']} submitted, all in an inbox; p99 submit {r['submit_latency']['p99']:.1f} ms, "

@@ -97,7 +97,7 @@ fn panel(
 /// The SVG document of a run's timeline, with the bench's `analyses` that analysed a table shaded.
 pub fn svg(title: &str, timeline: &[Second], analyses: &[AnalysisPass]) -> String {
     let n = timeline.len();
-    let shaded: Vec<AnalysisPass> = analyses.iter().filter(|p| p.tables > 0).copied().collect();
+    let shaded: Vec<AnalysisPass> = analyses.iter().filter(|p| p.analysed()).copied().collect();
     let ok: Vec<f64> = timeline.iter().map(|s| s.ok as f64).collect();
     let inbox: Vec<f64> = timeline.iter().map(|s| s.inbox as f64).collect();
     let mut throughput = vec![(ok, "#1f77b4", "submissions answered OK"), (inbox, "#2ca02c", "referrals in an inbox")];

@@ -165,6 +165,13 @@ pub struct AnalysisPass {
     pub tables: u32,
 }
 
+impl AnalysisPass {
+    /// Whether it analysed a table (a look that found none due did nothing).
+    pub fn analysed(&self) -> bool {
+        self.tables > 0
+    }
+}
+
 /// Analyses, as autovacuum would, the tables of `db` it would analyse, `first`
 /// after `origin` and then `every` until `stop`; returns each time it looked.
 /// A failure is logged and counted out.

@@ -178,6 +178,8 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         let _ = w.await;
     }
     let recorder = run.recorder.lock().expect("lock");
+    let analysed: Vec<(f64, f64)> =
+        analyses.iter().filter(|p| p.analysed()).map(|p| (p.from_secs, p.to_secs)).collect();
     let submit_throughput = recorder.ok() as f64 / load_secs;
     let machine = Machine::this();
     let cpus = machine.cpus;
@@ -192,6 +194,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         outcomes: recorder.codes(),
         submit_throughput,
         submit_latency: recorder.submit_latency(),
+        quiet_seconds: recorder.quiet_seconds(&analysed),
         inbox_throughput: recorder.arrivals() as f64 / load_secs,
         inbox_latency: recorder.inbox_latency(),
         not_arrived: recorder.ok().saturating_sub(recorder.arrivals()),

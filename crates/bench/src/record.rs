@@ -50,6 +50,15 @@ pub struct Second {
     pub submit_p99_ms: f64,
 }
 
+/// The submit latency over the seconds of a run that no analysis of the bench touched.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct QuietSeconds {
+    /// Seconds with answers that no analysis pass touched.
+    pub seconds: u64,
+    /// The latency of the submissions answered OK in them (two significant figures).
+    pub submit_latency: Percentiles,
+}
+
 /// Everything a run records.
 pub struct Recorder {
     submit: Histogram<u64>,
@@ -133,6 +142,26 @@ impl Recorder {
         self.codes.clone()
     }
 
+    /// The submit latency over the seconds with answers that none of `passes` (from, to: seconds
+    /// since the start) touched: a pass touches each second it overlaps and the one after it ends,
+    /// while the plans it made stale are made again. `None` when there is no pass to leave out.
+    pub fn quiet_seconds(&self, passes: &[(f64, f64)]) -> Option<QuietSeconds> {
+        if passes.is_empty() {
+            return None;
+        }
+        let touched = |t: f64| passes.iter().any(|&(from, to)| t < to + 1.0 && t + 1.0 > from);
+        let mut merged = second_histogram();
+        let mut seconds = 0;
+        for (h, s) in &self.per_second {
+            if s.ok + s.errors == 0 || touched(s.t as f64) {
+                continue;
+            }
+            seconds += 1;
+            merged.add(h).expect("the same bounds and precision");
+        }
+        Some(QuietSeconds { seconds, submit_latency: Percentiles::of(&merged) })
+    }
+
     /// The timeline, one entry per second.
     pub fn timeline(&self) -> Vec<Second> {
         self.per_second
@@ -166,6 +195,27 @@ mod tests {
         assert_eq!((t.len(), t[0].ok, t[1].errors, t[2].inbox), (3, 100, 1, 1));
         assert_eq!(t[1].submit_p99_ms, 0.0);
         assert_eq!(r.inbox_latency().count, 1);
+    }
+
+    #[test]
+    fn the_seconds_an_analysis_touched_are_left_out_of_the_quiet_latency() {
+        let mut r = Recorder::default();
+        for t in 0..10 {
+            let latency = if t == 3 || t == 4 { 500 } else { 10 };
+            for _ in 0..100 {
+                r.submitted(Duration::from_secs(t), Duration::from_millis(latency), "OK");
+            }
+        }
+        assert!((r.submit_latency().p99 - 500.0).abs() < 1.0, "the run's own p99 keeps every second");
+        // A pass within second 3 touches it and the second after it ends.
+        let quiet = r.quiet_seconds(&[(3.2, 3.9)]).expect("a pass to leave out");
+        assert_eq!(quiet.seconds, 8);
+        assert_eq!(quiet.submit_latency.count, 800);
+        assert!((quiet.submit_latency.max - 10.0).abs() < 0.1, "{quiet:?}");
+        // Seconds without answers (the settle) are not counted as quiet.
+        r.arrived(Duration::from_secs(12), Duration::from_millis(40));
+        assert_eq!(r.quiet_seconds(&[(3.2, 3.9)]).map(|q| q.seconds), Some(8));
+        assert_eq!(r.quiet_seconds(&[]), None, "nothing analysed, nothing to tell apart");
     }
 
     /// The bytes the timeline's histograms hold.
