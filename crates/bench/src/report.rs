@@ -173,13 +173,18 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engines::Link;
 
     fn report(ceilings: Option<Ceilings>) -> Report {
         let ratios = ceilings.as_ref().map(|c| Report::ratios(500.0, c));
         Report {
             started_at: "2026-12-01T00:00:00Z".into(),
             machine: Machine { cpus: 2, os: "linux x86_64".into(), host: "h".into() },
-            engines: Engines { database: "PostgreSQL 15.20".into(), nats: Some("2.9.25".into()) },
+            engines: Engines {
+                database: "PostgreSQL 15.20".into(),
+                database_link: Some(Link::UnixSocket),
+                nats: Some("2.9.25".into()),
+            },
             mode: "distributed".into(),
             shape: Shape::Open { rate: 500 },
             agencies: 8,
@@ -209,7 +214,7 @@ mod tests {
         let table = report(Some(c)).table();
         assert!(table.contains("open loop at 500/s"), "{table}");
         let header = table.lines().next().unwrap_or_default();
-        assert!(header.ends_with("2 CPUs; PostgreSQL 15.20, nats-server 2.9.25"), "{table}");
+        assert!(header.ends_with("2 CPUs; PostgreSQL 15.20 over a Unix socket, nats-server 2.9.25"), "{table}");
         assert!(table.lines().any(|l| l.starts_with("database commits") && l.trim_end().ends_with("0.250")), "{table}");
         assert!(table.contains("NATS JetStream acknowledged publishes"), "{table}");
         assert!(!report(None).table().contains("ceiling"), "no ceilings, no ceiling lines");
@@ -238,6 +243,7 @@ mod tests {
         assert_eq!(back["shape"]["open"]["rate"], 500);
         assert_eq!(back["analyses"][0]["tables"], 12);
         assert_eq!(back["engines"]["nats"], "2.9.25");
+        assert_eq!(back["engines"]["database_link"], "unix_socket");
         let svg = std::fs::read_to_string(svg).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains(crate::chart::ANALYSES_LEGEND), "{svg}");
         std::fs::remove_dir_all(dir).unwrap();
