@@ -37,12 +37,32 @@ pub fn binary() -> PathBuf {
     bin
 }
 
-/// `n` distinct free ports on 127.0.0.1: every listener is held until all
-/// are chosen, so no two are the same.
+/// `n` distinct free ports on 127.0.0.1, below the ports the kernel gives
+/// outgoing connections: a process restarted on its port (a crash test) would
+/// otherwise find it taken by some test's connection in between. Every listener
+/// is held until all are chosen, so no two are the same; the search starts at a
+/// random port, so tests choosing at once rarely try the same ones.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> =
-        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    let (low, high) = ports_no_connection_takes();
+    let span = u32::from(high - low);
+    let start = (uuid::Uuid::new_v4().as_u128() % u128::from(span)) as u32;
+    let listeners: Vec<std::net::TcpListener> = (0..span)
+        .map(|i| low + ((start + i) % span) as u16)
+        .filter_map(|port| std::net::TcpListener::bind(("127.0.0.1", port)).ok())
+        .take(n)
+        .collect();
+    assert_eq!(listeners.len(), n, "{n} free ports between {low} and {high}");
     listeners.iter().map(|l| l.local_addr().expect("bound").port()).collect()
+}
+
+/// From 10000 up to the first port of Linux's range for outgoing connections
+/// (`net.ipv4.ip_local_port_range`, 32768 by default).
+fn ports_no_connection_takes() -> (u16, u16) {
+    let first_outgoing = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    (10000, first_outgoing.max(20000))
 }
 
 /// A `fengqiao` command in `dir`, with no FENGQIAO_* variable inherited.
@@ -215,5 +235,17 @@ mod tests {
         let (n, a) = super::parse_address("fengqiao routing listening on 127.0.0.1:4000").unwrap();
         assert_eq!((n.as_str(), a.port()), ("routing", 4000));
         assert!(super::parse_address("fengqiao standalone is running").is_none());
+    }
+
+    #[test]
+    fn chosen_ports_are_distinct_free_and_below_outgoing_connections_ports() {
+        let (low, high) = super::ports_no_connection_takes();
+        let ports = super::free_ports(7);
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), 7, "{ports:?}");
+        for port in ports {
+            assert!((low..high).contains(&port), "{port} outside {low}..{high}");
+            std::net::TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| panic!("{port} is not free: {e}"));
+        }
     }
 }
