@@ -124,12 +124,13 @@ fi
 if [ "$mode" != standalone ]; then
   # PostgreSQL on this machine through its Unix socket where it answers there: a co-located
   # server's socket spares the TCP loopback's work every round trip (forty-first round: +17 %).
-  pg_host="${FENGQIAO_BENCH_PG_HOST:-}"
+  pg_host="${FENGQIAO_BENCH_PG_HOST:-}" pg_why="FENGQIAO_BENCH_PG_HOST"
   if [ -z "$pg_host" ]; then
-    pg_host=127.0.0.1:5432
+    pg_host=127.0.0.1:5432 pg_why="nothing answered on /var/run/postgresql"
     psql "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres" -qAtc 'select 1' >/dev/null 2>&1 \
-      && pg_host=%2Fvar%2Frun%2Fpostgresql
+      && pg_host=%2Fvar%2Frun%2Fpostgresql pg_why="it answered there"
   fi
+  echo "PostgreSQL for this run: $pg_host ($pg_why)"
   # A fresh database and stream, so the run starts from the same empty state each time.
   export FENGQIAO_DATABASE__URL="postgres://postgres@$pg_host/bench_$stamp"
   # Set but empty with --one-process: the in-process bus on PostgreSQL (how much NATS costs).
