@@ -79,10 +79,12 @@ for item in runs:
         "commits/ref": (r.get("database") or {}).get("commits_per_referral", 0.0),
         "checkpoints": (r.get("database") or {}).get("checkpoints", 0),
         "not OK": sum(v for k, v in r["outcomes"].items() if k != "OK") + r["not_arrived"],
+        # Delivered only after the load (not in inbox/s); reports from before the field: 0.
+        "late": (r.get("late_arrivals") or {}).get("count", 0),
     })
 print(f"A: {a}\nB: {b}")
 figures = list(rows["A"][0])
-digits = {"steal CPUs": 2, "checkpoints": 0, "not OK": 0}
+digits = {"steal CPUs": 2, "checkpoints": 0, "not OK": 0, "late": 0}
 print(f"{'':18}" + "".join(f"{f:>16}" for f in figures))
 for side in "AB":
     for i, row in enumerate(rows[side], 1):

@@ -59,12 +59,23 @@ pub struct QuietSeconds {
     pub submit_latency: Percentiles,
 }
 
+/// The referrals that reached an inbox only after the load had ended: delivery fell behind.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct LateArrivals {
+    /// How many.
+    pub count: u64,
+    /// How long after the load's end the last of them arrived, s.
+    pub last_secs: f64,
+}
+
 /// Everything a run records.
 pub struct Recorder {
     submit: Histogram<u64>,
     inbox: Histogram<u64>,
     per_second: Vec<(Histogram<u32>, Second)>,
     codes: BTreeMap<String, u64>,
+    /// When the last referral reached an inbox, since the start.
+    last_arrival: Duration,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -84,7 +95,13 @@ fn micros(d: Duration) -> u64 {
 
 impl Default for Recorder {
     fn default() -> Self {
-        Self { submit: histogram(), inbox: histogram(), per_second: Vec::new(), codes: BTreeMap::new() }
+        Self {
+            submit: histogram(),
+            inbox: histogram(),
+            per_second: Vec::new(),
+            codes: BTreeMap::new(),
+            last_arrival: Duration::ZERO,
+        }
     }
 }
 
@@ -115,6 +132,7 @@ impl Recorder {
     pub fn arrived(&mut self, at: Duration, latency: Duration) {
         self.second(at).1.inbox += 1;
         let _ = self.inbox.record(micros(latency));
+        self.last_arrival = self.last_arrival.max(at);
     }
 
     /// Submissions answered OK.
@@ -125,6 +143,17 @@ impl Recorder {
     /// Referrals that reached an inbox.
     pub fn arrivals(&self) -> u64 {
         self.inbox.len()
+    }
+
+    /// Referrals that reached an inbox within the run's first `load` (whole seconds).
+    pub fn arrivals_during(&self, load: Duration) -> u64 {
+        self.per_second.iter().filter(|(_, s)| s.t < load.as_secs()).map(|(_, s)| s.inbox).sum()
+    }
+
+    /// The referrals that reached an inbox after the run's first `load` (whole seconds), if any did.
+    pub fn late_arrivals(&self, load: Duration) -> Option<LateArrivals> {
+        let count = self.arrivals() - self.arrivals_during(load);
+        (count > 0).then(|| LateArrivals { count, last_secs: self.last_arrival.saturating_sub(load).as_secs_f64() })
     }
 
     /// Percentiles of submit latency.
@@ -195,6 +224,26 @@ mod tests {
         assert_eq!((t.len(), t[0].ok, t[1].errors, t[2].inbox), (3, 100, 1, 1));
         assert_eq!(t[1].submit_p99_ms, 0.0);
         assert_eq!(r.inbox_latency().count, 1);
+    }
+
+    #[test]
+    fn arrivals_after_the_load_count_apart_from_the_rate_during_it() {
+        let mut r = Recorder::default();
+        for ms in [100, 900, 1_999] {
+            r.arrived(Duration::from_millis(ms), Duration::from_millis(50));
+        }
+        let load = Duration::from_secs(2);
+        assert_eq!((r.arrivals_during(load), r.late_arrivals(load)), (3, None), "all within the load");
+        r.arrived(Duration::from_millis(2_000), Duration::from_millis(50));
+        r.arrived(Duration::from_millis(4_500), Duration::from_millis(3_000));
+        r.arrived(Duration::from_millis(3_000), Duration::from_millis(1_000));
+        assert_eq!(r.arrivals_during(load), 3);
+        assert_eq!(
+            r.late_arrivals(load),
+            Some(LateArrivals { count: 3, last_secs: 2.5 }),
+            "the last, not the latest recorded"
+        );
+        assert_eq!(r.arrivals(), 6);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::cpu::CpuUse;
 use crate::database::{AnalysisPass, DatabaseUse};
 use crate::engines::Engines;
 use crate::load::Shape;
-use crate::record::{Percentiles, QuietSeconds, Second};
+use crate::record::{LateArrivals, Percentiles, QuietSeconds, Second};
 use crate::stages::StageTime;
 
 /// The machine the run was on.
@@ -64,10 +64,14 @@ pub struct Report {
     /// a table touched (`None` where none did). The target is judged on `submit_latency`; this
     /// shows how much of it the analyses make.
     pub quiet_seconds: Option<QuietSeconds>,
-    /// Referrals that reached an organisation's inbox per second of the load.
+    /// Referrals that reached an organisation's inbox during the load, per second of it. Those
+    /// that arrived after it ended are in `late_arrivals`, not here: a rate that kept pace with
+    /// the submissions only by catching up afterwards is not a sustained one.
     pub inbox_throughput: f64,
-    /// From submit to the referral in an organisation's inbox.
+    /// From submit to the referral in an organisation's inbox (every arrival, late ones too).
     pub inbox_latency: Percentiles,
+    /// The referrals that reached an inbox only after the load ended (`None`: none did).
+    pub late_arrivals: Option<LateArrivals>,
     /// Submitted OK but not seen in an inbox when the run ended.
     pub not_arrived: u64,
     pub ceilings: Option<Ceilings>,
@@ -129,6 +133,12 @@ impl Report {
         }
         let outcomes: Vec<String> = self.outcomes.iter().map(|(c, n)| format!("{c} {n}")).collect();
         t += &format!("\noutcomes: {}; not in an inbox at the end: {}\n", outcomes.join(", "), self.not_arrived);
+        if let Some(late) = &self.late_arrivals {
+            t += &format!(
+                "in an inbox only after the load ended: {}, the last {:.1} s after it (not in the submit → inbox rate)\n",
+                late.count, late.last_secs
+            );
+        }
         if let (Some(c), Some(r)) = (&self.ceilings, &self.ratios) {
             t += &format!(
                 "\n{:<44}{:>14}{:>24}\n",
@@ -195,6 +205,7 @@ mod tests {
             quiet_seconds: None,
             inbox_throughput: 500.0,
             inbox_latency: Percentiles::default(),
+            late_arrivals: None,
             not_arrived: 0,
             ceilings,
             ratios,
@@ -231,6 +242,21 @@ mod tests {
         assert_eq!(row[..4], ["apart", "from", "analyses,", "50"], "{table}");
         assert_eq!(row[4..9], ["s", "500.0", "20.00", "30.00", "45.50"], "{table}");
         assert!(!report(None).table().contains("apart from"), "nothing analysed, no row");
+    }
+
+    #[test]
+    fn referrals_delivered_only_after_the_load_are_told_under_the_outcomes() {
+        let late = LateArrivals { count: 22_611, last_secs: 20.74 };
+        let table = Report { late_arrivals: Some(late), ..report(None) }.table();
+        let outcomes = table.lines().position(|l| l.starts_with("outcomes:")).expect("an outcomes line");
+        assert_eq!(
+            table.lines().nth(outcomes + 1),
+            Some(
+                "in an inbox only after the load ended: 22611, the last 20.7 s after it (not in the submit → inbox rate)"
+            ),
+            "{table}"
+        );
+        assert!(!report(None).table().contains("after the load"), "all delivered during the load, no line");
     }
 
     #[test]
