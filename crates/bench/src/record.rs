@@ -59,7 +59,8 @@ pub struct QuietSeconds {
     pub submit_latency: Percentiles,
 }
 
-/// The referrals that reached an inbox only after the load had ended: delivery fell behind.
+/// The referrals that reached an inbox only after the load had ended: in an open loop, delivery
+/// fell behind; in a closed loop, also the last calls' referrals, in flight as the load ended.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct LateArrivals {
     /// How many.
