@@ -193,6 +193,13 @@ stages = {s["stage"]: s for s in r["gateway_stages"] or []}
 missing = {"authorize", "claim", "work", "hand_over", "audit"} - set(stages)
 assert not missing, f"the gateway's stages lack {missing}: {r['gateway_stages']}"
 assert stages["work"]["calls"] == r["outcomes"]["OK"], f"every submission passed the work stage: {stages['work']}"
+# Standalone names how long each SQLite file's writer was held; PostgreSQL has no such writer.
+writers = {w["component"]: w for w in r["sqlite_writers"] or []}
+if mode == "standalone":
+    assert writers.get("gateway", {}).get("share", 0) > 0 and writers.get("intake", {}).get("share", 0) > 0, \
+        f"the SQLite writers' holds: {r['sqlite_writers']}"
+else:
+    assert not writers, f"SQLite writers reported on PostgreSQL: {r['sqlite_writers']}"
 # The seconds the bench's analyses touched are told apart; where it analysed nothing, there is nothing to tell.
 quiet, analysed = r["quiet_seconds"], [a for a in r["analyses"] if a["tables"] > 0]
 if analysed:

@@ -7,11 +7,13 @@ pub mod chart;
 pub mod cpu;
 pub mod database;
 pub mod engines;
+pub mod exposition;
 pub mod load;
 pub mod record;
 pub mod report;
 pub mod seed;
 pub mod stages;
+pub mod writers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,8 +52,9 @@ pub struct BenchArgs {
     /// Seconds to wait after the load for the last referrals to reach an inbox.
     #[arg(long, default_value_t = 15)]
     pub settle: u64,
-    /// The gateway's metrics endpoint (`http://127.0.0.1:9460/metrics`): with it, the report shows
-    /// where submissions spent their time in the gateway, stage by stage.
+    /// The gateway's metrics endpoint (`http://127.0.0.1:9460/metrics`; in standalone, the process's):
+    /// with it, the report shows where submissions spent their time in the gateway, stage by stage,
+    /// and in standalone how long each SQLite file's writer was held.
     #[arg(long)]
     pub gateway_metrics: Option<String>,
 }
@@ -139,22 +142,25 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         ))),
         _ => None,
     };
-    let stages_before = match &args.gateway_metrics {
-        Some(url) => Some(stages::scrape(url).await?),
+    let metrics_before = match &args.gateway_metrics {
+        Some(url) => Some((exposition::fetch(url).await?, std::time::Instant::now())),
         None => None,
     };
     let cpu_before = cpu::Sample::take();
     run.drive(&clients, shape, duration).await;
     let cpu_after = cpu::Sample::take();
-    let gateway_stages = match (&args.gateway_metrics, stages_before) {
-        (Some(url), Some(before)) => match stages::scrape(url).await {
-            Ok(after) => Some(before.until(&after)),
+    let (gateway_stages, sqlite_writers) = match (&args.gateway_metrics, metrics_before) {
+        (Some(url), Some((before, at))) => match exposition::fetch(url).await {
+            Ok(after) => {
+                let writers = writers::parse(&before).until(&writers::parse(&after), at.elapsed().as_secs_f64());
+                (Some(stages::parse(&before).until(&stages::parse(&after))), Some(writers).filter(|w| !w.is_empty()))
+            }
             Err(e) => {
-                eprintln!("{e}; the report leaves the gateway's stages out");
-                None
+                eprintln!("{e}; the report leaves the gateway's stages and the SQLite writers out");
+                (None, None)
             }
         },
-        _ => None,
+        _ => (None, None),
     };
     stop_analysing.cancel();
     let analyses = match analyser {
@@ -209,6 +215,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
             ..before.until(&after, recorder.ok())
         }),
         gateway_stages,
+        sqlite_writers,
         analyses,
     };
     drop(recorder);

@@ -13,6 +13,7 @@ use crate::engines::Engines;
 use crate::load::Shape;
 use crate::record::{LateArrivals, Percentiles, QuietSeconds, Second};
 use crate::stages::StageTime;
+use crate::writers::WriterHeld;
 
 /// The machine the run was on.
 #[derive(Debug, Clone, Serialize)]
@@ -83,6 +84,9 @@ pub struct Report {
     pub database: Option<DatabaseUse>,
     /// Where submissions spent their time in the gateway (with `--gateway-metrics`).
     pub gateway_stages: Option<Vec<StageTime>>,
+    /// How long each SQLite file's writer was held during the load, the most held first
+    /// (standalone, with `--gateway-metrics`; `None` on PostgreSQL).
+    pub sqlite_writers: Option<Vec<WriterHeld>>,
     /// The bench's analyses during the load, standing in for the server's autovacuum where it is off.
     pub analyses: Vec<AnalysisPass>,
 }
@@ -165,6 +169,9 @@ impl Report {
         if let Some(stages) = &self.gateway_stages {
             t += &crate::stages::table(stages);
         }
+        if let Some(writers) = &self.sqlite_writers {
+            t += &crate::writers::table(writers);
+        }
         t
     }
 
@@ -184,6 +191,7 @@ impl Report {
 mod tests {
     use super::*;
     use crate::engines::Link;
+    use crate::writers::HolderShare;
 
     fn report(ceilings: Option<Ceilings>) -> Report {
         let ratios = ceilings.as_ref().map(|c| Report::ratios(500.0, c));
@@ -213,6 +221,7 @@ mod tests {
             cpu: None,
             database: None,
             gateway_stages: None,
+            sqlite_writers: None,
             analyses: Vec::new(),
         }
     }
@@ -257,6 +266,20 @@ mod tests {
             "{table}"
         );
         assert!(!report(None).table().contains("after the load"), "all delivered during the load, no line");
+    }
+
+    #[test]
+    fn the_sqlite_writers_follow_the_gateways_stages() {
+        let stage = StageTime { stage: "claim".into(), calls: 3, mean_ms: 1.5, over_50_ms: 0.0, over_100_ms: 0.0 };
+        let holders = vec![HolderShare { holder: "case_registration".into(), share: 0.88 }];
+        let intake = WriterHeld { component: "intake".into(), share: 0.88, holders };
+        let table =
+            Report { gateway_stages: Some(vec![stage]), sqlite_writers: Some(vec![intake]), ..report(None) }.table();
+        let stages = table.find("the gateway's time per submission").expect("the stages");
+        let writers = table.find("SQLite writer held").expect("the writers");
+        assert!(stages < writers, "{table}");
+        assert!(table.contains("case_registration 88 %"), "{table}");
+        assert!(!report(None).table().contains("SQLite writer"), "no writers, no lines");
     }
 
     #[test]

@@ -48,27 +48,13 @@ pub struct StageTime {
     pub over_100_ms: f64,
 }
 
-/// The labels of a series line (`{a="x",b="y"}` without the braces).
-fn labels(inside: &str) -> BTreeMap<&str, &str> {
-    inside
-        .split(',')
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            Some((k.trim(), v.trim().trim_matches('"')))
-        })
-        .collect()
-}
-
 /// The submissions' stage histograms in a Prometheus text exposition.
 pub fn parse(text: &str) -> Snapshot {
     let mut stages: BTreeMap<String, Histogram> = BTreeMap::new();
-    for line in text.lines().filter(|l| l.starts_with(METRIC)) {
-        let Some((series, value)) = line.rsplit_once(' ') else { continue };
-        let (Some((name, rest)), Ok(value)) = (series.split_once('{'), value.parse::<f64>()) else { continue };
-        let labels = labels(rest.trim_end_matches('}'));
+    for (suffix, labels, value) in text.lines().filter_map(|l| crate::exposition::sample(l, METRIC)) {
         let (Some(&METHOD), Some(stage)) = (labels.get("method"), labels.get("stage")) else { continue };
         let h = stages.entry(stage.to_string()).or_default();
-        match &name[METRIC.len()..] {
+        match suffix {
             "_count" => h.count = value,
             "_sum" => h.sum = value,
             "_bucket" => {
@@ -83,19 +69,6 @@ pub fn parse(text: &str) -> Snapshot {
         }
     }
     Snapshot(stages)
-}
-
-/// Scrapes the gateway's metrics at `url` (`http://host:port/metrics`).
-pub async fn scrape(url: &str) -> anyhow::Result<Snapshot> {
-    // reqwest asks for the process's TLS provider even for plain http.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let text = reqwest::get(url)
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| anyhow::anyhow!("cannot read the gateway's metrics at {url}: {e}; check --gateway-metrics"))?
-        .text()
-        .await?;
-    Ok(parse(&text))
 }
 
 impl Snapshot {
