@@ -14,7 +14,7 @@ use serde::Serialize;
 const METRIC: &str = "fengqiao_db_writer_held_seconds";
 /// Holders shown on a component's row, the largest first.
 const HOLDERS_SHOWN: usize = 3;
-/// The table leaves out writers held less than this share of the load (the JSON keeps them).
+/// The table leaves out writers and holders held less than this share of the load (the JSON keeps them).
 const SHOWN_FROM: f64 = 0.005;
 
 /// The seconds each (component, holder) held its file's writer, summed since the process started.
@@ -80,8 +80,13 @@ impl Snapshot {
 pub fn table(writers: &[WriterHeld]) -> String {
     let mut t = format!("\n{:<28}{:>8}   {}\n", "SQLite writer held (load)", "share", "by whom, the largest");
     for w in writers.iter().filter(|w| w.share >= SHOWN_FROM) {
-        let holders: Vec<String> =
-            w.holders.iter().take(HOLDERS_SHOWN).map(|h| format!("{} {:.0} %", h.holder, h.share * 100.0)).collect();
+        let holders: Vec<String> = w
+            .holders
+            .iter()
+            .filter(|h| h.share >= SHOWN_FROM)
+            .take(HOLDERS_SHOWN)
+            .map(|h| format!("{} {:.0} %", h.holder, h.share * 100.0))
+            .collect();
         t += &format!("{:<28}{:>6.0} %   {}\n", w.component, w.share * 100.0, holders.join(", "));
     }
     t += "  a hold includes the holder's waits for a CPU and each commit's sync, not only SQLite's work\n";
@@ -134,12 +139,15 @@ mod tests {
         let holders =
             vec![h("gateway-status", 0.55), h("audit", 0.2), h("idempotency_claim", 0.15), h("retention", 0.01)];
         let idle = WriterHeld { component: "console".into(), share: 0.001, holders: vec![h("calls", 0.001)] };
-        let writers = [WriterHeld { component: "gateway".into(), share: 0.91, holders }, idle];
+        let routing = vec![h("routing-cases", 0.53), h("org_load", 0.002)];
+        let routing = WriterHeld { component: "routing".into(), share: 0.532, holders: routing };
+        let writers = [WriterHeld { component: "gateway".into(), share: 0.91, holders }, routing, idle];
         let t = table(&writers);
         let row = t.lines().find(|l| l.starts_with("gateway")).expect("a gateway row");
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cells[..3], ["gateway", "91", "%"], "{t}");
         assert!(row.ends_with("gateway-status 55 %, audit 20 %, idempotency_claim 15 %"), "the largest three: {t}");
         assert!(!t.contains("console"), "a writer held under half a per cent gets no row: {t}");
+        assert!(t.lines().any(|l| l.starts_with("routing") && l.ends_with("routing-cases 53 %")), "nor a holder: {t}");
     }
 }
