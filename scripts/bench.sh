@@ -200,6 +200,12 @@ if mode == "standalone":
         f"the SQLite writers' holds: {r['sqlite_writers']}"
 else:
     assert not writers, f"SQLite writers reported on PostgreSQL: {r['sqlite_writers']}"
+# The queues as the load ended, from the same metrics: standalone's process has every component's
+# outbox; the gateway's process (distributed) its own.
+backlog = r["backlog_at_end"] or {}
+outboxes = {w["name"] for w in backlog.get("outboxes", [])}
+expected = {"gateway", "intake", "routing", "mediation"} if mode == "standalone" else {"gateway"}
+assert expected <= outboxes, f"the backlog at the end lacks the outboxes {expected - outboxes}: {backlog}"
 # The seconds the bench's analyses touched are told apart; where it analysed nothing, there is nothing to tell.
 quiet, analysed = r["quiet_seconds"], [a for a in r["analyses"] if a["tables"] > 0]
 if analysed:

@@ -2,6 +2,7 @@
 //! agency systems would, measures the machine's raw ceilings in the same run,
 //! and reports throughput and latency as a table, a JSON file and a chart.
 
+pub mod backlog;
 pub mod ceilings;
 pub mod chart;
 pub mod cpu;
@@ -149,18 +150,19 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
     let cpu_before = cpu::Sample::take();
     run.drive(&clients, shape, duration).await;
     let cpu_after = cpu::Sample::take();
-    let (gateway_stages, sqlite_writers) = match (&args.gateway_metrics, metrics_before) {
+    let (gateway_stages, sqlite_writers, backlog_at_end) = match (&args.gateway_metrics, metrics_before) {
         (Some(url), Some((before, at))) => match exposition::fetch(url).await {
             Ok(after) => {
                 let writers = writers::parse(&before).until(&writers::parse(&after), at.elapsed().as_secs_f64());
-                (Some(stages::parse(&before).until(&stages::parse(&after))), Some(writers).filter(|w| !w.is_empty()))
+                let stages = stages::parse(&before).until(&stages::parse(&after));
+                (Some(stages), Some(writers).filter(|w| !w.is_empty()), Some(backlog::parse(&after)))
             }
             Err(e) => {
-                eprintln!("{e}; the report leaves the gateway's stages and the SQLite writers out");
-                (None, None)
+                eprintln!("{e}; the report leaves the gateway's stages, the SQLite writers and the backlog out");
+                (None, None, None)
             }
         },
-        _ => (None, None),
+        _ => (None, None, None),
     };
     stop_analysing.cancel();
     let analyses = match analyser {
@@ -216,6 +218,7 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         }),
         gateway_stages,
         sqlite_writers,
+        backlog_at_end,
         analyses,
     };
     drop(recorder);

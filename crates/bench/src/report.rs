@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::backlog::Backlog;
 use crate::ceilings::Ceilings;
 use crate::cpu::CpuUse;
 use crate::database::{AnalysisPass, DatabaseUse};
@@ -87,6 +88,9 @@ pub struct Report {
     /// How long each SQLite file's writer was held during the load, the most held first
     /// (standalone, with `--gateway-metrics`; `None` on PostgreSQL).
     pub sqlite_writers: Option<Vec<WriterHeld>>,
+    /// The events waiting in outboxes and consumers as the load ended, as the process last read
+    /// them (with `--gateway-metrics`; in distributed mode the gateway's process only).
+    pub backlog_at_end: Option<Backlog>,
     /// The bench's analyses during the load, standing in for the server's autovacuum where it is off.
     pub analyses: Vec<AnalysisPass>,
 }
@@ -172,6 +176,9 @@ impl Report {
         if let Some(writers) = &self.sqlite_writers {
             t += &crate::writers::table(writers);
         }
+        if let Some(backlog) = &self.backlog_at_end {
+            t += &crate::backlog::table(backlog);
+        }
         t
     }
 
@@ -222,6 +229,7 @@ mod tests {
             database: None,
             gateway_stages: None,
             sqlite_writers: None,
+            backlog_at_end: None,
             analyses: Vec::new(),
         }
     }
@@ -280,6 +288,18 @@ mod tests {
         assert!(stages < writers, "{table}");
         assert!(table.contains("case_registration 88 %"), "{table}");
         assert!(!report(None).table().contains("SQLite writer"), "no writers, no lines");
+    }
+
+    #[test]
+    fn the_backlog_at_the_end_comes_last_and_only_where_the_metrics_were_read() {
+        let routing = crate::backlog::Waiting { name: "routing".into(), events: 39_698 };
+        let backlog = Backlog { outboxes: vec![routing], consumers: Vec::new() };
+        let stage = StageTime { stage: "claim".into(), calls: 3, mean_ms: 1.5, over_50_ms: 0.0, over_100_ms: 0.0 };
+        let table = Report { gateway_stages: Some(vec![stage]), backlog_at_end: Some(backlog), ..report(None) }.table();
+        let stages = table.find("the gateway's time per submission").expect("the stages");
+        let waiting = table.find("waiting as the load ended").expect("the backlog");
+        assert!(stages < waiting && table.contains("outbox of routing"), "{table}");
+        assert!(!report(None).table().contains("waiting as the load ended"), "metrics not read, no lines");
     }
 
     #[test]
