@@ -1,7 +1,7 @@
 //! Where events waited as the load ended: the rows each component's outbox had
 //! not yet published (`fengqiao_outbox_backlog`) and the events the bus held
 //! for each consumer, not yet acknowledged (`fengqiao_consumer_pending`), as the
-//! process last read them (it reads these gauges every 10 s). A referral that
+//! process last read them (it reads these gauges every [`SAMPLE_EVERY`]). A referral that
 //! reached its inbox late waited in one of these queues; in standalone a relay
 //! marks its events sent only once every consumer of them has acknowledged
 //! them, so a growing outbox names the slowest of its consumers too
@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use fengqiao_platform::metrics::SAMPLE_EVERY;
 use serde::Serialize;
 
 /// Unpublished outbox rows, by component.
@@ -56,7 +57,8 @@ fn gauge(text: &str, metric: &str, by: &str) -> Vec<Waiting> {
 
 /// The lines the report's table shows for `backlog`.
 pub fn table(backlog: &Backlog) -> String {
-    let mut t = format!("\n{:<44}{:>10}\n", "waiting as the load ended (last 10-s reading)", "events");
+    let header = format!("waiting as the load ended (last {}-s reading)", SAMPLE_EVERY.as_secs());
+    let mut t = format!("\n{header:<44}{:>10}\n", "events");
     let rows = |queues: &[Waiting], what: &str| -> Vec<String> {
         let waiting = queues.iter().filter(|w| w.events > 0).take(SHOWN);
         waiting.map(|w| format!("{:<44}{:>10}\n", format!("{what} {}", w.name), w.events)).collect()

@@ -89,8 +89,9 @@ pub const CATALOGUE: &[(&str, &str)] = &[
 /// Latency buckets in seconds: 1 ms to 30 s.
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
-/// How often samplers read the database.
-const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+/// How often samplers read the database, and so how old a gauge such as
+/// the outboxes' backlog may be when scraped.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
