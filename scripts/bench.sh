@@ -16,6 +16,10 @@
 #                                       # every submission was answered OK and reached an inbox
 #   scripts/bench.sh --smoke --distributed --current-nats
 #                                       # CI too: the same smoke, distributed on a current NATS
+#   scripts/bench.sh --profile          # also samples every CPU with Linux perf during the load:
+#                                       # the hottest functions in the table, a flame graph and the
+#                                       # folded stacks beside the report (root, or
+#                                       # kernel.perf_event_paranoid=-1; perf costs a little CPU)
 #   scripts/bench.sh --seed 1000000     # distributed, after adding that many historical cases
 #                                       # (`fengqiao seed`): latency as the tables grow
 #   scripts/bench.sh -- --rate 500      # anything after -- goes to `fengqiao bench`
@@ -31,7 +35,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
-mode="${FENGQIAO_BENCH_MODE:-distributed}" mode_said="${FENGQIAO_BENCH_MODE:+yes}" nats="${FENGQIAO_BENCH_NATS:-machine}" profile=release smoke=0 seed=0
+mode="${FENGQIAO_BENCH_MODE:-distributed}" mode_said="${FENGQIAO_BENCH_MODE:+yes}" nats="${FENGQIAO_BENCH_NATS:-machine}" profile=release smoke=0 seed=0 perf_profile=0
 bench_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -40,6 +44,7 @@ while [ $# -gt 0 ]; do
     --distributed) mode=distributed mode_said=yes ;;
     --current-nats) nats=current ;;
     --seed) seed="$2"; shift ;;
+    --profile) perf_profile=1; bench_args+=(--profile) ;;
     --smoke) profile=debug smoke=1  # standalone unless a mode is named
              bench_args+=(--rate 50 --duration 10 --ceiling-secs 1 --agencies 2 --settle 30) ;;
     --) shift; bench_args+=("$@"); break ;;
@@ -168,10 +173,10 @@ if [ "$smoke" = 1 ]; then
   if [ "$nats" = current ]; then nats_version="$("$nats_server" --version | sed 's/.* v//')"; fi
   link=
   if [ "$mode" != standalone ]; then case "$pg_host" in %2F*) link=unix_socket ;; *) link=tcp ;; esac; fi
-  python3 - "$latest" "$mode" "$nats_version" "$link" <<'PY'
+  python3 - "$latest" "$mode" "$nats_version" "$link" "$perf_profile" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-mode, nats_version, link = sys.argv[2], sys.argv[3], sys.argv[4] or None
+mode, nats_version, link, profiled = sys.argv[2], sys.argv[3], sys.argv[4] or None, sys.argv[5] == "1"
 bad = {k: v for k, v in r["outcomes"].items() if k != "OK"}
 assert r["outcomes"].get("OK", 0) > 0, "no submission was answered OK"
 assert not bad, f"submissions failed: {bad}"
@@ -206,6 +211,16 @@ backlog = r["backlog_at_end"] or {}
 outboxes = {w["name"] for w in backlog.get("outboxes", [])}
 expected = {"gateway", "intake", "routing", "mediation"} if mode == "standalone" else {"gateway"}
 assert expected <= outboxes, f"the backlog at the end lacks the outboxes {expected - outboxes}: {backlog}"
+# With --profile: every CPU's samples, folded under the processes that ran them, and their flame graph.
+profile = r["profile"]
+if profiled:
+    assert profile and profile["samples"] > 0 and profile["hottest"], f"no profile: {profile}"
+    stacks = open(profile["folded"]).read().splitlines()
+    assert any(line.startswith(f"{ours};") for line in stacks), f"no stack of {ours} in {profile['folded']}"
+    graph = open(profile["flamegraph"]).read()
+    assert graph.startswith("<svg") and f"<title>{ours} (" in graph, f"{ours} not in {profile['flamegraph']}"
+else:
+    assert profile is None, f"a profile nobody asked for: {profile}"
 # The seconds the bench's analyses touched are told apart; where it analysed nothing, there is nothing to tell.
 quiet, analysed = r["quiet_seconds"], [a for a in r["analyses"] if a["tables"] > 0]
 if analysed:

@@ -132,6 +132,11 @@ impl Sample {
         Some(Self { by_pid, machine, at: std::time::Instant::now() })
     }
 
+    /// The group of process `pid` as it was read (`None`: it was not running then).
+    pub fn group(&self, pid: u32) -> Option<&str> {
+        self.by_pid.get(&pid).map(|(group, _)| group.as_str())
+    }
+
     /// Where the CPU went from `self` to `later`, for `referrals` answered OK, on a machine of `cpus`.
     pub fn until(&self, later: &Sample, referrals: u64, cpus: usize) -> CpuUse {
         let secs = later.at.duration_since(self.at).as_secs_f64();

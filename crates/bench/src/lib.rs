@@ -9,7 +9,9 @@ pub mod cpu;
 pub mod database;
 pub mod engines;
 pub mod exposition;
+pub mod flame;
 pub mod load;
+pub mod profile;
 pub mod record;
 pub mod report;
 pub mod seed;
@@ -58,6 +60,11 @@ pub struct BenchArgs {
     /// and in standalone how long each SQLite file's writer was held.
     #[arg(long)]
     pub gateway_metrics: Option<String>,
+    /// Samples every CPU with Linux perf while the load runs, and writes the stacks and a flame
+    /// graph beside the report (needs root or `kernel.perf_event_paranoid=-1`; perf itself costs a
+    /// little CPU, so do not compare a profiled run's figures with others).
+    #[arg(long)]
+    pub profile: bool,
 }
 
 impl BenchArgs {
@@ -147,6 +154,13 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         Some(url) => Some((exposition::fetch(url).await?, std::time::Instant::now())),
         None => None,
     };
+    let name = format!("bench-{mode}-{label}");
+    let recording = match args.profile {
+        true => {
+            Some(profile::Recording::start("perf", &args.out.join(format!("{name}.perf.data")), args.duration).await?)
+        }
+        false => None,
+    };
     let cpu_before = cpu::Sample::take();
     run.drive(&clients, shape, duration).await;
     let cpu_after = cpu::Sample::take();
@@ -185,6 +199,21 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
     for w in watchers {
         let _ = w.await;
     }
+    // Folded once the last referrals arrived: perf's reading takes CPU the settling should not lose.
+    let profile = match recording {
+        Some(recording) => {
+            let group_of = |pid: u32| cpu_after.as_ref()?.group(pid).map(str::to_string);
+            let title = format!("fengqiao bench, {mode} mode: every CPU during the load, {label}");
+            match recording.finish(group_of, &name, &title).await {
+                Ok(profile) => Some(profile),
+                Err(e) => {
+                    eprintln!("{e}; the report leaves the profile out");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     let recorder = run.recorder.lock().expect("lock");
     let analysed: Vec<(f64, f64)> =
         analyses.iter().filter(|p| p.analysed()).map(|p| (p.from_secs, p.to_secs)).collect();
@@ -219,11 +248,12 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
         gateway_stages,
         sqlite_writers,
         backlog_at_end,
+        profile,
         analyses,
     };
     drop(recorder);
     println!("{}", report.table());
-    let (json, svg) = report.write(&args.out, &format!("bench-{mode}-{label}"))?;
+    let (json, svg) = report.write(&args.out, &name)?;
     println!("report: {}\nchart:  {}", json.display(), svg.display());
     Ok(report)
 }

@@ -12,6 +12,7 @@ use crate::cpu::CpuUse;
 use crate::database::{AnalysisPass, DatabaseUse};
 use crate::engines::Engines;
 use crate::load::Shape;
+use crate::profile::Profile;
 use crate::record::{LateArrivals, Percentiles, QuietSeconds, Second};
 use crate::stages::StageTime;
 use crate::writers::WriterHeld;
@@ -91,6 +92,8 @@ pub struct Report {
     /// The events waiting in outboxes and consumers as the load ended, as the process last read
     /// them (with `--gateway-metrics`; in distributed mode the gateway's process only).
     pub backlog_at_end: Option<Backlog>,
+    /// Every CPU's samples during the load, with the files beside the report (with `--profile`).
+    pub profile: Option<Profile>,
     /// The bench's analyses during the load, standing in for the server's autovacuum where it is off.
     pub analyses: Vec<AnalysisPass>,
 }
@@ -167,6 +170,9 @@ impl Report {
         if let Some(cpu) = &self.cpu {
             t += &cpu.table(self.machine.cpus, matches!(self.shape, Shape::Open { .. }));
         }
+        if let Some(profile) = &self.profile {
+            t += &crate::profile::table(profile);
+        }
         if let Some(database) = &self.database {
             t += &database.line();
         }
@@ -230,6 +236,7 @@ mod tests {
             gateway_stages: None,
             sqlite_writers: None,
             backlog_at_end: None,
+            profile: None,
             analyses: Vec::new(),
         }
     }
