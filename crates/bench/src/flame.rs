@@ -45,7 +45,7 @@ impl Node {
 }
 
 /// `s` safe inside SVG text and attributes.
-pub fn escape(s: &str) -> String {
+fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

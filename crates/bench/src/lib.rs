@@ -156,9 +156,9 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<Report
     };
     let name = format!("bench-{mode}-{label}");
     let recording = match args.profile {
-        true => {
-            Some(profile::Recording::start("perf", &args.out.join(format!("{name}.perf.data")), args.duration).await?)
-        }
+        true => Some(
+            profile::Recording::start("perf", &args.out.join(format!("{name}.perf.data")), duration.as_secs()).await?,
+        ),
         false => None,
     };
     let cpu_before = cpu::Sample::take();

@@ -184,7 +184,7 @@ impl Database {
                 }
                 // What a writing statement inside a transaction must undo, should it fail
                 // halfway, goes to a temp file once past 64 KiB: a file created, written and
-                // unlinked for most of a batch's statements, dozens a second under load
+                // unlinked for most of a batch's statements, 132 a second at 1,000/s
                 // (docs/performance.md, forty-fifth round). Kept in memory instead: a crash
                 // needs none of it. Readers keep temp files, for a large sort's sake.
                 if access == Access::ReadWrite {
