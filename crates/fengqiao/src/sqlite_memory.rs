@@ -65,7 +65,9 @@ pub fn configure() -> Result<(), String> {
     ] {
         if code != ffi::SQLITE_OK {
             return Err(format!(
-                "SQLite refused its {setting} setting (code {code}) because it had already started; it keeps its own"
+                "SQLite refused its {setting} setting (code {code}) because it had already started, so it keeps its \
+                 own; the system works but standalone is slower under load (docs/performance.md, forty-sixth \
+                 round): report this as a defect of this build"
             ));
         }
     }
@@ -88,5 +90,13 @@ mod tests {
         assert_eq!(unsafe { ffi::sqlite3_memory_used() }, 0, "SQLite still counts its memory");
         // SAFETY: SQLite's block, freed once.
         unsafe { ffi::sqlite3_free(block) };
+    }
+
+    #[test]
+    fn a_set_up_after_sqlite_started_is_refused_and_says_what_to_do() {
+        // SAFETY: starts SQLite, as opening a file would.
+        assert_eq!(unsafe { ffi::sqlite3_initialize() }, ffi::SQLITE_OK);
+        let refused = configure().expect_err("SQLite took its memory set-up after it had started");
+        assert!(refused.contains("already started") && refused.contains("report this"), "{refused}");
     }
 }
