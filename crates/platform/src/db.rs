@@ -138,6 +138,9 @@ impl Database {
         max_connections: u32,
     ) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
+        if let Err(e) = crate::sqlite_plans::plan_statements_once() {
+            tracing::warn!(component, "{e}");
+        }
         let url = format!("sqlite://{}?mode=rwc", file.display());
         let err = |source| DbError::Connect { component: component.to_string(), backend: Backend::Sqlite, source };
         let options = AnyConnectOptions::from_str(&url).map_err(err)?.disable_statement_logging();

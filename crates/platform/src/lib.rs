@@ -19,6 +19,7 @@ pub mod outage;
 pub mod outbox;
 pub mod retention;
 pub mod secrets;
+pub mod sqlite_plans;
 pub mod status;
 pub mod telemetry;
 pub mod testing;
