@@ -4,7 +4,7 @@
 //! event's effects are committed. Same ordering, redelivery and duplicate
 //! window as JetStream.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,8 +52,29 @@ struct Group {
 #[derive(Default)]
 struct State {
     groups: HashMap<String, Group>,
-    recent: HashMap<String, Instant>,
-    recent_order: VecDeque<(Instant, String)>,
+    /// The ids published within the duplicate window, and when, oldest first: at 1,000
+    /// referrals/s some 600,000 of them (docs/performance.md, forty-ninth round).
+    recent: HashSet<RecentId>,
+    recent_order: VecDeque<(Instant, RecentId)>,
+}
+
+/// An event id as the duplicate window holds it: the 16 bytes of a UUID where the id is one
+/// written in UUID's canonical text (lowercase, hyphenated, as `Envelope::new` writes it), which
+/// maps each such text to its own bytes, and the text itself otherwise.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum RecentId {
+    Uuid(uuid::Uuid),
+    Text(Box<str>),
+}
+
+impl RecentId {
+    fn of(id: &str) -> Self {
+        let canonical = id.len() == 36 && !id.bytes().any(|b| b.is_ascii_uppercase());
+        match uuid::Uuid::try_parse(id) {
+            Ok(uuid) if canonical => Self::Uuid(uuid),
+            _ => Self::Text(id.into()),
+        }
+    }
 }
 
 /// The in-process event bus.
@@ -101,22 +122,23 @@ impl MemoryBus {
 
 impl State {
     /// True when `id` was published within the window; records it otherwise.
+    /// An id is in `recent` exactly while its one entry is in `recent_order`.
     fn seen_recently(&mut self, id: &str, window: Duration) -> bool {
         let now = Instant::now();
-        while let Some((at, old)) = self.recent_order.front() {
+        while let Some((at, _)) = self.recent_order.front() {
             if now.duration_since(*at) < window {
                 break;
             }
-            if self.recent.get(old) == Some(at) {
-                self.recent.remove(old);
+            if let Some((_, old)) = self.recent_order.pop_front() {
+                self.recent.remove(&old);
             }
-            self.recent_order.pop_front();
         }
-        if self.recent.contains_key(id) {
+        let id = RecentId::of(id);
+        if self.recent.contains(&id) {
             return true;
         }
-        self.recent.insert(id.to_string(), now);
-        self.recent_order.push_back((now, id.to_string()));
+        self.recent.insert(id.clone());
+        self.recent_order.push_back((now, id));
         false
     }
 }
@@ -236,6 +258,36 @@ mod tests {
     use fengqiao_proto::EventKind;
 
     use super::*;
+
+    #[test]
+    fn ids_differing_only_in_case_or_spelling_of_a_uuid_are_different_ids() {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut state = State::default();
+        let window = Duration::from_secs(60);
+        assert!(!state.seen_recently(&id, window));
+        assert!(state.seen_recently(&id, window), "the same id again within the window");
+        assert!(matches!(RecentId::of(&id), RecentId::Uuid(_)), "held as 16 bytes");
+        for other in [id.to_uppercase(), id.replace('-', ""), format!("{{{id}}}"), format!("urn:uuid:{id}")] {
+            assert!(!state.seen_recently(&other, window), "{other} is another id than {id}");
+            assert!(state.seen_recently(&other, window), "{other} again within the window");
+        }
+        assert!(!state.seen_recently("case-7:1", window), "an id that is no UUID");
+        assert!(state.seen_recently("case-7:1", window));
+        assert_eq!(state.recent.len(), 6);
+    }
+
+    #[test]
+    fn an_id_is_forgotten_once_its_window_has_passed() {
+        let mut state = State::default();
+        let window = Duration::from_millis(50);
+        let id = uuid::Uuid::now_v7().to_string();
+        assert!(!state.seen_recently(&id, window));
+        assert!(!state.seen_recently("not-a-uuid", window));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!state.seen_recently(&id, window), "published again after the window: passed on");
+        assert!(!state.seen_recently("not-a-uuid", window));
+        assert_eq!((state.recent.len(), state.recent_order.len()), (2, 2), "the expired entries are gone");
+    }
 
     #[tokio::test]
     async fn a_groups_pending_count_runs_from_publish_to_acknowledgement() {
