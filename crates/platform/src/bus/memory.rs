@@ -52,9 +52,10 @@ struct Group {
 #[derive(Default)]
 struct State {
     groups: HashMap<String, Group>,
-    /// The ids published within the duplicate window, and when, oldest first: at 1,000
-    /// referrals/s some 600,000 of them (docs/performance.md, forty-ninth round).
+    /// The ids published within the duplicate window: at 1,000 referrals/s some 600,000 of
+    /// them (docs/performance.md, forty-ninth round).
     recent: HashSet<RecentId>,
+    /// The same ids with when each was published, oldest first, to forget them in turn.
     recent_order: VecDeque<(Instant, RecentId)>,
 }
 
